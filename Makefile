@@ -1,0 +1,49 @@
+# Raccord: the two commands of the README, and a few more for production and development.
+# `make run` serves the app on its embedded defaults; `make test` installs and runs the whole suite.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+
+.PHONY: run test worker serve lint format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+## make run: create or upgrade the database, seed the demo on first start, serve with a job worker.
+run: $(VENV)/.installed
+	PORT=$(PORT) $(BIN)/flask --app wsgi serve-local
+
+## make test: lint, then the whole suite (SQLite and PostgreSQL, real Redis and RQ workers, Chromium).
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+## make worker: one RQ worker on REDIS_URL (run as many as wanted, on any machine).
+worker: $(VENV)/.installed
+	$(BIN)/flask --app wsgi worker
+
+## make serve: the web app under gunicorn (production settings come from the environment).
+serve: $(VENV)/.installed
+	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/gunicorn --bind 0.0.0.0:$(PORT) --workers $${WEB_CONCURRENCY:-2} --access-logfile - wsgi:app
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

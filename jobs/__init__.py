@@ -1,0 +1,1 @@
+"""RQ job functions: thin, take ids, call webapp.services, report progress."""

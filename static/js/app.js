@@ -1,0 +1,52 @@
+// Raccord: only what htmx does not do itself: showing toasts and letting them fade.
+(function () {
+  "use strict";
+
+  var TOAST_MS = 6000;
+
+  function region() {
+    return document.getElementById("toasts");
+  }
+
+  function dismissLater(toast) {
+    window.setTimeout(function () {
+      toast.classList.add("toast--leaving");
+      window.setTimeout(function () { toast.remove(); }, 300);
+    }, TOAST_MS);
+  }
+
+  function showToast(message, level) {
+    var box = region();
+    if (!box || !message) { return; }
+    var toast = document.createElement("div");
+    toast.className = "toast toast--" + (level || "info");
+    toast.setAttribute("role", level === "error" ? "alert" : "status");
+    toast.textContent = message;
+    box.appendChild(toast);
+    dismissLater(toast);
+  }
+
+  // The server sends: HX-Trigger: {"raccord:toast": {"message": "…", "level": "success"}}
+  document.addEventListener("raccord:toast", function (event) {
+    var detail = event.detail || {};
+    showToast(detail.message, detail.level);
+  });
+
+  // A failed htmx request must not fail silently.
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    if (status === 401) { return; }
+    showToast(status === 429
+      ? "Trop de demandes en peu de temps. Patientez un instant puis réessayez."
+      : "L'action n'a pas abouti. Rechargez la page et réessayez.", "error");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showToast("Le serveur ne répond pas. Vérifiez votre connexion puis réessayez.", "error");
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = region();
+    if (!box) { return; }
+    Array.prototype.forEach.call(box.querySelectorAll(".toast"), dismissLater);
+  });
+})();

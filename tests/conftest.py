@@ -1,0 +1,251 @@
+"""Fixtures: an app per test on SQLite and PostgreSQL, clients, login, real Redis and RQ workers."""
+
+from __future__ import annotations
+
+import contextvars
+import html
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+
+from webapp import create_app
+from webapp.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_SECRET = "test-secret-key-that-is-long-enough-for-the-config-check"
+
+
+def missing_service(what: str) -> None:
+    """In CI a missing service is a failure; on a developer's machine, a skip that says why."""
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but is not reachable")
+    pytest.skip(f"{what} is not reachable")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No setting of the developer's shell leaks into the tests."""
+    saved = dict(os.environ)
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "RACCORD_ENV", "JOB_QUEUE"):
+        os.environ.pop(name, None)
+    os.environ["RACCORD_INSTANCE_PATH"] = str(tmp_path_factory.mktemp("instance"))
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+# --- databases --------------------------------------------------------------------------
+
+
+def _postgres_schema_url(schema: str) -> str:
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[str]:
+    """A schema of its own in the `test` database, so parallel runs never meet."""
+    schema = f"raccord_test_{uuid.uuid4().hex[:10]}"
+    try:
+        engine = sa.create_engine(POSTGRES_URL)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError:
+        missing_service("PostgreSQL (TEST_POSTGRES_URL)")
+    yield _postgres_schema_url(schema)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'raccord-test.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_schema")
+    return request.getfixturevalue("sqlite_file")
+
+
+_schemas_made: set[str] = set()
+
+
+def _reset_database(app) -> None:
+    with app.app_context():
+        url = app.config["SQLALCHEMY_DATABASE_URI"]
+        if url not in _schemas_made:
+            db.drop_all()
+            db.create_all()
+            _schemas_made.add(url)
+            return
+        tables = list(reversed(db.metadata.sorted_tables))
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                names = ", ".join(f'"{t.name}"' for t in tables)
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(table.delete())
+        db.engine.dispose()
+
+
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own app context, as in production.
+
+    Without this, a request made while a test holds an app context would share that context's
+    `g` and database session with the test, and with the requests before it.
+    """
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+def make_app(database_url: str, **overrides):
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": TEST_SECRET,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "LOGIN_FAILURE_DELAY": 0,
+        "JOB_POLL_SECONDS": 0.3,
+        "SERVER_NAME": None,
+    }
+    config.update(overrides)
+    app = create_app(config)
+    app.test_client_class = IsolatedClient
+    _apps_made.append(app)
+    _reset_database(app)
+    return app
+
+
+_apps_made: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_apps() -> Iterator[None]:
+    """Every app a test made gives its database connections back when the test ends."""
+    yield
+    while _apps_made:
+        app = _apps_made.pop()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_url: str):
+    return make_app(database_url)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def app_ctx(app):
+    with app.app_context():
+        yield
+
+
+def text_of(response) -> str:
+    """The page as the user reads it: entities such as &#39; turned back into characters."""
+    return html.unescape(response.get_data(as_text=True))
+
+
+# --- CSRF and login --------------------------------------------------------------------
+
+_CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    """The CSRF token as a browser would get it: from a page the user opened."""
+    page = client.get(path, follow_redirects=True).get_data(as_text=True)
+    match = _CSRF_RE.search(page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1) or match.group(2)
+
+
+def login(client, email: str, password: str, *, next_url: str | None = None):
+    token = csrf_token(client)
+    url = "/login" + (f"?next={next_url}" if next_url else "")
+    return client.post(url, data={"email": email, "password": password, "csrf_token": token})
+
+
+# --- Redis and RQ workers ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.exceptions.RedisError:
+        missing_service("Redis (TEST_REDIS_URL)")
+    return REDIS_URL
+
+
+@pytest.fixture
+def job_app(database_url: str, redis_url: str):
+    """An app whose jobs go to the real Redis, on a queue of its own."""
+    queue = f"raccord-test-{uuid.uuid4().hex[:12]}"
+    app = make_app(database_url, REDIS_URL=redis_url, JOB_QUEUE=queue)
+    yield app
+    connection = redis.Redis.from_url(redis_url)
+    for key in connection.scan_iter(f"*{queue}*"):
+        connection.delete(key)
+    connection.close()
+
+
+def worker_env(app) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": app.config["REDIS_URL"],
+            "JOB_QUEUE": app.config["JOB_QUEUE"],
+            "SECRET_KEY": TEST_SECRET,
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    return env
+
+
+def run_worker_burst(app, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """A real `rq` worker process (forking, as in production) that drains the queue and exits."""
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
+        cwd=ROOT,
+        env=worker_env(app),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+
+
+@pytest.fixture
+def unused_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,62 @@
+"""Builders for test data, with believable French values."""
+
+from __future__ import annotations
+
+from itertools import count
+
+from webapp.extensions import db
+from webapp.models import Dossier, Integration, IntegrationStatus, Organisation, Role, User
+
+_sequence = count(1)
+
+
+def make_organisation(name: str | None = None) -> Organisation:
+    org = Organisation(name=name or f"Cabinet {next(_sequence)}")
+    db.session.add(org)
+    db.session.commit()
+    return org
+
+
+def make_user(
+    organisation: Organisation,
+    email: str | None = None,
+    password: str = "mot-de-passe-solide",
+    role: Role = Role.MEMBER,
+) -> User:
+    user = User(
+        organisation=organisation,
+        email=email or f"compta{next(_sequence)}@cabinet.test",
+        role=role,
+        full_name="Claire Comptable",
+    )
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def make_dossier(
+    organisation: Organisation, name: str | None = None, siren: str | None = "732829320"
+) -> Dossier:
+    dossier = Dossier(organisation=organisation, name=name or f"Société {next(_sequence)}", siren=siren)
+    db.session.add(dossier)
+    db.session.commit()
+    return dossier
+
+
+def make_integration(
+    dossier: Dossier,
+    software: str = "sandbox",
+    company_name: str = "Boulangerie Martin SARL",
+    status: IntegrationStatus = IntegrationStatus.CONNECTED,
+) -> Integration:
+    integration = Integration(
+        dossier=dossier,
+        software=software,
+        company_id=f"company-{next(_sequence)}",
+        company_name=company_name,
+        status=status,
+    )
+    db.session.add(integration)
+    db.session.commit()
+    return integration

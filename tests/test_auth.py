@@ -1,0 +1,127 @@
+"""Login and logout: French messages, delay on failure, rate limit, no open redirect, fresh session."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import csrf_token, login
+from tests.factories import make_dossier, make_organisation, make_user
+from webapp.extensions import db
+from webapp.models import User
+
+
+@pytest.fixture
+def member(app_ctx):
+    org = make_organisation("Cabinet Lefèvre")
+    make_dossier(org, "Boulangerie Martin")
+    return make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
+
+
+def test_login_page_is_in_french(client):
+    page = client.get("/login").get_data(as_text=True)
+    assert '<html lang="fr">' in page
+    assert "Connexion à Raccord" in page
+    assert "Adresse e-mail" in page and "Mot de passe" in page
+
+
+def test_pages_need_a_login(client):
+    response = client.get("/dossiers")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=/dossiers")
+
+
+def test_htmx_requests_without_session_are_sent_to_the_login_page(client):
+    response = client.get("/dossiers", headers={"HX-Request": "true"})
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"].startswith("/login")
+
+
+def test_it_logs_in_and_shows_my_dossiers(client, member):
+    response = login(client, "Claire@Lefevre.test ", "bon-mot-de-passe")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/dossiers"
+    page = client.get("/dossiers").get_data(as_text=True)
+    assert "Mes dossiers" in page
+    assert "Boulangerie Martin" in page
+    assert db.session.get(User, member.id).last_login_at is not None
+
+
+def test_wrong_password_gets_a_french_message_and_a_pause(client, member, app, monkeypatch):
+    pauses: list[float] = []
+    monkeypatch.setattr("webapp.auth.routes.time.sleep", pauses.append)
+    app.config["LOGIN_FAILURE_DELAY"] = 0.7
+    response = login(client, "claire@lefevre.test", "mauvais")
+    assert response.status_code == 200
+    assert "Adresse e-mail ou mot de passe incorrect." in response.get_data(as_text=True)
+    assert pauses == [0.7]
+    assert client.get("/dossiers").status_code == 302  # still not logged in
+
+
+def test_unknown_email_gets_the_same_message(client, member):
+    response = login(client, "personne@nulle-part.test", "bon-mot-de-passe")
+    assert "Adresse e-mail ou mot de passe incorrect." in response.get_data(as_text=True)
+
+
+def test_empty_fields_are_explained(client, member):
+    response = client.post("/login", data={"email": "", "password": "", "csrf_token": csrf_token(client)})
+    page = response.get_data(as_text=True)
+    assert "Saisissez votre adresse e-mail." in page
+    assert "Saisissez votre mot de passe." in page
+
+
+def test_repeated_failures_are_rate_limited_even_with_the_right_password(client, member):
+    for _ in range(5):
+        assert login(client, "claire@lefevre.test", "mauvais").status_code == 200
+    refused = login(client, "claire@lefevre.test", "bon-mot-de-passe")
+    assert refused.status_code == 429
+    assert "Trop de tentatives de connexion échouées" in refused.get_data(as_text=True)
+    assert client.get("/dossiers").status_code == 302
+
+
+def test_successful_logins_do_not_count_towards_the_limit(client, member):
+    for _ in range(7):
+        assert login(client, "claire@lefevre.test", "bon-mot-de-passe").status_code == 302
+        client.post("/logout", data={"csrf_token": csrf_token(client, "/dossiers")})
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["https://evil.test/", "//evil.test/x", "/\\evil.test", "javascript:alert(1)", "http:/evil.test"],
+)
+def test_next_never_leaves_the_site(client, member, target):
+    response = login(client, "claire@lefevre.test", "bon-mot-de-passe", next_url=target)
+    assert response.headers["Location"] == "/dossiers"
+
+
+def test_next_brings_back_to_the_page_asked_for(client, member):
+    response = login(client, "claire@lefevre.test", "bon-mot-de-passe", next_url="/dossiers?q=boul")
+    assert response.headers["Location"] == "/dossiers?q=boul"
+
+
+def test_login_starts_a_fresh_session(client, member):
+    with client.session_transaction() as session:
+        session["planted"] = "by an attacker"
+    login(client, "claire@lefevre.test", "bon-mot-de-passe")
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        assert session.get("_user_id") == str(member.id)
+
+
+def test_logout_needs_post_with_csrf(client, member):
+    login(client, "claire@lefevre.test", "bon-mot-de-passe")
+    assert client.get("/logout").status_code == 405
+    refused = client.post("/logout")
+    assert refused.status_code == 400
+    assert client.get("/dossiers").status_code == 200
+    response = client.post(
+        "/logout", data={"csrf_token": csrf_token(client, "/dossiers")}, follow_redirects=True
+    )
+    assert "Vous êtes déconnecté de Raccord." in response.get_data(as_text=True)
+    assert client.get("/dossiers").status_code == 302
+
+
+def test_inactive_account_cannot_log_in(client, member):
+    member.is_active_account = False
+    db.session.commit()
+    response = login(client, "claire@lefevre.test", "bon-mot-de-passe")
+    assert "Adresse e-mail ou mot de passe incorrect." in response.get_data(as_text=True)

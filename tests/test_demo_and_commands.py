@@ -1,0 +1,127 @@
+"""Demo data, the production guard, and the commands behind `make run`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import ROOT, TEST_SECRET, login, make_app
+from webapp.extensions import db
+from webapp.models import Dossier, JobRun, JobStatus, Organisation, Role, User
+from webapp.services.demo import DemoRefused, refuse_demo_accounts
+
+
+def test_seed_demo_creates_the_demo_cabinet_once(app, runner):
+    result = runner.invoke(args=["seed-demo"])
+    assert "Données de démonstration créées." in result.output
+    again = runner.invoke(args=["seed-demo"])
+    assert "existent déjà" in again.output
+    with app.app_context():
+        cabinet = db.session.scalar(select(Organisation).where(Organisation.name == "Cabinet Démo"))
+        assert len(cabinet.dossiers) == 3
+        assert all(d.siren and len(d.siren) == 9 for d in cabinet.dossiers)
+        member = db.session.scalar(select(User).where(User.email == "demo@raccord.test"))
+        staff = db.session.scalar(select(User).where(User.email == "support@raccord.test"))
+        assert member.role is Role.MEMBER and member.check_password("demo")
+        assert staff.role is Role.STAFF and staff.check_password("support")
+        assert db.session.scalar(select(func.count()).select_from(Dossier)) == 3
+
+
+def test_demo_logins_work(app, runner, client):
+    runner.invoke(args=["seed-demo"])
+    assert login(client, "demo@raccord.test", "demo").headers["Location"] == "/dossiers"
+    page = client.get("/dossiers").get_data(as_text=True)
+    assert "Boulangerie Martin" in page and "Atelier Dupont" in page
+
+
+def test_production_refuses_to_start_with_demo_logins(app, runner):
+    runner.invoke(args=["seed-demo"])
+    with pytest.raises(DemoRefused, match="demo@raccord.test"):
+        refuse_demo_accounts(app)
+
+
+def test_production_refuses_to_seed_the_demo(app, database_url):
+    app = make_app(database_url, RACCORD_ENV="production")
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code != 0
+    assert "réservé au poste local" in result.output
+
+
+def test_create_user_command(app, runner):
+    result = runner.invoke(
+        args=["create-user", "Marie@Cabinet.fr", "--organisation", "Cabinet Blanc"],
+        input="un-mot-de-passe-long\nun-mot-de-passe-long\n",
+    )
+    assert "Utilisateur marie@cabinet.fr créé dans « Cabinet Blanc »." in result.output
+    short = runner.invoke(args=["create-user", "b@c.fr", "--organisation", "X"], input="court\ncourt\n")
+    assert "au moins 12 caractères" in short.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_embedded_backend_runs_jobs_in_a_real_rq_worker_thread(database_url):
+    """What `make run` does without Redis: fakeredis in process and an RQ worker in a thread."""
+    from webapp.services.jobs import launch_job
+    from webapp.worker import start_embedded_worker
+
+    app = make_app(database_url, REDIS_URL=None)
+    worker, thread = start_embedded_worker(app)
+    try:
+        with app.app_context():
+            run = launch_job(
+                "tests.sample_jobs.count_to", 3, kind="test", description="Essai", owner=None, dossier=None
+            )
+            run_id = run.id
+        deadline = time.monotonic() + 20
+        status = JobStatus.QUEUED
+        while time.monotonic() < deadline and not status.finished:
+            time.sleep(0.1)
+            with app.app_context():
+                status = db.session.get(JobRun, run_id).status
+        with app.app_context():
+            run = db.session.get(JobRun, run_id)
+            assert (run.status, run.message) == (JobStatus.SUCCEEDED, "Compté jusqu'à 3.")
+    finally:
+        worker.stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_serve_local_migrates_seeds_serves_and_stops_on_ctrl_c(tmp_path, unused_port):
+    """The command behind `make run`, on an empty instance folder, as a new user would run it."""
+    env = dict(os.environ)
+    env.update({"RACCORD_INSTANCE_PATH": str(tmp_path), "PORT": str(unused_port), "SECRET_KEY": TEST_SECRET})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "serve-local"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        body = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{unused_port}/login", timeout=2) as response:  # noqa: S310
+                    body = response.read().decode()
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert "Connexion à Raccord" in body
+        assert (tmp_path / "raccord.db").exists()
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert f"Raccord est prêt : http://127.0.0.1:{unused_port}/" in output
+    assert "demo@raccord.test / demo" in output and "support@raccord.test / support" in output
+    assert "Raccord arrêté." in output
+    assert process.returncode == 0

@@ -1,0 +1,122 @@
+"""Security headers, CSRF on every POST (htmx included), no inline script, no stack trace on a page."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from tests.conftest import csrf_token, login
+from tests.factories import make_dossier, make_integration, make_organisation, make_user
+
+
+@pytest.fixture
+def logged_in(client, app_ctx):
+    org = make_organisation()
+    dossier = make_dossier(org, "Boulangerie Martin")
+    integration = make_integration(dossier)
+    make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
+    login(client, "claire@lefevre.test", "bon-mot-de-passe")
+    return dossier, integration
+
+
+def _pages(dossier, integration) -> list[str]:
+    return [
+        "/login",
+        "/dossiers",
+        f"/dossiers/{dossier.id}",
+        f"/dossiers/{dossier.id}/parametres",
+        f"/dossiers/{dossier.id}/parametres/connexions",
+        f"/dossiers/{dossier.id}/integrations/{integration.id}",
+        "/page-qui-n-existe-pas",
+    ]
+
+
+def test_every_page_sends_the_security_headers(client, logged_in):
+    for path in _pages(*logged_in):
+        response = client.get(path)
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp, path
+        assert "frame-ancestors 'none'" in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "same-origin"
+        assert "HX-Request" in response.headers["Vary"], path
+
+
+def test_pages_have_no_inline_script_or_style(client, logged_in):
+    for path in _pages(*logged_in):
+        page = client.get(path).get_data(as_text=True)
+        for tag in re.findall(r"<script[^>]*>", page):
+            assert "src=" in tag, (path, tag)
+        assert "<style" not in page and " style=" not in page, path
+        assert " onclick=" not in page and "hx-on" not in page, path
+
+
+def test_private_pages_are_not_cached(client, logged_in):
+    dossier, _ = logged_in
+    assert client.get(f"/dossiers/{dossier.id}").headers["Cache-Control"] == "no-store"
+
+
+def test_htmx_script_is_served_from_the_registry_package(client):
+    with client.get("/assets/htmx.min.js") as response:
+        assert response.status_code == 200
+        assert response.mimetype == "text/javascript"
+        assert "htmx" in response.get_data(as_text=True)[:200]
+
+
+def test_post_without_csrf_token_is_refused_in_french_and_changes_nothing(client, logged_in):
+    dossier, _ = logged_in
+    response = client.post(f"/dossiers/{dossier.id}/parametres", data={"name": "Piraté", "siren": ""})
+    assert response.status_code == 400
+    assert "La session de sécurité du formulaire a expiré" in response.get_data(as_text=True)
+    assert "Boulangerie Martin" in client.get(f"/dossiers/{dossier.id}").get_data(as_text=True)
+
+
+def test_htmx_post_is_accepted_with_the_token_in_the_header(client, logged_in):
+    dossier, _ = logged_in
+    token = csrf_token(client, f"/dossiers/{dossier.id}")
+    response = client.post(
+        f"/dossiers/{dossier.id}/parametres",
+        data={"name": "Boulangerie Martin & Fils", "siren": "732829320"},
+        headers={"HX-Request": "true", "X-CSRFToken": token},
+    )
+    assert response.status_code == 302
+    assert "Boulangerie Martin &amp; Fils" in client.get(f"/dossiers/{dossier.id}").get_data(as_text=True)
+
+
+def test_a_forged_token_is_refused(client, logged_in):
+    dossier, _ = logged_in
+    response = client.post(
+        f"/dossiers/{dossier.id}/parametres",
+        data={"name": "Piraté", "csrf_token": "forged.token.value"},
+    )
+    assert response.status_code == 400
+
+
+def test_every_post_route_is_csrf_protected(app):
+    """No view is exempted from CSRF: a new POST route is covered without anyone remembering."""
+    from webapp.extensions import csrf
+
+    assert app.config.get("WTF_CSRF_ENABLED", True)
+    assert not csrf._exempt_views and not csrf._exempt_blueprints
+
+
+def test_an_unexpected_error_shows_a_french_page_without_trace(app, client):
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("internal detail that must not leak")
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = client.get("/boom")
+    page = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 500
+    assert "Une erreur inattendue s'est produite." in page
+    assert "internal detail" not in page and "Traceback" not in page
+
+
+def test_session_cookie_is_http_only_and_same_site(client):
+    client.get("/login")
+    cookie = client.get_cookie("raccord_session")
+    assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"

@@ -1,0 +1,124 @@
+"""Raccord: the app factory. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, then apply `config` (tests pass overrides here)."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("RACCORD_INSTANCE_PATH") or str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+
+    from webapp.config import load_config
+
+    app.config.update(load_config(os.environ, Path(app.instance_path)))
+    if config:
+        app.config.update(config)
+    _tune_database(app)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from webapp import cli, errors, security, templating
+
+    security.init_app(app)
+    templating.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+
+    from webapp.services.jobs import init_job_backend
+
+    init_job_backend(app)
+
+    if app.config["RACCORD_ENV"] == "production":
+        from webapp.services.demo import refuse_demo_accounts
+
+        refuse_demo_accounts(app)
+
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return app
+
+
+def _tune_database(app: Flask) -> None:
+    uri: str = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if uri.startswith("sqlite"):
+        # The web threads and the job worker share the file: wait for a lock rather than fail.
+        options.setdefault("connect_args", {"timeout": 30})
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _init_extensions(app: Flask) -> None:
+    from sqlalchemy import event
+
+    from webapp.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=lambda: "fr_FR", timezone_selector=lambda: "Europe/Paris")
+    htmx.init_app(app)
+    limiter.init_app(app)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Connectez-vous pour accéder à cette page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        from flask import flash, redirect, request, url_for
+        from htmx_flask import make_response
+
+        next_path = request.full_path.rstrip("?") if request.method == "GET" else None
+        target = url_for("auth.login", next=next_path)
+        if request.headers.get("HX-Request") == "true":
+            # htmx would swap a login page into a fragment; ask it to load the page instead.
+            return make_response("", 401, redirect=target)
+        flash(login_manager.login_message, "info")
+        return redirect(target)
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from webapp.models import User
+
+        if not user_id.isdigit():
+            return None
+        return db.session.get(User, int(user_id))
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+
+            @event.listens_for(db.engine, "connect")
+            def _sqlite_pragmas(dbapi_connection, _record):
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.close()
+
+
+def _register_blueprints(app: Flask) -> None:
+    from webapp.auth import bp as auth_bp
+    from webapp.dossiers import bp as dossiers_bp
+    from webapp.jobstatus import bp as jobstatus_bp
+    from webapp.settings import bp as settings_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(dossiers_bp)
+    app.register_blueprint(settings_bp)
+    app.register_blueprint(jobstatus_bp)

@@ -1,0 +1,136 @@
+"""`flask --app wsgi …` commands: seed-demo, serve-local, worker, purge-jobs, create-user."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(serve_local_command)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(purge_jobs_command)
+    app.cli.add_command(create_user_command)
+
+
+def _refuse_in_production(what: str) -> None:
+    if current_app.config["RACCORD_ENV"] == "production":
+        raise click.ClickException(f"{what} est réservé au poste local, pas à la production.")
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo_command() -> None:
+    """Crée les données de démonstration (cabinet, identifiants, dossiers)."""
+    from webapp.services.demo import seed_demo
+
+    _refuse_in_production("seed-demo")
+    if seed_demo():
+        click.echo("Données de démonstration créées.")
+    else:
+        click.echo("Les données de démonstration existent déjà ; rien n'a été modifié.")
+
+
+@click.command("serve-local")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), type=int)
+@with_appcontext
+def serve_local_command(host: str, port: int) -> None:
+    """Met la base à jour, crée la démo au premier lancement, démarre le worker et sert l'application."""
+    from flask_migrate import upgrade
+    from werkzeug.serving import run_simple
+
+    from webapp.extensions import db
+    from webapp.services.demo import DEMO_MEMBER, DEMO_STAFF, database_is_empty, seed_demo
+    from webapp.worker import start_embedded_worker
+
+    _refuse_in_production("serve-local")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    upgrade()
+    if database_is_empty():
+        seed_demo()
+        click.echo("Données de démonstration créées.")
+    db.session.remove()
+
+    worker, _thread = start_embedded_worker(app)
+    backend = app.config["REDIS_URL"] or "Redis embarqué (en mémoire, dans ce processus)"
+    click.echo("")
+    click.echo(f"  Raccord est prêt : http://{host}:{port}/")
+    click.echo(f"  Tâches : worker RQ démarré sur {backend}")
+    click.echo(f"  Identifiants de démonstration : {DEMO_MEMBER[0]} / {DEMO_MEMBER[1]}")
+    click.echo(f"                                  {DEMO_STAFF[0]} / {DEMO_STAFF[1]} (support)")
+    click.echo("  Ctrl-C pour tout arrêter.")
+    click.echo("")
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.stop()
+        click.echo("Raccord arrêté.")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="S'arrête quand la file est vide.")
+@with_appcontext
+def worker_command(burst: bool) -> None:
+    """Lance un worker RQ sur REDIS_URL (autant de processus et de machines que voulu)."""
+    import redis
+
+    from webapp.worker import AppWorker
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    url = app.config["REDIS_URL"]
+    if not url:
+        raise click.ClickException(
+            "REDIS_URL n'est pas défini : sans Redis, `make run` exécute les tâches dans son propre worker."
+        )
+    connection = redis.Redis.from_url(url)
+    worker = AppWorker([app.config["JOB_QUEUE"]], connection=connection, app=app)
+    worker.work(burst=burst, with_scheduler=not burst)
+
+
+@click.command("purge-jobs")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1))
+@with_appcontext
+def purge_jobs_command(days: int) -> None:
+    """Supprime les traces de tâches terminées plus anciennes que --days jours."""
+    from webapp.services.jobs import purge_job_runs
+
+    count = purge_job_runs(days)
+    click.echo(f"{count} trace(s) de tâches supprimée(s).")
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--organisation", required=True, help="Nom du cabinet (créé s'il n'existe pas).")
+@click.option("--staff", is_flag=True, help="Rôle support (voit tous les dossiers).")
+@click.password_option(prompt="Mot de passe")
+@with_appcontext
+def create_user_command(email: str, organisation: str, staff: bool, password: str) -> None:
+    """Crée un utilisateur (production comprise)."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import Organisation, Role, User
+
+    email = User.normalise_email(email)
+    if "@" not in email:
+        raise click.ClickException("Adresse e-mail invalide.")
+    if len(password) < 12:
+        raise click.ClickException("Le mot de passe doit faire au moins 12 caractères.")
+    if db.session.scalar(select(User).where(User.email == email)):
+        raise click.ClickException(f"Un utilisateur {email} existe déjà.")
+    org = db.session.scalar(select(Organisation).where(Organisation.name == organisation))
+    if org is None:
+        org = Organisation(name=organisation)
+        db.session.add(org)
+    user = User(organisation=org, email=email, role=Role.STAFF if staff else Role.MEMBER)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"Utilisateur {email} créé dans « {org.name} ».")

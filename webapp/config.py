@@ -1,0 +1,156 @@
+"""Configuration read strictly from the environment, with the local defaults of `make run`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+ENVIRONMENTS = ("development", "production")
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} doit valoir true ou false (reçu : {raw!r}).")
+
+
+def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} doit être un nombre (reçu : {raw!r}).") from None
+    if value < minimum:
+        raise ConfigError(f"{name} doit être supérieur ou égal à {minimum} (reçu : {raw!r}).")
+    return value
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} doit être un nombre entier (reçu : {raw!r}).") from None
+    if value < minimum:
+        raise ConfigError(f"{name} doit être supérieur ou égal à {minimum} (reçu : {raw!r}).")
+    return value
+
+
+def env_secret(env: Mapping[str, str], name: str) -> str | None:
+    """A secret from NAME, or from the file named by NAME_FILE (Docker and Kubernetes secrets)."""
+    value = env.get(name)
+    file_name = env.get(f"{name}_FILE")
+    if value and file_name:
+        raise ConfigError(f"Définissez {name} ou {name}_FILE, pas les deux.")
+    if file_name:
+        try:
+            return Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE : impossible de lire {file_name} ({exc.strerror}).") from None
+    return value or None
+
+
+def _local_secret(instance_path: Path, file_name: str) -> str:
+    """A random secret kept in the instance folder, so local sessions survive a restart."""
+    path = instance_path / file_name
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value)
+    return value
+
+
+def _normalise_database_url(url: str) -> str:
+    # Hosting platforms hand out postgres:// URLs; SQLAlchemy wants a driver name.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
+    """Every setting of the app, parsed from `env`; raises ConfigError with a French message."""
+    environment = env.get("RACCORD_ENV", "development").strip().lower()
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(f"RACCORD_ENV doit valoir development ou production (reçu : {environment!r}).")
+    production = environment == "production"
+
+    secret_key = env_secret(env, "SECRET_KEY")
+    if secret_key is None:
+        if production:
+            raise ConfigError("SECRET_KEY (ou SECRET_KEY_FILE) est obligatoire en production.")
+        secret_key = _local_secret(instance_path, "secret_key")
+    elif len(secret_key) < 32:
+        raise ConfigError("SECRET_KEY doit faire au moins 32 caractères.")
+
+    database_url = env.get("DATABASE_URL", "").strip()
+    if not database_url:
+        if production:
+            raise ConfigError("DATABASE_URL est obligatoire en production (PostgreSQL).")
+        instance_path.mkdir(parents=True, exist_ok=True)
+        database_url = f"sqlite:///{instance_path / 'raccord.db'}"
+    database_url = _normalise_database_url(database_url)
+    if not (database_url.startswith("sqlite:") or database_url.startswith("postgresql+psycopg://")):
+        raise ConfigError("DATABASE_URL doit désigner une base PostgreSQL ou SQLite.")
+
+    redis_url = env.get("REDIS_URL", "").strip() or None
+    if redis_url is None and production:
+        raise ConfigError("REDIS_URL est obligatoire en production (file des tâches RQ).")
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("REDIS_URL doit commencer par redis://, rediss:// ou unix://.")
+
+    config: dict[str, Any] = {
+        "RACCORD_ENV": environment,
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "JOB_QUEUE": env.get("JOB_QUEUE", "raccord").strip() or "raccord",
+        "JOB_TIMEOUT": env_int(env, "JOB_TIMEOUT", 1800, minimum=10),
+        "JOB_POLL_SECONDS": env_float(env, "JOB_POLL_SECONDS", 1.0, minimum=0.2),
+        "LOGIN_FAILURE_DELAY": env_float(env, "LOGIN_FAILURE_DELAY", 0.7),
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "5 per minute; 30 per hour"),
+        "LOGIN_IP_RATE_LIMIT": env.get("LOGIN_IP_RATE_LIMIT", "30 per minute; 300 per hour"),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": False,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env_bool(env, "SESSION_COOKIE_SECURE", production),
+        "SESSION_COOKIE_NAME": "raccord_session",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": env_bool(env, "SESSION_COOKIE_SECURE", production),
+        "PERMANENT_SESSION_LIFETIME": env_int(env, "SESSION_LIFETIME_HOURS", 12, minimum=1) * 3600,
+        "PREFERRED_URL_SCHEME": "https" if production else "http",
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "WTF_CSRF_SSL_STRICT": production,
+        "BABEL_DEFAULT_LOCALE": "fr_FR",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
+        "MAX_CONTENT_LENGTH": env_int(env, "MAX_UPLOAD_MB", 20, minimum=1) * 1024 * 1024,
+        "TRUST_PROXY_HEADERS": env_int(env, "TRUST_PROXY_HEADERS", 0, minimum=0),
+    }
+    return config

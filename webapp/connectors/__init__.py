@@ -1,0 +1,1 @@
+"""Accounting software connectors, one module each, behind one small interface."""

@@ -1,0 +1,53 @@
+"""Error pages in French: no stack trace ever reaches a page."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: ("Requête invalide", "La demande n'a pas pu être comprise. Rechargez la page et réessayez."),
+    403: ("Accès refusé", "Vous n'avez pas accès à cette page."),
+    404: ("Page introuvable", "Cette page n'existe pas, ou vous n'y avez pas accès."),
+    405: ("Action non permise", "Cette action n'est pas possible ici."),
+    413: ("Fichier trop volumineux", "Le fichier envoyé dépasse la taille permise."),
+    429: ("Trop de demandes", "Trop de demandes en peu de temps. Patientez un instant puis réessayez."),
+    500: ("Erreur inattendue", "Une erreur inattendue s'est produite. Réessayez dans un instant."),
+    503: ("Service indisponible", "Le service est momentanément indisponible. Réessayez dans un instant."),
+}
+
+
+def render_error(code: int, message: str | None = None):
+    title, default_message = MESSAGES.get(code, MESSAGES[500])
+    template = "errors/_error.html" if request.headers.get("HX-Request") == "true" else "errors/error.html"
+    return render_template(template, code=code, title=title, message=message or default_message), code
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return render_error(
+            400, "La session de sécurité du formulaire a expiré. Rechargez la page et réessayez."
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        code = error.code or 500
+        if code == 429 and request.endpoint == "auth.login":
+            from webapp.auth.routes import rate_limited_login
+
+            return rate_limited_login()
+        return render_error(code)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        log.exception("Unhandled error on %s %s", request.method, request.path)
+        from webapp.extensions import db
+
+        db.session.rollback()
+        return render_error(500)

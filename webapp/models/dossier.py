@@ -1,0 +1,47 @@
+"""A dossier: one client company's file, owned by an organisation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.base import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from webapp.models.integration import Integration
+    from webapp.models.people import Organisation
+
+
+class Dossier(db.Model):
+    __tablename__ = "dossier"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    siren: Mapped[str | None] = mapped_column(String(9), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship(back_populates="dossiers")
+    integrations: Mapped[list[Integration]] = relationship(
+        back_populates="dossier", order_by="Integration.created_at.desc()"
+    )
+
+    @property
+    def current_integration(self) -> Integration | None:
+        """The integration in use: the newest one that is not disconnected."""
+        from webapp.models.integration import IntegrationStatus
+
+        for integration in self.integrations:
+            if integration.status is not IntegrationStatus.DISCONNECTED:
+                return integration
+        return None
+
+    @property
+    def siren_display(self) -> str:
+        if self.siren and len(self.siren) == 9:
+            return f"{self.siren[:3]} {self.siren[3:6]} {self.siren[6:]}"
+        return self.siren or ""

@@ -1,0 +1,89 @@
+"""A dossier's connection to one company in one accounting software."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.base import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from webapp.models.dossier import Dossier
+    from webapp.models.people import User
+
+
+class IntegrationStatus(enum.StrEnum):
+    CONNECTED = "connected"
+    EXPIRED = "expired"
+    DISCONNECTED = "disconnected"
+
+    @property
+    def label(self) -> str:
+        return _STATUS_LABELS[self]
+
+
+_STATUS_LABELS = {
+    IntegrationStatus.CONNECTED: "Connectée",
+    IntegrationStatus.EXPIRED: "Expirée",
+    IntegrationStatus.DISCONNECTED: "Déconnectée",
+}
+
+
+class ListKind(enum.StrEnum):
+    """The lists documents are coded against, in the order the screens show them."""
+
+    ACCOUNTS = "accounts"
+    SUPPLIERS = "suppliers"
+    CUSTOMERS = "customers"
+    TAX_RATES = "tax_rates"
+    TRACKING_CATEGORIES = "tracking_categories"
+    PAYMENT_METHODS = "payment_methods"
+
+    @property
+    def label(self) -> str:
+        return _LIST_LABELS[self]
+
+
+_LIST_LABELS = {
+    ListKind.ACCOUNTS: "Plan comptable",
+    ListKind.SUPPLIERS: "Fournisseurs",
+    ListKind.CUSTOMERS: "Clients",
+    ListKind.TAX_RATES: "Taux de TVA",
+    ListKind.TRACKING_CATEGORIES: "Catégories analytiques",
+    ListKind.PAYMENT_METHODS: "Moyens de paiement",
+}
+
+
+def _enum_values(enum_class: type[enum.Enum]) -> list[str]:
+    return [member.value for member in enum_class]
+
+
+class Integration(db.Model):
+    __tablename__ = "integration"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
+    software: Mapped[str] = mapped_column(String(40))
+    company_id: Mapped[str] = mapped_column(String(120))
+    company_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[IntegrationStatus] = mapped_column(
+        Enum(IntegrationStatus, name="integration_status", native_enum=False, values_callable=_enum_values),
+        default=IntegrationStatus.CONNECTED,
+    )
+    status_since: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    connected_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    dossier: Mapped[Dossier] = relationship(back_populates="integrations")
+    connected_by: Mapped[User | None] = relationship()
+
+    @property
+    def software_name(self) -> str:
+        from webapp.connectors.catalogue import software_name
+
+        return software_name(self.software)

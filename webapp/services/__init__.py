@@ -1,0 +1,1 @@
+"""The domain: plain functions with explicit arguments, never flask.request."""

@@ -1,0 +1,241 @@
+"""Background jobs: enqueue by dotted name with an owned JobRun row, report progress, read status."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+import redis
+from flask import Flask, current_app
+from rq import Queue, get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.job import JobStatus as RQStatus
+from sqlalchemy import delete, select
+
+from webapp.extensions import db
+from webapp.models import Dossier, JobRun, JobStatus, User
+from webapp.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+UNAVAILABLE_MESSAGE = (
+    "Le service des tâches en arrière-plan est momentanément indisponible. Rien n'a été modifié ; "
+    "réessayez dans un instant."
+)
+CRASHED_MESSAGE = "La tâche s'est arrêtée de manière inattendue. Vous pouvez la relancer."
+UNEXPECTED_MESSAGE = "Erreur inattendue pendant la tâche. Vous pouvez la relancer."
+
+
+class JobBackendUnavailable(RuntimeError):
+    """Redis did not answer: the job was not queued."""
+
+
+class UserFacingJobError(Exception):
+    """A failure whose message is safe to show the user, in French."""
+
+
+# --- the backend --------------------------------------------------------------------------
+
+
+def init_job_backend(app: Flask) -> None:
+    """REDIS_URL when set; otherwise an embedded Redis-compatible server living in this process."""
+    url = app.config.get("REDIS_URL")
+    if url:
+        connection = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+    else:
+        import fakeredis
+
+        connection = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    app.extensions["raccord.redis"] = connection
+
+
+def get_redis(app: Flask | None = None) -> redis.Redis:
+    return (app or current_app).extensions["raccord.redis"]
+
+
+def get_queue(app: Flask | None = None) -> Queue:
+    app = app or current_app
+    return Queue(
+        app.config["JOB_QUEUE"], connection=get_redis(app), default_timeout=app.config["JOB_TIMEOUT"]
+    )
+
+
+# --- enqueueing ---------------------------------------------------------------------------
+
+
+def launch_job(
+    func: str,
+    *args: Any,
+    kind: str,
+    description: str,
+    owner: User | None,
+    dossier: Dossier | None,
+    **kwargs: Any,
+) -> JobRun:
+    """Record a JobRun, then enqueue `func` (a dotted name) with the run's id as `job_run_id`.
+
+    The row is committed first so the worker always finds it. If Redis is down the row ends
+    failed, nothing else is changed, and JobBackendUnavailable is raised for the page to explain.
+    """
+    rq_job_id = str(uuid.uuid4())
+    run = JobRun(
+        rq_job_id=rq_job_id,
+        kind=kind,
+        description=description,
+        owner_id=owner.id if owner else None,
+        dossier_id=dossier.id if dossier else None,
+        status=JobStatus.QUEUED,
+    )
+    db.session.add(run)
+    db.session.commit()
+    try:
+        get_queue().enqueue(
+            func,
+            *args,
+            job_id=rq_job_id,
+            meta={"job_run_id": run.id, "progress": 0, "message": ""},
+            result_ttl=86400,
+            failure_ttl=7 * 86400,
+            **kwargs,
+        )
+    except redis.exceptions.RedisError as exc:
+        log.warning("Could not enqueue %s (%s): %s", func, kind, exc)
+        run.status = JobStatus.FAILED
+        run.message = UNAVAILABLE_MESSAGE
+        run.ended_at = utcnow()
+        db.session.commit()
+        raise JobBackendUnavailable(UNAVAILABLE_MESSAGE) from exc
+    return run
+
+
+# --- inside the worker --------------------------------------------------------------------
+
+
+def report_progress(percent: int, message: str = "") -> None:
+    """Progress of the running job, kept in job.meta for the status fragment to read."""
+    job = get_current_job()
+    if job is None:
+        return
+    job.meta["progress"] = max(0, min(100, int(percent)))
+    job.meta["message"] = message
+    job.save_meta()
+
+
+def tracked_job(func: Callable[P, R]) -> Callable[P, R]:
+    """Wrap an RQ job function so its JobRun always reaches a final state.
+
+    The job runs inside the worker's app context. A UserFacingJobError keeps its French
+    message; anything else is logged and shown as an unexpected error. The exception is
+    re-raised so RQ records the failure too.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        job = get_current_job()
+        run = _run_for_job(job)
+        if run is not None:
+            run.status = JobStatus.RUNNING
+            run.started_at = utcnow()
+            db.session.commit()
+        outcome_status, outcome_message = JobStatus.FAILED, UNEXPECTED_MESSAGE
+        try:
+            result = func(*args, **kwargs)
+            outcome_status = JobStatus.SUCCEEDED
+            outcome_message = result if isinstance(result, str) else ""
+            return result
+        except UserFacingJobError as exc:
+            outcome_message = str(exc)
+            raise
+        except Exception:
+            log.exception("Job %s failed", job.id if job else "?")
+            raise
+        finally:
+            if outcome_status is JobStatus.FAILED:
+                db.session.rollback()
+            run = _run_for_job(job)
+            if run is not None:
+                run.status = outcome_status
+                run.message = outcome_message
+                run.progress = 100 if outcome_status is JobStatus.SUCCEEDED else run.progress
+                run.ended_at = utcnow()
+                db.session.commit()
+
+    return wrapper
+
+
+def _run_for_job(job: Job | None) -> JobRun | None:
+    if job is None:
+        return None
+    return db.session.scalar(select(JobRun).where(JobRun.rq_job_id == job.id))
+
+
+# --- reading status -----------------------------------------------------------------------
+
+
+def get_job_run_for(user: User, job_run_id: int) -> JobRun | None:
+    """The run if `user` owns it (staff may read any); None otherwise."""
+    run = db.session.get(JobRun, job_run_id)
+    if run is None:
+        return None
+    if run.owner_id != user.id and not user.is_staff:
+        return None
+    return run
+
+
+@dataclass(frozen=True)
+class JobView:
+    run: JobRun
+    progress: int
+    message: str
+
+    @property
+    def finished(self) -> bool:
+        return self.run.status.finished
+
+
+def job_view(run: JobRun) -> JobView:
+    """The run as the user should see it now, reconciled with RQ.
+
+    A worker killed mid-job never reaches the `finally` of tracked_job; RQ then marks the job
+    failed (or forgets it), and this is where the row learns it.
+    """
+    if run.status.finished:
+        return JobView(run, run.progress, run.message)
+    try:
+        job = Job.fetch(run.rq_job_id, connection=get_redis())
+    except NoSuchJobError:
+        job = None
+    except redis.exceptions.RedisError:
+        return JobView(run, run.progress, run.message)
+    if job is None or job.get_status(refresh=False) in (RQStatus.FAILED, RQStatus.STOPPED, RQStatus.CANCELED):
+        db.session.refresh(run)
+        if not run.status.finished:
+            run.status = JobStatus.FAILED
+            run.message = CRASHED_MESSAGE
+            run.ended_at = utcnow()
+            db.session.commit()
+        return JobView(run, run.progress, run.message)
+    meta = job.meta or {}
+    return JobView(run, int(meta.get("progress", run.progress) or 0), str(meta.get("message") or ""))
+
+
+def purge_job_runs(older_than_days: int) -> int:
+    """Delete finished JobRun rows older than the given age; returns how many."""
+    from datetime import timedelta
+
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    result = db.session.execute(
+        delete(JobRun).where(
+            JobRun.created_at < cutoff, JobRun.status.in_([JobStatus.SUCCEEDED, JobStatus.FAILED])
+        )
+    )
+    db.session.commit()
+    return result.rowcount or 0

@@ -1,0 +1,29 @@
+"""Forms of 'Paramètres du dossier'."""
+
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from webapp.services.dossiers import siren_is_valid
+
+
+class DossierForm(FlaskForm):
+    name = StringField(
+        "Nom du dossier",
+        validators=[
+            DataRequired("Le nom du dossier est obligatoire."),
+            Length(max=200, message="Le nom ne peut dépasser 200 caractères."),
+        ],
+    )
+    siren = StringField("SIREN", description="9 chiffres, espaces permis.")
+
+    def validate_siren(self, field: StringField) -> None:
+        value = (field.data or "").replace(" ", "").replace("\u00a0", "")
+        if not value:
+            field.data = None
+            return
+        if len(value) != 9 or not value.isdigit():
+            raise ValidationError("Le SIREN doit compter 9 chiffres.")
+        if not siren_is_valid(value):
+            raise ValidationError("Ce SIREN n'est pas valide : vérifiez les chiffres saisis.")
+        field.data = value
