@@ -11,6 +11,7 @@ PROD = {
     "SECRET_KEY": "x" * 40,
     "DATABASE_URL": "postgres://raccord@db/raccord",
     "REDIS_URL": "redis://redis:6379/0",
+    "TOKEN_ENCRYPTION_KEY": "kq0kHj1bBv0c4QnQW2vM0QzXo8p8dJvS7bq9v2p6bWk=",
 }
 
 
@@ -22,6 +23,9 @@ def test_local_defaults_need_nothing(tmp_path):
     assert len(config["SECRET_KEY"]) >= 32
     assert load_config({}, tmp_path)["SECRET_KEY"] == config["SECRET_KEY"]  # kept across restarts
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    assert config["SANDBOX_ENABLED"] is True
+    assert load_config({}, tmp_path)["TOKEN_ENCRYPTION_KEYS"] == config["TOKEN_ENCRYPTION_KEYS"]
+    assert (tmp_path / "token_key").stat().st_mode & 0o077 == 0
 
 
 def test_production_settings(tmp_path):
@@ -29,7 +33,8 @@ def test_production_settings(tmp_path):
     assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://raccord@db/raccord"
     assert config["SESSION_COOKIE_SECURE"] is True
     assert config["RATELIMIT_STORAGE_URI"] == "redis://redis:6379/0"
-    assert not (tmp_path / "secret_key").exists()
+    assert config["SANDBOX_ENABLED"] is False
+    assert not (tmp_path / "secret_key").exists() and not (tmp_path / "token_key").exists()
 
 
 @pytest.mark.parametrize(
@@ -38,6 +43,10 @@ def test_production_settings(tmp_path):
         ("SECRET_KEY", "SECRET_KEY (ou SECRET_KEY_FILE) est obligatoire en production."),
         ("DATABASE_URL", "DATABASE_URL est obligatoire en production"),
         ("REDIS_URL", "REDIS_URL est obligatoire en production"),
+        (
+            "TOKEN_ENCRYPTION_KEY",
+            "TOKEN_ENCRYPTION_KEY (ou TOKEN_ENCRYPTION_KEY_FILE) est obligatoire en production.",
+        ),
     ],
 )
 def test_production_refuses_to_start_without(tmp_path, missing, message):
@@ -59,6 +68,11 @@ def test_production_refuses_to_start_without(tmp_path, missing, message):
         ({"SECRET_KEY": "court"}, "SECRET_KEY doit faire au moins 32 caractères"),
         ({"SECRET_KEY": "x" * 40, "SECRET_KEY_FILE": "/tmp/s"}, "Définissez SECRET_KEY ou SECRET_KEY_FILE"),
         ({"SECRET_KEY_FILE": "/nulle/part"}, "SECRET_KEY_FILE : impossible de lire /nulle/part"),
+        (
+            {"TOKEN_ENCRYPTION_KEY": "pas-une-cle"},
+            "TOKEN_ENCRYPTION_KEY doit être une ou plusieurs clés Fernet",
+        ),
+        ({"SANDBOX_BASE_URL": "ftp://x"}, "SANDBOX_BASE_URL doit commencer par http"),
     ],
 )
 def test_bad_values_are_refused_with_a_clear_message(tmp_path, env, message):

@@ -30,7 +30,12 @@ def dossier_urls(app, dossier_id: int, integration_id: int) -> list[tuple[str, s
     for rule in app.url_map.iter_rules():
         if "dossier_id" not in rule.arguments:
             continue
-        values = {"dossier_id": dossier_id, "integration_id": integration_id}
+        values = {
+            "dossier_id": dossier_id,
+            "integration_id": integration_id,
+            "kind": "suppliers",
+            "software": "sandbox",
+        }
         path = rule.build({k: v for k, v in values.items() if k in rule.arguments}, append_unknown=False)[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             urls.append((method, path))

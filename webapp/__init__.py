@@ -43,6 +43,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     init_job_backend(app)
 
+    if app.config["SANDBOX_ENABLED"]:
+        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+        from webapp.sandbox import create_sandbox_app
+
+        app.extensions["raccord.sandbox"] = sandbox = create_sandbox_app(app)
+        app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/sandbox": sandbox})  # type: ignore[method-assign]
+
     if app.config["RACCORD_ENV"] == "production":
         from webapp.services.demo import refuse_demo_accounts
 
@@ -114,11 +122,15 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from webapp.auth import bp as auth_bp
+    from webapp.connections import bp as connections_bp
     from webapp.dossiers import bp as dossiers_bp
     from webapp.jobstatus import bp as jobstatus_bp
+    from webapp.lists import bp as lists_bp
     from webapp.settings import bp as settings_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(dossiers_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(jobstatus_bp)
+    app.register_blueprint(connections_bp)
+    app.register_blueprint(lists_bp)

@@ -15,6 +15,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(worker_command)
     app.cli.add_command(purge_jobs_command)
     app.cli.add_command(create_user_command)
+    app.cli.add_command(sandbox_seed_command)
 
 
 def _refuse_in_production(what: str) -> None:
@@ -54,6 +55,11 @@ def serve_local_command(host: str, port: int) -> None:
     if database_is_empty():
         seed_demo()
         click.echo("Données de démonstration créées.")
+    if app.config["SANDBOX_ENABLED"]:
+        from webapp.sandbox.seed import seed_sandbox
+
+        app.config["SANDBOX_BASE_URL"] = app.config["SANDBOX_BASE_URL"] or f"http://{host}:{port}/sandbox"
+        seed_sandbox(app.config["SANDBOX_CLIENT_ID"], app.config["SANDBOX_CLIENT_SECRET"])
     db.session.remove()
 
     worker, _thread = start_embedded_worker(app)
@@ -63,6 +69,8 @@ def serve_local_command(host: str, port: int) -> None:
     click.echo(f"  Tâches : worker RQ démarré sur {backend}")
     click.echo(f"  Identifiants de démonstration : {DEMO_MEMBER[0]} / {DEMO_MEMBER[1]}")
     click.echo(f"                                  {DEMO_STAFF[0]} / {DEMO_STAFF[1]} (support)")
+    if app.config["SANDBOX_ENABLED"]:
+        click.echo(f"  Logiciel de démonstration « Compta Démo » : {app.config['SANDBOX_BASE_URL']}/controls")
     click.echo("  Ctrl-C pour tout arrêter.")
     click.echo("")
     try:
@@ -134,3 +142,19 @@ def create_user_command(email: str, organisation: str, staff: bool, password: st
     db.session.add(user)
     db.session.commit()
     click.echo(f"Utilisateur {email} créé dans « {org.name} ».")
+
+
+@click.command("sandbox-seed")
+@with_appcontext
+def sandbox_seed_command() -> None:
+    """Crée les sociétés et les listes du logiciel de démonstration « Compta Démo »."""
+    from webapp.sandbox.seed import seed_sandbox
+
+    if not current_app.config["SANDBOX_ENABLED"]:
+        raise click.ClickException("Le logiciel de démonstration est désactivé (SANDBOX_ENABLED=false).")
+    created = seed_sandbox(
+        current_app.config["SANDBOX_CLIENT_ID"], current_app.config["SANDBOX_CLIENT_SECRET"]
+    )
+    click.echo(
+        "Sociétés de démonstration créées." if created else "Les sociétés de démonstration existent déjà."
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Mapping
@@ -71,13 +73,19 @@ def env_secret(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
-def _local_secret(instance_path: Path, file_name: str) -> str:
+def _new_fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def _local_secret(instance_path: Path, file_name: str, generate=lambda: secrets.token_urlsafe(48)) -> str:
     """A random secret kept in the instance folder, so local sessions survive a restart."""
     path = instance_path / file_name
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     instance_path.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
+    value = generate()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value)
@@ -124,6 +132,27 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("REDIS_URL doit commencer par redis://, rediss:// ou unix://.")
 
+    token_keys_raw = env_secret(env, "TOKEN_ENCRYPTION_KEY")
+    if token_keys_raw is None:
+        if production:
+            raise ConfigError(
+                "TOKEN_ENCRYPTION_KEY (ou TOKEN_ENCRYPTION_KEY_FILE) est obligatoire en production."
+            )
+        token_keys_raw = _local_secret(instance_path, "token_key", generate=_new_fernet_key)
+    token_keys = [k.strip() for k in token_keys_raw.split(",") if k.strip()]
+    from webapp.crypto import valid_fernet_key
+
+    if not token_keys or not all(valid_fernet_key(k) for k in token_keys):
+        raise ConfigError(
+            "TOKEN_ENCRYPTION_KEY doit être une ou plusieurs clés Fernet séparées par des virgules "
+            "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
+        )
+
+    sandbox_enabled = env_bool(env, "SANDBOX_ENABLED", not production)
+    sandbox_base_url = (env.get("SANDBOX_BASE_URL") or "").strip().rstrip("/") or None
+    if sandbox_base_url and not sandbox_base_url.startswith(("http://", "https://")):
+        raise ConfigError("SANDBOX_BASE_URL doit commencer par http:// ou https://.")
+
     config: dict[str, Any] = {
         "RACCORD_ENV": environment,
         "SECRET_KEY": secret_key,
@@ -152,5 +181,17 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
         "MAX_CONTENT_LENGTH": env_int(env, "MAX_UPLOAD_MB", 20, minimum=1) * 1024 * 1024,
         "TRUST_PROXY_HEADERS": env_int(env, "TRUST_PROXY_HEADERS", 0, minimum=0),
+        "TOKEN_ENCRYPTION_KEYS": token_keys,
+        "TOKEN_REFRESH_MARGIN": env_int(env, "TOKEN_REFRESH_MARGIN", 300, minimum=30),
+        "SANDBOX_ENABLED": sandbox_enabled,
+        "SANDBOX_BASE_URL": sandbox_base_url,
+        "SANDBOX_CLIENT_ID": env.get("SANDBOX_CLIENT_ID", "raccord"),
+        "SANDBOX_CLIENT_SECRET": env_secret(env, "SANDBOX_CLIENT_SECRET")
+        or hmac.new(secret_key.encode(), b"sandbox-client", hashlib.sha256).hexdigest(),
+        "PROVIDER_TIMEOUT": env_float(env, "PROVIDER_TIMEOUT", 30.0, minimum=1.0),
+        "PROVIDER_MAX_RETRIES": env_int(env, "PROVIDER_MAX_RETRIES", 4, minimum=0),
+        "PROVIDER_BACKOFF_SECONDS": env_float(env, "PROVIDER_BACKOFF_SECONDS", 1.0),
+        "PROVIDER_MAX_RETRY_AFTER": env_float(env, "PROVIDER_MAX_RETRY_AFTER", 120.0),
+        "LIST_PAGE_SIZE": env_int(env, "LIST_PAGE_SIZE", 500, minimum=10),
     }
     return config

@@ -10,6 +10,7 @@ from flask import Flask, current_app, send_from_directory
 from flask_babel import format_currency, format_date, format_datetime, format_decimal, format_timedelta
 
 from webapp.models.base import utcnow
+from webapp.models.integration import ListKind
 
 HTMX_DIR = files("js_lib_htmx") / "static" / "htmx"
 
@@ -50,6 +51,7 @@ def init_app(app: Flask) -> None:
         date_fr=date_fr, datetime_fr=datetime_fr, since_fr=since_fr, number_fr=number_fr, money_fr=money_fr
     )
     app.jinja_env.globals["app_name"] = "Raccord"
+    app.jinja_env.globals["list_kinds"] = list(ListKind)
 
     @app.get("/assets/htmx.min.js")
     def htmx_script():

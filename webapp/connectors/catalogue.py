@@ -1,8 +1,13 @@
-"""The accounting software Raccord knows, as shown in 'Logiciels disponibles'."""
+"""The accounting software Raccord knows, as shown in 'Logiciels disponibles', and their connectors."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from flask import current_app, has_request_context, request
+
+from webapp.connectors.base import Connector
+from webapp.connectors.http import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -27,4 +32,29 @@ def software_name(key: str) -> str:
 
 
 def available_software() -> list[Software]:
-    return list(CATALOGUE.values())
+    return [s for key, s in CATALOGUE.items() if key != "sandbox" or current_app.config["SANDBOX_ENABLED"]]
+
+
+def sandbox_base_url() -> str:
+    configured = current_app.config.get("SANDBOX_BASE_URL")
+    if configured:
+        return configured
+    if has_request_context():
+        return request.host_url.rstrip("/") + "/sandbox"
+    raise RuntimeError("SANDBOX_BASE_URL is not set and there is no request to derive it from")
+
+
+def get_connector(key: str) -> Connector:
+    config = current_app.config
+    policy = RetryPolicy.from_config(config)
+    if key == "sandbox" and config["SANDBOX_ENABLED"]:
+        from webapp.connectors.sandbox import SandboxConnector
+
+        return SandboxConnector(
+            base_url=sandbox_base_url(),
+            client_id=config["SANDBOX_CLIENT_ID"],
+            client_secret=config["SANDBOX_CLIENT_SECRET"],
+            policy=policy,
+            page_size=config["LIST_PAGE_SIZE"],
+        )
+    raise KeyError(key)

@@ -1,12 +1,20 @@
 """The database models, one module per aggregate."""
 
 from webapp.models.dossier import Dossier
-from webapp.models.integration import Integration, IntegrationStatus
+from webapp.models.events import Event
+from webapp.models.integration import Integration, IntegrationStatus, ListKind
 from webapp.models.jobs import JobRun, JobStatus
+from webapp.models.lists import ListItem, ListItemStaging, ListSync, SyncStatus
 from webapp.models.people import Organisation, Role, User
 
 __all__ = [
     "Dossier",
+    "Event",
+    "ListItem",
+    "ListItemStaging",
+    "ListKind",
+    "ListSync",
+    "SyncStatus",
     "Integration",
     "IntegrationStatus",
     "JobRun",

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import Enum, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -78,9 +78,21 @@ class Integration(db.Model):
     status_since: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     connected_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The OAuth tokens, encrypted (webapp.crypto); never shown, never logged.
+    token_ciphertext: Mapped[str | None] = mapped_column(Text)
+    access_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    tokens_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status_reason: Mapped[str] = mapped_column(Text, default="")
 
     dossier: Mapped[Dossier] = relationship(back_populates="integrations")
     connected_by: Mapped[User | None] = relationship()
+
+    def __repr__(self) -> str:  # never the tokens
+        return f"<Integration {self.id} {self.software} {self.status}>"
+
+    @property
+    def is_connected(self) -> bool:
+        return self.status is IntegrationStatus.CONNECTED
 
     @property
     def software_name(self) -> str:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
+from htmx_flask import make_response
 
 from webapp.connectors.catalogue import available_software
 from webapp.dossier_scope import scope_to_dossier
-from webapp.models.integration import ListKind
+from webapp.models import ListKind
 from webapp.services.dossiers import get_integration_for, update_dossier
+from webapp.services.jobs import JobBackendUnavailable, UserFacingJobError
+from webapp.services.lists import refresh_outcome_toast, start_refresh, start_refresh_all, sync_views
 from webapp.settings import bp
 from webapp.settings.forms import DossierForm
 
@@ -35,13 +39,66 @@ def connections():
     )
 
 
+def _lists_block(integration, *, watching: bool) -> str:
+    return render_template(
+        "settings/_lists.html",
+        dossier=g.dossier,
+        integration=integration,
+        views=sync_views(integration),
+        watching=watching,
+        poll_seconds=current_app.config["JOB_POLL_SECONDS"],
+    )
+
+
 @bp.get("/integrations/<int:integration_id>")
 def integration(integration_id: int):
     integration = get_integration_for(g.dossier, integration_id)
+    views = sync_views(integration)
     return render_template(
         "settings/integration.html",
         dossier=g.dossier,
         integration=integration,
-        list_kinds=list(ListKind),
+        views=views,
+        watching=any(v.running for v in views),
+        poll_seconds=current_app.config["JOB_POLL_SECONDS"],
         section="connections",
     )
+
+
+@bp.post("/integrations/<int:integration_id>/actualiser")
+def refresh_all(integration_id: int):
+    """'Actualiser les données de l'intégration': answers at once; the lists load in jobs."""
+    integration = get_integration_for(g.dossier, integration_id)
+    toast = {"message": "Le chargement des listes a commencé.", "level": "info"}
+    try:
+        start_refresh_all(integration, current_user)
+    except (UserFacingJobError, JobBackendUnavailable) as exc:
+        toast = {"message": str(exc), "level": "error"}
+    return make_response(_lists_block(integration, watching=True), trigger={"raccord:toast": toast})
+
+
+@bp.post("/integrations/<int:integration_id>/listes/<kind>/recharger")
+def refresh_one(integration_id: int, kind: str):
+    """'Réessayer' on one list of the page 'Intégration'."""
+    integration = get_integration_for(g.dossier, integration_id)
+    try:
+        list_kind = ListKind(kind)
+    except ValueError:
+        abort(404)
+    toast = {"message": f"Le chargement de la liste « {list_kind.label} » a commencé.", "level": "info"}
+    try:
+        start_refresh(integration, list_kind, current_user)
+    except (UserFacingJobError, JobBackendUnavailable) as exc:
+        toast = {"message": str(exc), "level": "error"}
+    return make_response(_lists_block(integration, watching=True), trigger={"raccord:toast": toast})
+
+
+@bp.get("/integrations/<int:integration_id>/listes")
+def lists_state(integration_id: int):
+    integration = get_integration_for(g.dossier, integration_id)
+    watching = request.args.get("suivi") == "1"
+    body = _lists_block(integration, watching=watching)
+    views = sync_views(integration)
+    if watching and not any(v.running for v in views):
+        return make_response(body, trigger={"raccord:toast": refresh_outcome_toast(views)})
+    return make_response(body)

@@ -1,0 +1,110 @@
+"""'Connecter' starts the software's OAuth flow; the callback checks `state`, and connects the dossier."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+from flask import abort, flash, redirect, request, session, url_for
+from flask_login import current_user, login_required
+
+from webapp.connections import bp
+from webapp.connectors.base import ConnectorError
+from webapp.connectors.catalogue import CATALOGUE, get_connector, software_name
+from webapp.services.dossiers import get_dossier_for
+from webapp.services.integrations import create_integration, current_integration_for
+from webapp.services.jobs import JobBackendUnavailable
+from webapp.services.lists import start_refresh_all
+
+log = logging.getLogger(__name__)
+
+PENDING_KEY = "oauth_pending"
+PENDING_TTL = 900  # seconds a user has to go through the software's consent page
+CANCELLED = "La connexion a été annulée : rien n'a été modifié."
+
+
+def _callback_url() -> str:
+    return url_for("connections.callback", _external=True)
+
+
+@bp.post("/dossiers/<int:dossier_id>/connexions/<software>/connecter")
+@login_required
+def connect(dossier_id: int, software: str):
+    dossier = get_dossier_for(current_user, dossier_id)
+    if software not in CATALOGUE:
+        abort(404)
+    current = current_integration_for(dossier)
+    if current is not None:
+        flash(
+            f"Ce dossier est déjà relié à {current.software_name}. Utilisez « Se reconnecter » sur la page "
+            "Intégration.",
+            "error",
+        )
+        return redirect(url_for("settings.connections", dossier_id=dossier.id))
+    state = secrets.token_urlsafe(24)
+    verifier = secrets.token_urlsafe(64)
+    pending = {
+        k: v
+        for k, v in (session.get(PENDING_KEY) or {}).items()
+        if v.get("at", 0) > time.time() - PENDING_TTL
+    }
+    pending[state] = {"dossier_id": dossier.id, "software": software, "verifier": verifier, "at": time.time()}
+    session[PENDING_KEY] = dict(list(pending.items())[-5:])
+    url = get_connector(software).authorization_url(
+        redirect_uri=_callback_url(), state=state, code_verifier=verifier
+    )
+    return redirect(url)
+
+
+@bp.get("/oauth/callback")
+@login_required
+def callback():
+    state = request.args.get("state", "")
+    pending = (session.get(PENDING_KEY) or {}).pop(state, None) if state else None
+    session[PENDING_KEY] = {k: v for k, v in (session.get(PENDING_KEY) or {}).items() if k != state}
+    if pending is None or pending.get("at", 0) < time.time() - PENDING_TTL:
+        flash(
+            "Ce retour de connexion n'est pas valide ou a expiré. Recommencez depuis « Connecter ».", "error"
+        )
+        return redirect(url_for("dossiers.index"))
+    dossier = get_dossier_for(current_user, pending["dossier_id"])
+    software = pending["software"]
+    back = url_for("settings.connections", dossier_id=dossier.id)
+
+    if request.args.get("error"):
+        flash(CANCELLED, "info")
+        return redirect(back)
+    code = request.args.get("code")
+    if not code:
+        flash(CANCELLED, "info")
+        return redirect(back)
+    if current_integration_for(dossier) is not None:
+        flash("Ce dossier est déjà relié à un logiciel comptable : rien n'a été modifié.", "error")
+        return redirect(back)
+
+    connector = get_connector(software)
+    try:
+        tokens = connector.exchange_code(
+            code=code, redirect_uri=_callback_url(), code_verifier=pending["verifier"]
+        )
+        company = connector.company(tokens)
+    except ConnectorError as exc:
+        log.warning("Connection to %s failed for dossier %s: %s", software, dossier.id, type(exc).__name__)
+        flash(
+            f"La connexion à {software_name(software)} a échoué : {exc.message} Rien n'a été modifié.",
+            "error",
+        )
+        return redirect(back)
+
+    integration = create_integration(dossier, software, company, tokens, current_user)
+    try:
+        start_refresh_all(integration, current_user)
+        flash(
+            f"{software_name(software)} est connecté à la société « {company.name} ». "
+            "Le chargement des listes a commencé.",
+            "success",
+        )
+    except JobBackendUnavailable as exc:
+        flash(f"{software_name(software)} est connecté. {exc}", "error")
+    return redirect(url_for("settings.integration", dossier_id=dossier.id, integration_id=integration.id))

@@ -1,0 +1,166 @@
+"""The connector interface every accounting software implements, its data shapes and its typed errors."""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from webapp.models.integration import ListKind
+
+T = TypeVar("T")
+
+
+class ConnectorError(Exception):
+    """Base of the errors a connector raises; `message` is French and safe to show."""
+
+    message = "Le logiciel comptable a renvoyé une erreur."
+
+    def __init__(self, message: str | None = None, *, detail: str = ""):
+        super().__init__(message or self.message)
+        if message:
+            self.message = message
+        self.detail = detail  # the software's own words, redacted, for the timeline
+
+
+class IntegrationExpired(ConnectorError):
+    message = "L'accès au logiciel comptable a expiré ou a été révoqué. Reconnectez l'intégration."
+
+
+class RateLimited(ConnectorError):
+    message = "Le logiciel comptable limite le nombre de demandes. Réessayez dans quelques minutes."
+
+    def __init__(self, retry_after: float, message: str | None = None, *, detail: str = ""):
+        super().__init__(message, detail=detail)
+        self.retry_after = retry_after
+
+
+class ProviderError(ConnectorError):
+    message = "Le logiciel comptable est indisponible pour le moment. Réessayez plus tard."
+
+
+class ProviderValidationError(ConnectorError):
+    def __init__(self, field_name: str, message: str, *, detail: str = ""):
+        super().__init__(message, detail=detail)
+        self.field = field_name
+
+
+class AccessTokenRejected(ConnectorError):
+    """The API refused the access token (401): refresh once, then give up as expired."""
+
+
+@dataclass
+class TokenSet:
+    access_token: str
+    refresh_token: str | None
+    expires_at: float  # epoch seconds
+    scope: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_oauth(cls, token: dict[str, Any]) -> TokenSet:
+        expires_at = token.get("expires_at") or (time.time() + float(token.get("expires_in") or 1800))
+        return cls(
+            access_token=token["access_token"],
+            refresh_token=token.get("refresh_token"),
+            expires_at=float(expires_at),
+            scope=token.get("scope") or "",
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "expires_at": self.expires_at,
+            "scope": self.scope,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TokenSet:
+        return cls(
+            access_token=data["access_token"],
+            refresh_token=data.get("refresh_token"),
+            expires_at=float(data["expires_at"]),
+            scope=data.get("scope", ""),
+            extra=data.get("extra") or {},
+        )
+
+    def __repr__(self) -> str:  # never the secrets
+        return f"<TokenSet expires_at={self.expires_at}>"
+
+
+@dataclass(frozen=True)
+class Company:
+    id: str
+    name: str
+
+
+@dataclass
+class NormalisedItem:
+    external_id: str
+    name: str
+    code: str | None = None
+    vat_number: str | None = None
+    siren: str | None = None
+    rate: str | None = None
+    active: bool = True
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "external_id": self.external_id,
+            "name": self.name,
+            "code": self.code,
+            "vat_number": self.vat_number,
+            "siren": self.siren,
+            "rate": self.rate,
+            "active": self.active,
+            "extras": self.extras,
+        }
+
+
+def with_renewal(tokens: Any, call: Callable[[], T]) -> T:
+    """Run `call`; if the software refuses the access token and the tokens can renew, renew and retry once."""
+    try:
+        return call()
+    except AccessTokenRejected:
+        renew = getattr(tokens, "renew", None)
+        if renew is None:
+            raise
+        renew()
+        return call()
+
+
+class Connector(abc.ABC):
+    """One accounting software. Instances are cheap: one per use, configured from the app."""
+
+    key: str
+    name: str
+
+    @abc.abstractmethod
+    def authorization_url(self, *, redirect_uri: str, state: str, code_verifier: str) -> str: ...
+
+    @abc.abstractmethod
+    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet: ...
+
+    @abc.abstractmethod
+    def refresh(self, tokens: TokenSet) -> TokenSet: ...
+
+    @abc.abstractmethod
+    def company(self, tokens: TokenSet) -> Company: ...
+
+    @abc.abstractmethod
+    def iter_pages(
+        self, tokens: TokenSet, kind: ListKind, *, since: datetime | None = None
+    ) -> Iterator[list[NormalisedItem]]:
+        """Yield the list page by page, so memory does not grow with its size."""
+
+    @abc.abstractmethod
+    def publish_invoice(self, tokens: TokenSet, invoice: dict[str, Any], *, idempotency_key: str) -> str: ...
+
+    @abc.abstractmethod
+    def revoke(self, tokens: TokenSet) -> None: ...

@@ -1,0 +1,131 @@
+"""HTTP to the accounting software: bounded retries with jittered backoff, Retry-After, typed errors."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+from webapp.connectors.base import AccessTokenRejected, ProviderError, ProviderValidationError, RateLimited
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RetryPolicy:
+    timeout: float = 30.0
+    max_retries: int = 4
+    backoff: float = 1.0  # seconds, doubled each attempt, with full jitter
+    max_retry_after: float = 120.0  # longer waits are left to the job queue
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RetryPolicy:
+        return cls(
+            timeout=config["PROVIDER_TIMEOUT"],
+            max_retries=config["PROVIDER_MAX_RETRIES"],
+            backoff=config["PROVIDER_BACKOFF_SECONDS"],
+            max_retry_after=config["PROVIDER_MAX_RETRY_AFTER"],
+        )
+
+
+def parse_retry_after(value: str | None, default: float = 5.0) -> float:
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return default
+
+
+class ProviderHttp:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.policy = policy
+        self.session = session or requests.Session()
+        self.sleep = sleep
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """The response of a successful call (2xx), or a typed error after bounded retries."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.session.request(method, url, timeout=self.policy.timeout, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt > self.policy.max_retries:
+                    raise ProviderError(
+                        "Le logiciel comptable ne répond pas. Réessayez dans quelques minutes.",
+                        detail=type(exc).__name__,
+                    ) from None
+                self._backoff(attempt)
+                continue
+
+            status = response.status_code
+            if status == 429:
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                if attempt > self.policy.max_retries or wait > self.policy.max_retry_after:
+                    raise RateLimited(wait, detail=_snippet(response))
+                log.info("Rate limited by %s, waiting %.1fs", url.split("?")[0], wait)
+                self.sleep(wait)
+                continue
+            if status >= 500:
+                if attempt > self.policy.max_retries:
+                    raise ProviderError(
+                        f"Le logiciel comptable est indisponible (erreur {status}). Réessayez plus tard.",
+                        detail=_snippet(response),
+                    )
+                self._backoff(attempt)
+                continue
+            if status == 401:
+                raise AccessTokenRejected(detail=_snippet(response))
+            if status in (400, 409, 422):
+                body = _json_or_none(response) or {}
+                raise ProviderValidationError(
+                    str(body.get("field") or ""),
+                    "Le logiciel comptable a refusé la demande : "
+                    + str(body.get("message") or "données invalides"),
+                    detail=_snippet(response),
+                )
+            if status >= 400:
+                raise ProviderError(
+                    f"Le logiciel comptable a refusé la demande (erreur {status}).", detail=_snippet(response)
+                )
+            return response
+
+    def json(self, method: str, url: str, **kwargs: Any) -> Any:
+        response = self.request(method, url, **kwargs)
+        body = _json_or_none(response)
+        if body is None:
+            raise ProviderError(
+                "Le logiciel comptable a renvoyé une réponse illisible.", detail=_snippet(response)
+            )
+        return body
+
+    def _backoff(self, attempt: int) -> None:
+        self.sleep(random.uniform(0, self.policy.backoff * (2 ** (attempt - 1))))
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _snippet(response: requests.Response) -> str:
+    return f"HTTP {response.status_code}: {response.text[:300]}"

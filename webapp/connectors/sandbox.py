@@ -1,0 +1,124 @@
+"""'Compta Démo', the built-in sandbox software, spoken to over HTTP like any other."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from webapp.connectors.base import (
+    AccessTokenRejected,
+    Company,
+    Connector,
+    NormalisedItem,
+    ProviderError,
+    TokenSet,
+    with_renewal,
+)
+from webapp.connectors.http import ProviderHttp, RetryPolicy
+from webapp.connectors.oauth import OAuthClient
+from webapp.models.integration import ListKind
+
+
+class SandboxConnector(Connector):
+    key = "sandbox"
+    name = "Compta Démo"
+
+    def __init__(
+        self, *, base_url: str, client_id: str, client_secret: str, policy: RetryPolicy, page_size: int = 500
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
+        self.http = ProviderHttp(policy)
+        self.oauth = OAuthClient(
+            client_id=client_id,
+            client_secret=client_secret,
+            authorize_url=f"{self.base_url}/oauth/authorize",
+            token_url=f"{self.base_url}/oauth/token",
+            revoke_url=f"{self.base_url}/oauth/revoke",
+            scope="lists invoices",
+            policy=policy,
+        )
+
+    # --- OAuth ---
+    def authorization_url(self, *, redirect_uri: str, state: str, code_verifier: str) -> str:
+        return self.oauth.authorization_url(
+            redirect_uri=redirect_uri, state=state, code_verifier=code_verifier
+        )
+
+    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+        return self.oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
+
+    def refresh(self, tokens: TokenSet) -> TokenSet:
+        return self.oauth.refresh(tokens)
+
+    def revoke(self, tokens: TokenSet) -> None:
+        self.oauth.revoke(tokens)
+
+    # --- API ---
+    def _get(self, tokens: TokenSet, path: str, params: dict[str, Any] | None = None) -> Any:
+        def call() -> Any:
+            return self.http.json(
+                "GET",
+                f"{self.base_url}/api/v1{path}",
+                params=params,
+                headers={"Authorization": f"Bearer {tokens.access_token}", "Accept": "application/json"},
+            )
+
+        return with_renewal(tokens, call)
+
+    def company(self, tokens: TokenSet) -> Company:
+        body = self._get(tokens, "/company")
+        return Company(id=str(body["id"]), name=str(body["name"]))
+
+    def iter_pages(
+        self, tokens: TokenSet, kind: ListKind, *, since: datetime | None = None
+    ) -> Iterator[list[NormalisedItem]]:
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": self.page_size}
+            if cursor:
+                params["cursor"] = cursor
+            if since:
+                params["updated_since"] = since.isoformat()
+            body = self._get(tokens, f"/{kind.value}", params)
+            try:
+                items = [self._normalise(kind, raw) for raw in body["items"]]
+                cursor = body.get("next_cursor")
+            except (KeyError, TypeError) as exc:
+                raise ProviderError(
+                    "Le logiciel comptable a renvoyé une liste illisible.", detail=repr(exc)
+                ) from None
+            yield items
+            if not cursor:
+                return
+
+    @staticmethod
+    def _normalise(kind: ListKind, raw: dict[str, Any]) -> NormalisedItem:
+        return NormalisedItem(
+            external_id=str(raw["id"]),
+            name=str(raw["name"]),
+            code=raw.get("code"),
+            vat_number=raw.get("vat_number"),
+            siren=raw.get("siren"),
+            rate=raw.get("rate"),
+            active=raw.get("status", "active") == "active",
+            extras=raw.get("extras") or {},
+        )
+
+    def publish_invoice(self, tokens: TokenSet, invoice: dict[str, Any], *, idempotency_key: str) -> str:
+        def call() -> Any:
+            return self.http.json(
+                "POST",
+                f"{self.base_url}/api/v1/invoices",
+                json=invoice,
+                headers={
+                    "Authorization": f"Bearer {tokens.access_token}",
+                    "Idempotency-Key": idempotency_key,
+                },
+            )
+
+        return str(with_renewal(tokens, call)["id"])
+
+
+__all__ = ["AccessTokenRejected", "SandboxConnector"]

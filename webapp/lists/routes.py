@@ -1,0 +1,105 @@
+"""List pages: server-side paging and active search, and 'Recharger la liste'."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, g, render_template, request
+from flask_login import current_user
+from htmx_flask import make_response
+
+from webapp.dossier_scope import scope_to_dossier
+from webapp.lists import bp
+from webapp.models import ListKind
+from webapp.services.integrations import current_integration_for
+from webapp.services.jobs import JobBackendUnavailable, UserFacingJobError
+from webapp.services.lists import refresh_outcome_toast, search_items, start_refresh, sync_views
+
+scope_to_dossier(bp)
+
+STATUSES = {"actifs": "Actifs", "inactifs": "Inactifs", "tous": "Tous"}
+
+
+def _kind(slug: str) -> ListKind:
+    try:
+        return ListKind(slug)
+    except ValueError:
+        abort(404)
+
+
+@bp.get("/<kind>")
+def show(kind: str):
+    list_kind = _kind(kind)
+    integration = current_integration_for(g.dossier)
+    status = request.args.get("statut", "actifs")
+    if status not in STATUSES:
+        status = "actifs"
+    try:
+        page_number = int(request.args.get("page", 1))
+    except ValueError:
+        page_number = 1
+    query = (request.args.get("q") or "")[:100]
+    page = (
+        search_items(integration, list_kind, query=query, status=status, page=page_number)
+        if integration
+        else None
+    )
+    context = {
+        "dossier": g.dossier,
+        "integration": integration,
+        "kind": list_kind,
+        "page": page,
+        "query": query,
+        "status": status,
+        "statuses": STATUSES,
+        "view": sync_views(integration, [list_kind])[0] if integration else None,
+        "poll_seconds": current_app.config["JOB_POLL_SECONDS"],
+    }
+    if request.htmx and request.htmx.target == "list-results":
+        return render_template("lists/_results.html", **context)
+    return render_template("lists/page.html", **context)
+
+
+@bp.post("/<kind>/recharger")
+def reload(kind: str):
+    list_kind = _kind(kind)
+    integration = current_integration_for(g.dossier)
+    if integration is None:
+        abort(404)
+    toast = {"message": f"Le chargement de la liste « {list_kind.label} » a commencé.", "level": "info"}
+    try:
+        start_refresh(integration, list_kind, current_user)
+    except (UserFacingJobError, JobBackendUnavailable) as exc:
+        toast = {"message": str(exc), "level": "error"}
+    view = sync_views(integration, [list_kind])[0]
+    body = render_template(
+        "lists/_sync_status.html",
+        dossier=g.dossier,
+        kind=list_kind,
+        view=view,
+        watching=True,
+        poll_seconds=current_app.config["JOB_POLL_SECONDS"],
+    )
+    return make_response(body, trigger={"raccord:toast": toast})
+
+
+@bp.get("/<kind>/etat")
+def status(kind: str):
+    list_kind = _kind(kind)
+    integration = current_integration_for(g.dossier)
+    if integration is None:
+        abort(404)
+    view = sync_views(integration, [list_kind])[0]
+    watching = request.args.get("suivi") == "1"
+    body = render_template(
+        "lists/_sync_status.html",
+        dossier=g.dossier,
+        kind=list_kind,
+        view=view,
+        watching=watching,
+        poll_seconds=current_app.config["JOB_POLL_SECONDS"],
+    )
+    if watching and not view.running:
+        # The refresh being watched has ended: the results change, so reload them, and say so.
+        return make_response(
+            body, trigger={"raccord:toast": refresh_outcome_toast([view]), "raccord:list-loaded": ""}
+        )
+    return make_response(body)

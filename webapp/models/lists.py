@@ -1,0 +1,97 @@
+"""The lists imported from the accounting software, and the state of their last load."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.extensions import db
+from webapp.models.base import UTCDateTime, utcnow
+from webapp.models.integration import ListKind
+
+_kind_enum = Enum(
+    ListKind, name="list_kind", native_enum=False, values_callable=lambda e: [m.value for m in e]
+)
+
+
+class ListItem(db.Model):
+    """One account, supplier, customer, tax rate, tracking category or payment method."""
+
+    __tablename__ = "list_item"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "kind", "external_id", name="uq_list_item_external"),
+        Index("ix_list_item_search", "integration_id", "kind", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"))
+    kind: Mapped[ListKind] = mapped_column(_kind_enum)
+    external_id: Mapped[str] = mapped_column(String(120))
+    code: Mapped[str | None] = mapped_column(String(60))
+    name: Mapped[str] = mapped_column(String(300))
+    vat_number: Mapped[str | None] = mapped_column(String(40))
+    siren: Mapped[str | None] = mapped_column(String(9))
+    rate: Mapped[str | None] = mapped_column(String(12))  # tax rates, as a decimal string: "5.5"
+    active: Mapped[bool] = mapped_column(default=True)
+    visible: Mapped[bool] = mapped_column(default=True)  # 'Visible' in coding choices (accounts)
+    extras: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ListItemStaging(db.Model):
+    """Pages of a running refresh, written as they arrive and merged into list_item in one go at the end."""
+
+    __tablename__ = "list_item_staging"
+    __table_args__ = (
+        Index("ix_list_item_staging_run", "run_key", "external_id"),
+        Index("ix_list_item_staging_list", "integration_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_key: Mapped[str] = mapped_column(String(64))
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"))
+    kind: Mapped[ListKind] = mapped_column(_kind_enum)
+    external_id: Mapped[str] = mapped_column(String(120))
+    code: Mapped[str | None] = mapped_column(String(60))
+    name: Mapped[str] = mapped_column(String(300))
+    vat_number: Mapped[str | None] = mapped_column(String(40))
+    siren: Mapped[str | None] = mapped_column(String(9))
+    rate: Mapped[str | None] = mapped_column(String(12))
+    active: Mapped[bool] = mapped_column(default=True)
+    extras: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SyncStatus(enum.StrEnum):
+    NEVER = "never"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class ListSync(db.Model):
+    """Per integration and list: when it was last loaded, how big it is, and the refresh under way."""
+
+    __tablename__ = "list_sync"
+    __table_args__ = (UniqueConstraint("integration_id", "kind", name="uq_list_sync_integration_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"))
+    kind: Mapped[ListKind] = mapped_column(_kind_enum)
+    status: Mapped[SyncStatus] = mapped_column(
+        Enum(
+            SyncStatus, name="sync_status", native_enum=False, values_callable=lambda e: [m.value for m in e]
+        ),
+        default=SyncStatus.NEVER,
+    )
+    job_run_id: Mapped[int | None] = mapped_column(ForeignKey("job_run.id"))
+    item_count: Mapped[int] = mapped_column(default=0)
+    active_count: Mapped[int] = mapped_column(default=0)
+    last_loaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,176 @@
+"""The sandbox software's own data: companies, their lists, OAuth clients, grants and tokens, invoices."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.extensions import db
+from webapp.models.base import UTCDateTime, utcnow
+
+
+class SandboxCompany(db.Model):
+    __tablename__ = "sandbox_company"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    siren: Mapped[str | None] = mapped_column(String(9))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SandboxItem(db.Model):
+    __tablename__ = "sandbox_item"
+    __table_args__ = (
+        UniqueConstraint("company_id", "kind", "external_id", name="uq_sandbox_item_external"),
+        Index("ix_sandbox_item_page", "company_id", "kind", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[str] = mapped_column(ForeignKey("sandbox_company.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    external_id: Mapped[str] = mapped_column(String(60))
+    code: Mapped[str | None] = mapped_column(String(60))
+    name: Mapped[str] = mapped_column(String(300))
+    vat_number: Mapped[str | None] = mapped_column(String(40))
+    siren: Mapped[str | None] = mapped_column(String(9))
+    rate: Mapped[str | None] = mapped_column(String(12))
+    active: Mapped[bool] = mapped_column(default=True)
+    extras: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SandboxClient(db.Model, ClientMixin):
+    __tablename__ = "sandbox_client"
+
+    client_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    client_secret: Mapped[str] = mapped_column(String(120))
+    name: Mapped[str] = mapped_column(String(120))
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return self.redirect_uris[0] if self.redirect_uris else None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        allowed = {"lists", "invoices"}
+        return " ".join(s for s in (scope or "").split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        from urllib.parse import urlsplit
+
+        if redirect_uri in self.redirect_uris:
+            return True
+        # The sandbox is a local software: any loopback port reaching Raccord's callback is accepted.
+        parts = urlsplit(redirect_uri)
+        return (
+            parts.scheme == "http"
+            and parts.hostname in ("127.0.0.1", "localhost")
+            and (parts.path.endswith("/oauth/callback"))
+        )
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        import hmac
+
+        return hmac.compare_digest(self.client_secret, client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in ("authorization_code", "refresh_token")
+
+
+class SandboxAuthCode(db.Model, AuthorizationCodeMixin):
+    __tablename__ = "sandbox_auth_code"
+
+    code: Mapped[str] = mapped_column(String(120), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(80))
+    company_id: Mapped[str] = mapped_column(ForeignKey("sandbox_company.id"))
+    redirect_uri: Mapped[str] = mapped_column(Text, default="")
+    scope: Mapped[str] = mapped_column(Text, default="")
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[float] = mapped_column(default=time.time)
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def is_expired(self) -> bool:
+        return time.time() - self.created_at > 300
+
+
+class SandboxGrant(db.Model):
+    """One consent: a client's access to one company. Expiring or revoking it ends every token under it."""
+
+    __tablename__ = "sandbox_grant"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(80))
+    company_id: Mapped[str] = mapped_column(ForeignKey("sandbox_company.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    refresh_expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SandboxToken(db.Model, TokenMixin):
+    __tablename__ = "sandbox_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("sandbox_grant.id"))
+    client_id: Mapped[str] = mapped_column(String(80))
+    company_id: Mapped[str] = mapped_column(ForeignKey("sandbox_company.id"))
+    access_token: Mapped[str] = mapped_column(String(120), unique=True)
+    refresh_token: Mapped[str | None] = mapped_column(String(120), unique=True)
+    scope: Mapped[str] = mapped_column(Text, default="")
+    issued_at: Mapped[float] = mapped_column(default=time.time)
+    expires_in: Mapped[int] = mapped_column(default=1800)
+    refresh_expires_at: Mapped[float | None] = mapped_column()
+    revoked: Mapped[bool] = mapped_column(default=False)
+
+    def check_client(self, client: ClientMixin) -> bool:
+        return self.client_id == client.get_client_id()
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return self.expires_in
+
+    def is_expired(self) -> bool:
+        return time.time() >= self.issued_at + self.expires_in
+
+    def is_revoked(self) -> bool:
+        return self.revoked
+
+
+class SandboxInvoice(db.Model):
+    __tablename__ = "sandbox_invoice"
+    __table_args__ = (UniqueConstraint("company_id", "idempotency_key", name="uq_sandbox_invoice_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[str] = mapped_column(ForeignKey("sandbox_company.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(120))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SandboxSetting(db.Model):
+    """Knobs for tests and support: token lifetimes, latency, faults for the next calls."""
+
+    __tablename__ = "sandbox_setting"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)

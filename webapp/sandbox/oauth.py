@@ -1,0 +1,207 @@
+"""The sandbox's OAuth 2 server (authlib): code with PKCE, rotating refresh tokens, revocation."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6750 import BearerTokenGenerator
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
+from flask import Blueprint, Flask, render_template, request
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models.base import utcnow
+from webapp.sandbox.csrf import sandbox_csrf
+from webapp.sandbox.faults import apply_faults, get_setting
+from webapp.sandbox.models import (
+    SandboxAuthCode,
+    SandboxClient,
+    SandboxCompany,
+    SandboxGrant,
+    SandboxToken,
+)
+
+bp = Blueprint("sandbox_oauth", __name__, url_prefix="/oauth")
+
+DEFAULT_ACCESS_TTL = 1800
+DEFAULT_REFRESH_TTL = 60 * 86400
+
+
+def _generate(*_args, **_kwargs) -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _access_ttl(_client, _grant_type) -> int:
+    return int(get_setting("access_ttl", DEFAULT_ACCESS_TTL))
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def save_authorization_code(self, code, request):
+        company = request.user
+        item = SandboxAuthCode(
+            code=code,
+            client_id=request.client.client_id,
+            company_id=company.id,
+            redirect_uri=request.payload.redirect_uri or "",
+            scope=request.payload.scope or "",
+            code_challenge=request.payload.data.get("code_challenge"),
+            code_challenge_method=request.payload.data.get("code_challenge_method"),
+        )
+        db.session.add(item)
+        db.session.commit()
+        return item
+
+    def query_authorization_code(self, code, client):
+        item = db.session.scalar(
+            select(SandboxAuthCode).where(
+                SandboxAuthCode.code == code, SandboxAuthCode.client_id == client.client_id
+            )
+        )
+        if item and not item.is_expired():
+            return item
+        return None
+
+    def delete_authorization_code(self, authorization_code):
+        db.session.delete(authorization_code)
+        db.session.commit()
+
+    def authenticate_user(self, authorization_code):
+        return db.session.get(SandboxCompany, authorization_code.company_id)
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    # Every refresh gives a new refresh token and kills the old one, as Xero and QuickBooks do:
+    # two workers refreshing the same token at once would lose the integration.
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token):
+        token = db.session.scalar(select(SandboxToken).where(SandboxToken.refresh_token == refresh_token))
+        if token is None or token.revoked:
+            return None
+        if token.refresh_expires_at is not None and time.time() >= token.refresh_expires_at:
+            return None
+        grant = db.session.get(SandboxGrant, token.grant_id)
+        if grant is None or grant.revoked_at is not None or grant.refresh_expired_at is not None:
+            return None
+        return token
+
+    def authenticate_user(self, refresh_token):
+        return db.session.get(SandboxCompany, refresh_token.company_id)
+
+    def revoke_old_credential(self, refresh_token):
+        refresh_token.revoked = True
+        db.session.commit()
+
+
+def save_token(token: dict, request) -> None:
+    company = request.user
+    previous = getattr(request, "refresh_token", None)
+    if isinstance(previous, SandboxToken):
+        grant_id = previous.grant_id
+    else:
+        grant = SandboxGrant(client_id=request.client.client_id, company_id=company.id)
+        db.session.add(grant)
+        db.session.flush()
+        grant_id = grant.id
+    refresh_ttl = int(get_setting("refresh_ttl", DEFAULT_REFRESH_TTL))
+    db.session.add(
+        SandboxToken(
+            grant_id=grant_id,
+            client_id=request.client.client_id,
+            company_id=company.id,
+            access_token=token["access_token"],
+            refresh_token=token.get("refresh_token"),
+            scope=token.get("scope", ""),
+            issued_at=time.time(),
+            expires_in=token["expires_in"],
+            refresh_expires_at=time.time() + refresh_ttl,
+        )
+    )
+    db.session.commit()
+
+
+class SandboxRevocationEndpoint(RevocationEndpoint):
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string, token_type_hint):
+        column = (
+            SandboxToken.refresh_token if token_type_hint == "refresh_token" else SandboxToken.access_token  # noqa: S105
+        )
+        token = db.session.scalar(select(SandboxToken).where(column == token_string))
+        if token is None and token_type_hint is None:
+            token = db.session.scalar(select(SandboxToken).where(SandboxToken.refresh_token == token_string))
+        return token
+
+    def revoke_token(self, token, request):
+        # Revoking either token ends the whole consent, as the vendors' disconnect does.
+        grant = db.session.get(SandboxGrant, token.grant_id)
+        if grant is not None and grant.revoked_at is None:
+            grant.revoked_at = utcnow()
+        token.revoked = True
+        db.session.commit()
+
+
+server = AuthorizationServer()
+
+
+def init_app(app: Flask) -> None:
+    server.init_app(
+        app,
+        query_client=lambda client_id: db.session.get(SandboxClient, client_id),
+        save_token=save_token,
+    )
+    server.register_token_generator(
+        "default",
+        BearerTokenGenerator(
+            access_token_generator=_generate, refresh_token_generator=_generate, expires_generator=_access_ttl
+        ),
+    )
+    server.register_grant(AuthorizationCodeGrant, [CodeChallenge(required=True)])
+    server.register_grant(RefreshTokenGrant)
+    server.register_endpoint(SandboxRevocationEndpoint)
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize():
+    try:
+        grant = server.get_consent_grant(end_user=None)
+    except OAuth2Error as error:
+        return render_template("consent_error.html", error=error.description or error.error), 400
+    companies = db.session.scalars(select(SandboxCompany).order_by(SandboxCompany.name)).all()
+    if request.method == "GET":
+        return render_template("consent.html", grant=grant, companies=companies, client=grant.client)
+    if request.form.get("decision") != "allow":
+        return server.create_authorization_response(grant=grant, grant_user=None)
+    company = db.session.get(SandboxCompany, request.form.get("company_id") or "")
+    if company is None:
+        return render_template(
+            "consent.html",
+            grant=grant,
+            companies=companies,
+            client=grant.client,
+            error="Choisissez la société à laquelle Raccord aura accès.",
+        ), 400
+    return server.create_authorization_response(grant=grant, grant_user=company)
+
+
+@bp.post("/token")
+@sandbox_csrf.exempt
+def issue_token():
+    faulted = apply_faults()
+    if faulted is not None:
+        return faulted
+    return server.create_token_response()
+
+
+@bp.post("/revoke")
+@sandbox_csrf.exempt
+def revoke_token():
+    return server.create_endpoint_response(SandboxRevocationEndpoint.ENDPOINT_NAME)

@@ -1,0 +1,181 @@
+"""Connecting a dossier to a software, keeping its tokens fresh and safe, and noticing when access ends."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import current_app
+from sqlalchemy import select
+
+from webapp.connectors.base import AccessTokenRejected, Company, IntegrationExpired, TokenSet
+from webapp.connectors.catalogue import get_connector, software_name
+from webapp.crypto import decrypt_json, encrypt_json
+from webapp.extensions import db
+from webapp.models import Dossier, Integration, IntegrationStatus, User
+from webapp.models.base import utcnow
+from webapp.services.events import record_event
+from webapp.services.jobs import get_redis
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def expired_message(integration: Integration) -> str:
+    return f"L'intégration avec {integration.software_name} a expiré. Reconnectez-vous pour reprendre."
+
+
+def store_tokens(integration: Integration, tokens: TokenSet) -> None:
+    from datetime import UTC, datetime
+
+    integration.token_ciphertext = encrypt_json(tokens.as_dict())
+    integration.access_expires_at = datetime.fromtimestamp(tokens.expires_at, UTC)
+    integration.tokens_refreshed_at = utcnow()
+
+
+def load_tokens(integration: Integration) -> TokenSet:
+    if not integration.token_ciphertext:
+        raise IntegrationExpired()
+    return TokenSet.from_dict(decrypt_json(integration.token_ciphertext))
+
+
+def create_integration(
+    dossier: Dossier, software: str, company: Company, tokens: TokenSet, user: User | None
+) -> Integration:
+    integration = Integration(
+        dossier_id=dossier.id,
+        software=software,
+        company_id=company.id,
+        company_name=company.name,
+        status=IntegrationStatus.CONNECTED,
+        status_since=utcnow(),
+        connected_by_id=user.id if user else None,
+    )
+    store_tokens(integration, tokens)
+    db.session.add(integration)
+    db.session.flush()
+    record_event(
+        dossier_id=dossier.id,
+        integration_id=integration.id,
+        actor_id=user.id if user else None,
+        kind="integration.connected",
+        message=f"Connexion à {software_name(software)} (société « {company.name} »).",
+        details={"software": software, "company_id": company.id, "company_name": company.name},
+    )
+    db.session.commit()
+    return integration
+
+
+def mark_expired(integration_id: int, detail: str = "") -> None:
+    """Access ended at the software: the integration becomes Expirée, once, with an event."""
+    db.session.rollback()
+    integration = db.session.get(Integration, integration_id, with_for_update=True)
+    if integration is None or integration.status is not IntegrationStatus.CONNECTED:
+        db.session.rollback()
+        return
+    integration.status = IntegrationStatus.EXPIRED
+    integration.status_since = utcnow()
+    integration.status_reason = "Le logiciel comptable a refusé le renouvellement de l'accès."
+    record_event(
+        dossier_id=integration.dossier_id,
+        integration_id=integration.id,
+        kind="integration.expired",
+        outcome="failed",
+        message=expired_message(integration),
+        details={"answer": detail},
+    )
+    db.session.commit()
+
+
+def fresh_tokens(integration_id: int, *, force: bool = False) -> TokenSet:
+    """Tokens good for a few more minutes, refreshed if needed under a lock shared by every worker.
+
+    Refresh tokens rotate: two workers refreshing at once would each send the same refresh token,
+    and the second would be refused (invalid_grant), losing the integration. So the refresh happens
+    under a Redis lock per integration, re-reads the row inside it, and commits the new tokens before
+    releasing it.
+    """
+    margin = current_app.config["TOKEN_REFRESH_MARGIN"]
+    integration = db.session.get(Integration, integration_id)
+    if integration is None or integration.status is not IntegrationStatus.CONNECTED:
+        raise IntegrationExpired()
+    tokens = load_tokens(integration)
+    if not force and tokens.expires_at - time.time() > margin:
+        return tokens
+    stale_access = tokens.access_token
+    lock = get_redis().lock(f"raccord:token-refresh:{integration_id}", timeout=120, blocking_timeout=90)
+    with lock:
+        db.session.rollback()  # see what another worker may have committed meanwhile
+        integration = db.session.get(Integration, integration_id)
+        if integration is None or integration.status is not IntegrationStatus.CONNECTED:
+            raise IntegrationExpired()
+        tokens = load_tokens(integration)
+        already_fresh = tokens.access_token != stale_access or (
+            not force and tokens.expires_at - time.time() > margin
+        )
+        if already_fresh:
+            return tokens
+        connector = get_connector(integration.software)
+        try:
+            tokens = connector.refresh(tokens)
+        except IntegrationExpired as exc:
+            mark_expired(integration_id, exc.detail)
+            raise
+        store_tokens(integration, tokens)
+        db.session.commit()
+        log.info("Refreshed tokens of integration %s", integration_id)
+    return tokens
+
+
+def call_with_tokens(integration_id: int, call: Callable[[TokenSet], T]) -> T:
+    """Run `call` with fresh tokens; if the software refuses the access token, refresh once and retry."""
+    tokens = fresh_tokens(integration_id)
+    try:
+        return call(tokens)
+    except AccessTokenRejected:
+        tokens = fresh_tokens(integration_id, force=True)
+        try:
+            return call(tokens)
+        except AccessTokenRejected as exc:
+            mark_expired(integration_id, exc.detail)
+            raise IntegrationExpired(detail=exc.detail) from None
+
+
+def current_integration_for(dossier: Dossier) -> Integration | None:
+    return db.session.scalar(
+        select(Integration)
+        .where(Integration.dossier_id == dossier.id, Integration.status != IntegrationStatus.DISCONNECTED)
+        .order_by(Integration.created_at.desc())
+        .limit(1)
+    )
+
+
+class LiveTokens:
+    """Tokens for a long job: re-read (and refreshed when near expiry) as pages go by.
+
+    Connectors read `access_token` for each request and call `renew()` once if the software
+    refuses it, so a refresh of 200 000 items outlives any access token.
+    """
+
+    def __init__(self, integration_id: int):
+        self.integration_id = integration_id
+        self._tokens = fresh_tokens(integration_id)
+
+    @property
+    def access_token(self) -> str:
+        if self._tokens.expires_at - time.time() < current_app.config["TOKEN_REFRESH_MARGIN"]:
+            self._tokens = fresh_tokens(self.integration_id)
+        return self._tokens.access_token
+
+    @property
+    def refresh_token(self) -> str | None:
+        return self._tokens.refresh_token
+
+    @property
+    def expires_at(self) -> float:
+        return self._tokens.expires_at
+
+    def renew(self) -> None:
+        self._tokens = fresh_tokens(self.integration_id, force=True)

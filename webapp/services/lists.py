@@ -1,0 +1,420 @@
+"""Refreshing the imported lists: one at a time per list, pages staged as they arrive, one atomic merge."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, insert, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from webapp.connectors.base import ConnectorError, IntegrationExpired, RateLimited
+from webapp.connectors.catalogue import get_connector
+from webapp.extensions import db
+from webapp.models import (
+    Integration,
+    IntegrationStatus,
+    JobRun,
+    ListItem,
+    ListItemStaging,
+    ListKind,
+    ListSync,
+    SyncStatus,
+    User,
+)
+from webapp.models.base import UTCDateTime, utcnow
+from webapp.services.events import record_event
+from webapp.services.integrations import LiveTokens, expired_message, mark_expired
+from webapp.services.jobs import UserFacingJobError, get_redis, job_view, launch_job, report_progress
+
+log = logging.getLogger(__name__)
+
+ALL_KINDS = list(ListKind)
+_ITEM_COLUMNS = ("external_id", "code", "name", "vat_number", "siren", "rate", "active", "extras")
+
+
+# --- starting refreshes -----------------------------------------------------------------
+
+
+def sync_for(integration: Integration, kind: ListKind) -> ListSync:
+    sync = db.session.scalar(
+        select(ListSync).where(ListSync.integration_id == integration.id, ListSync.kind == kind)
+    )
+    if sync is None:
+        sync = ListSync(integration_id=integration.id, kind=kind, status=SyncStatus.NEVER)
+        db.session.add(sync)
+        try:
+            db.session.commit()
+        except Exception:  # another request made it first
+            db.session.rollback()
+            sync = db.session.scalar(
+                select(ListSync).where(ListSync.integration_id == integration.id, ListSync.kind == kind)
+            )
+    return sync
+
+
+def syncs_by_kind(integration: Integration) -> dict[ListKind, ListSync]:
+    return {kind: sync_for(integration, kind) for kind in ALL_KINDS}
+
+
+def _release_if_stale(sync: ListSync) -> None:
+    """A sync left 'running' by a worker that died: its job says failed, so the list is free again."""
+    if sync.status is not SyncStatus.RUNNING or sync.job_run_id is None:
+        return
+    run = db.session.get(JobRun, sync.job_run_id)
+    if run is not None and job_view(run).finished:
+        db.session.execute(
+            update(ListSync)
+            .where(
+                ListSync.id == sync.id, ListSync.status == SyncStatus.RUNNING, ListSync.job_run_id == run.id
+            )
+            .values(status=SyncStatus.FAILED, last_error=run.message or "Le chargement s'est interrompu.")
+        )
+        db.session.commit()
+
+
+def start_refresh(integration: Integration, kind: ListKind, user: User | None) -> JobRun | None:
+    """Queue a refresh of one list, or join the one already running (a second click starts nothing)."""
+    if integration.status is not IntegrationStatus.CONNECTED:
+        raise UserFacingJobError(expired_message(integration))
+    sync = sync_for(integration, kind)
+    _release_if_stale(sync)
+    # Claim the list with one conditional UPDATE: of two concurrent clicks, only one wins.
+    claimed = db.session.execute(
+        update(ListSync)
+        .where(ListSync.id == sync.id, ListSync.status != SyncStatus.RUNNING)
+        .values(status=SyncStatus.RUNNING, last_attempt_at=utcnow(), last_error="", job_run_id=None)
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        db.session.refresh(sync)
+        return db.session.get(JobRun, sync.job_run_id) if sync.job_run_id else None
+    try:
+        run = launch_job(
+            "jobs.lists.refresh_list",
+            integration.id,
+            kind.value,
+            kind="list_refresh",
+            description=f"Chargement : {kind.label}",
+            owner=user,
+            dossier=integration.dossier,
+        )
+    except Exception:
+        db.session.execute(
+            update(ListSync).where(ListSync.id == sync.id).values(status=SyncStatus.FAILED, last_error="")
+        )
+        db.session.commit()
+        raise
+    db.session.execute(update(ListSync).where(ListSync.id == sync.id).values(job_run_id=run.id))
+    db.session.commit()
+    return run
+
+
+def start_refresh_all(integration: Integration, user: User | None) -> list[JobRun]:
+    runs = [start_refresh(integration, kind, user) for kind in ALL_KINDS]
+    record_event(
+        dossier_id=integration.dossier_id,
+        integration_id=integration.id,
+        actor_id=user.id if user else None,
+        kind="lists.refresh_requested",
+        message="Actualisation des données de l'intégration demandée.",
+    )
+    db.session.commit()
+    return [r for r in runs if r is not None]
+
+
+# --- the refresh itself (inside the worker) ---------------------------------------------
+
+
+@dataclass
+class MergeCounts:
+    added: int
+    updated: int
+    deactivated: int
+    received: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "deactivated": self.deactivated,
+            "received": self.received,
+        }
+
+
+def run_refresh(
+    integration_id: int, kind: ListKind, run_key: str, job_run_id: int | None = None
+) -> MergeCounts:
+    """Read the whole list from the software, page by page, then merge it in one transaction."""
+    started = time.monotonic()
+    integration = db.session.get(Integration, integration_id)
+    if integration is None:
+        raise UserFacingJobError("Cette intégration n'existe plus.")
+    sync = sync_for(integration, kind)
+    lock = get_redis().lock(f"raccord:list-refresh:{integration_id}:{kind.value}", timeout=120)
+    if not lock.acquire(blocking=True, blocking_timeout=30):
+        raise UserFacingJobError("Un chargement de cette liste est déjà en cours.")
+    try:
+        _clear_staging(integration_id, kind)
+        received = 0
+        try:
+            if integration.status is not IntegrationStatus.CONNECTED:
+                raise IntegrationExpired()
+            connector = get_connector(integration.software)
+            tokens = LiveTokens(integration_id)
+            for page in connector.iter_pages(tokens, kind):  # type: ignore[arg-type]
+                if page:
+                    db.session.execute(
+                        insert(ListItemStaging),
+                        [
+                            {"run_key": run_key, "integration_id": integration_id, "kind": kind, **i.row()}
+                            for i in page
+                        ],
+                    )
+                    db.session.commit()
+                received += len(page)
+                lock.extend(120, replace_ttl=True)
+                report_progress(0, f"{received} élément(s) reçu(s)")
+            counts = merge_staging(db.session, integration_id, kind, run_key, full=True)
+            counts.received = received
+        except ConnectorError as exc:
+            db.session.rollback()
+            _clear_staging(integration_id, kind)
+            reason = _french_reason(exc, integration)
+            if isinstance(exc, IntegrationExpired):
+                mark_expired(integration_id, exc.detail)
+            _finish(sync.id, SyncStatus.FAILED, error=reason)
+            record_event(
+                dossier_id=integration.dossier_id,
+                integration_id=integration_id,
+                job_run_id=job_run_id,
+                kind="lists.refresh_failed",
+                outcome="failed",
+                message=f"Échec du chargement de la liste « {kind.label} » : {reason}",
+                details={"list": kind.value, "answer": exc.detail, "received": received},
+            )
+            db.session.commit()
+            raise UserFacingJobError(reason) from None
+        except BaseException:
+            db.session.rollback()
+            _clear_staging(integration_id, kind)
+            _finish(sync.id, SyncStatus.FAILED, error="Erreur inattendue pendant le chargement.")
+            raise
+    finally:
+        try:
+            lock.release()
+        except Exception:  # the lock may have expired; nothing to undo
+            log.warning("List refresh lock was already gone for %s/%s", integration_id, kind.value)
+
+    duration = round(time.monotonic() - started, 2)
+    _finish(sync.id, SyncStatus.SUCCEEDED, counts=counts, integration_id=integration_id, kind=kind)
+    record_event(
+        dossier_id=integration.dossier_id,
+        integration_id=integration_id,
+        job_run_id=job_run_id,
+        kind="lists.refreshed",
+        message=(
+            f"Liste « {kind.label} » chargée : {counts.added} ajouté(s), {counts.updated} modifié(s), "
+            f"{counts.deactivated} rendu(s) inactif(s)."
+        ),
+        details={"list": kind.value, **counts.as_dict(), "duration_s": duration},
+    )
+    db.session.commit()
+    return counts
+
+
+def _french_reason(exc: ConnectorError, integration: Integration) -> str:
+    if isinstance(exc, IntegrationExpired):
+        return expired_message(integration)
+    if isinstance(exc, RateLimited):
+        minutes = max(1, round(exc.retry_after / 60))
+        return f"Le logiciel comptable limite le nombre de demandes. Réessayez dans {minutes} minute(s)."
+    return exc.message
+
+
+def _clear_staging(integration_id: int, kind: ListKind) -> None:
+    db.session.execute(
+        delete(ListItemStaging).where(
+            ListItemStaging.integration_id == integration_id, ListItemStaging.kind == kind
+        )
+    )
+    db.session.commit()
+
+
+def _finish(
+    sync_id: int,
+    status: SyncStatus,
+    *,
+    error: str = "",
+    counts: MergeCounts | None = None,
+    integration_id: int | None = None,
+    kind: ListKind | None = None,
+) -> None:
+    values: dict[str, Any] = {"status": status, "last_error": error}
+    if counts is not None and integration_id is not None and kind is not None:
+        total, active = db.session.execute(
+            select(func.count(), func.count().filter(ListItem.active.is_(True))).where(
+                ListItem.integration_id == integration_id, ListItem.kind == kind
+            )
+        ).one()
+        values.update(
+            item_count=total, active_count=active, last_loaded_at=utcnow(), last_counts=counts.as_dict()
+        )
+    db.session.execute(update(ListSync).where(ListSync.id == sync_id).values(**values))
+    db.session.commit()
+
+
+def merge_staging(
+    session: Session, integration_id: int, kind: ListKind, run_key: str, *, full: bool
+) -> MergeCounts:
+    """Apply a staged list to list_item in one transaction: add new items, update changed ones, and
+    (for a full read) mark items no longer in the software inactive. Nothing is ever deleted."""
+    staging = ListItemStaging.__table__
+    items = ListItem.__table__
+    now = utcnow()
+    mine = (items.c.integration_id == integration_id) & (items.c.kind == kind.value)
+    this_run = staging.c.run_key == run_key
+
+    # A software that returns an item twice (a page boundary moving under a cursor) keeps the last copy.
+    newest = select(func.max(staging.c.id)).where(this_run).group_by(staging.c.external_id)
+    session.execute(delete(staging).where(this_run, staging.c.id.not_in(newest)))
+
+    same_item = items.c.external_id == staging.c.external_id
+    changed = or_(
+        items.c.name != staging.c.name,
+        items.c.code.is_distinct_from(staging.c.code),
+        items.c.vat_number.is_distinct_from(staging.c.vat_number),
+        items.c.siren.is_distinct_from(staging.c.siren),
+        items.c.rate.is_distinct_from(staging.c.rate),
+        items.c.active != staging.c.active,
+    )
+    updated = session.execute(
+        update(items)
+        .where(mine, this_run, same_item, changed)
+        .values(
+            name=staging.c.name,
+            code=staging.c.code,
+            vat_number=staging.c.vat_number,
+            siren=staging.c.siren,
+            rate=staging.c.rate,
+            active=staging.c.active,
+            extras=staging.c.extras,
+            updated_at=literal(now, UTCDateTime()),
+        )
+    ).rowcount
+
+    known = select(items.c.id).where(mine, same_item).exists()
+    added = session.execute(
+        insert(items).from_select(
+            ["integration_id", "kind", *_ITEM_COLUMNS, "visible", "created_at", "updated_at"],
+            select(
+                literal(integration_id),
+                literal(kind.value),
+                *(staging.c[c] for c in _ITEM_COLUMNS),
+                literal(True),
+                literal(now, UTCDateTime()),
+                literal(now, UTCDateTime()),
+            ).where(this_run, ~known),
+        )
+    ).rowcount
+
+    deactivated = 0
+    if full:
+        still_there = (
+            select(staging.c.id).where(this_run, staging.c.external_id == items.c.external_id).exists()
+        )
+        deactivated = session.execute(
+            update(items)
+            .where(mine, items.c.active.is_(True), ~still_there)
+            .values(active=False, updated_at=literal(now, UTCDateTime()))
+        ).rowcount
+
+    session.execute(delete(staging).where(this_run))
+    session.commit()
+    return MergeCounts(added=added or 0, updated=updated or 0, deactivated=deactivated or 0, received=0)
+
+
+# --- reading lists ------------------------------------------------------------------------
+
+PAGE_SIZE = 50
+
+
+@dataclass
+class ItemPage:
+    items: list[ListItem]
+    total: int
+    page: int
+    pages: int
+
+
+def search_items(integration: Integration, kind: ListKind, *, query: str, status: str, page: int) -> ItemPage:
+    conditions = [ListItem.integration_id == integration.id, ListItem.kind == kind]
+    if status == "actifs":
+        conditions.append(ListItem.active.is_(True))
+    elif status == "inactifs":
+        conditions.append(ListItem.active.is_(False))
+    query = query.strip()
+    if query:
+        pattern = f"%{query.replace('%', '').replace('_', '')}%"
+        conditions.append(
+            or_(
+                ListItem.name.ilike(pattern),
+                ListItem.code.ilike(pattern),
+                ListItem.vat_number.ilike(pattern.replace(" ", "")),
+                ListItem.siren.ilike(pattern.replace(" ", "")),
+            )
+        )
+    total = db.session.scalar(select(func.count()).select_from(ListItem).where(*conditions)) or 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    order = (ListItem.code, ListItem.name) if kind in (ListKind.ACCOUNTS,) else (ListItem.name, ListItem.id)
+    items = db.session.scalars(
+        select(ListItem).where(*conditions).order_by(*order).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    ).all()
+    return ItemPage(items=list(items), total=total, page=page, pages=pages)
+
+
+@dataclass
+class SyncView:
+    """A list's load state as the screens show it."""
+
+    kind: ListKind
+    sync: ListSync
+    running: bool
+    progress_message: str
+    error: str
+
+
+def sync_views(integration: Integration, kinds: list[ListKind] | None = None) -> list[SyncView]:
+    views = []
+    for kind in kinds or ALL_KINDS:
+        sync = sync_for(integration, kind)
+        _release_if_stale(sync)
+        message = ""
+        if sync.status is SyncStatus.RUNNING and sync.job_run_id:
+            run = db.session.get(JobRun, sync.job_run_id)
+            if run is not None:
+                message = job_view(run).message
+        views.append(
+            SyncView(
+                kind=kind,
+                sync=sync,
+                running=sync.status is SyncStatus.RUNNING,
+                progress_message=message,
+                error=sync.last_error if sync.status is SyncStatus.FAILED else "",
+            )
+        )
+    return views
+
+
+def refresh_outcome_toast(views: list[SyncView]) -> dict[str, str]:
+    """The toast shown when the refreshes being watched have all ended."""
+    failed = [v for v in views if v.error]
+    if not failed:
+        if len(views) == 1:
+            return {"message": f"La liste « {views[0].kind.label} » est à jour.", "level": "success"}
+        return {"message": "Les listes sont à jour.", "level": "success"}
+    names = ", ".join(f"« {v.kind.label} » ({v.error})" for v in failed)
+    return {"message": f"Échec du chargement : {names}", "level": "error"}
