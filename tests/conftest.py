@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-the-config-check"
+TEST_TOKEN_KEY = "kq0kHj1bBv0c4QnQW2vM0QzXo8p8dJvS7bq9v2p6bWk="
 
 
 def missing_service(what: str) -> None:
@@ -122,6 +124,8 @@ def make_app(database_url: str, **overrides):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "LOGIN_FAILURE_DELAY": 0,
         "JOB_POLL_SECONDS": 0.3,
+        "TOKEN_ENCRYPTION_KEYS": [TEST_TOKEN_KEY],
+        "PROVIDER_BACKOFF_SECONDS": 0.01,
         "SERVER_NAME": None,
     }
     config.update(overrides)
@@ -141,9 +145,11 @@ def _close_apps() -> Iterator[None]:
     yield
     while _apps_made:
         app = _apps_made.pop()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        for each in (app, app.extensions.get("raccord.sandbox")):
+            if each is not None:
+                with each.app_context():
+                    db.session.remove()
+                    db.engine.dispose()
 
 
 @pytest.fixture
@@ -223,9 +229,13 @@ def worker_env(app) -> dict[str, str]:
             "REDIS_URL": app.config["REDIS_URL"],
             "JOB_QUEUE": app.config["JOB_QUEUE"],
             "SECRET_KEY": TEST_SECRET,
+            "TOKEN_ENCRYPTION_KEY": TEST_TOKEN_KEY,
+            "PROVIDER_BACKOFF_SECONDS": "0.01",
             "PYTHONPATH": str(ROOT),
         }
     )
+    if app.config.get("SANDBOX_BASE_URL"):
+        env["SANDBOX_BASE_URL"] = app.config["SANDBOX_BASE_URL"]
     return env
 
 
@@ -249,3 +259,69 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class LiveServer:
+    """The app served on a real port in a thread: the sandbox software is reached over HTTP."""
+
+    def __init__(self, app):
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        app.config["SANDBOX_BASE_URL"] = f"{self.url}/sandbox"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def seed_sandbox_for(app) -> None:
+    from webapp.sandbox.seed import seed_sandbox
+
+    with app.app_context():
+        seed_sandbox(app.config["SANDBOX_CLIENT_ID"], app.config["SANDBOX_CLIENT_SECRET"])
+
+
+@pytest.fixture
+def live(job_app) -> Iterator[LiveServer]:
+    """The whole stack over HTTP: the app and its sandbox on a port, jobs on the real Redis."""
+    server = LiveServer(job_app).start()
+    seed_sandbox_for(job_app)
+    yield server
+    server.stop()
+
+
+class WorkerProcess:
+    """A long-running `flask worker` (real RQ, forking) for tests that click and wait."""
+
+    def __init__(self, app):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
+            cwd=ROOT,
+            env=worker_env(app),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+@pytest.fixture
+def worker(live) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(live.app)
+    yield process
+    process.stop()

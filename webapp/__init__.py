@@ -22,11 +22,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
 
-    from webapp.config import load_config
+    from webapp.config import derived_settings, load_config
 
     app.config.update(load_config(os.environ, Path(app.instance_path)))
     if config:
         app.config.update(config)
+    app.config.update(derived_settings(app.config))
     _tune_database(app)
 
     _init_extensions(app)

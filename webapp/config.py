@@ -186,8 +186,8 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "SANDBOX_ENABLED": sandbox_enabled,
         "SANDBOX_BASE_URL": sandbox_base_url,
         "SANDBOX_CLIENT_ID": env.get("SANDBOX_CLIENT_ID", "raccord"),
-        "SANDBOX_CLIENT_SECRET": env_secret(env, "SANDBOX_CLIENT_SECRET")
-        or hmac.new(secret_key.encode(), b"sandbox-client", hashlib.sha256).hexdigest(),
+        # None: derived from SECRET_KEY once the app's final settings are known (derived_settings).
+        "SANDBOX_CLIENT_SECRET": env_secret(env, "SANDBOX_CLIENT_SECRET"),
         "PROVIDER_TIMEOUT": env_float(env, "PROVIDER_TIMEOUT", 30.0, minimum=1.0),
         "PROVIDER_MAX_RETRIES": env_int(env, "PROVIDER_MAX_RETRIES", 4, minimum=0),
         "PROVIDER_BACKOFF_SECONDS": env_float(env, "PROVIDER_BACKOFF_SECONDS", 1.0),
@@ -195,3 +195,13 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "LIST_PAGE_SIZE": env_int(env, "LIST_PAGE_SIZE", 500, minimum=10),
     }
     return config
+
+
+def derived_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """Settings computed from others, after tests or callers have overridden what they wanted."""
+    derived: dict[str, Any] = {}
+    if not config.get("SANDBOX_CLIENT_SECRET"):
+        derived["SANDBOX_CLIENT_SECRET"] = hmac.new(
+            config["SECRET_KEY"].encode(), b"sandbox-client", hashlib.sha256
+        ).hexdigest()
+    return derived

@@ -306,7 +306,9 @@ def merge_staging(
     ).rowcount
 
     known = select(items.c.id).where(mine, same_item).exists()
-    added = session.execute(
+    # Counted first: INSERT … SELECT reports no row count on every driver.
+    added = session.scalar(select(func.count()).select_from(staging).where(this_run, ~known)) or 0
+    session.execute(
         insert(items).from_select(
             ["integration_id", "kind", *_ITEM_COLUMNS, "visible", "created_at", "updated_at"],
             select(
@@ -318,7 +320,7 @@ def merge_staging(
                 literal(now, UTCDateTime()),
             ).where(this_run, ~known),
         )
-    ).rowcount
+    )
 
     deactivated = 0
     if full:

@@ -1,0 +1,315 @@
+"""Over HTTP: connecting to 'Compta Démo' through its consent page, and loading lists in real RQ workers."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from tests.conftest import run_worker_burst
+from tests.factories import make_dossier, make_organisation, make_user
+from webapp.extensions import db
+from webapp.models import Event, Integration, IntegrationStatus, JobRun, ListItem, ListKind, ListSync
+from webapp.models.lists import SyncStatus
+from webapp.sandbox.models import SandboxToken
+from webapp.sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
+
+COMPANY = "cmp-boulangerie-martin"
+EXPECTED_SIZES = {
+    ListKind.ACCOUNTS: len(ACCOUNTS),
+    ListKind.SUPPLIERS: len(SUPPLIERS),
+    ListKind.CUSTOMERS: len(CUSTOMERS),
+    ListKind.TAX_RATES: len(TAX_RATES),
+    ListKind.TRACKING_CATEGORIES: len(TRACKING),
+    ListKind.PAYMENT_METHODS: len(PAYMENT_METHODS),
+}
+_TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def toast_of(response: requests.Response) -> str:
+    return json.loads(response.headers["HX-Trigger"])["raccord:toast"]["message"]
+
+
+def token_in(page: str) -> str:
+    match = _TOKEN.search(page)
+    assert match, "no CSRF token on the page"
+    return match.group(1) or match.group(2)
+
+
+class Browser:
+    """A user's browser, as plain HTTP: cookies, forms with their CSRF token, redirects."""
+
+    def __init__(self, base_url: str):
+        self.base = base_url
+        self.http = requests.Session()
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.http.get(path if path.startswith("http") else self.base + path, timeout=30, **kwargs)
+
+    def post_form(
+        self, path: str, data: dict, *, page: str, htmx: bool = False, **kwargs
+    ) -> requests.Response:
+        token = token_in(self.get(page).text)
+        headers = {"X-CSRFToken": token, "HX-Request": "true"} if htmx else {}
+        url = path if path.startswith("http") else self.base + path
+        return self.http.post(url, data={**data, "csrf_token": token}, headers=headers, timeout=60, **kwargs)
+
+    def login(self, email: str, password: str) -> None:
+        response = self.post_form("/login", {"email": email, "password": password}, page="/login")
+        assert response.url.endswith("/dossiers"), response.url
+
+    def connect(
+        self, dossier_id: int, *, company: str | None = COMPANY, decision: str = "allow"
+    ) -> requests.Response:
+        """'Connecter' on 'Logiciels disponibles', then the software's consent page."""
+        start = self.post_form(
+            f"/dossiers/{dossier_id}/connexions/sandbox/connecter",
+            {},
+            page=f"/dossiers/{dossier_id}/parametres/connexions",
+            allow_redirects=False,
+        )
+        assert start.status_code == 302
+        authorize_url = start.headers["Location"]
+        consent = self.get(authorize_url)
+        assert "Autoriser Raccord" in html.unescape(consent.text)
+        form = {"decision": decision, "csrf_token": token_in(consent.text)}
+        if company:
+            form["company_id"] = company
+        return self.http.post(authorize_url, data=form, timeout=60)
+
+
+@pytest.fixture
+def people(job_app):
+    with job_app.app_context():
+        org = make_organisation("Cabinet Lefèvre")
+        dossier = make_dossier(org, "Boulangerie Martin")
+        make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
+        return dossier.id
+
+
+@pytest.fixture
+def browser(live, people) -> Browser:
+    user = Browser(live.url)
+    user.login("claire@lefevre.test", "bon-mot-de-passe")
+    return user
+
+
+def connected(job_app, browser: Browser, dossier_id: int) -> int:
+    response = browser.connect(dossier_id)
+    assert response.status_code == 200
+    run_worker_burst(job_app)
+    with job_app.app_context():
+        return db.session.scalar(select(Integration.id).where(Integration.dossier_id == dossier_id))
+
+
+def sizes(job_app, integration_id: int) -> dict[ListKind, int]:
+    with job_app.app_context():
+        rows = db.session.execute(
+            select(ListItem.kind, func.count())
+            .where(ListItem.integration_id == integration_id, ListItem.active.is_(True))
+            .group_by(ListItem.kind)
+        ).all()
+    return dict(rows)
+
+
+def test_connecting_stores_encrypted_tokens_and_loads_every_list(job_app, live, browser, people):
+    response = browser.connect(people)
+    page = html.unescape(response.text)
+    assert re.search(r"/dossiers/\d+/integrations/\d+$", response.url)
+    assert "Compta Démo est connecté à la société « Boulangerie Martin SARL »." in page
+    assert "Chargement en cours" in page
+
+    with job_app.app_context():
+        integration = db.session.scalar(select(Integration).where(Integration.dossier_id == people))
+        assert integration.status is IntegrationStatus.CONNECTED
+        assert (integration.company_id, integration.company_name) == (COMPANY, "Boulangerie Martin SARL")
+        issued = db.session.scalar(select(SandboxToken).where(SandboxToken.company_id == COMPANY))
+        for secret in (issued.access_token, issued.refresh_token):
+            assert secret not in integration.token_ciphertext
+            assert secret not in page
+        assert db.session.scalar(select(func.count()).select_from(JobRun)) == 6
+        event = db.session.scalar(select(Event).where(Event.kind == "integration.connected"))
+        assert event.message == "Connexion à Compta Démo (société « Boulangerie Martin SARL »)."
+        integration_id = integration.id
+
+    run_worker_burst(job_app)
+    assert sizes(job_app, integration_id) == EXPECTED_SIZES
+    with job_app.app_context():
+        syncs = db.session.scalars(select(ListSync).where(ListSync.integration_id == integration_id)).all()
+        assert {s.status for s in syncs} == {SyncStatus.SUCCEEDED}
+        supplier = db.session.scalar(
+            select(ListItem).where(ListItem.kind == ListKind.SUPPLIERS, ListItem.name == "EDF Entreprises")
+        )
+        assert supplier.vat_number.startswith("FR") and len(supplier.siren) == 9
+        rate = db.session.scalar(select(ListItem.rate).where(ListItem.external_id == "tax-TVA55"))
+        assert rate == "5.5"
+
+    state = html.unescape(
+        browser.get(
+            f"/dossiers/{people}/integrations/{integration_id}/listes?suivi=1", headers={"HX-Request": "true"}
+        ).text
+    )
+    assert "Chargement en cours" not in state and "À jour" in state
+
+
+def test_a_refused_consent_brings_the_user_back_and_stores_nothing(job_app, browser, people):
+    response = browser.connect(people, decision="deny")
+    assert "La connexion a été annulée : rien n'a été modifié." in html.unescape(response.text)
+    assert response.url.endswith(f"/dossiers/{people}/parametres/connexions")
+    with job_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Integration)) == 0
+
+
+def test_a_callback_with_an_unknown_state_is_refused(job_app, browser, people):
+    browser.post_form(
+        f"/dossiers/{people}/connexions/sandbox/connecter",
+        {},
+        page=f"/dossiers/{people}/parametres/connexions",
+        allow_redirects=False,
+    )
+    response = browser.get("/oauth/callback?code=stolen-code&state=forged-state")
+    assert "Ce retour de connexion n'est pas valide ou a expiré." in html.unescape(response.text)
+    with job_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Integration)) == 0
+
+
+def test_another_user_cannot_start_a_connection_on_my_dossier(job_app, live, people):
+    with job_app.app_context():
+        make_user(make_organisation("Cabinet Girard"), "paul@girard.test", "autre-mot-de-passe")
+    intruder = Browser(live.url)
+    intruder.login("paul@girard.test", "autre-mot-de-passe")
+    response = intruder.post_form(
+        f"/dossiers/{people}/connexions/sandbox/connecter", {}, page="/dossiers", allow_redirects=False
+    )
+    assert response.status_code == 404
+
+
+def test_recharger_la_liste_picks_up_what_changed_upstream(job_app, live, browser, people):
+    integration_id = connected(job_app, browser, people)
+    controls = f"{live.url}/sandbox/controls/api/companies/{COMPANY}"
+    added = requests.post(
+        f"{controls}/suppliers", json={"name": "Fromagerie Nouvelle", "siren": "732829320"}, timeout=10
+    )
+    assert added.status_code == 201
+    requests.post(f"{controls}/items/sup-000001", json={"name": "EDF Entreprises (nouveau nom)"}, timeout=10)
+    requests.post(f"{controls}/items/sup-000002", json={"active": False}, timeout=10)
+
+    response = browser.post_form(
+        f"/dossiers/{people}/listes/suppliers/recharger",
+        {},
+        page=f"/dossiers/{people}/listes/suppliers",
+        htmx=True,
+    )
+    assert response.status_code == 200
+    assert toast_of(response) == "Le chargement de la liste « Fournisseurs » a commencé."
+    assert "Chargement en cours" in html.unescape(response.text)
+    run_worker_burst(job_app)
+
+    found = html.unescape(browser.get(f"/dossiers/{people}/listes/suppliers?q=fromagerie").text)
+    assert "Fromagerie Nouvelle" in found
+    inactive = html.unescape(browser.get(f"/dossiers/{people}/listes/suppliers?statut=inactifs").text)
+    assert "Orange Business" in inactive
+    with job_app.app_context():
+        renamed = db.session.scalar(select(ListItem.name).where(ListItem.external_id == "sup-000001"))
+        assert renamed == "EDF Entreprises (nouveau nom)"
+        last = db.session.scalars(
+            select(Event).where(Event.kind == "lists.refreshed").order_by(Event.id.desc())
+        ).first()
+        assert last.details["added"] == 1 and last.details["updated"] == 2
+    assert sizes(job_app, integration_id)[ListKind.SUPPLIERS] == len(SUPPLIERS)  # +1 added, -1 archived
+
+    done = browser.get(f"/dossiers/{people}/listes/suppliers/etat?suivi=1", headers={"HX-Request": "true"})
+    assert toast_of(done) == "La liste « Fournisseurs » est à jour."
+
+
+def test_a_second_click_joins_the_running_refresh(job_app, live, browser, people):
+    integration_id = connected(job_app, browser, people)
+    page = f"/dossiers/{people}/listes/suppliers"
+    browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+    browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+    with job_app.app_context():
+        runs = db.session.scalars(
+            select(JobRun).where(JobRun.kind == "list_refresh").order_by(JobRun.id)
+        ).all()
+        assert len(runs) == 7  # six at connection, one for the two clicks
+        sync = db.session.scalar(
+            select(ListSync).where(
+                ListSync.integration_id == integration_id, ListSync.kind == ListKind.SUPPLIERS
+            )
+        )
+        assert sync.status is SyncStatus.RUNNING and sync.job_run_id == runs[-1].id
+    run_worker_burst(job_app)
+
+
+def test_an_expired_grant_marks_the_integration_expired_and_keeps_the_lists(job_app, live, browser, people):
+    integration_id = connected(job_app, browser, people)
+    before = sizes(job_app, integration_id)
+    requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
+
+    page = f"/dossiers/{people}/listes/accounts"
+    browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+    run_worker_burst(job_app)
+
+    with job_app.app_context():
+        integration = db.session.get(Integration, integration_id)
+        assert integration.status is IntegrationStatus.EXPIRED
+        sync = db.session.scalar(
+            select(ListSync).where(
+                ListSync.integration_id == integration_id, ListSync.kind == ListKind.ACCOUNTS
+            )
+        )
+        assert sync.last_error == "L'intégration avec Compta Démo a expiré. Reconnectez-vous pour reprendre."
+    assert sizes(job_app, integration_id) == before
+    screen = html.unescape(browser.get(f"/dossiers/{people}/integrations/{integration_id}").text)
+    assert "Expirée" in screen and "L'intégration avec Compta Démo a expiré." in screen
+    again = browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+    assert toast_of(again) == "L'intégration avec Compta Démo a expiré. Reconnectez-vous pour reprendre."
+
+
+def test_short_access_tokens_are_refreshed_and_rotated(job_app, live, browser, people):
+    requests.post(f"{live.url}/sandbox/controls/api/settings", json={"access_ttl": 60}, timeout=10)
+    integration_id = connected(job_app, browser, people)
+    assert sizes(job_app, integration_id) == EXPECTED_SIZES
+    with job_app.app_context():
+        tokens = db.session.scalars(select(SandboxToken).order_by(SandboxToken.id)).all()
+        assert len(tokens) >= 2  # refreshed at least once
+        assert all(t.revoked for t in tokens[:-1]) and not tokens[-1].revoked  # rotation: only the last lives
+        assert db.session.get(Integration, integration_id).status is IntegrationStatus.CONNECTED
+
+
+def test_rate_limits_and_server_errors_are_retried(job_app, live, browser, people):
+    integration_id = connected(job_app, browser, people)
+    faults = f"{live.url}/sandbox/controls/api/faults"
+    requests.post(faults, json={"count": 2, "status": 429, "retry_after": 1}, timeout=10)
+    page = f"/dossiers/{people}/listes/customers"
+    browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+    run_worker_burst(job_app)
+    with job_app.app_context():
+        sync = db.session.scalar(
+            select(ListSync).where(
+                ListSync.integration_id == integration_id, ListSync.kind == ListKind.CUSTOMERS
+            )
+        )
+        assert sync.status is SyncStatus.SUCCEEDED
+
+    requests.post(faults, json={"count": 50, "status": 503}, timeout=10)
+    browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+    run_worker_burst(job_app)
+    requests.post(faults, json={"count": 0}, timeout=10)
+    with job_app.app_context():
+        db.session.expire_all()
+        sync = db.session.scalar(
+            select(ListSync).where(
+                ListSync.integration_id == integration_id, ListSync.kind == ListKind.CUSTOMERS
+            )
+        )
+        assert sync.status is SyncStatus.FAILED
+        assert sync.last_error == "Le logiciel comptable est indisponible (erreur 503). Réessayez plus tard."
+        assert db.session.get(Integration, integration_id).status is IntegrationStatus.CONNECTED
+    assert sizes(job_app, integration_id)[ListKind.CUSTOMERS] == len(CUSTOMERS)
+    block = html.unescape(browser.get(f"/dossiers/{people}/integrations/{integration_id}").text)
+    assert "Réessayer" in block and "indisponible (erreur 503)" in block

@@ -1,0 +1,260 @@
+"""The rules of a list refresh, on SQLite and PostgreSQL, with a scripted software in place of a real one."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.factories import make_dossier, make_integration, make_organisation
+from webapp.connectors.base import (
+    Company,
+    Connector,
+    IntegrationExpired,
+    NormalisedItem,
+    ProviderError,
+    TokenSet,
+)
+from webapp.extensions import db
+from webapp.models import Event, Integration, IntegrationStatus, ListItem, ListItemStaging, ListKind, ListSync
+from webapp.models.lists import SyncStatus
+from webapp.services.integrations import fresh_tokens, load_tokens, store_tokens
+from webapp.services.jobs import UserFacingJobError
+from webapp.services.lists import run_refresh
+
+
+class ScriptedSoftware(Connector):
+    """A software whose answers the test writes: pages of items, then maybe a failure."""
+
+    key = "sandbox"
+    name = "Compta Démo"
+
+    def __init__(self):
+        self.pages: list[list[NormalisedItem]] = []
+        self.fail_after_pages: Exception | None = None
+        self.refreshes = 0
+        self.refresh_error: Exception | None = None
+        self.refresh_delay = 0.0
+
+    def authorization_url(self, **_):  # pragma: no cover - not used here
+        raise NotImplementedError
+
+    def exchange_code(self, **_):  # pragma: no cover
+        raise NotImplementedError
+
+    def company(self, tokens):  # pragma: no cover
+        return Company("c", "C")
+
+    def refresh(self, tokens: TokenSet) -> TokenSet:
+        time.sleep(self.refresh_delay)
+        self.refreshes += 1
+        if self.refresh_error:
+            raise self.refresh_error
+        return TokenSet(f"access-{self.refreshes}", f"refresh-{self.refreshes}", time.time() + 1800)
+
+    def iter_pages(self, tokens, kind, *, since=None) -> Iterator[list[NormalisedItem]]:
+        for page in self.pages:
+            yield page
+        if self.fail_after_pages:
+            raise self.fail_after_pages
+
+    def publish_invoice(self, tokens, invoice, *, idempotency_key):  # pragma: no cover
+        raise NotImplementedError
+
+    def revoke(self, tokens):  # pragma: no cover
+        pass
+
+
+def supplier(external_id: str, name: str, active: bool = True, vat: str | None = None) -> NormalisedItem:
+    return NormalisedItem(
+        external_id=external_id, name=name, code=external_id.upper(), vat_number=vat, active=active
+    )
+
+
+@pytest.fixture
+def software(monkeypatch) -> ScriptedSoftware:
+    scripted = ScriptedSoftware()
+    monkeypatch.setattr("webapp.services.lists.get_connector", lambda key: scripted)
+    monkeypatch.setattr("webapp.services.integrations.get_connector", lambda key: scripted)
+    return scripted
+
+
+@pytest.fixture
+def integration_id(app_ctx) -> int:
+    dossier = make_dossier(make_organisation())
+    integration = make_integration(dossier)
+    store_tokens(integration, TokenSet("access-0", "refresh-0", time.time() + 3600))
+    db.session.commit()
+    return integration.id
+
+
+def suppliers_in_db(integration_id: int) -> dict[str, tuple[str, bool]]:
+    rows = db.session.execute(
+        select(ListItem.external_id, ListItem.name, ListItem.active).where(
+            ListItem.integration_id == integration_id, ListItem.kind == ListKind.SUPPLIERS
+        )
+    ).all()
+    return {external_id: (name, active) for external_id, name, active in rows}
+
+
+def test_a_refresh_adds_updates_and_makes_inactive_but_never_deletes(software, integration_id):
+    software.pages = [
+        [supplier("s1", "EDF Entreprises"), supplier("s2", "Orange Business")],
+        [supplier("s3", "Metro")],
+    ]
+    first = run_refresh(integration_id, ListKind.SUPPLIERS, run_key="run-1")
+    assert (first.added, first.updated, first.deactivated, first.received) == (3, 0, 0, 3)
+
+    software.pages = [
+        [supplier("s1", "EDF Entreprises"), supplier("s2", "Orange Business SA")],
+        [supplier("s4", "Bureau Vallée"), supplier("s5", "Lyreco", active=False)],
+    ]
+    second = run_refresh(integration_id, ListKind.SUPPLIERS, run_key="run-2")
+    assert (second.added, second.updated, second.deactivated) == (2, 1, 1)
+    assert suppliers_in_db(integration_id) == {
+        "s1": ("EDF Entreprises", True),
+        "s2": ("Orange Business SA", True),
+        "s3": ("Metro", False),  # gone upstream: kept, inactive
+        "s4": ("Bureau Vallée", True),
+        "s5": ("Lyreco", False),  # archived upstream
+    }
+    sync = db.session.scalar(select(ListSync).where(ListSync.integration_id == integration_id))
+    assert sync.status is SyncStatus.SUCCEEDED
+    assert (sync.item_count, sync.active_count) == (5, 3)
+    assert sync.last_counts == {"added": 2, "updated": 1, "deactivated": 1, "received": 4}
+    events = db.session.scalars(select(Event).where(Event.kind == "lists.refreshed").order_by(Event.id)).all()
+    assert (
+        events[-1].message
+        == "Liste « Fournisseurs » chargée : 2 ajouté(s), 1 modifié(s), 1 rendu(s) inactif(s)."
+    )
+
+
+def test_an_item_back_upstream_becomes_active_again(software, integration_id):
+    software.pages = [[supplier("s1", "EDF")]]
+    run_refresh(integration_id, ListKind.SUPPLIERS, run_key="a")
+    software.pages = [[]]
+    run_refresh(integration_id, ListKind.SUPPLIERS, run_key="b")
+    assert suppliers_in_db(integration_id) == {"s1": ("EDF", False)}
+    software.pages = [[supplier("s1", "EDF")]]
+    counts = run_refresh(integration_id, ListKind.SUPPLIERS, run_key="c")
+    assert counts.updated == 1 and suppliers_in_db(integration_id) == {"s1": ("EDF", True)}
+
+
+def test_an_item_sent_twice_is_kept_once_with_its_last_values(software, integration_id):
+    software.pages = [
+        [supplier("s1", "Ancien nom")],
+        [supplier("s1", "Nouveau nom"), supplier("s2", "Autre")],
+    ]
+    counts = run_refresh(integration_id, ListKind.SUPPLIERS, run_key="dup")
+    assert counts.added == 2
+    assert suppliers_in_db(integration_id)["s1"] == ("Nouveau nom", True)
+
+
+def test_a_failure_part_way_leaves_the_previous_list_whole(software, integration_id):
+    software.pages = [[supplier("s1", "EDF"), supplier("s2", "Orange")]]
+    run_refresh(integration_id, ListKind.SUPPLIERS, run_key="good")
+    before = suppliers_in_db(integration_id)
+
+    software.pages = [[supplier("s1", "EDF renommé")], [supplier("s9", "Nouveau")]]
+    software.fail_after_pages = ProviderError(
+        "Le logiciel comptable est indisponible (erreur 503). Réessayez plus tard."
+    )
+    with pytest.raises(UserFacingJobError, match="indisponible \\(erreur 503\\)"):
+        run_refresh(integration_id, ListKind.SUPPLIERS, run_key="broken")
+
+    assert suppliers_in_db(integration_id) == before
+    assert db.session.scalar(select(func.count()).select_from(ListItemStaging)) == 0
+    sync = db.session.scalar(select(ListSync).where(ListSync.integration_id == integration_id))
+    assert sync.status is SyncStatus.FAILED
+    assert sync.last_error == "Le logiciel comptable est indisponible (erreur 503). Réessayez plus tard."
+    assert sync.item_count == 2  # the figures of the last good load
+    failed = db.session.scalar(select(Event).where(Event.kind == "lists.refresh_failed"))
+    assert failed.outcome == "failed" and "Fournisseurs" in failed.message
+
+
+def test_leftovers_of_a_killed_refresh_are_cleared_by_the_next(software, integration_id):
+    db.session.execute(
+        ListItemStaging.__table__.insert(),
+        [
+            {
+                "run_key": "dead",
+                "integration_id": integration_id,
+                "kind": ListKind.SUPPLIERS.value,
+                "external_id": "ghost",
+                "name": "Fantôme",
+                "active": True,
+                "extras": {},
+            }
+        ],
+    )
+    db.session.commit()
+    software.pages = [[supplier("s1", "EDF")]]
+    run_refresh(integration_id, ListKind.SUPPLIERS, run_key="next")
+    assert set(suppliers_in_db(integration_id)) == {"s1"}
+    assert db.session.scalar(select(func.count()).select_from(ListItemStaging)) == 0
+
+
+def test_tokens_are_refreshed_ahead_of_expiry_and_stored_encrypted(software, integration_id, app):
+    integration = db.session.get(Integration, integration_id)
+    store_tokens(
+        integration, TokenSet("access-0", "refresh-0", time.time() + 120)
+    )  # inside the 5-minute margin
+    db.session.commit()
+    tokens = fresh_tokens(integration_id)
+    assert tokens.access_token == "access-1" and software.refreshes == 1
+    db.session.expire_all()
+    stored = db.session.get(Integration, integration_id)
+    assert "access-1" not in stored.token_ciphertext and "refresh-1" not in stored.token_ciphertext
+    assert load_tokens(stored).refresh_token == "refresh-1"
+    assert "refresh-1" not in repr(stored) and "refresh-1" not in repr(load_tokens(stored))
+    assert fresh_tokens(integration_id).access_token == "access-1" and software.refreshes == 1  # still fresh
+
+
+def test_two_workers_refreshing_at_once_refresh_only_once(software, integration_id, app):
+    integration = db.session.get(Integration, integration_id)
+    store_tokens(integration, TokenSet("access-0", "refresh-0", time.time() + 10))
+    db.session.commit()
+    software.refresh_delay = 0.3
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker():
+        try:
+            with app.app_context():
+                results.append(fresh_tokens(integration_id).access_token)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert software.refreshes == 1
+    assert results == ["access-1"] * 4
+
+
+def test_a_refused_refresh_token_marks_the_integration_expired(software, integration_id):
+    integration = db.session.get(Integration, integration_id)
+    store_tokens(integration, TokenSet("access-0", "refresh-0", time.time() + 10))
+    db.session.commit()
+    software.refresh_error = IntegrationExpired(detail="invalid_grant: refresh token expired")
+    software.pages = [[supplier("s1", "EDF")]]
+    with pytest.raises(UserFacingJobError, match="L'intégration avec Compta Démo a expiré"):
+        run_refresh(integration_id, ListKind.SUPPLIERS, run_key="x")
+    db.session.expire_all()
+    integration = db.session.get(Integration, integration_id)
+    assert integration.status is IntegrationStatus.EXPIRED
+    expired = db.session.scalar(select(Event).where(Event.kind == "integration.expired"))
+    assert expired.message == "L'intégration avec Compta Démo a expiré. Reconnectez-vous pour reprendre."
+    assert expired.details == {"answer": "invalid_grant: refresh token expired"}
+    assert suppliers_in_db(integration_id) == {}
+    # Refreshes stop: the next one fails at once, without calling the software.
+    software.refresh_error = None
+    with pytest.raises(UserFacingJobError, match="a expiré"):
+        run_refresh(integration_id, ListKind.SUPPLIERS, run_key="y")
+    assert software.refreshes == 1
