@@ -56,8 +56,7 @@ class ScriptedSoftware(Connector):
         return TokenSet(f"access-{self.refreshes}", f"refresh-{self.refreshes}", time.time() + 1800)
 
     def iter_pages(self, tokens, kind, *, since=None) -> Iterator[list[NormalisedItem]]:
-        for page in self.pages:
-            yield page
+        yield from self.pages
         if self.fail_after_pages:
             raise self.fail_after_pages
 
