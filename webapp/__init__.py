@@ -118,6 +118,9 @@ def _init_extensions(app: Flask) -> None:
                 cursor = dbapi_connection.cursor()
                 cursor.execute("PRAGMA foreign_keys=ON")
                 cursor.execute("PRAGMA journal_mode=WAL")
+                # Safe with WAL (no corruption on a crash, at worst the last commits lost on power
+                # loss) and spares an fsync per commit.
+                cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.close()
 
 

@@ -1,4 +1,4 @@
-"""In Chromium: connect the demo dossier to 'Compta Démo', refresh its lists, reload one after a change upstream."""
+"""In Chromium: connect the demo dossier to 'Compta Démo', refresh its lists, reload one list."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def test_connect_refresh_and_reload_a_list(page, live, worker, demo):
     page.get_by_role("button", name="Se connecter").click()
     page.get_by_role("link", name="Boulangerie Martin").click()
     page.get_by_role("link", name="Paramètres du dossier").click()
-    page.get_by_role("navigation", name="Paramètres du dossier").get_by_role("link", name="Connexions").click()
+    page.get_by_role("navigation", name="Paramètres du dossier").get_by_role(
+        "link", name="Connexions"
+    ).click()
 
     card = page.get_by_role("region", name="Logiciels disponibles")
     card.get_by_role("button", name="Connecter").click()
