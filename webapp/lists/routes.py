@@ -10,8 +10,7 @@ from webapp.dossier_scope import scope_to_dossier
 from webapp.lists import bp
 from webapp.models import ListKind
 from webapp.services.integrations import current_integration_for
-from webapp.services.jobs import JobBackendUnavailable, UserFacingJobError
-from webapp.services.lists import refresh_outcome_toast, search_items, start_refresh, sync_views
+from webapp.services.lists import refresh_outcome_toast, request_refresh, search_items, sync_views
 
 scope_to_dossier(bp)
 
@@ -23,6 +22,17 @@ def _kind(slug: str) -> ListKind:
         return ListKind(slug)
     except ValueError:
         abort(404)
+
+
+def _status_fragment(kind: ListKind, view, *, watching: bool) -> str:
+    return render_template(
+        "lists/_sync_status.html",
+        dossier=g.dossier,
+        kind=kind,
+        view=view,
+        watching=watching,
+        poll_seconds=current_app.config["JOB_POLL_SECONDS"],
+    )
 
 
 @bp.get("/<kind>")
@@ -64,21 +74,9 @@ def reload(kind: str):
     integration = current_integration_for(g.dossier)
     if integration is None:
         abort(404)
-    toast = {"message": f"Le chargement de la liste « {list_kind.label} » a commencé.", "level": "info"}
-    try:
-        start_refresh(integration, list_kind, current_user)
-    except (UserFacingJobError, JobBackendUnavailable) as exc:
-        toast = {"message": str(exc), "level": "error"}
+    toast = request_refresh(integration, list_kind, current_user)
     view = sync_views(integration, [list_kind])[0]
-    body = render_template(
-        "lists/_sync_status.html",
-        dossier=g.dossier,
-        kind=list_kind,
-        view=view,
-        watching=True,
-        poll_seconds=current_app.config["JOB_POLL_SECONDS"],
-    )
-    return make_response(body, trigger={"raccord:toast": toast})
+    return make_response(_status_fragment(list_kind, view, watching=True), trigger={"raccord:toast": toast})
 
 
 @bp.get("/<kind>/etat")
@@ -89,14 +87,7 @@ def status(kind: str):
         abort(404)
     view = sync_views(integration, [list_kind])[0]
     watching = request.args.get("suivi") == "1"
-    body = render_template(
-        "lists/_sync_status.html",
-        dossier=g.dossier,
-        kind=list_kind,
-        view=view,
-        watching=watching,
-        poll_seconds=current_app.config["JOB_POLL_SECONDS"],
-    )
+    body = _status_fragment(list_kind, view, watching=watching)
     if watching and not view.running:
         # The refresh being watched has ended: the results change, so reload them, and say so.
         return make_response(

@@ -31,7 +31,14 @@ from webapp.models import (
 from webapp.models.base import UTCDateTime, utcnow
 from webapp.services.events import record_event
 from webapp.services.integrations import LiveTokens, expired_message, mark_expired
-from webapp.services.jobs import UserFacingJobError, get_redis, job_view, launch_job, report_progress
+from webapp.services.jobs import (
+    JobBackendUnavailable,
+    UserFacingJobError,
+    get_redis,
+    job_view,
+    launch_job,
+    report_progress,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +122,21 @@ def start_refresh(integration: Integration, kind: ListKind, user: User | None) -
     db.session.execute(update(ListSync).where(ListSync.id == sync.id).values(job_run_id=run.id))
     db.session.commit()
     return run
+
+
+def request_refresh(integration: Integration, kind: ListKind | None, user: User | None) -> dict[str, str]:
+    """Start a refresh of one list (or of all when `kind` is None) and word the toast that says so.
+
+    A refresh that cannot start (integration expired, job service down) is said in the toast instead.
+    """
+    try:
+        if kind is None:
+            start_refresh_all(integration, user)
+            return {"message": "Le chargement des listes a commencé.", "level": "info"}
+        start_refresh(integration, kind, user)
+        return {"message": f"Le chargement de la liste « {kind.label} » a commencé.", "level": "info"}
+    except (UserFacingJobError, JobBackendUnavailable) as exc:
+        return {"message": str(exc), "level": "error"}
 
 
 def start_refresh_all(integration: Integration, user: User | None) -> list[JobRun]:

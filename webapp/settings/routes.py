@@ -10,8 +10,7 @@ from webapp.connectors.catalogue import available_software
 from webapp.dossier_scope import scope_to_dossier
 from webapp.models import ListKind
 from webapp.services.dossiers import get_integration_for, update_dossier
-from webapp.services.jobs import JobBackendUnavailable, UserFacingJobError
-from webapp.services.lists import refresh_outcome_toast, start_refresh, start_refresh_all, sync_views
+from webapp.services.lists import refresh_outcome_toast, request_refresh, sync_views
 from webapp.settings import bp
 from webapp.settings.forms import DossierForm
 
@@ -69,11 +68,7 @@ def integration(integration_id: int):
 def refresh_all(integration_id: int):
     """'Actualiser les données de l'intégration': answers at once; the lists load in jobs."""
     integration = get_integration_for(g.dossier, integration_id)
-    toast = {"message": "Le chargement des listes a commencé.", "level": "info"}
-    try:
-        start_refresh_all(integration, current_user)
-    except (UserFacingJobError, JobBackendUnavailable) as exc:
-        toast = {"message": str(exc), "level": "error"}
+    toast = request_refresh(integration, None, current_user)
     return make_response(_lists_block(integration, watching=True), trigger={"raccord:toast": toast})
 
 
@@ -85,11 +80,7 @@ def refresh_one(integration_id: int, kind: str):
         list_kind = ListKind(kind)
     except ValueError:
         abort(404)
-    toast = {"message": f"Le chargement de la liste « {list_kind.label} » a commencé.", "level": "info"}
-    try:
-        start_refresh(integration, list_kind, current_user)
-    except (UserFacingJobError, JobBackendUnavailable) as exc:
-        toast = {"message": str(exc), "level": "error"}
+    toast = request_refresh(integration, list_kind, current_user)
     return make_response(_lists_block(integration, watching=True), trigger={"raccord:toast": toast})
 
 
