@@ -18,16 +18,9 @@ _kind_enum = Enum(
 )
 
 
-class ListItem(db.Model):
-    """One account, supplier, customer, tax rate, tracking category or payment method."""
+class _ItemColumns:
+    """What the software tells of an item: the same columns in the list and in its staging area."""
 
-    __tablename__ = "list_item"
-    __table_args__ = (
-        UniqueConstraint("integration_id", "kind", "external_id", name="uq_list_item_external"),
-        Index("ix_list_item_search", "integration_id", "kind", "name"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
     integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"))
     kind: Mapped[ListKind] = mapped_column(_kind_enum)
     external_id: Mapped[str] = mapped_column(String(120))
@@ -37,13 +30,25 @@ class ListItem(db.Model):
     siren: Mapped[str | None] = mapped_column(String(9))
     rate: Mapped[str | None] = mapped_column(String(12))  # tax rates, as a decimal string: "5.5"
     active: Mapped[bool] = mapped_column(default=True)
-    visible: Mapped[bool] = mapped_column(default=True)  # 'Visible' in coding choices (accounts)
     extras: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ListItem(_ItemColumns, db.Model):
+    """One account, supplier, customer, tax rate, tracking category or payment method."""
+
+    __tablename__ = "list_item"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "kind", "external_id", name="uq_list_item_external"),
+        Index("ix_list_item_search", "integration_id", "kind", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visible: Mapped[bool] = mapped_column(default=True)  # 'Visible' in coding choices (accounts)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class ListItemStaging(db.Model):
+class ListItemStaging(_ItemColumns, db.Model):
     """Pages of a running refresh, written as they arrive and merged into list_item in one go at the end."""
 
     __tablename__ = "list_item_staging"
@@ -54,16 +59,6 @@ class ListItemStaging(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_key: Mapped[str] = mapped_column(String(64))
-    integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"))
-    kind: Mapped[ListKind] = mapped_column(_kind_enum)
-    external_id: Mapped[str] = mapped_column(String(120))
-    code: Mapped[str | None] = mapped_column(String(60))
-    name: Mapped[str] = mapped_column(String(300))
-    vat_number: Mapped[str | None] = mapped_column(String(40))
-    siren: Mapped[str | None] = mapped_column(String(9))
-    rate: Mapped[str | None] = mapped_column(String(12))
-    active: Mapped[bool] = mapped_column(default=True)
-    extras: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class SyncStatus(enum.StrEnum):
