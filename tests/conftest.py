@@ -302,14 +302,19 @@ def live(job_app) -> Iterator[LiveServer]:
 class WorkerProcess:
     """A long-running `flask worker` (real RQ, forking) for tests that click and wait."""
 
-    def __init__(self, app):
+    def __init__(self, app, **extra_env: str):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
             cwd=ROOT,
-            env=worker_env(app),
+            env={**worker_env(app), **extra_env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    def horses(self) -> list[int]:
+        """The work horses this worker forked (the processes that run the jobs)."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
 
     def stop(self) -> None:
         self.process.terminate()

@@ -221,9 +221,7 @@ def run_refresh(
     if integration is None:
         raise UserFacingJobError("Cette intégration n'existe plus.")
     sync = sync_for(integration, kind)
-    lock = get_redis().lock(f"raccord:list-refresh:{integration_id}:{kind.value}", timeout=120)
-    if not lock.acquire(blocking=True, blocking_timeout=30):
-        raise UserFacingJobError("Un chargement de cette liste est déjà en cours.")
+    lock = _list_lock(integration_id, kind, run_key)
     try:
         _clear_staging(integration_id, kind)
         received = 0
@@ -299,6 +297,38 @@ def run_refresh(
     )
     db.session.commit()
     return counts
+
+
+def _list_lock(integration_id: int, kind: ListKind, run_key: str):
+    """The lock that keeps two runs of one list apart, held under the run's RQ job id.
+
+    A run killed mid-way (its work horse gone) leaves the lock behind until it times out; the
+    next run looks whether the holder's job is still alive, and takes the lock over if not.
+    """
+    connection = get_redis()
+    name = f"raccord:list-refresh:{integration_id}:{kind.value}"
+    lock = connection.lock(name, timeout=120)
+    deadline = time.monotonic() + 30
+    while not lock.acquire(blocking=False, token=run_key):
+        holder = connection.get(name)
+        if holder is not None and not _job_alive(holder.decode()):
+            connection.delete(name)
+            continue
+        if time.monotonic() > deadline:
+            raise UserFacingJobError("Un chargement de cette liste est déjà en cours.")
+        time.sleep(0.5)
+    return lock
+
+
+def _job_alive(job_id: str) -> bool:
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    try:
+        status = Job.fetch(job_id, connection=get_redis()).get_status()
+    except NoSuchJobError:
+        return False
+    return status in (JobStatus.STARTED, JobStatus.QUEUED)
 
 
 def _french_reason(exc: ConnectorError, integration: Integration) -> str:
