@@ -1,4 +1,4 @@
-"""'Connecter' starts the software's OAuth flow; the callback checks `state`, and connects the dossier."""
+"""'Connecter' and 'Se reconnecter' start the OAuth flow; the callback checks `state` and finishes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,14 @@ from flask_login import current_user, login_required
 from webapp.connections import bp
 from webapp.connectors.base import ConnectorError
 from webapp.connectors.catalogue import CATALOGUE, get_connector, software_name
-from webapp.services.dossiers import get_dossier_for
-from webapp.services.integrations import create_integration, current_integration_for
+from webapp.models import Dossier
+from webapp.services.dossiers import get_dossier_for, get_integration_for
+from webapp.services.integrations import (
+    CompanyMismatch,
+    create_integration,
+    current_integration_for,
+    reconnect_integration,
+)
 from webapp.services.jobs import JobBackendUnavailable
 from webapp.services.lists import start_refresh_all
 
@@ -26,6 +32,28 @@ CANCELLED = "La connexion a été annulée : rien n'a été modifié."
 
 def _callback_url() -> str:
     return url_for("connections.callback", _external=True)
+
+
+def _start_flow(dossier: Dossier, software: str, **purpose: int) -> str:
+    """Remember what this authorisation is for under a fresh `state`, and give the consent URL."""
+    state = secrets.token_urlsafe(24)
+    verifier = secrets.token_urlsafe(64)
+    pending = {
+        k: v
+        for k, v in (session.get(PENDING_KEY) or {}).items()
+        if v.get("at", 0) > time.time() - PENDING_TTL
+    }
+    pending[state] = {
+        "dossier_id": dossier.id,
+        "software": software,
+        "verifier": verifier,
+        "at": time.time(),
+        **purpose,
+    }
+    session[PENDING_KEY] = dict(list(pending.items())[-5:])
+    return get_connector(software).authorization_url(
+        redirect_uri=_callback_url(), state=state, code_verifier=verifier
+    )
 
 
 @bp.post("/dossiers/<int:dossier_id>/connexions/<software>/connecter")
@@ -42,27 +70,27 @@ def connect(dossier_id: int, software: str):
             "error",
         )
         return redirect(url_for("settings.connections", dossier_id=dossier.id))
-    state = secrets.token_urlsafe(24)
-    verifier = secrets.token_urlsafe(64)
-    pending = {
-        k: v
-        for k, v in (session.get(PENDING_KEY) or {}).items()
-        if v.get("at", 0) > time.time() - PENDING_TTL
-    }
-    pending[state] = {"dossier_id": dossier.id, "software": software, "verifier": verifier, "at": time.time()}
-    session[PENDING_KEY] = dict(list(pending.items())[-5:])
-    url = get_connector(software).authorization_url(
-        redirect_uri=_callback_url(), state=state, code_verifier=verifier
-    )
-    return redirect(url)
+    return redirect(_start_flow(dossier, software))
+
+
+@bp.post("/dossiers/<int:dossier_id>/integrations/<int:integration_id>/reconnecter")
+@login_required
+def reconnect(dossier_id: int, integration_id: int):
+    """'Se reconnecter': the same software's consent again, for an expired or a still valid connection."""
+    dossier = get_dossier_for(current_user, dossier_id)
+    integration = get_integration_for(dossier, integration_id)
+    if integration.status.value == "disconnected":
+        abort(404)
+    return redirect(_start_flow(dossier, integration.software, reconnect=integration.id))
 
 
 @bp.get("/oauth/callback")
 @login_required
 def callback():
     state = request.args.get("state", "")
-    pending = (session.get(PENDING_KEY) or {}).pop(state, None) if state else None
-    session[PENDING_KEY] = {k: v for k, v in (session.get(PENDING_KEY) or {}).items() if k != state}
+    remaining = dict(session.get(PENDING_KEY) or {})
+    pending = remaining.pop(state, None) if state else None
+    session[PENDING_KEY] = remaining
     if pending is None or pending.get("at", 0) < time.time() - PENDING_TTL:
         flash(
             "Ce retour de connexion n'est pas valide ou a expiré. Recommencez depuis « Connecter ».", "error"
@@ -70,16 +98,18 @@ def callback():
         return redirect(url_for("dossiers.index"))
     dossier = get_dossier_for(current_user, pending["dossier_id"])
     software = pending["software"]
-    back = url_for("settings.connections", dossier_id=dossier.id)
+    reconnecting = pending.get("reconnect")
+    back = (
+        url_for("settings.integration", dossier_id=dossier.id, integration_id=reconnecting)
+        if reconnecting
+        else url_for("settings.connections", dossier_id=dossier.id)
+    )
 
-    if request.args.get("error"):
-        flash(CANCELLED, "info")
-        return redirect(back)
     code = request.args.get("code")
-    if not code:
+    if request.args.get("error") or not code:
         flash(CANCELLED, "info")
         return redirect(back)
-    if current_integration_for(dossier) is not None:
+    if not reconnecting and current_integration_for(dossier) is not None:
         flash("Ce dossier est déjà relié à un logiciel comptable : rien n'a été modifié.", "error")
         return redirect(back)
 
@@ -90,11 +120,23 @@ def callback():
         )
         company = connector.company(tokens)
     except ConnectorError as exc:
-        log.warning("Connection to %s failed for dossier %s: %s", software, dossier.id, type(exc).__name__)
+        log.warning(
+            "OAuth callback for %s failed on dossier %s: %s", software, dossier.id, type(exc).__name__
+        )
         flash(
             f"La connexion à {software_name(software)} a échoué : {exc.message} Rien n'a été modifié.",
             "error",
         )
+        return redirect(back)
+
+    if reconnecting:
+        integration = get_integration_for(dossier, reconnecting)
+        try:
+            reconnect_integration(integration, company, tokens, current_user)
+        except CompanyMismatch as exc:
+            flash(str(exc), "error")
+            return redirect(back)
+        flash(f"L'intégration avec {integration.software_name} est de nouveau connectée.", "success")
         return redirect(back)
 
     integration = create_integration(dossier, software, company, tokens, current_user)

@@ -10,7 +10,7 @@ from typing import TypeVar
 from flask import current_app
 from sqlalchemy import select
 
-from webapp.connectors.base import AccessTokenRejected, Company, IntegrationExpired, TokenSet
+from webapp.connectors.base import AccessTokenRejected, Company, ConnectorError, IntegrationExpired, TokenSet
 from webapp.connectors.catalogue import get_connector, software_name
 from webapp.crypto import decrypt_json, encrypt_json
 from webapp.extensions import db
@@ -66,6 +66,81 @@ def create_integration(
     )
     db.session.commit()
     return integration
+
+
+class CompanyMismatch(Exception):
+    """A reconnection chose another company than the dossier's; the message says which, in French."""
+
+
+def reconnect_integration(
+    integration: Integration, company: Company, tokens: TokenSet, user: User | None
+) -> None:
+    """'Se reconnecter': new tokens for the same company; settings, rules and lists stay as they are.
+
+    Another company is refused: the tokens just granted for it are revoked at the software, and
+    nothing here changes.
+    """
+    if company.id != integration.company_id:
+        try:
+            get_connector(integration.software).revoke(tokens)
+        except ConnectorError:
+            log.warning("Could not revoke the grant for the wrong company on integration %s", integration.id)
+        record_event(
+            dossier_id=integration.dossier_id,
+            integration_id=integration.id,
+            actor_id=user.id if user else None,
+            kind="integration.reconnect_refused",
+            outcome="failed",
+            message=(
+                f"Reconnexion refusée : société « {company.name} » choisie au lieu de "
+                f"« {integration.company_name} »."
+            ),
+            details={"chosen_company_id": company.id, "chosen_company_name": company.name},
+        )
+        db.session.commit()
+        raise CompanyMismatch(
+            f"Vous avez choisi la société « {company.name} », mais ce dossier est relié à la société "
+            f"« {integration.company_name} ». Rien n'a été modifié : reconnectez-vous en choisissant "
+            f"« {integration.company_name} »."
+        )
+    was = integration.status
+    store_tokens(integration, tokens)
+    if was is not IntegrationStatus.CONNECTED:
+        integration.status = IntegrationStatus.CONNECTED
+        integration.status_since = utcnow()
+    integration.status_reason = ""
+    _clear_expiry_failures(integration)
+    record_event(
+        dossier_id=integration.dossier_id,
+        integration_id=integration.id,
+        actor_id=user.id if user else None,
+        kind="integration.reconnected",
+        message=f"Reconnexion à {integration.software_name} (société « {company.name} »).",
+        details={"previous_status": was.value},
+    )
+    db.session.commit()
+
+
+def _clear_expiry_failures(integration: Integration) -> None:
+    """Loads that failed only because access had ended no longer show as failing; their lists stay."""
+    from sqlalchemy import case, update
+
+    from webapp.models import ListSync, SyncStatus
+
+    db.session.execute(
+        update(ListSync)
+        .where(
+            ListSync.integration_id == integration.id,
+            ListSync.status == SyncStatus.FAILED,
+            ListSync.last_error == expired_message(integration),
+        )
+        .values(
+            status=case(
+                (ListSync.last_loaded_at.is_(None), SyncStatus.NEVER.value), else_=SyncStatus.SUCCEEDED.value
+            ),
+            last_error="",
+        )
+    )
 
 
 def mark_expired(integration_id: int, detail: str = "") -> None:
