@@ -313,3 +313,42 @@ def test_rate_limits_and_server_errors_are_retried(job_app, live, browser, peopl
     assert sizes(job_app, integration_id)[ListKind.CUSTOMERS] == len(CUSTOMERS)
     block = html.unescape(browser.get(f"/dossiers/{people}/integrations/{integration_id}").text)
     assert "Réessayer" in block and "indisponible (erreur 503)" in block
+
+
+def test_an_account_can_be_hidden_from_coding_and_stays_hidden_after_a_refresh(
+    job_app, live, browser, people
+):
+    integration_id = connected(job_app, browser, people)
+    with job_app.app_context():
+        account = db.session.scalar(select(ListItem).where(ListItem.external_id == "acc-606400"))
+        account_id = account.id
+    page = f"/dossiers/{people}/listes/accounts"
+    response = browser.post_form(f"{page}/{account_id}/visible", {"visible": "0"}, page=page, htmx=True)
+    assert toast_of(response) == "Le compte 606400 est masqué dans les choix de codage."
+    assert 'aria-pressed="false"' in response.text and ">Non</button>" in response.text
+
+    browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+    run_worker_burst(job_app)
+    with job_app.app_context():
+        account = db.session.get(ListItem, account_id)
+        assert account.visible is False and account.active is True
+        assert (
+            db.session.scalar(
+                select(ListSync.status).where(
+                    ListSync.integration_id == integration_id, ListSync.kind == ListKind.ACCOUNTS
+                )
+            )
+            is SyncStatus.SUCCEEDED
+        )
+
+    shown = browser.post_form(f"{page}/{account_id}/visible", {"visible": "1"}, page=page, htmx=True)
+    assert toast_of(shown) == "Le compte 606400 est visible dans les choix de codage."
+    supplier_id = None
+    with job_app.app_context():
+        supplier_id = db.session.scalar(
+            select(ListItem.id).where(ListItem.kind == ListKind.SUPPLIERS).limit(1)
+        )
+    assert (
+        browser.post_form(f"{page}/{supplier_id}/visible", {"visible": "0"}, page=page, htmx=True).status_code
+        == 404
+    )

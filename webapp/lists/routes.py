@@ -7,8 +7,9 @@ from flask_login import current_user
 from htmx_flask import make_response
 
 from webapp.dossier_scope import scope_to_dossier
+from webapp.extensions import db
 from webapp.lists import bp
-from webapp.models import ListKind
+from webapp.models import ListItem, ListKind
 from webapp.services.integrations import current_integration_for
 from webapp.services.lists import refresh_outcome_toast, request_refresh, search_items, sync_views
 
@@ -66,6 +67,22 @@ def show(kind: str):
     if request.htmx and request.htmx.target == "list-results":
         return render_template("lists/_results.html", **context)
     return render_template("lists/page.html", **context)
+
+
+@bp.post("/accounts/<int:item_id>/visible")
+def toggle_visible(item_id: int):
+    """Column 'Visible' of the plan comptable: a hidden account is not offered when coding."""
+    integration = current_integration_for(g.dossier)
+    item = db.session.get(ListItem, item_id)
+    mine = integration is not None and item is not None and item.integration_id == integration.id
+    if not mine or item.kind != ListKind.ACCOUNTS:
+        abort(404)
+    item.visible = request.form.get("visible") == "1"
+    db.session.commit()
+    state = "visible dans" if item.visible else "masqué dans"
+    toast = {"message": f"Le compte {item.code} est {state} les choix de codage.", "level": "success"}
+    body = render_template("lists/_row.html", dossier=g.dossier, kind=ListKind.ACCOUNTS, item=item)
+    return make_response(body, trigger={"raccord:toast": toast})
 
 
 @bp.post("/<kind>/recharger")
