@@ -5,7 +5,7 @@ from __future__ import annotations
 from itertools import count
 
 from webapp.extensions import db
-from webapp.models import Dossier, Integration, IntegrationStatus, Organisation, Role, User
+from webapp.models import Dossier, Integration, IntegrationStatus, ListItem, Organisation, Role, User
 
 _sequence = count(1)
 
@@ -60,3 +60,17 @@ def make_integration(
     db.session.add(integration)
     db.session.commit()
     return integration
+
+
+def make_item(integration: Integration, kind, name: str, code: str | None = None, **fields) -> ListItem:
+    item = ListItem(
+        integration_id=integration.id,
+        kind=kind,
+        external_id=f"ext-{next(_sequence)}",
+        name=name,
+        code=code,
+        **fields,
+    )
+    db.session.add(item)
+    db.session.commit()
+    return item

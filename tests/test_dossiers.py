@@ -36,6 +36,8 @@ def dossier_urls(app, dossier_id: int, integration_id: int) -> list[tuple[str, s
             "kind": "suppliers",
             "software": "sandbox",
             "item_id": 1,
+            "slug": "fournisseurs",
+            "rule_id": 1,
         }
         path = rule.build({k: v for k, v in values.items() if k in rule.arguments}, append_unknown=False)[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):

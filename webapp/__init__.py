@@ -130,6 +130,7 @@ def _register_blueprints(app: Flask) -> None:
     from webapp.dossiers import bp as dossiers_bp
     from webapp.jobstatus import bp as jobstatus_bp
     from webapp.lists import bp as lists_bp
+    from webapp.rules import bp as rules_bp
     from webapp.settings import bp as settings_bp
 
     app.register_blueprint(auth_bp)
@@ -138,3 +139,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(jobstatus_bp)
     app.register_blueprint(connections_bp)
     app.register_blueprint(lists_bp)
+    app.register_blueprint(rules_bp)

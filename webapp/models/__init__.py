@@ -6,6 +6,7 @@ from webapp.models.integration import Integration, IntegrationStatus, ListKind
 from webapp.models.jobs import JobRun, JobStatus
 from webapp.models.lists import ListItem, ListItemStaging, ListSync, SyncStatus
 from webapp.models.people import Organisation, Role, User
+from webapp.models.rules import PartyKind, Rule
 
 __all__ = [
     "Dossier",
@@ -20,6 +21,8 @@ __all__ = [
     "JobRun",
     "JobStatus",
     "Organisation",
+    "PartyKind",
+    "Rule",
     "Role",
     "User",
 ]

@@ -1,0 +1,7 @@
+"""'Règles fournisseurs' and 'Règles clients'."""
+
+from flask import Blueprint
+
+bp = Blueprint("rules", __name__, url_prefix="/dossiers/<int:dossier_id>/regles")
+
+from webapp.rules import routes  # noqa: E402,F401

@@ -1,0 +1,170 @@
+"""Rule pages: list with 'À revoir' flags, create, edit, delete, and the party search."""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
+from wtforms import SelectChoice
+
+from webapp.dossier_scope import scope_to_dossier
+from webapp.models import ListKind, PartyKind
+from webapp.rules import bp
+from webapp.rules.forms import RuleForm
+from webapp.services.integrations import current_integration_for
+from webapp.services.rules import (
+    RuleError,
+    RuleInput,
+    choices,
+    delete_rule,
+    get_rule_for,
+    has_reverse_charge,
+    rules_for,
+    save_rule,
+    search_parties,
+)
+
+scope_to_dossier(bp)
+
+SLUGS = {"fournisseurs": PartyKind.SUPPLIER, "clients": PartyKind.CUSTOMER}
+TITLES = {PartyKind.SUPPLIER: "Règles fournisseurs", PartyKind.CUSTOMER: "Règles clients"}
+
+
+def _party_kind(slug: str) -> PartyKind:
+    if slug not in SLUGS:
+        abort(404)
+    return SLUGS[slug]
+
+
+def _integration():
+    return current_integration_for(g.dossier)
+
+
+def _fill_choices(form: RuleForm, integration, party_kind: PartyKind) -> None:
+    empty = [SelectChoice("", "—")]
+    form.account_id.label.text = (
+        "Compte de charge" if party_kind is PartyKind.SUPPLIER else "Compte de produit"
+    )
+    form.party_id.label.text = "Fournisseur" if party_kind is PartyKind.SUPPLIER else "Client"
+    form.account_id.choices = empty + [
+        (i.id, f"{i.code} {i.name}") for i in choices(integration, ListKind.ACCOUNTS)
+    ]
+    form.tax_rate_id.choices = empty + [
+        SelectChoice(str(i.id), i.name) for i in choices(integration, ListKind.TAX_RATES)
+    ]
+    form.payment_method_id.choices = empty + [
+        (i.id, i.name) for i in choices(integration, ListKind.PAYMENT_METHODS)
+    ]
+    form.tracking_id.choices = empty + [
+        (i.id, i.name) for i in choices(integration, ListKind.TRACKING_CATEGORIES)
+    ]
+
+
+def _input(form: RuleForm) -> RuleInput:
+    return RuleInput(
+        party_id=form.party_id.data,
+        account_id=form.account_id.data,
+        tax_rate_id=form.tax_rate_id.data,
+        payment_method_id=form.payment_method_id.data,
+        tracking_id=form.tracking_id.data,
+        due_days=form.due_days.data,
+        paid=form.paid_value,
+        currency=form.currency.data or "",
+        description=form.description.data or "",
+        reverse_charge=bool(form.reverse_charge.data),
+        auto_publish=bool(form.auto_publish.data),
+    )
+
+
+@bp.get("/<slug>")
+def index(slug: str):
+    party_kind = _party_kind(slug)
+    integration = _integration()
+    rules = rules_for(integration, party_kind) if integration else []
+    return render_template(
+        "rules/index.html",
+        dossier=g.dossier,
+        integration=integration,
+        rules=rules,
+        party_kind=party_kind,
+        slug=slug,
+        title=TITLES[party_kind],
+    )
+
+
+@bp.route("/<slug>/nouvelle", methods=["GET", "POST"])
+def create(slug: str):
+    return _edit(slug, rule_id=None)
+
+
+@bp.route("/<slug>/<int:rule_id>", methods=["GET", "POST"])
+def edit(slug: str, rule_id: int):
+    return _edit(slug, rule_id=rule_id)
+
+
+def _edit(slug: str, rule_id: int | None):
+    party_kind = _party_kind(slug)
+    integration = _integration()
+    if integration is None:
+        abort(404)
+    rule = None
+    if rule_id is not None:
+        rule = get_rule_for(integration, rule_id)
+        if rule is None or rule.party_kind is not party_kind:
+            abort(404)
+    form = RuleForm(obj=rule) if request.method == "GET" and rule else RuleForm()
+    if request.method == "GET" and rule is not None:
+        form.paid.data = {True: "paid", False: "unpaid"}.get(rule.paid, "")
+    _fill_choices(form, integration, party_kind)
+    selected_party = rule.party if rule else None
+    if request.method == "POST" and rule is None and form.party_id.data:
+        from webapp.extensions import db
+        from webapp.models import ListItem
+
+        selected_party = db.session.get(ListItem, form.party_id.data)
+    if form.validate_on_submit():
+        try:
+            saved = save_rule(integration, party_kind, _input(form), current_user, rule)
+        except RuleError as exc:
+            for field, message in exc.errors.items():
+                getattr(form, field).errors = [*getattr(form, field).errors, message]
+        else:
+            flash(f"La règle du {party_kind.label} « {saved.party.name} » est enregistrée.", "success")
+            return redirect(url_for("rules.index", slug=slug))
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "rules/form.html",
+        dossier=g.dossier,
+        integration=integration,
+        form=form,
+        rule=rule,
+        party_kind=party_kind,
+        slug=slug,
+        title=TITLES[party_kind],
+        selected_party=selected_party,
+        reverse_charge_possible=has_reverse_charge(integration),
+    ), status
+
+
+@bp.post("/<slug>/<int:rule_id>/supprimer")
+def delete(slug: str, rule_id: int):
+    party_kind = _party_kind(slug)
+    integration = _integration()
+    rule = get_rule_for(integration, rule_id) if integration else None
+    if rule is None or rule.party_kind is not party_kind:
+        abort(404)
+    name = rule.party.name
+    delete_rule(rule, current_user)
+    flash(f"La règle du {party_kind.label} « {name} » est supprimée.", "success")
+    return redirect(url_for("rules.index", slug=slug))
+
+
+@bp.get("/<slug>/tiers")
+def parties(slug: str):
+    """Active search among suppliers (or customers), which may be hundreds of thousands."""
+    party_kind = _party_kind(slug)
+    integration = _integration()
+    if integration is None:
+        abort(404)
+    query = (request.args.get("q") or "")[:100]
+    found = search_parties(integration, party_kind, query) if query.strip() else []
+    return render_template("rules/_party_options.html", parties=found, query=query, party_kind=party_kind)

@@ -1,0 +1,232 @@
+"""Supplier and customer rules: the choices they may point to, and their checked creation and change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Integration, ListItem, ListKind, PartyKind, Rule, User
+from webapp.models.base import utcnow
+from webapp.services.events import record_event
+
+CURRENCIES = {
+    "EUR": "Euro (EUR)",
+    "USD": "Dollar américain (USD)",
+    "GBP": "Livre sterling (GBP)",
+    "CHF": "Franc suisse (CHF)",
+    "CAD": "Dollar canadien (CAD)",
+}
+PARTY_LIST = {PartyKind.SUPPLIER: ListKind.SUPPLIERS, PartyKind.CUSTOMER: ListKind.CUSTOMERS}
+MAX_DUE_DAYS = 365
+
+
+class RuleError(ValueError):
+    """Bad input: `errors` maps each field to its French message; nothing was saved."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+@dataclass
+class RuleInput:
+    party_id: int | None
+    account_id: int | None
+    tax_rate_id: int | None
+    payment_method_id: int | None
+    tracking_id: int | None
+    due_days: int | None
+    paid: bool | None
+    currency: str
+    description: str
+    reverse_charge: bool
+    auto_publish: bool
+
+
+def codable(integration: Integration, kind: ListKind):
+    """Items a rule may point to: active, and for accounts, visible."""
+    query = select(ListItem).where(
+        ListItem.integration_id == integration.id, ListItem.kind == kind, ListItem.active.is_(True)
+    )
+    if kind is ListKind.ACCOUNTS:
+        query = query.where(ListItem.visible.is_(True))
+    order = (ListItem.code, ListItem.name) if kind is ListKind.ACCOUNTS else (ListItem.name,)
+    return query.order_by(*order)
+
+
+def choices(integration: Integration, kind: ListKind) -> list[ListItem]:
+    return list(db.session.scalars(codable(integration, kind)))
+
+
+def search_parties(
+    integration: Integration, party_kind: PartyKind, query: str, limit: int = 20
+) -> list[ListItem]:
+    pattern = f"%{query.strip().replace('%', '').replace('_', '')}%"
+    found = codable(integration, PARTY_LIST[party_kind]).where(
+        ListItem.name.ilike(pattern) | ListItem.vat_number.ilike(pattern) | ListItem.siren.ilike(pattern)
+    )
+    return list(db.session.scalars(found.limit(limit)))
+
+
+def has_reverse_charge(integration: Integration) -> bool:
+    """Autoliquidation needs a reverse-charge VAT account in the software."""
+    for account in db.session.scalars(
+        select(ListItem).where(
+            ListItem.integration_id == integration.id,
+            ListItem.kind == ListKind.ACCOUNTS,
+            ListItem.active.is_(True),
+        )
+    ):
+        if (account.extras or {}).get("reverse_charge"):
+            return True
+    return False
+
+
+def rules_for(integration: Integration, party_kind: PartyKind) -> list[Rule]:
+    rules = db.session.scalars(
+        select(Rule)
+        .join(ListItem, Rule.party_id == ListItem.id)
+        .where(Rule.integration_id == integration.id, Rule.party_kind == party_kind)
+        .order_by(ListItem.name)
+    )
+    return list(rules.unique())
+
+
+def get_rule_for(integration: Integration, rule_id: int) -> Rule | None:
+    rule = db.session.get(Rule, rule_id)
+    if rule is None or rule.integration_id != integration.id:
+        return None
+    return rule
+
+
+def _check_item(
+    integration: Integration,
+    item_id: int | None,
+    kind: ListKind,
+    field: str,
+    what: str,
+    errors: dict[str, str],
+) -> None:
+    if item_id is None:
+        return
+    item = db.session.get(ListItem, item_id)
+    if item is None or item.integration_id != integration.id or item.kind is not kind:
+        errors[field] = f"Choisissez {what} dans la liste."
+    elif not item.active:
+        errors[field] = f"« {item.name} » est inactif dans le logiciel comptable : choisissez-en un autre."
+    elif kind is ListKind.ACCOUNTS and not item.visible:
+        errors[field] = f"Le compte {item.code} est masqué des choix de codage : choisissez-en un autre."
+
+
+def save_rule(
+    integration: Integration,
+    party_kind: PartyKind,
+    data: RuleInput,
+    user: User | None,
+    rule: Rule | None = None,
+) -> Rule:
+    """Create (rule=None) or change a rule after checking every field; RuleError lists what is wrong."""
+    errors: dict[str, str] = {}
+    party_id = rule.party_id if rule is not None else data.party_id
+    if party_id is None:
+        errors["party_id"] = f"Choisissez le {party_kind.label} de la règle."
+    else:
+        _check_item(
+            integration, party_id, PARTY_LIST[party_kind], "party_id", f"le {party_kind.label}", errors
+        )
+        if rule is None and "party_id" not in errors:
+            exists = db.session.scalar(
+                select(Rule.id).where(
+                    Rule.integration_id == integration.id,
+                    Rule.party_kind == party_kind,
+                    Rule.party_id == party_id,
+                )
+            )
+            if exists:
+                errors["party_id"] = f"Une règle existe déjà pour ce {party_kind.label} : modifiez-la."
+    account_word = "compte de charge" if party_kind is PartyKind.SUPPLIER else "compte de produit"
+    _check_item(integration, data.account_id, ListKind.ACCOUNTS, "account_id", f"le {account_word}", errors)
+    _check_item(integration, data.tax_rate_id, ListKind.TAX_RATES, "tax_rate_id", "le taux de TVA", errors)
+    _check_item(
+        integration,
+        data.payment_method_id,
+        ListKind.PAYMENT_METHODS,
+        "payment_method_id",
+        "le moyen de paiement",
+        errors,
+    )
+    _check_item(
+        integration,
+        data.tracking_id,
+        ListKind.TRACKING_CATEGORIES,
+        "tracking_id",
+        "la catégorie analytique",
+        errors,
+    )
+    if data.due_days is not None and not 0 <= data.due_days <= MAX_DUE_DAYS:
+        errors["due_days"] = (
+            f"L'échéance doit être comprise entre 0 et {MAX_DUE_DAYS} jours après la date de facture."
+        )
+    if data.currency not in CURRENCIES:
+        errors["currency"] = "Choisissez une devise de la liste."
+    if len(data.description) > 500:
+        errors["description"] = "La description ne peut dépasser 500 caractères."
+    if data.reverse_charge and not has_reverse_charge(integration):
+        errors["reverse_charge"] = (
+            "Le logiciel comptable n'a pas de compte de TVA autoliquidée : "
+            "l'autoliquidation n'est pas possible."
+        )
+    if errors:
+        raise RuleError(errors)
+
+    creating = rule is None
+    if rule is None:
+        rule = Rule(
+            dossier_id=integration.dossier_id,
+            integration_id=integration.id,
+            party_kind=party_kind,
+            party_id=party_id,
+            created_by_id=user.id if user else None,
+        )
+        db.session.add(rule)
+    for field in (
+        "account_id",
+        "tax_rate_id",
+        "payment_method_id",
+        "tracking_id",
+        "due_days",
+        "paid",
+        "reverse_charge",
+        "auto_publish",
+    ):
+        setattr(rule, field, getattr(data, field))
+    rule.currency = data.currency
+    rule.description = data.description.strip()
+    rule.updated_at = utcnow()
+    db.session.flush()
+    party = db.session.get(ListItem, party_id)
+    record_event(
+        dossier_id=integration.dossier_id,
+        integration_id=integration.id,
+        actor_id=user.id if user else None,
+        kind="rule.created" if creating else "rule.updated",
+        message=f"Règle {party_kind.label} « {party.name} » {'créée' if creating else 'modifiée'}.",
+        details={"rule_id": rule.id},
+    )
+    db.session.commit()
+    return rule
+
+
+def delete_rule(rule: Rule, user: User | None) -> None:
+    record_event(
+        dossier_id=rule.dossier_id,
+        integration_id=rule.integration_id,
+        actor_id=user.id if user else None,
+        kind="rule.deleted",
+        message=f"Règle {rule.party_kind.label} « {rule.party.name} » supprimée.",
+        details={"rule_id": rule.id},
+    )
+    db.session.delete(rule)
+    db.session.commit()
