@@ -37,6 +37,7 @@ def dossier_urls(app, dossier_id: int, integration_id: int) -> list[tuple[str, s
             "software": "sandbox",
             "item_id": 1,
             "slug": "fournisseurs",
+            "document_id": 1,
             "rule_id": 1,
         }
         path = rule.build({k: v for k, v in values.items() if k in rule.arguments}, append_unknown=False)[1]

@@ -29,6 +29,12 @@ def _pages(dossier, integration) -> list[str]:
         f"/dossiers/{dossier.id}/parametres",
         f"/dossiers/{dossier.id}/parametres/connexions",
         f"/dossiers/{dossier.id}/integrations/{integration.id}",
+        f"/dossiers/{dossier.id}/listes/suppliers",
+        f"/dossiers/{dossier.id}/regles/fournisseurs",
+        f"/dossiers/{dossier.id}/regles/fournisseurs/nouvelle",
+        f"/dossiers/{dossier.id}/documents",
+        f"/dossiers/{dossier.id}/documents/nouvelle/achat",
+        "/sandbox/controls",
         "/page-qui-n-existe-pas",
     ]
 

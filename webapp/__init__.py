@@ -127,6 +127,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from webapp.auth import bp as auth_bp
     from webapp.connections import bp as connections_bp
+    from webapp.documents import bp as documents_bp
     from webapp.dossiers import bp as dossiers_bp
     from webapp.jobstatus import bp as jobstatus_bp
     from webapp.lists import bp as lists_bp
@@ -140,3 +141,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(connections_bp)
     app.register_blueprint(lists_bp)
     app.register_blueprint(rules_bp)
+    app.register_blueprint(documents_bp)

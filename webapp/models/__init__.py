@@ -1,5 +1,6 @@
 """The database models, one module per aggregate."""
 
+from webapp.models.documents import Direction, Document, DocumentStatus
 from webapp.models.dossier import Dossier
 from webapp.models.events import Event
 from webapp.models.integration import Integration, IntegrationStatus, ListKind
@@ -9,6 +10,9 @@ from webapp.models.people import Organisation, Role, User
 from webapp.models.rules import PartyKind, Rule
 
 __all__ = [
+    "Direction",
+    "Document",
+    "DocumentStatus",
     "Dossier",
     "Event",
     "ListItem",

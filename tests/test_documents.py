@@ -1,0 +1,174 @@
+"""'Documents': checked invoice creation, coding from the rules, statuses and the list."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import csrf_token, login, text_of
+from tests.factories import make_dossier, make_integration, make_item, make_organisation, make_user
+from webapp.extensions import db
+from webapp.models import Document, DocumentStatus, ListKind, PartyKind, Rule
+from webapp.services.documents import parse_amount
+
+
+@pytest.fixture
+def world(client, app_ctx):
+    org = make_organisation()
+    dossier = make_dossier(org, "Boulangerie Martin")
+    integration = make_integration(dossier)
+    ids = {
+        "edf": make_item(integration, ListKind.SUPPLIERS, "EDF Entreprises").id,
+        "orange": make_item(integration, ListKind.SUPPLIERS, "Orange Business").id,
+        "client": make_item(integration, ListKind.CUSTOMERS, "Restaurant Le Bon Goût").id,
+        "energy": make_item(integration, ListKind.ACCOUNTS, "Fournitures non stockables", code="606100").id,
+        "tva20": make_item(integration, ListKind.TAX_RATES, "TVA 20 %", rate="20").id,
+        "bank": make_item(integration, ListKind.PAYMENT_METHODS, "Crédit Agricole", code="BQ1").id,
+    }
+    db.session.add(
+        Rule(
+            dossier_id=dossier.id,
+            integration_id=integration.id,
+            party_kind=PartyKind.SUPPLIER,
+            party_id=ids["edf"],
+            account_id=ids["energy"],
+            tax_rate_id=ids["tva20"],
+            payment_method_id=ids["bank"],
+            due_days=30,
+            paid=False,
+            description="Électricité",
+        )
+    )
+    db.session.commit()
+    make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
+    login(client, "claire@lefevre.test", "bon-mot-de-passe")
+    return dossier, ids
+
+
+def invoice(ids, **overrides):
+    form = {
+        "party_id": ids["edf"],
+        "number": "F-2026-001",
+        "issue_date": "2026-11-02",
+        "amount_ht": "1 000,00",
+        "amount_tva": "200,00",
+        "amount_ttc": "1 200,00",
+        "currency": "EUR",
+    }
+    form.update(overrides)
+    return {k: v for k, v in form.items() if v is not None}
+
+
+def post(client, url, form, **kwargs):
+    return client.post(url, data={**form, "csrf_token": csrf_token(client, url)}, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("1 234,56", Decimal("1234.56")),
+        ("1234.56", Decimal("1234.56")),
+        ("1.234,56 €", Decimal("1234.56")),
+        ("12", Decimal("12.00")),
+        ("1,234", None),
+        ("abc", None),
+        ("", None),
+    ],
+)
+def test_amounts_are_read_the_french_way(raw, value):
+    assert parse_amount(raw) == value
+
+
+def test_an_invoice_is_coded_by_its_suppliers_rule_and_ready(client, world):
+    dossier, ids = world
+    url = f"/dossiers/{dossier.id}/documents/nouvelle/achat"
+    response = post(client, url, invoice(ids), follow_redirects=True)
+    page = text_of(response)
+    assert "Facture F-2026-001 ajoutée : Prêt." in page
+    # Babel's French: a narrow no-break space between thousands, a no-break space before €.
+    assert "1\u202f000,00\xa0€" in page and "1\u202f200,00\xa0€" in page and "02/11/2026" in page
+    document = db.session.scalar(select(Document))
+    assert document.status is DocumentStatus.READY
+    assert (document.account_id, document.tax_rate_id, document.payment_method_id) == (
+        ids["energy"],
+        ids["tva20"],
+        ids["bank"],
+    )
+    assert (document.due_date, document.paid, document.description) == (
+        date(2026, 12, 2),
+        False,
+        "Électricité",
+    )
+    assert (document.amount_ht, document.amount_tva, document.amount_ttc) == (
+        Decimal("1000.00"),
+        Decimal("200.00"),
+        Decimal("1200.00"),
+    )
+
+
+def test_an_invoice_without_a_rule_waits_for_review(client, world):
+    dossier, ids = world
+    response = post(
+        client,
+        f"/dossiers/{dossier.id}/documents/nouvelle/achat",
+        invoice(ids, party_id=ids["orange"]),
+        follow_redirects=True,
+    )
+    assert "Facture F-2026-001 ajoutée : À réviser (manque : compte, taux de TVA)." in text_of(response)
+    listed = text_of(client.get(f"/dossiers/{dossier.id}/documents?statut=a-reviser"))
+    assert "Orange Business" in listed
+    assert "Orange Business" not in text_of(client.get(f"/dossiers/{dossier.id}/documents?statut=pret"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"amount_ttc": "1 200,01"},
+            "Le montant TTC doit être la somme du HT et de la TVA (1200.00 et non 1200.01).",
+        ),
+        ({"amount_ht": "mille"}, "Saisissez le montant hors taxes en euros et centimes"),
+        ({"amount_tva": "200,005"}, "Saisissez le montant de TVA en euros et centimes"),
+        ({"issue_date": "1999-12-31"}, "La date de facture doit être comprise entre 2000 et l'an prochain."),
+        ({"issue_date": ""}, "La date de facture est obligatoire (jj/mm/aaaa)."),
+        ({"number": " "}, "Le numéro de facture est obligatoire."),
+        ({"party_id": None}, "Choisissez le fournisseur dans la liste."),
+        ({"party_id": "client"}, "Choisissez le fournisseur dans la liste."),
+    ],
+)
+def test_bad_invoices_are_refused_in_french_and_nothing_is_stored(client, world, overrides, message):
+    dossier, ids = world
+    form = invoice(ids, **{k: ids.get(v, v) if isinstance(v, str) else v for k, v in overrides.items()})
+    response = post(client, f"/dossiers/{dossier.id}/documents/nouvelle/achat", form)
+    assert response.status_code == 400
+    assert message in text_of(response)
+    assert db.session.scalar(select(func.count()).select_from(Document)) == 0
+
+
+def test_only_a_pdf_of_sane_size_is_attached(client, world):
+    import io
+
+    dossier, ids = world
+    url = f"/dossiers/{dossier.id}/documents/nouvelle/achat"
+    refused = post(
+        client,
+        url,
+        {**invoice(ids), "pdf": (io.BytesIO(b"MZ not a pdf"), "facture.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert "Le fichier joint doit être un PDF." in text_of(refused)
+    accepted = post(
+        client,
+        url,
+        {**invoice(ids), "pdf": (io.BytesIO(b"%PDF-1.7 test"), "edf-novembre.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert accepted.status_code == 302
+    document = db.session.scalar(select(Document))
+    with client.get(f"/dossiers/{dossier.id}/documents/{document.id}/pdf") as pdf:
+        assert pdf.mimetype == "application/pdf" and pdf.get_data() == b"%PDF-1.7 test"
+    other = make_dossier(make_organisation())
+    assert client.get(f"/dossiers/{other.id}/documents/{document.id}/pdf").status_code == 404

@@ -1,0 +1,33 @@
+"""The invoice form; amounts are parsed and checked by webapp.services.documents."""
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import DateField, SelectChoice, SelectField, StringField
+from wtforms.validators import Optional
+
+from webapp.services.rules import CURRENCIES
+
+
+def _int_or_none(value):
+    if value in (None, "", "None"):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+class DocumentForm(FlaskForm):
+    party_id = SelectField("Tiers", coerce=_int_or_none, validate_choice=False)
+    number = StringField("Numéro de facture")
+    issue_date = DateField("Date de facture", validators=[Optional()])
+    amount_ht = StringField("Montant HT")
+    amount_tva = StringField("Montant TVA")
+    amount_ttc = StringField("Montant TTC")
+    currency = SelectField(
+        "Devise",
+        choices=[SelectChoice(code, label) for code, label in CURRENCIES.items()],
+        default="EUR",
+        validate_choice=False,
+    )
+    pdf = FileField("PDF de la facture (facultatif, 10 Mo au plus)")

@@ -1,0 +1,106 @@
+"""Purchase and sales invoices waiting to be published to the accounting software."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Date, Enum, ForeignKey, LargeBinary, Numeric, String, Text
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.base import UTCDateTime, utcnow
+from webapp.models.lists import ListItem
+
+
+class Direction(enum.StrEnum):
+    PURCHASE = "purchase"
+    SALE = "sale"
+
+    @property
+    def label(self) -> str:
+        return "Facture d'achat" if self is Direction.PURCHASE else "Facture de vente"
+
+
+class DocumentStatus(enum.StrEnum):
+    TO_REVIEW = "to_review"
+    READY = "ready"
+    IN_PROGRESS = "in_progress"
+    PUBLISHED = "published"
+    FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        return _STATUS_LABELS[self]
+
+
+_STATUS_LABELS = {
+    DocumentStatus.TO_REVIEW: "À réviser",
+    DocumentStatus.READY: "Prêt",
+    DocumentStatus.IN_PROGRESS: "En cours",
+    DocumentStatus.PUBLISHED: "Publié",
+    DocumentStatus.FAILED: "Échec",
+}
+
+
+def _values(e):
+    return [m.value for m in e]
+
+
+class Document(db.Model):
+    __tablename__ = "document"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"), index=True)
+    direction: Mapped[Direction] = mapped_column(
+        Enum(Direction, name="document_direction", native_enum=False, values_callable=_values)
+    )
+    status: Mapped[DocumentStatus] = mapped_column(
+        Enum(DocumentStatus, name="document_status", native_enum=False, values_callable=_values),
+        default=DocumentStatus.TO_REVIEW,
+        index=True,
+    )
+    party_id: Mapped[int] = mapped_column(ForeignKey("list_item.id"))
+    number: Mapped[str] = mapped_column(String(60))
+    issue_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    amount_ht: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    amount_tva: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    amount_ttc: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
+    tax_rate_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
+    payment_method_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
+    tracking_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
+    paid: Mapped[bool | None] = mapped_column()
+    description: Mapped[str] = mapped_column(Text, default="")
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("rule.id", ondelete="SET NULL"))
+    pdf_name: Mapped[str | None] = mapped_column(String(200))
+    pdf_data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    # Sent with the invoice so the software creates it once, whatever the retries.
+    idempotency_key: Mapped[str] = mapped_column(String(64), default=lambda: uuid.uuid4().hex, unique=True)
+    upstream_id: Mapped[str | None] = mapped_column(String(120))
+    failure_reason: Mapped[str] = mapped_column(Text, default="")
+    failure_detail: Mapped[str] = mapped_column(Text, default="")
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+    party: Mapped[ListItem] = relationship(foreign_keys=[party_id], lazy="joined")
+    account: Mapped[ListItem | None] = relationship(foreign_keys=[account_id], lazy="joined")
+    tax_rate: Mapped[ListItem | None] = relationship(foreign_keys=[tax_rate_id], lazy="joined")
+    payment_method: Mapped[ListItem | None] = relationship(foreign_keys=[payment_method_id], lazy="joined")
+    tracking: Mapped[ListItem | None] = relationship(foreign_keys=[tracking_id], lazy="joined")
+
+    @property
+    def missing_coding(self) -> list[str]:
+        """What is missing before the document can be published (empty: 'Prêt')."""
+        missing = []
+        if self.account_id is None:
+            missing.append("compte")
+        if self.tax_rate_id is None:
+            missing.append("taux de TVA")
+        return missing
