@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
+from htmx_flask import make_response
 
 from webapp.documents import bp
 from webapp.documents.forms import DocumentForm
@@ -19,6 +20,8 @@ from webapp.services.documents import (
     documents_for,
 )
 from webapp.services.integrations import current_integration_for
+from webapp.services.jobs import JobBackendUnavailable
+from webapp.services.publishing import request_publication
 
 scope_to_dossier(bp)
 
@@ -45,6 +48,7 @@ def index():
         counts=counts_by_status(integration) if integration else {},
         slugs=STATUS_SLUGS,
         current=slug if status else "",
+        poll_seconds=current_app.config["JOB_POLL_SECONDS"],
     )
 
 
@@ -79,11 +83,16 @@ def create(kind: str):
             for field, message in exc.errors.items():
                 getattr(form, field).errors = [*getattr(form, field).errors, message]
         else:
-            flash(
-                f"Facture {document.number} ajoutée : {document.status.label}"
-                + (f" (manque : {', '.join(document.missing_coding)})." if document.missing_coding else "."),
-                "success",
-            )
+            if document.status is DocumentStatus.IN_PROGRESS:
+                message = (
+                    f"Facture {document.number} ajoutée : Prêt. La règle demande la publication automatique, "
+                    "elle est en cours."
+                )
+            else:
+                message = f"Facture {document.number} ajoutée : {document.status.label}" + (
+                    f" (manque : {', '.join(document.missing_coding)})." if document.missing_coding else "."
+                )
+            flash(message, "success")
             return redirect(url_for("documents.index"))
     elif request.method == "POST" and form.issue_date.errors:
         form.issue_date.errors = ["La date de facture est obligatoire (jj/mm/aaaa)."]
@@ -97,6 +106,72 @@ def create(kind: str):
         selected_party=selected,
         party_slug=party_slug,
     ), status
+
+
+def _document(document_id: int) -> Document:
+    document = db.session.get(Document, document_id)
+    if document is None or document.dossier_id != g.dossier.id:
+        abort(404)
+    return document
+
+
+def _row(document: Document) -> str:
+    return render_template(
+        "documents/_row.html",
+        dossier=g.dossier,
+        document=document,
+        poll_seconds=current_app.config["JOB_POLL_SECONDS"],
+    )
+
+
+@bp.post("/<int:document_id>/publier")
+def publish_one(document_id: int):
+    """'Publier' on one row: the row shows 'En cours' at once and updates itself."""
+    document = _document(document_id)
+    try:
+        request_publication([document], current_user)
+        toast = None
+    except JobBackendUnavailable as exc:
+        toast = {"message": str(exc), "level": "error"}
+    db.session.expire_all()
+    return make_response(_row(_document(document_id)), trigger={"raccord:toast": toast} if toast else None)
+
+
+@bp.post("/publier")
+def publish_selected():
+    """'Publier la sélection': one job per selected document."""
+    ids = [int(i) for i in request.form.getlist("document_id") if i.isdigit()]
+    documents = [
+        d
+        for d in (db.session.get(Document, i) for i in ids)
+        if d is not None and d.dossier_id == g.dossier.id
+    ]
+    if not documents:
+        flash("Sélectionnez au moins une facture à publier.", "error")
+        return redirect(url_for("documents.index"))
+    try:
+        runs = request_publication(documents, current_user)
+        flash(f"Publication lancée pour {len(runs)} facture(s).", "info")
+    except JobBackendUnavailable as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("documents.index", statut=request.form.get("statut") or None))
+
+
+@bp.get("/<int:document_id>/ligne")
+def row(document_id: int):
+    document = _document(document_id)
+    body = _row(document)
+    if request.args.get("suivi") == "1" and document.status is not DocumentStatus.IN_PROGRESS:
+        if document.status is DocumentStatus.PUBLISHED:
+            toast = {"message": f"Facture {document.number} publiée.", "level": "success"}
+        else:
+            toast = {
+                "message": f"Échec de la publication de la facture {document.number} : "
+                f"{document.failure_reason}",
+                "level": "error",
+            }
+        return make_response(body, trigger={"raccord:toast": toast})
+    return make_response(body)
 
 
 @bp.get("/<int:document_id>/pdf")

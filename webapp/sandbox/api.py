@@ -112,6 +112,21 @@ def create_invoice():
     )
     if existing is not None:
         return jsonify({"id": existing.id, "replayed": True}), 200
+    # Refused as real software refuse them: an unknown or archived account, contact or tax rate.
+    for field, kind in (("account_id", "accounts"), ("contact_id", None), ("tax_rate_id", "tax_rates")):
+        external_id = payload.get(field)
+        if not external_id:
+            return _error(422, "validation_error", f"{field} is required", field=field)
+        query = select(SandboxItem).where(
+            SandboxItem.company_id == g.company.id, SandboxItem.external_id == external_id
+        )
+        if kind:
+            query = query.where(SandboxItem.kind == kind)
+        item = db.session.scalar(query)
+        if item is None:
+            return _error(422, "validation_error", f"{field} {external_id} does not exist", field=field)
+        if not item.active:
+            return _error(422, "validation_error", f"{item.code or item.name} is archived", field=field)
     invoice = SandboxInvoice(company_id=g.company.id, idempotency_key=key, payload=payload)
     db.session.add(invoice)
     try:

@@ -140,6 +140,11 @@ def create_document(
         details={"document_id": document.id, "rule_id": document.rule_id},
     )
     db.session.commit()
+    rule = db.session.get(Rule, document.rule_id) if document.rule_id else None
+    if rule is not None and rule.auto_publish and document.status is DocumentStatus.READY:
+        from webapp.services.publishing import request_publication
+
+        request_publication([document], user)
     return document
 
 

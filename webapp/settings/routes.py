@@ -10,7 +10,9 @@ from webapp.connectors.catalogue import available_software
 from webapp.dossier_scope import scope_to_dossier
 from webapp.models import ListKind
 from webapp.services.dossiers import get_integration_for, update_dossier
+from webapp.services.jobs import JobBackendUnavailable
 from webapp.services.lists import refresh_outcome_toast, request_refresh, sync_views
+from webapp.services.publishing import failed_for_expiry, request_publication
 from webapp.settings import bp
 from webapp.settings.forms import DossierForm
 
@@ -55,6 +57,7 @@ def integration(integration_id: int):
     views = sync_views(integration)
     return render_template(
         "settings/integration.html",
+        failed_for_expiry=failed_for_expiry(integration) if integration.is_connected else [],
         dossier=g.dossier,
         integration=integration,
         views=views,
@@ -62,6 +65,19 @@ def integration(integration_id: int):
         poll_seconds=current_app.config["JOB_POLL_SECONDS"],
         section="connections",
     )
+
+
+@bp.post("/integrations/<int:integration_id>/republier")
+def republish(integration_id: int):
+    """'Republier les factures en échec (N)': after a reconnection, publish again in one action."""
+    integration = get_integration_for(g.dossier, integration_id)
+    documents = failed_for_expiry(integration)
+    try:
+        runs = request_publication(documents, current_user)
+        flash(f"Publication relancée pour {len(runs)} facture(s).", "success")
+    except JobBackendUnavailable as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("documents.index"))
 
 
 @bp.post("/integrations/<int:integration_id>/actualiser")

@@ -1,0 +1,188 @@
+"""Publishing to the sandbox with real workers: once upstream, failures in French, expiry, republish."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from tests.conftest import run_worker_burst
+from tests.factories import make_dossier, make_organisation, make_user
+from tests.test_connect_and_lists import COMPANY, Browser, connected
+from tests.test_reconnect import expire, reconnect
+from webapp.extensions import db
+from webapp.models import Document, DocumentStatus, JobRun, ListItem, PartyKind, Rule
+
+
+@pytest.fixture
+def setup(job_app, live):
+    with job_app.app_context():
+        org = make_organisation()
+        dossier_id = make_dossier(org, "Boulangerie Martin").id
+        make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
+    browser = Browser(live.url)
+    browser.login("claire@lefevre.test", "bon-mot-de-passe")
+    integration_id = connected(job_app, browser, dossier_id)
+    with job_app.app_context():
+        ids = {
+            name: db.session.scalar(select(ListItem.id).where(ListItem.external_id == external_id))
+            for name, external_id in (
+                ("edf", "sup-000001"),
+                ("energy", "acc-606100"),
+                ("office", "acc-606400"),
+                ("tva20", "tax-TVA20"),
+            )
+        }
+        db.session.add(
+            Rule(
+                dossier_id=dossier_id,
+                integration_id=integration_id,
+                party_kind=PartyKind.SUPPLIER,
+                party_id=ids["edf"],
+                account_id=ids["energy"],
+                tax_rate_id=ids["tva20"],
+            )
+        )
+        db.session.commit()
+    return browser, dossier_id, integration_id, ids
+
+
+def new_invoice(browser: Browser, dossier_id: int, ids: dict, number: str = "F-001") -> int:
+    url = f"/dossiers/{dossier_id}/documents/nouvelle/achat"
+    form = {
+        "party_id": ids["edf"],
+        "number": number,
+        "issue_date": "2026-11-02",
+        "amount_ht": "100,00",
+        "amount_tva": "20,00",
+        "amount_ttc": "120,00",
+        "currency": "EUR",
+    }
+    response = browser.post_form(url, form, page=url)
+    assert response.status_code == 200 and "ajoutée : Prêt" in html.unescape(response.text)
+    return int(response.text.split('id="document-')[1].split('"')[0])
+
+
+def upstream_invoices(live) -> list[dict]:
+    return requests.get(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/invoices", timeout=10).json()[
+        "items"
+    ]
+
+
+def status_of(job_app, document_id: int) -> Document:
+    with job_app.app_context():
+        document = db.session.get(Document, document_id)
+        db.session.expunge(document)
+        return document
+
+
+def click_publish(browser: Browser, dossier_id: int, document_id: int) -> requests.Response:
+    page = f"/dossiers/{dossier_id}/documents"
+    return browser.post_form(f"{page}/{document_id}/publier", {}, page=page, htmx=True)
+
+
+def test_a_double_click_and_a_retry_still_make_one_invoice_upstream(job_app, live, setup):
+    browser, dossier_id, _, ids = setup
+    document_id = new_invoice(browser, dossier_id, ids)
+    first = click_publish(browser, dossier_id, document_id)
+    assert "En cours" in html.unescape(first.text) and "hx-get" in first.text
+    click_publish(browser, dossier_id, document_id)  # the second click of a double click
+    with job_app.app_context():
+        assert db.session.query(JobRun).filter(JobRun.kind == "publish").count() == 1
+    run_worker_burst(job_app)
+    document = status_of(job_app, document_id)
+    assert document.status is DocumentStatus.PUBLISHED and document.upstream_id
+    invoices = upstream_invoices(live)
+    assert len(invoices) == 1 and invoices[0]["idempotency_key"] == document.idempotency_key
+    assert (
+        invoices[0]["payload"]["account_id"] == "acc-606100"
+        and invoices[0]["payload"]["amount_total"] == "120.00"
+    )
+
+    # A retry after a timeout (the job sent, the answer was lost): the software keeps one invoice.
+    with job_app.app_context():
+        from webapp.services.publishing import publish
+
+        db.session.get(Document, document_id).status = DocumentStatus.READY
+        db.session.commit()
+        publish(document_id)
+    assert len(upstream_invoices(live)) == 1
+    row = browser.get(
+        f"/dossiers/{dossier_id}/documents/{document_id}/ligne?suivi=1", headers={"HX-Request": "true"}
+    )
+    assert "Publié" in html.unescape(row.text)
+
+
+def test_an_account_archived_upstream_fails_with_both_messages(job_app, live, setup):
+    browser, dossier_id, _, ids = setup
+    requests.post(
+        f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/acc-606100",
+        json={"active": False},
+        timeout=10,
+    )
+    document_id = new_invoice(browser, dossier_id, ids)
+    click_publish(browser, dossier_id, document_id)
+    run_worker_burst(job_app)
+    document = status_of(job_app, document_id)
+    assert document.status is DocumentStatus.FAILED
+    assert document.failure_reason == "Le logiciel comptable a refusé la demande : 606100 is archived"
+    assert "606100 is archived" in document.failure_detail
+    listed = html.unescape(browser.get(f"/dossiers/{dossier_id}/documents?statut=echec").text)
+    assert "Échec" in listed and "Réponse du logiciel" in listed
+    assert upstream_invoices(live) == []
+
+
+def test_expired_integration_fails_at_once_then_republish_after_reconnecting(job_app, live, setup):
+    browser, dossier_id, integration_id, ids = setup
+    document_id = new_invoice(browser, dossier_id, ids)
+    expire(job_app, live, browser, dossier_id, integration_id)
+
+    response = click_publish(browser, dossier_id, document_id)
+    assert "Intégration expirée" in html.unescape(response.text)
+    with job_app.app_context():
+        assert (
+            db.session.query(JobRun).filter(JobRun.kind == "publish").count() == 0
+        )  # the software is not called
+    assert status_of(job_app, document_id).failure_reason == "Intégration expirée"
+
+    reconnect(browser, dossier_id, integration_id)
+    page = html.unescape(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
+    assert "Republier les factures en échec (1)" in page
+    listed = html.unescape(browser.get(f"/dossiers/{dossier_id}/documents").text)
+    assert "L'intégration a été reconnectée : la facture peut être publiée à nouveau." in listed
+
+    url = f"/dossiers/{dossier_id}/integrations/{integration_id}"
+    done = browser.post_form(f"{url}/republier", {}, page=url)
+    assert "Publication relancée pour 1 facture(s)." in html.unescape(done.text)
+    run_worker_burst(job_app)
+    assert status_of(job_app, document_id).status is DocumentStatus.PUBLISHED
+    assert len(upstream_invoices(live)) == 1
+
+
+def test_a_rule_with_publication_automatique_publishes_ready_invoices(job_app, live, setup):
+    browser, dossier_id, _, ids = setup
+    with job_app.app_context():
+        db.session.scalar(select(Rule)).auto_publish = True
+        db.session.commit()
+    url = f"/dossiers/{dossier_id}/documents/nouvelle/achat"
+    form = {
+        "party_id": ids["edf"],
+        "number": "F-AUTO",
+        "issue_date": "2026-11-02",
+        "amount_ht": "100,00",
+        "amount_tva": "20,00",
+        "amount_ttc": "120,00",
+        "currency": "EUR",
+    }
+    response = browser.post_form(url, form, page=url)
+    assert (
+        "Facture F-AUTO ajoutée : Prêt. La règle demande la publication automatique, elle est en cours."
+        in html.unescape(response.text)
+    )
+    document_id = int(response.text.split('id="document-')[1].split('"')[0])
+    assert status_of(job_app, document_id).status is DocumentStatus.IN_PROGRESS
+    run_worker_burst(job_app)
+    assert status_of(job_app, document_id).status is DocumentStatus.PUBLISHED
+    assert [i["payload"]["number"] for i in upstream_invoices(live)] == ["F-AUTO"]

@@ -1,0 +1,156 @@
+"""Publishing documents to the accounting software: one job per document, at most once upstream."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select, update
+
+from webapp.connectors.base import ConnectorError, IntegrationExpired, ProviderValidationError
+from webapp.connectors.catalogue import get_connector
+from webapp.extensions import db
+from webapp.models import Document, DocumentStatus, Integration, IntegrationStatus, JobRun, User
+from webapp.models.base import utcnow
+from webapp.services.events import record_event
+from webapp.services.integrations import LiveTokens, mark_expired
+from webapp.services.jobs import launch_job
+
+log = logging.getLogger(__name__)
+
+EXPIRED_REASON = "Intégration expirée"
+PUBLISHABLE = (DocumentStatus.READY, DocumentStatus.FAILED)
+
+
+def request_publication(documents: list[Document], user: User | None) -> list[JobRun]:
+    """Queue one job per publishable document; a document already on its way is not queued again."""
+    runs = []
+    for document in documents:
+        integration = db.session.get(Integration, document.integration_id)
+        if integration is None or integration.status is not IntegrationStatus.CONNECTED:
+            # Fails at once, without calling the software.
+            _fail(document.id, EXPIRED_REASON, "", user_id=user.id if user else None)
+            continue
+        claimed = db.session.execute(
+            update(Document)
+            .where(
+                Document.id == document.id,
+                Document.status.in_(PUBLISHABLE),
+                Document.account_id.is_not(None),
+                Document.tax_rate_id.is_not(None),
+            )
+            .values(status=DocumentStatus.IN_PROGRESS, failure_reason="", failure_detail="")
+        ).rowcount
+        db.session.commit()
+        if not claimed:
+            continue
+        runs.append(
+            launch_job(
+                "jobs.publishing.publish_document",
+                document.id,
+                kind="publish",
+                description=f"Publication de la facture {document.number}",
+                owner=user,
+                dossier=integration.dossier,
+            )
+        )
+    return runs
+
+
+def invoice_payload(document: Document) -> dict:
+    return {
+        "type": document.direction.value,
+        "number": document.number,
+        "date": document.issue_date.isoformat(),
+        "due_date": document.due_date.isoformat() if document.due_date else None,
+        "contact_id": document.party.external_id,
+        "currency": document.currency,
+        "amount_net": str(document.amount_ht),
+        "amount_tax": str(document.amount_tva),
+        "amount_total": str(document.amount_ttc),
+        "account_id": document.account.external_id if document.account else None,
+        "tax_rate_id": document.tax_rate.external_id if document.tax_rate else None,
+        "payment_method_id": document.payment_method.external_id if document.payment_method else None,
+        "tracking_id": document.tracking.external_id if document.tracking else None,
+        "paid": document.paid,
+        "description": document.description,
+        "has_pdf": bool(document.pdf_name),
+    }
+
+
+def publish(document_id: int, job_run_id: int | None = None) -> str:
+    """The job's work. Safe to run again: the idempotency key makes the software keep one invoice."""
+    document = db.session.get(Document, document_id)
+    if document is None:
+        return "Document introuvable."
+    if document.status is DocumentStatus.PUBLISHED:
+        return f"La facture {document.number} est déjà publiée."
+    integration = db.session.get(Integration, document.integration_id)
+    if integration.status is not IntegrationStatus.CONNECTED:
+        _fail(document_id, EXPIRED_REASON, "", job_run_id=job_run_id)
+        return EXPIRED_REASON
+    connector = get_connector(integration.software)
+    try:
+        tokens = LiveTokens(integration.id)
+        upstream_id = connector.publish_invoice(  # type: ignore[arg-type]
+            tokens, invoice_payload(document), idempotency_key=document.idempotency_key
+        )
+    except IntegrationExpired as exc:
+        mark_expired(integration.id, exc.detail)
+        _fail(document_id, EXPIRED_REASON, exc.detail, job_run_id=job_run_id)
+        return EXPIRED_REASON
+    except ProviderValidationError as exc:
+        _fail(document_id, exc.message, exc.detail, job_run_id=job_run_id)
+        return exc.message
+    except ConnectorError as exc:
+        _fail(document_id, exc.message, exc.detail, job_run_id=job_run_id)
+        return exc.message
+    db.session.rollback()
+    document = db.session.get(Document, document_id)
+    document.status = DocumentStatus.PUBLISHED
+    document.upstream_id = upstream_id
+    document.published_at = utcnow()
+    document.failure_reason = ""
+    document.failure_detail = ""
+    record_event(
+        dossier_id=document.dossier_id,
+        integration_id=document.integration_id,
+        job_run_id=job_run_id,
+        kind="document.published",
+        message=f"Facture {document.number} publiée dans {integration.software_name}.",
+        details={"document_id": document.id, "upstream_id": upstream_id},
+    )
+    db.session.commit()
+    return f"Facture {document.number} publiée."
+
+
+def _fail(
+    document_id: int, reason: str, detail: str, *, job_run_id: int | None = None, user_id: int | None = None
+) -> None:
+    db.session.rollback()
+    document = db.session.get(Document, document_id)
+    document.status = DocumentStatus.FAILED
+    document.failure_reason = reason
+    document.failure_detail = detail
+    record_event(
+        dossier_id=document.dossier_id,
+        integration_id=document.integration_id,
+        actor_id=user_id,
+        job_run_id=job_run_id,
+        kind="document.publish_failed",
+        outcome="failed",
+        message=f"Échec de la publication de la facture {document.number} : {reason}",
+        details={"document_id": document.id, "answer": detail},
+    )
+    db.session.commit()
+
+
+def failed_for_expiry(integration: Integration) -> list[Document]:
+    return list(
+        db.session.scalars(
+            select(Document).where(
+                Document.integration_id == integration.id,
+                Document.status == DocumentStatus.FAILED,
+                Document.failure_reason == EXPIRED_REASON,
+            )
+        )
+    )
