@@ -172,3 +172,40 @@ def test_only_a_pdf_of_sane_size_is_attached(client, world):
         assert pdf.mimetype == "application/pdf" and pdf.get_data() == b"%PDF-1.7 test"
     other = make_dossier(make_organisation())
     assert client.get(f"/dossiers/{other.id}/documents/{document.id}/pdf").status_code == 404
+
+
+def test_appliquer_a_toutes_les_factures_recodes_the_waiting_ones_only(client, world):
+    dossier, ids = world
+    url = f"/dossiers/{dossier.id}/documents/nouvelle/achat"
+    post(client, url, invoice(ids, number="F-1"))
+    post(client, url, invoice(ids, number="F-2"))
+    published = db.session.scalar(select(Document).where(Document.number == "F-2"))
+    published.status = DocumentStatus.PUBLISHED
+    db.session.commit()
+    rule = db.session.scalar(select(Rule))
+    from webapp.models import Integration, ListItem
+
+    integration = db.session.get(Integration, rule.integration_id)
+    office = make_item(integration, ListKind.ACCOUNTS, "Fournitures administratives", code="606400")
+    rule_url = f"/dossiers/{dossier.id}/regles/fournisseurs/{rule.id}"
+    edited = client.post(
+        rule_url,
+        data={
+            "account_id": office.id,
+            "tax_rate_id": ids["tva20"],
+            "currency": "EUR",
+            "paid": "",
+            "csrf_token": csrf_token(client, rule_url),
+        },
+    )
+    assert edited.status_code == 302, text_of(edited)
+    response = client.post(
+        f"{rule_url}/appliquer", data={"csrf_token": csrf_token(client, rule_url)}, follow_redirects=True
+    )
+    assert "Règle appliquée à 1 facture(s) en attente de « EDF Entreprises »." in text_of(response)
+    db.session.expire_all()
+    waiting = db.session.scalar(select(Document).where(Document.number == "F-1"))
+    done = db.session.scalar(select(Document).where(Document.number == "F-2"))
+    assert waiting.account_id == office.id and waiting.status is DocumentStatus.READY
+    assert done.account_id == ids["energy"]  # a published invoice is never recoded
+    assert db.session.get(ListItem, office.id).code == "606400"

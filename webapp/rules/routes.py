@@ -158,6 +158,21 @@ def delete(slug: str, rule_id: int):
     return redirect(url_for("rules.index", slug=slug))
 
 
+@bp.post("/<slug>/<int:rule_id>/appliquer")
+def reapply(slug: str, rule_id: int):
+    """Re-apply the rule to its party's invoices still waiting."""
+    from webapp.services.documents import reapply_rule
+
+    party_kind = _party_kind(slug)
+    integration = _integration()
+    rule = get_rule_for(integration, rule_id) if integration else None
+    if rule is None or rule.party_kind is not party_kind:
+        abort(404)
+    count = reapply_rule(rule, current_user)
+    flash(f"Règle appliquée à {count} facture(s) en attente de « {rule.party.name} ».", "success")
+    return redirect(url_for("rules.edit", slug=slug, rule_id=rule.id))
+
+
 @bp.get("/<slug>/tiers")
 def parties(slug: str):
     """Active search among suppliers (or customers), which may be hundreds of thousands."""

@@ -192,3 +192,45 @@ def counts_by_status(integration: Integration) -> dict[DocumentStatus, int]:
         .group_by(Document.status)
     ).all()
     return dict(rows)
+
+
+WAITING = (DocumentStatus.TO_REVIEW, DocumentStatus.READY, DocumentStatus.FAILED)
+
+
+def reapply_rule(rule: Rule, user: User | None) -> int:
+    """'Appliquer à toutes les factures du fournisseur de la Boîte de réception'.
+
+    The rule's coding replaces that of every invoice of its party still waiting (not published,
+    not being published); each is then 'Prêt' or 'À réviser' again. Returns how many changed.
+    """
+    documents = db.session.scalars(
+        select(Document).where(
+            Document.integration_id == rule.integration_id,
+            Document.party_id == rule.party_id,
+            Document.status.in_(WAITING),
+        )
+    ).all()
+    for document in documents:
+        for field in ("account", "tax_rate", "payment_method", "tracking"):
+            item = getattr(rule, field)
+            usable = item is not None and item.active and (field != "account" or item.visible)
+            setattr(document, f"{field}_id", item.id if usable else None)
+        if rule.due_days is not None:
+            document.due_date = document.issue_date + timedelta(days=rule.due_days)
+        document.paid = rule.paid
+        document.description = rule.description
+        document.failure_reason = ""
+        document.failure_detail = ""
+        document.rule_id = rule.id
+        ready = document.account_id is not None and document.tax_rate_id is not None
+        document.status = DocumentStatus.READY if ready else DocumentStatus.TO_REVIEW
+    record_event(
+        dossier_id=rule.dossier_id,
+        integration_id=rule.integration_id,
+        actor_id=user.id if user else None,
+        kind="rule.reapplied",
+        message=f"Règle « {rule.party.name} » appliquée à {len(documents)} facture(s) en attente.",
+        details={"rule_id": rule.id, "documents": [d.id for d in documents]},
+    )
+    db.session.commit()
+    return len(documents)
