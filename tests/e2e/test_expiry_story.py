@@ -1,0 +1,114 @@
+"""In Chromium, the story of an expiry: publish, expire, fail, reconnect, republish: two invoices upstream."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from tests.conftest import run_worker_burst
+from tests.test_connect_and_lists import COMPANY, Browser, connected
+from webapp.extensions import db
+from webapp.models import ListItem, PartyKind, Rule
+from webapp.services.demo import seed_demo
+
+pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
+
+
+def rule_snapshot(job_app) -> tuple:
+    with job_app.app_context():
+        rule = db.session.scalar(select(Rule))
+        return (
+            rule.party_id,
+            rule.account_id,
+            rule.tax_rate_id,
+            rule.payment_method_id,
+            rule.due_days,
+            rule.paid,
+            rule.currency,
+            rule.description,
+            rule.reverse_charge,
+            rule.auto_publish,
+            rule.updated_at,
+        )
+
+
+def add_invoice(page, number: str) -> None:
+    page.get_by_role("navigation", name="Menu du dossier").get_by_role("link", name="Documents").click()
+    page.get_by_role("link", name="Nouvelle facture d'achat").click()
+    page.get_by_label("Fournisseur").fill("edf")
+    page.get_by_label("EDF Entreprises").check()
+    page.get_by_label("Numéro de facture").fill(number)
+    page.get_by_label("Date de facture").fill("2026-11-02")
+    page.get_by_label("Montant HT").fill("100,00")
+    page.get_by_label("Montant TVA").fill("20,00")
+    page.get_by_label("Montant TTC").fill("120,00")
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.locator("#toasts")).to_contain_text(f"Facture {number} ajoutée : Prêt.")
+
+
+def test_expiry_story(page, job_app, live, worker):
+    with job_app.app_context():
+        seed_demo()
+    http = Browser(live.url)
+    http.login("demo@raccord.test", "demo")
+    integration_id = connected(job_app, http, 1)
+    run_worker_burst(job_app)
+    with job_app.app_context():
+        item = {
+            e: db.session.scalar(select(ListItem.id).where(ListItem.external_id == e))
+            for e in ("sup-000001", "acc-606100", "tax-TVA20")
+        }
+        db.session.add(
+            Rule(
+                dossier_id=1,
+                integration_id=integration_id,
+                party_kind=PartyKind.SUPPLIER,
+                party_id=item["sup-000001"],
+                account_id=item["acc-606100"],
+                tax_rate_id=item["tax-TVA20"],
+                due_days=30,
+                description="Électricité",
+            )
+        )
+        db.session.commit()
+    rule_before = rule_snapshot(job_app)
+    invoices = f"{live.url}/sandbox/controls/api/companies/{COMPANY}/invoices"
+
+    page.goto(live.url + "/login")
+    page.get_by_label("Adresse e-mail").fill("demo@raccord.test")
+    page.get_by_label("Mot de passe").fill("demo")
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("link", name="Boulangerie Martin").click()
+
+    add_invoice(page, "F-2026-101")
+    row = page.locator("#documents tbody tr", has_text="F-2026-101")
+    row.get_by_role("button", name="Publier").click()
+    expect(row).to_contain_text("Publié", timeout=60_000)
+    assert len(requests.get(invoices, timeout=10).json()["items"]) == 1
+
+    requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
+    add_invoice(page, "F-2026-102")
+    row = page.locator("#documents tbody tr", has_text="F-2026-102")
+    row.get_by_role("button", name="Publier").click()
+    expect(row).to_contain_text("Intégration expirée", timeout=60_000)
+    page.reload()
+    banner = page.get_by_role("alert")
+    expect(banner).to_contain_text("L'intégration avec Compta Démo a expiré.")
+
+    banner.get_by_role("link", name="Se reconnecter").click()
+    page.get_by_role("button", name="Se reconnecter").click()
+    page.get_by_label("Boulangerie Martin SARL").check()
+    page.get_by_role("button", name="Autoriser").click()
+    expect(page.locator("#toasts")).to_contain_text(
+        "L'intégration avec Compta Démo est de nouveau connectée."
+    )
+    assert rule_snapshot(job_app) == rule_before
+
+    page.get_by_role("button", name="Republier les factures en échec (1)").click()
+    expect(page.locator("#toasts")).to_contain_text("Publication relancée pour 1 facture(s).")
+    row = page.locator("#documents tbody tr", has_text="F-2026-102")
+    expect(row).to_contain_text("Publié", timeout=60_000)
+    upstream = requests.get(invoices, timeout=10).json()["items"]
+    assert sorted(i["payload"]["number"] for i in upstream) == ["F-2026-101", "F-2026-102"]
