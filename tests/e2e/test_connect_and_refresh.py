@@ -61,7 +61,9 @@ def test_connect_refresh_and_reload_a_list(page, live, worker, demo):
         timeout=10,
     )
     assert added.status_code == 201
-    page.get_by_role("navigation", name="Menu du dossier").get_by_role("link", name="Fournisseurs").click()
+    page.get_by_role("navigation", name="Menu du dossier").get_by_role(
+        "link", name="Fournisseurs", exact=True
+    ).click()
     expect(page.get_by_role("heading", name="Fournisseurs")).to_be_visible()
     page.get_by_label("Rechercher dans fournisseurs").fill("alpages")
     expect(page.locator("#list-results")).to_contain_text("Aucun élément ne correspond à « alpages ».")
