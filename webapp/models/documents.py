@@ -8,11 +8,11 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Date, Enum, ForeignKey, LargeBinary, Numeric, String, Text
-from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
+from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
-from webapp.models.lists import ListItem
+from webapp.models.coding import CodingMixin
 
 
 class Direction(enum.StrEnum):
@@ -49,7 +49,7 @@ def _values(e):
     return [m.value for m in e]
 
 
-class Document(db.Model):
+class Document(CodingMixin, db.Model):
     __tablename__ = "document"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,7 +63,6 @@ class Document(db.Model):
         default=DocumentStatus.TO_REVIEW,
         index=True,
     )
-    party_id: Mapped[int] = mapped_column(ForeignKey("list_item.id"))
     number: Mapped[str] = mapped_column(String(60))
     issue_date: Mapped[date] = mapped_column(Date)
     due_date: Mapped[date | None] = mapped_column(Date)
@@ -71,12 +70,6 @@ class Document(db.Model):
     amount_tva: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     amount_ttc: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
-    account_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
-    tax_rate_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
-    payment_method_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
-    tracking_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
-    paid: Mapped[bool | None] = mapped_column()
-    description: Mapped[str] = mapped_column(Text, default="")
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("rule.id", ondelete="SET NULL"))
     pdf_name: Mapped[str | None] = mapped_column(String(200))
     pdf_data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
@@ -88,12 +81,6 @@ class Document(db.Model):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
-
-    party: Mapped[ListItem] = relationship(foreign_keys=[party_id], lazy="joined")
-    account: Mapped[ListItem | None] = relationship(foreign_keys=[account_id], lazy="joined")
-    tax_rate: Mapped[ListItem | None] = relationship(foreign_keys=[tax_rate_id], lazy="joined")
-    payment_method: Mapped[ListItem | None] = relationship(foreign_keys=[payment_method_id], lazy="joined")
-    tracking: Mapped[ListItem | None] = relationship(foreign_keys=[tracking_id], lazy="joined")
 
     @property
     def missing_coding(self) -> list[str]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
-from webapp.models.lists import ListItem
+from webapp.models.coding import CodingMixin
 
 
 class PartyKind(enum.StrEnum):
@@ -22,7 +22,7 @@ class PartyKind(enum.StrEnum):
         return "fournisseur" if self is PartyKind.SUPPLIER else "client"
 
 
-class Rule(db.Model):
+class Rule(CodingMixin, db.Model):
     __tablename__ = "rule"
     __table_args__ = (UniqueConstraint("integration_id", "party_kind", "party_id", name="uq_rule_party"),)
 
@@ -32,26 +32,13 @@ class Rule(db.Model):
     party_kind: Mapped[PartyKind] = mapped_column(
         Enum(PartyKind, name="party_kind", native_enum=False, values_callable=lambda e: [m.value for m in e])
     )
-    party_id: Mapped[int] = mapped_column(ForeignKey("list_item.id"))
-    account_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
-    tax_rate_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
-    payment_method_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
-    tracking_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
     due_days: Mapped[int | None] = mapped_column()
-    paid: Mapped[bool | None] = mapped_column()
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
-    description: Mapped[str] = mapped_column(Text, default="")
     reverse_charge: Mapped[bool] = mapped_column(default=False)
     auto_publish: Mapped[bool] = mapped_column(default=False)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-    party: Mapped[ListItem] = relationship(foreign_keys=[party_id], lazy="joined")
-    account: Mapped[ListItem | None] = relationship(foreign_keys=[account_id], lazy="joined")
-    tax_rate: Mapped[ListItem | None] = relationship(foreign_keys=[tax_rate_id], lazy="joined")
-    payment_method: Mapped[ListItem | None] = relationship(foreign_keys=[payment_method_id], lazy="joined")
-    tracking: Mapped[ListItem | None] = relationship(foreign_keys=[tracking_id], lazy="joined")
 
     @property
     def review_reasons(self) -> list[str]:

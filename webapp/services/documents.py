@@ -21,6 +21,7 @@ from webapp.models import (
     Rule,
     User,
 )
+from webapp.models.coding import CODING_ITEMS, usable_for_coding
 from webapp.services.events import record_event
 from webapp.services.rules import CURRENCIES
 
@@ -163,10 +164,9 @@ def apply_rule(document: Document) -> None:
     )
     if rule is not None:
         document.rule_id = rule.id
-        for field in ("account", "tax_rate", "payment_method", "tracking"):
+        for field in CODING_ITEMS:
             item = getattr(rule, field)
-            usable = item is not None and item.active and (field != "account" or item.visible)
-            if getattr(document, f"{field}_id") is None and usable:
+            if getattr(document, f"{field}_id") is None and usable_for_coding(field, item):
                 setattr(document, f"{field}_id", item.id)
         if document.due_date is None and rule.due_days is not None and document.issue_date:
             document.due_date = document.issue_date + timedelta(days=rule.due_days)
@@ -174,8 +174,12 @@ def apply_rule(document: Document) -> None:
             document.paid = rule.paid
         if not document.description:
             document.description = rule.description
-    ready = document.account_id is not None and document.tax_rate_id is not None
-    document.status = DocumentStatus.READY if ready else DocumentStatus.TO_REVIEW
+    set_coding_status(document)
+
+
+def set_coding_status(document: Document) -> None:
+    """'Prêt' when nothing is missing from the coding, 'À réviser' otherwise."""
+    document.status = DocumentStatus.TO_REVIEW if document.missing_coding else DocumentStatus.READY
 
 
 def documents_for(integration: Integration, status: DocumentStatus | None):
@@ -211,10 +215,9 @@ def reapply_rule(rule: Rule, user: User | None) -> int:
         )
     ).all()
     for document in documents:
-        for field in ("account", "tax_rate", "payment_method", "tracking"):
+        for field in CODING_ITEMS:
             item = getattr(rule, field)
-            usable = item is not None and item.active and (field != "account" or item.visible)
-            setattr(document, f"{field}_id", item.id if usable else None)
+            setattr(document, f"{field}_id", item.id if usable_for_coding(field, item) else None)
         if rule.due_days is not None:
             document.due_date = document.issue_date + timedelta(days=rule.due_days)
         document.paid = rule.paid
@@ -222,8 +225,7 @@ def reapply_rule(rule: Rule, user: User | None) -> int:
         document.failure_reason = ""
         document.failure_detail = ""
         document.rule_id = rule.id
-        ready = document.account_id is not None and document.tax_rate_id is not None
-        document.status = DocumentStatus.READY if ready else DocumentStatus.TO_REVIEW
+        set_coding_status(document)
     record_event(
         dossier_id=rule.dossier_id,
         integration_id=rule.integration_id,
