@@ -39,6 +39,14 @@ def _integration():
     return current_integration_for(g.dossier)
 
 
+def _rule_or_404(integration, party_kind: PartyKind, rule_id: int):
+    """The rule if it belongs to this dossier's integration and to this page's party kind; else 404."""
+    rule = get_rule_for(integration, rule_id) if integration else None
+    if rule is None or rule.party_kind is not party_kind:
+        abort(404)
+    return rule
+
+
 def _fill_choices(form: RuleForm, integration, party_kind: PartyKind) -> None:
     empty = [SelectChoice("", "—")]
     form.account_id.label.text = (
@@ -106,11 +114,7 @@ def _edit(slug: str, rule_id: int | None):
     integration = _integration()
     if integration is None:
         abort(404)
-    rule = None
-    if rule_id is not None:
-        rule = get_rule_for(integration, rule_id)
-        if rule is None or rule.party_kind is not party_kind:
-            abort(404)
+    rule = _rule_or_404(integration, party_kind, rule_id) if rule_id is not None else None
     form = RuleForm(obj=rule) if request.method == "GET" and rule else RuleForm()
     if request.method == "GET" and rule is not None:
         form.paid.data = {True: "paid", False: "unpaid"}.get(rule.paid, "")
@@ -148,10 +152,7 @@ def _edit(slug: str, rule_id: int | None):
 @bp.post("/<slug>/<int:rule_id>/supprimer")
 def delete(slug: str, rule_id: int):
     party_kind = _party_kind(slug)
-    integration = _integration()
-    rule = get_rule_for(integration, rule_id) if integration else None
-    if rule is None or rule.party_kind is not party_kind:
-        abort(404)
+    rule = _rule_or_404(_integration(), party_kind, rule_id)
     name = rule.party.name
     delete_rule(rule, current_user)
     flash(f"La règle du {party_kind.label} « {name} » est supprimée.", "success")
@@ -163,11 +164,7 @@ def reapply(slug: str, rule_id: int):
     """Re-apply the rule to its party's invoices still waiting."""
     from webapp.services.documents import reapply_rule
 
-    party_kind = _party_kind(slug)
-    integration = _integration()
-    rule = get_rule_for(integration, rule_id) if integration else None
-    if rule is None or rule.party_kind is not party_kind:
-        abort(404)
+    rule = _rule_or_404(_integration(), _party_kind(slug), rule_id)
     count = reapply_rule(rule, current_user)
     flash(f"Règle appliquée à {count} facture(s) en attente de « {rule.party.name} ».", "success")
     return redirect(url_for("rules.edit", slug=slug, rule_id=rule.id))
