@@ -330,3 +330,33 @@ def worker(live) -> Iterator[WorkerProcess]:
     process = WorkerProcess(live.app)
     yield process
     process.stop()
+
+
+@pytest.fixture
+def dossier_id(job_app) -> int:
+    """A cabinet with the dossier 'Boulangerie Martin' and its bookkeeper; the dossier's id."""
+    from tests.factories import make_dossier, make_organisation, make_user
+
+    with job_app.app_context():
+        org = make_organisation("Cabinet Lefèvre")
+        dossier = make_dossier(org, "Boulangerie Martin")
+        make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
+        return dossier.id
+
+
+@pytest.fixture
+def bookkeeper(live, dossier_id):
+    """The dossier's bookkeeper, logged in, as plain HTTP."""
+    from tests.http_user import Browser
+
+    user = Browser(live.url)
+    user.login("claire@lefevre.test", "bon-mot-de-passe")
+    return user
+
+
+@pytest.fixture
+def connected_dossier(job_app, bookkeeper, dossier_id) -> tuple:
+    """The dossier connected to the sandbox company, every list loaded: (bookkeeper, dossier, integration)."""
+    from tests.http_user import connected
+
+    return bookkeeper, dossier_id, connected(job_app, bookkeeper, dossier_id)

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import html
-import json
 import re
 
-import pytest
 import requests
 from sqlalchemy import func, select
 
 from tests.conftest import run_worker_burst
-from tests.factories import make_dossier, make_organisation, make_user
+from tests.factories import make_organisation, make_user
+from tests.http_user import COMPANY, Browser, connected, toast_of
 from webapp.extensions import db
 from webapp.models import Event, Integration, IntegrationStatus, JobRun, ListItem, ListKind, ListSync
 from webapp.models.lists import SyncStatus
 from webapp.sandbox.models import SandboxToken
 from webapp.sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
 
-COMPANY = "cmp-boulangerie-martin"
 EXPECTED_SIZES = {
     ListKind.ACCOUNTS: len(ACCOUNTS),
     ListKind.SUPPLIERS: len(SUPPLIERS),
@@ -27,83 +25,6 @@ EXPECTED_SIZES = {
     ListKind.TRACKING_CATEGORIES: len(TRACKING),
     ListKind.PAYMENT_METHODS: len(PAYMENT_METHODS),
 }
-_TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"|name="csrf_token" value="([^"]+)"')
-
-
-def toast_of(response: requests.Response) -> str:
-    return json.loads(response.headers["HX-Trigger"])["raccord:toast"]["message"]
-
-
-def token_in(page: str) -> str:
-    match = _TOKEN.search(page)
-    assert match, "no CSRF token on the page"
-    return match.group(1) or match.group(2)
-
-
-class Browser:
-    """A user's browser, as plain HTTP: cookies, forms with their CSRF token, redirects."""
-
-    def __init__(self, base_url: str):
-        self.base = base_url
-        self.http = requests.Session()
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        return self.http.get(path if path.startswith("http") else self.base + path, timeout=30, **kwargs)
-
-    def post_form(
-        self, path: str, data: dict, *, page: str, htmx: bool = False, **kwargs
-    ) -> requests.Response:
-        token = token_in(self.get(page).text)
-        headers = {"X-CSRFToken": token, "HX-Request": "true"} if htmx else {}
-        url = path if path.startswith("http") else self.base + path
-        return self.http.post(url, data={**data, "csrf_token": token}, headers=headers, timeout=60, **kwargs)
-
-    def login(self, email: str, password: str) -> None:
-        response = self.post_form("/login", {"email": email, "password": password}, page="/login")
-        assert response.url.endswith("/dossiers"), response.url
-
-    def connect(
-        self, dossier_id: int, *, company: str | None = COMPANY, decision: str = "allow"
-    ) -> requests.Response:
-        """'Connecter' on 'Logiciels disponibles', then the software's consent page."""
-        start = self.post_form(
-            f"/dossiers/{dossier_id}/connexions/sandbox/connecter",
-            {},
-            page=f"/dossiers/{dossier_id}/parametres/connexions",
-            allow_redirects=False,
-        )
-        assert start.status_code == 302
-        authorize_url = start.headers["Location"]
-        consent = self.get(authorize_url)
-        assert "Autoriser Raccord" in html.unescape(consent.text)
-        form = {"decision": decision, "csrf_token": token_in(consent.text)}
-        if company:
-            form["company_id"] = company
-        return self.http.post(authorize_url, data=form, timeout=60)
-
-
-@pytest.fixture
-def people(job_app):
-    with job_app.app_context():
-        org = make_organisation("Cabinet Lefèvre")
-        dossier = make_dossier(org, "Boulangerie Martin")
-        make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
-        return dossier.id
-
-
-@pytest.fixture
-def browser(live, people) -> Browser:
-    user = Browser(live.url)
-    user.login("claire@lefevre.test", "bon-mot-de-passe")
-    return user
-
-
-def connected(job_app, browser: Browser, dossier_id: int) -> int:
-    response = browser.connect(dossier_id)
-    assert response.status_code == 200
-    run_worker_burst(job_app)
-    with job_app.app_context():
-        return db.session.scalar(select(Integration.id).where(Integration.dossier_id == dossier_id))
 
 
 def sizes(job_app, integration_id: int) -> dict[ListKind, int]:
@@ -116,15 +37,15 @@ def sizes(job_app, integration_id: int) -> dict[ListKind, int]:
     return dict(rows)
 
 
-def test_connecting_stores_encrypted_tokens_and_loads_every_list(job_app, live, browser, people):
-    response = browser.connect(people)
+def test_connecting_stores_encrypted_tokens_and_loads_every_list(job_app, live, bookkeeper, dossier_id):
+    response = bookkeeper.connect(dossier_id)
     page = html.unescape(response.text)
     assert re.search(r"/dossiers/\d+/integrations/\d+$", response.url)
     assert "Compta Démo est connecté à la société « Boulangerie Martin SARL »." in page
     assert "Chargement en cours" in page
 
     with job_app.app_context():
-        integration = db.session.scalar(select(Integration).where(Integration.dossier_id == people))
+        integration = db.session.scalar(select(Integration).where(Integration.dossier_id == dossier_id))
         assert integration.status is IntegrationStatus.CONNECTED
         assert (integration.company_id, integration.company_name) == (COMPANY, "Boulangerie Martin SARL")
         issued = db.session.scalar(select(SandboxToken).where(SandboxToken.company_id == COMPANY))
@@ -149,47 +70,48 @@ def test_connecting_stores_encrypted_tokens_and_loads_every_list(job_app, live, 
         assert rate == "5.5"
 
     state = html.unescape(
-        browser.get(
-            f"/dossiers/{people}/integrations/{integration_id}/listes?suivi=1", headers={"HX-Request": "true"}
+        bookkeeper.get(
+            f"/dossiers/{dossier_id}/integrations/{integration_id}/listes?suivi=1",
+            headers={"HX-Request": "true"},
         ).text
     )
     assert "Chargement en cours" not in state and "À jour" in state
 
 
-def test_a_refused_consent_brings_the_user_back_and_stores_nothing(job_app, browser, people):
-    response = browser.connect(people, decision="deny")
+def test_a_refused_consent_brings_the_user_back_and_stores_nothing(job_app, bookkeeper, dossier_id):
+    response = bookkeeper.connect(dossier_id, decision="deny")
     assert "La connexion a été annulée : rien n'a été modifié." in html.unescape(response.text)
-    assert response.url.endswith(f"/dossiers/{people}/parametres/connexions")
+    assert response.url.endswith(f"/dossiers/{dossier_id}/parametres/connexions")
     with job_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Integration)) == 0
 
 
-def test_a_callback_with_an_unknown_state_is_refused(job_app, browser, people):
-    browser.post_form(
-        f"/dossiers/{people}/connexions/sandbox/connecter",
+def test_a_callback_with_an_unknown_state_is_refused(job_app, bookkeeper, dossier_id):
+    bookkeeper.post_form(
+        f"/dossiers/{dossier_id}/connexions/sandbox/connecter",
         {},
-        page=f"/dossiers/{people}/parametres/connexions",
+        page=f"/dossiers/{dossier_id}/parametres/connexions",
         allow_redirects=False,
     )
-    response = browser.get("/oauth/callback?code=stolen-code&state=forged-state")
+    response = bookkeeper.get("/oauth/callback?code=stolen-code&state=forged-state")
     assert "Ce retour de connexion n'est pas valide ou a expiré." in html.unescape(response.text)
     with job_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Integration)) == 0
 
 
-def test_another_user_cannot_start_a_connection_on_my_dossier(job_app, live, people):
+def test_another_user_cannot_start_a_connection_on_my_dossier(job_app, live, dossier_id):
     with job_app.app_context():
         make_user(make_organisation("Cabinet Girard"), "paul@girard.test", "autre-mot-de-passe")
     intruder = Browser(live.url)
     intruder.login("paul@girard.test", "autre-mot-de-passe")
     response = intruder.post_form(
-        f"/dossiers/{people}/connexions/sandbox/connecter", {}, page="/dossiers", allow_redirects=False
+        f"/dossiers/{dossier_id}/connexions/sandbox/connecter", {}, page="/dossiers", allow_redirects=False
     )
     assert response.status_code == 404
 
 
-def test_recharger_la_liste_picks_up_what_changed_upstream(job_app, live, browser, people):
-    integration_id = connected(job_app, browser, people)
+def test_recharger_la_liste_picks_up_what_changed_upstream(job_app, live, bookkeeper, dossier_id):
+    integration_id = connected(job_app, bookkeeper, dossier_id)
     controls = f"{live.url}/sandbox/controls/api/companies/{COMPANY}"
     added = requests.post(
         f"{controls}/suppliers", json={"name": "Fromagerie Nouvelle", "siren": "732829320"}, timeout=10
@@ -198,10 +120,10 @@ def test_recharger_la_liste_picks_up_what_changed_upstream(job_app, live, browse
     requests.post(f"{controls}/items/sup-000001", json={"name": "EDF Entreprises (nouveau nom)"}, timeout=10)
     requests.post(f"{controls}/items/sup-000002", json={"active": False}, timeout=10)
 
-    response = browser.post_form(
-        f"/dossiers/{people}/listes/suppliers/recharger",
+    response = bookkeeper.post_form(
+        f"/dossiers/{dossier_id}/listes/suppliers/recharger",
         {},
-        page=f"/dossiers/{people}/listes/suppliers",
+        page=f"/dossiers/{dossier_id}/listes/suppliers",
         htmx=True,
     )
     assert response.status_code == 200
@@ -209,9 +131,9 @@ def test_recharger_la_liste_picks_up_what_changed_upstream(job_app, live, browse
     assert "Chargement en cours" in html.unescape(response.text)
     run_worker_burst(job_app)
 
-    found = html.unescape(browser.get(f"/dossiers/{people}/listes/suppliers?q=fromagerie").text)
+    found = html.unescape(bookkeeper.get(f"/dossiers/{dossier_id}/listes/suppliers?q=fromagerie").text)
     assert "Fromagerie Nouvelle" in found
-    inactive = html.unescape(browser.get(f"/dossiers/{people}/listes/suppliers?statut=inactifs").text)
+    inactive = html.unescape(bookkeeper.get(f"/dossiers/{dossier_id}/listes/suppliers?statut=inactifs").text)
     assert "Orange Business" in inactive
     with job_app.app_context():
         renamed = db.session.scalar(select(ListItem.name).where(ListItem.external_id == "sup-000001"))
@@ -222,15 +144,17 @@ def test_recharger_la_liste_picks_up_what_changed_upstream(job_app, live, browse
         assert last.details["added"] == 1 and last.details["updated"] == 2
     assert sizes(job_app, integration_id)[ListKind.SUPPLIERS] == len(SUPPLIERS)  # +1 added, -1 archived
 
-    done = browser.get(f"/dossiers/{people}/listes/suppliers/etat?suivi=1", headers={"HX-Request": "true"})
+    done = bookkeeper.get(
+        f"/dossiers/{dossier_id}/listes/suppliers/etat?suivi=1", headers={"HX-Request": "true"}
+    )
     assert toast_of(done) == "La liste « Fournisseurs » est à jour."
 
 
-def test_a_second_click_joins_the_running_refresh(job_app, live, browser, people):
-    integration_id = connected(job_app, browser, people)
-    page = f"/dossiers/{people}/listes/suppliers"
-    browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
-    browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+def test_a_second_click_joins_the_running_refresh(job_app, live, bookkeeper, dossier_id):
+    integration_id = connected(job_app, bookkeeper, dossier_id)
+    page = f"/dossiers/{dossier_id}/listes/suppliers"
+    bookkeeper.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+    bookkeeper.post_form(f"{page}/recharger", {}, page=page, htmx=True)
     with job_app.app_context():
         runs = db.session.scalars(
             select(JobRun).where(JobRun.kind == "list_refresh").order_by(JobRun.id)
@@ -245,13 +169,15 @@ def test_a_second_click_joins_the_running_refresh(job_app, live, browser, people
     run_worker_burst(job_app)
 
 
-def test_an_expired_grant_marks_the_integration_expired_and_keeps_the_lists(job_app, live, browser, people):
-    integration_id = connected(job_app, browser, people)
+def test_an_expired_grant_marks_the_integration_expired_and_keeps_the_lists(
+    job_app, live, bookkeeper, dossier_id
+):
+    integration_id = connected(job_app, bookkeeper, dossier_id)
     before = sizes(job_app, integration_id)
     requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
 
-    page = f"/dossiers/{people}/listes/accounts"
-    browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+    page = f"/dossiers/{dossier_id}/listes/accounts"
+    bookkeeper.post_form(f"{page}/recharger", {}, page=page, htmx=True)
     run_worker_burst(job_app)
 
     with job_app.app_context():
@@ -264,15 +190,15 @@ def test_an_expired_grant_marks_the_integration_expired_and_keeps_the_lists(job_
         )
         assert sync.last_error == "L'intégration avec Compta Démo a expiré. Reconnectez-vous pour reprendre."
     assert sizes(job_app, integration_id) == before
-    screen = html.unescape(browser.get(f"/dossiers/{people}/integrations/{integration_id}").text)
+    screen = html.unescape(bookkeeper.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
     assert "Expirée" in screen and "L'intégration avec Compta Démo a expiré." in screen
-    again = browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+    again = bookkeeper.post_form(f"{page}/recharger", {}, page=page, htmx=True)
     assert toast_of(again) == "L'intégration avec Compta Démo a expiré. Reconnectez-vous pour reprendre."
 
 
-def test_short_access_tokens_are_refreshed_and_rotated(job_app, live, browser, people):
+def test_short_access_tokens_are_refreshed_and_rotated(job_app, live, bookkeeper, dossier_id):
     requests.post(f"{live.url}/sandbox/controls/api/settings", json={"access_ttl": 60}, timeout=10)
-    integration_id = connected(job_app, browser, people)
+    integration_id = connected(job_app, bookkeeper, dossier_id)
     assert sizes(job_app, integration_id) == EXPECTED_SIZES
     with job_app.app_context():
         tokens = db.session.scalars(select(SandboxToken).order_by(SandboxToken.id)).all()
@@ -281,12 +207,12 @@ def test_short_access_tokens_are_refreshed_and_rotated(job_app, live, browser, p
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.CONNECTED
 
 
-def test_rate_limits_and_server_errors_are_retried(job_app, live, browser, people):
-    integration_id = connected(job_app, browser, people)
+def test_rate_limits_and_server_errors_are_retried(job_app, live, bookkeeper, dossier_id):
+    integration_id = connected(job_app, bookkeeper, dossier_id)
     faults = f"{live.url}/sandbox/controls/api/faults"
     requests.post(faults, json={"count": 2, "status": 429, "retry_after": 1}, timeout=10)
-    page = f"/dossiers/{people}/listes/customers"
-    browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+    page = f"/dossiers/{dossier_id}/listes/customers"
+    bookkeeper.post_form(f"{page}/recharger", {}, page=page, htmx=True)
     run_worker_burst(job_app)
     with job_app.app_context():
         sync = db.session.scalar(
@@ -297,7 +223,7 @@ def test_rate_limits_and_server_errors_are_retried(job_app, live, browser, peopl
         assert sync.status is SyncStatus.SUCCEEDED
 
     requests.post(faults, json={"count": 50, "status": 503}, timeout=10)
-    browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+    bookkeeper.post_form(f"{page}/recharger", {}, page=page, htmx=True)
     run_worker_burst(job_app)
     requests.post(faults, json={"count": 0}, timeout=10)
     with job_app.app_context():
@@ -311,23 +237,23 @@ def test_rate_limits_and_server_errors_are_retried(job_app, live, browser, peopl
         assert sync.last_error == "Le logiciel comptable est indisponible (erreur 503). Réessayez plus tard."
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.CONNECTED
     assert sizes(job_app, integration_id)[ListKind.CUSTOMERS] == len(CUSTOMERS)
-    block = html.unescape(browser.get(f"/dossiers/{people}/integrations/{integration_id}").text)
+    block = html.unescape(bookkeeper.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
     assert "Réessayer" in block and "indisponible (erreur 503)" in block
 
 
 def test_an_account_can_be_hidden_from_coding_and_stays_hidden_after_a_refresh(
-    job_app, live, browser, people
+    job_app, live, bookkeeper, dossier_id
 ):
-    integration_id = connected(job_app, browser, people)
+    integration_id = connected(job_app, bookkeeper, dossier_id)
     with job_app.app_context():
         account = db.session.scalar(select(ListItem).where(ListItem.external_id == "acc-606400"))
         account_id = account.id
-    page = f"/dossiers/{people}/listes/accounts"
-    response = browser.post_form(f"{page}/{account_id}/visible", {"visible": "0"}, page=page, htmx=True)
+    page = f"/dossiers/{dossier_id}/listes/accounts"
+    response = bookkeeper.post_form(f"{page}/{account_id}/visible", {"visible": "0"}, page=page, htmx=True)
     assert toast_of(response) == "Le compte 606400 est masqué dans les choix de codage."
     assert 'aria-pressed="false"' in response.text and ">Non</button>" in response.text
 
-    browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+    bookkeeper.post_form(f"{page}/recharger", {}, page=page, htmx=True)
     run_worker_burst(job_app)
     with job_app.app_context():
         account = db.session.get(ListItem, account_id)
@@ -341,7 +267,7 @@ def test_an_account_can_be_hidden_from_coding_and_stays_hidden_after_a_refresh(
             is SyncStatus.SUCCEEDED
         )
 
-    shown = browser.post_form(f"{page}/{account_id}/visible", {"visible": "1"}, page=page, htmx=True)
+    shown = bookkeeper.post_form(f"{page}/{account_id}/visible", {"visible": "1"}, page=page, htmx=True)
     assert toast_of(shown) == "Le compte 606400 est visible dans les choix de codage."
     supplier_id = None
     with job_app.app_context():
@@ -349,6 +275,8 @@ def test_an_account_can_be_hidden_from_coding_and_stays_hidden_after_a_refresh(
             select(ListItem.id).where(ListItem.kind == ListKind.SUPPLIERS).limit(1)
         )
     assert (
-        browser.post_form(f"{page}/{supplier_id}/visible", {"visible": "0"}, page=page, htmx=True).status_code
+        bookkeeper.post_form(
+            f"{page}/{supplier_id}/visible", {"visible": "0"}, page=page, htmx=True
+        ).status_code
         == 404
     )

@@ -9,22 +9,15 @@ import requests
 from sqlalchemy import select
 
 from tests.conftest import run_worker_burst
-from tests.factories import make_dossier, make_organisation, make_user
-from tests.test_connect_and_lists import COMPANY, Browser, connected
+from tests.http_user import COMPANY, Browser
 from tests.test_reconnect import expire, reconnect
 from webapp.extensions import db
 from webapp.models import Document, DocumentStatus, JobRun, ListItem, PartyKind, Rule
 
 
 @pytest.fixture
-def setup(job_app, live):
-    with job_app.app_context():
-        org = make_organisation()
-        dossier_id = make_dossier(org, "Boulangerie Martin").id
-        make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
-    browser = Browser(live.url)
-    browser.login("claire@lefevre.test", "bon-mot-de-passe")
-    integration_id = connected(job_app, browser, dossier_id)
+def setup(job_app, connected_dossier):
+    browser, dossier_id, integration_id = connected_dossier
     with job_app.app_context():
         ids = {
             name: db.session.scalar(select(ListItem.id).where(ListItem.external_id == external_id))

@@ -9,22 +9,14 @@ import requests
 from sqlalchemy import select
 
 from tests.conftest import run_worker_burst
-from tests.factories import make_dossier, make_organisation, make_user
-from tests.test_connect_and_lists import COMPANY, Browser, connected
+from tests.http_user import COMPANY, Browser, token_in
 from webapp.extensions import db
 from webapp.models import Dossier, Event, Integration, IntegrationStatus, ListItem, ListSync
 
 
 @pytest.fixture
-def setup(job_app, live):
-    with job_app.app_context():
-        org = make_organisation()
-        dossier_id = make_dossier(org, "Boulangerie Martin").id
-        make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
-    browser = Browser(live.url)
-    browser.login("claire@lefevre.test", "bon-mot-de-passe")
-    integration_id = connected(job_app, browser, dossier_id)
-    return browser, dossier_id, integration_id
+def setup(connected_dossier):
+    return connected_dossier
 
 
 def snapshot(job_app, dossier_id: int, integration_id: int) -> dict:
@@ -73,8 +65,6 @@ def reconnect(
     start = browser.post_form(f"{page}/reconnecter", {}, page=page, allow_redirects=False)
     assert start.status_code == 302
     consent = browser.get(start.headers["Location"])
-    from tests.test_connect_and_lists import token_in
-
     form = {"decision": decision, "csrf_token": token_in(consent.text), "company_id": company}
     return browser.http.post(start.headers["Location"], data=form, timeout=60)
 

@@ -11,8 +11,7 @@ import requests
 from sqlalchemy import func, select
 
 from tests.conftest import WorkerProcess
-from tests.factories import make_dossier, make_organisation, make_user
-from tests.test_connect_and_lists import COMPANY, Browser, connected
+from tests.http_user import COMPANY
 from webapp.extensions import db
 from webapp.models import ListItem, ListItemStaging, ListKind, ListSync
 from webapp.models.lists import SyncStatus
@@ -29,14 +28,8 @@ def _wait_for(predicate, timeout: float = 60.0, step: float = 0.1):
     raise AssertionError("condition not reached in time")
 
 
-def test_a_refresh_killed_mid_way_leaves_the_list_whole_and_can_be_retried(job_app, live):
-    with job_app.app_context():
-        org = make_organisation()
-        dossier_id = make_dossier(org, "Boulangerie Martin").id
-        make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
-    browser = Browser(live.url)
-    browser.login("claire@lefevre.test", "bon-mot-de-passe")
-    integration_id = connected(job_app, browser, dossier_id)
+def test_a_refresh_killed_mid_way_leaves_the_list_whole_and_can_be_retried(job_app, live, connected_dossier):
+    browser, dossier_id, integration_id = connected_dossier
 
     def suppliers() -> dict[str, str]:
         with job_app.app_context():

@@ -66,3 +66,12 @@ def page(browser, request) -> Iterator:
     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
     assert errors == [], f"browser console errors: {errors}"
+
+
+def open_demo_dossier(page, base_url: str, dossier: str = "Boulangerie Martin") -> None:
+    """Log in as the demo bookkeeper through the login page and open one of the demo dossiers."""
+    page.goto(base_url + "/login")
+    page.get_by_label("Adresse e-mail").fill("demo@raccord.test")
+    page.get_by_label("Mot de passe").fill("demo")
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("link", name=dossier).click()

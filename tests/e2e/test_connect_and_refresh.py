@@ -8,6 +8,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import open_demo_dossier
 from webapp.services.demo import seed_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
@@ -20,11 +21,7 @@ def demo(job_app):
 
 
 def test_connect_refresh_and_reload_a_list(page, live, worker, demo):
-    page.goto(live.url + "/login")
-    page.get_by_label("Adresse e-mail").fill("demo@raccord.test")
-    page.get_by_label("Mot de passe").fill("demo")
-    page.get_by_role("button", name="Se connecter").click()
-    page.get_by_role("link", name="Boulangerie Martin").click()
+    open_demo_dossier(page, live.url)
     page.get_by_role("link", name="Paramètres du dossier").click()
     page.get_by_role("navigation", name="Paramètres du dossier").get_by_role(
         "link", name="Connexions"

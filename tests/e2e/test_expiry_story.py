@@ -8,7 +8,8 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.conftest import run_worker_burst
-from tests.test_connect_and_lists import COMPANY, Browser, connected
+from tests.e2e.conftest import open_demo_dossier
+from tests.http_user import COMPANY, Browser, connected
 from webapp.extensions import db
 from webapp.models import ListItem, PartyKind, Rule
 from webapp.services.demo import seed_demo
@@ -76,11 +77,7 @@ def test_expiry_story(page, job_app, live, worker):
     rule_before = rule_snapshot(job_app)
     invoices = f"{live.url}/sandbox/controls/api/companies/{COMPANY}/invoices"
 
-    page.goto(live.url + "/login")
-    page.get_by_label("Adresse e-mail").fill("demo@raccord.test")
-    page.get_by_label("Mot de passe").fill("demo")
-    page.get_by_role("button", name="Se connecter").click()
-    page.get_by_role("link", name="Boulangerie Martin").click()
+    open_demo_dossier(page, live.url)
 
     add_invoice(page, "F-2026-101")
     row = page.locator("#documents tbody tr", has_text="F-2026-101")

@@ -9,7 +9,8 @@ import requests
 from playwright.sync_api import expect
 
 from tests.conftest import run_worker_burst
-from tests.test_connect_and_lists import COMPANY, Browser, connected
+from tests.e2e.conftest import open_demo_dossier
+from tests.http_user import COMPANY, Browser, connected
 from webapp.services.demo import seed_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
@@ -26,11 +27,7 @@ def test_expired_banner_then_se_reconnecter(page, job_app, live):
     http.post_form(f"{lists}/recharger", {}, page=lists, htmx=True)
     run_worker_burst(job_app)
 
-    page.goto(live.url + "/login")
-    page.get_by_label("Adresse e-mail").fill("demo@raccord.test")
-    page.get_by_label("Mot de passe").fill("demo")
-    page.get_by_role("button", name="Se connecter").click()
-    page.get_by_role("link", name="Boulangerie Martin").click()
+    open_demo_dossier(page, live.url)
 
     banner = page.get_by_role("alert")
     expect(banner).to_contain_text("L'intégration avec Compta Démo a expiré.")

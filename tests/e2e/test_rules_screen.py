@@ -6,7 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import run_worker_burst
-from tests.test_connect_and_lists import Browser, connected
+from tests.e2e.conftest import open_demo_dossier
+from tests.http_user import Browser, connected
 from webapp.services.demo import seed_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
@@ -20,11 +21,7 @@ def test_create_a_supplier_rule_from_the_search(page, job_app, live):
     connected(job_app, http, 1)
     run_worker_burst(job_app)
 
-    page.goto(live.url + "/login")
-    page.get_by_label("Adresse e-mail").fill("demo@raccord.test")
-    page.get_by_label("Mot de passe").fill("demo")
-    page.get_by_role("button", name="Se connecter").click()
-    page.get_by_role("link", name="Boulangerie Martin").click()
+    open_demo_dossier(page, live.url)
     page.get_by_role("navigation", name="Menu du dossier").get_by_role(
         "link", name="Règles fournisseurs"
     ).click()
