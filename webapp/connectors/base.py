@@ -123,6 +123,18 @@ class NormalisedItem:
         }
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with an invoice: its PDF."""
+
+    filename: str
+    content: bytes
+    content_type: str = "application/pdf"
+
+    def __repr__(self) -> str:
+        return f"<Attachment {self.filename} {len(self.content)} bytes>"
+
+
 def with_renewal(tokens: Any, call: Callable[[], T]) -> T:
     """Run `call`; if the software refuses the access token and the tokens can renew, renew and retry once."""
     try:
@@ -160,7 +172,32 @@ class Connector(abc.ABC):
         """Yield the list page by page, so memory does not grow with its size."""
 
     @abc.abstractmethod
-    def publish_invoice(self, tokens: TokenSet, invoice: dict[str, Any], *, idempotency_key: str) -> str: ...
+    def find_parties(self, tokens: TokenSet, kind: ListKind, *, term: str) -> list[NormalisedItem]:
+        """Suppliers (or customers) whose name, VAT number or SIREN contains `term`, archived ones too."""
+
+    @abc.abstractmethod
+    def create_party(
+        self,
+        tokens: TokenSet,
+        kind: ListKind,
+        *,
+        name: str,
+        vat_number: str | None,
+        siren: str | None,
+        idempotency_key: str,
+    ) -> NormalisedItem:
+        """Create a supplier (or customer); sent twice with the same key, it exists once."""
+
+    @abc.abstractmethod
+    def publish_invoice(
+        self,
+        tokens: TokenSet,
+        invoice: dict[str, Any],
+        *,
+        idempotency_key: str,
+        attachment: Attachment | None = None,
+    ) -> str:
+        """Create the invoice (once, whatever the retries) with its PDF attached; return its id upstream."""
 
     @abc.abstractmethod
     def revoke(self, tokens: TokenSet) -> None: ...

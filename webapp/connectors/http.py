@@ -93,7 +93,7 @@ class ProviderHttp:
                 continue
             if status == 401:
                 raise AccessTokenRejected(detail=_snippet(response))
-            if status in (400, 409, 422):
+            if status in (400, 409, 413, 415, 422):
                 body = _json_or_none(response) or {}
                 raise ProviderValidationError(
                     str(body.get("field") or ""),

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from webapp.connectors.base import (
     AccessTokenRejected,
+    Attachment,
     Company,
     Connector,
     NormalisedItem,
@@ -106,19 +108,65 @@ class SandboxConnector(Connector):
             extras=raw.get("extras") or {},
         )
 
-    def publish_invoice(self, tokens: TokenSet, invoice: dict[str, Any], *, idempotency_key: str) -> str:
-        def call() -> Any:
-            return self.http.json(
-                "POST",
-                f"{self.base_url}/api/v1/invoices",
-                json=invoice,
-                headers={
-                    "Authorization": f"Bearer {tokens.access_token}",
-                    "Idempotency-Key": idempotency_key,
-                },
-            )
+    def _send(self, tokens: TokenSet, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {tokens.access_token}", **kwargs.pop("headers", {})}
 
-        return str(with_renewal(tokens, call)["id"])
+        def call() -> Any:
+            headers["Authorization"] = f"Bearer {tokens.access_token}"
+            return self.http.json(method, f"{self.base_url}/api/v1{path}", headers=headers, **kwargs)
+
+        return with_renewal(tokens, call)
+
+    def find_parties(self, tokens: TokenSet, kind: ListKind, *, term: str) -> list[NormalisedItem]:
+        body = self._get(tokens, f"/{kind.value}", {"search": term, "limit": 100})
+        try:
+            return [self._normalise(kind, raw) for raw in body["items"]]
+        except (KeyError, TypeError) as exc:
+            raise ProviderError(
+                "Le logiciel comptable a renvoyé une liste illisible.", detail=repr(exc)
+            ) from None
+
+    def create_party(
+        self,
+        tokens: TokenSet,
+        kind: ListKind,
+        *,
+        name: str,
+        vat_number: str | None,
+        siren: str | None,
+        idempotency_key: str,
+    ) -> NormalisedItem:
+        body = self._send(
+            tokens,
+            "POST",
+            f"/{kind.value}",
+            json={"name": name, "vat_number": vat_number, "siren": siren},
+            headers={"Idempotency-Key": idempotency_key},
+        )
+        return self._normalise(kind, body)
+
+    def publish_invoice(
+        self,
+        tokens: TokenSet,
+        invoice: dict[str, Any],
+        *,
+        idempotency_key: str,
+        attachment: Attachment | None = None,
+    ) -> str:
+        body = self._send(
+            tokens, "POST", "/invoices", json=invoice, headers={"Idempotency-Key": idempotency_key}
+        )
+        invoice_id = str(body["id"])
+        if attachment is not None:
+            # PUT under the file name: sending it again (a retry, a re-run) replaces it, never doubles it.
+            self._send(
+                tokens,
+                "PUT",
+                f"/invoices/{invoice_id}/attachments/{quote(attachment.filename, safe='')}",
+                data=attachment.content,
+                headers={"Content-Type": attachment.content_type},
+            )
+        return invoice_id
 
 
 __all__ = ["AccessTokenRejected", "SandboxConnector"]

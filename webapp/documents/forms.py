@@ -5,6 +5,7 @@ from flask_wtf.file import FileField
 from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import Optional
 
+from webapp.rules.forms import CodingForm
 from webapp.services.rules import CURRENCIES
 
 
@@ -31,3 +32,18 @@ class DocumentForm(FlaskForm):
         validate_choice=False,
     )
     pdf = FileField("PDF de la facture (facultatif, 10 Mo au plus)")
+    payment_method_id = SelectField(
+        "Moyen de paiement (facultatif)", coerce=_int_or_none, validate_choice=False
+    )
+    # A party the list does not hold: what the invoice says of it.
+    party_name = StringField("Nom (tel qu'il figure sur la facture)")
+    party_vat_number = StringField("N° de TVA intracommunautaire (facultatif)")
+    party_siren = StringField("SIREN (facultatif)")
+
+
+class DocumentCodingForm(CodingForm):
+    """A waiting document's own coding; what the user sets here wins over every rule."""
+
+    due_days = None
+    party_id = SelectField("Tiers", coerce=_int_or_none, validate_choice=False)
+    due_date = DateField("Date d'échéance", validators=[Optional()])

@@ -5,23 +5,30 @@ from __future__ import annotations
 from flask import abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from htmx_flask import make_response
+from wtforms import SelectChoice
 
 from webapp.documents import bp
-from webapp.documents.forms import DocumentForm
+from webapp.documents.forms import DocumentCodingForm, DocumentForm
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
-from webapp.models import Direction, Document, DocumentStatus, ListItem
+from webapp.models import Direction, Document, DocumentStatus, Integration, ListItem, ListKind
 from webapp.models.base import utcnow
 from webapp.services.documents import (
+    WAITING,
+    CodingChange,
     DocumentError,
     DocumentInput,
+    approve_party_creation,
     counts_by_status,
     create_document,
     documents_for,
+    update_coding,
 )
 from webapp.services.integrations import current_integration_for
 from webapp.services.jobs import JobBackendUnavailable
+from webapp.services.parties import PartyIdentity
 from webapp.services.publishing import request_publication
+from webapp.services.rules import choices
 
 scope_to_dossier(bp)
 
@@ -62,10 +69,23 @@ def create(kind: str):
         abort(404)
     form = DocumentForm()
     form.party_id.label.text = "Fournisseur" if direction is Direction.PURCHASE else "Client"
+    form.payment_method_id.choices = [SelectChoice("", "—")] + [
+        SelectChoice(str(i.id), i.name) for i in choices(integration, ListKind.PAYMENT_METHODS)
+    ]
     selected = db.session.get(ListItem, form.party_id.data) if form.party_id.data else None
+    if selected is not None and selected.integration_id != integration.id:
+        selected = None
     if form.validate_on_submit():
         upload = form.pdf.data
         pdf = upload.read(11 * 1024 * 1024) if upload else None
+        typed_party = (form.party_name.data or "").strip()
+        new_party = None
+        if not form.party_id.data and (typed_party or form.party_vat_number.data or form.party_siren.data):
+            new_party = PartyIdentity(
+                name=typed_party,
+                vat_number=(form.party_vat_number.data or "").strip() or None,
+                siren=(form.party_siren.data or "").strip() or None,
+            )
         data = DocumentInput(
             party_id=form.party_id.data,
             number=form.number.data or "",
@@ -76,6 +96,8 @@ def create(kind: str):
             currency=form.currency.data or "",
             pdf_name=upload.filename if upload else None,
             pdf_data=pdf or None,
+            payment_method_id=form.payment_method_id.data,
+            new_party=new_party,
         )
         try:
             document = create_document(integration, direction, data, current_user, today=utcnow().date())
@@ -92,10 +114,18 @@ def create(kind: str):
                 message = f"Facture {document.number} ajoutée : {document.status.label}" + (
                     f" (manque : {', '.join(document.missing_coding)})." if document.missing_coding else "."
                 )
+                if document.party_is_new:
+                    message += (
+                        f" « {document.party_name} » n'est pas dans la liste : il sera cherché dans le "
+                        "logiciel comptable à la publication, et créé s'il n'y est pas."
+                    )
             flash(message, "success")
             return redirect(url_for("documents.index"))
     elif request.method == "POST" and form.issue_date.errors:
         form.issue_date.errors = ["La date de facture est obligatoire (jj/mm/aaaa)."]
+    new_party_open = bool(form.party_name.data or form.party_vat_number.data or form.party_siren.data) or any(
+        getattr(form, f).errors for f in ("party_name", "party_vat_number", "party_siren")
+    )
     status = 400 if request.method == "POST" else 200
     party_slug = "fournisseurs" if direction is Direction.PURCHASE else "clients"
     return render_template(
@@ -105,6 +135,7 @@ def create(kind: str):
         direction=direction,
         selected_party=selected,
         party_slug=party_slug,
+        new_party_open=new_party_open,
     ), status
 
 
@@ -184,3 +215,82 @@ def pdf(document_id: int):
     return send_file(
         BytesIO(document.pdf_data or b""), mimetype="application/pdf", download_name=document.pdf_name
     )
+
+
+@bp.route("/<int:document_id>", methods=["GET", "POST"])
+def show(document_id: int):
+    """One document: what it says, its coding (editable while it waits), why it waits or failed."""
+    document = _document(document_id)
+    integration = db.session.get(Integration, document.integration_id)
+    form = DocumentCodingForm()
+    if request.method == "GET":
+        form.load(document)
+        form.due_date.data = document.due_date
+        form.party_id.data = document.party_id
+    form.fill_choices(
+        integration,
+        account_label="Compte de charge" if document.direction is Direction.PURCHASE else "Compte de produit",
+    )
+    editable = document.status in WAITING
+    if request.method == "POST":
+        if not editable:
+            flash(f"La facture est « {document.status.label} » : son codage ne peut plus changer.", "error")
+            return redirect(url_for("documents.show", document_id=document.id))
+        if form.validate_on_submit():
+            data = form.coding_input(CodingChange, due_date=form.due_date.data, party_id=form.party_id.data)
+            try:
+                update_coding(document, data, current_user)
+            except DocumentError as exc:
+                for field, message in exc.errors.items():
+                    target = getattr(form, field, None)
+                    if target is not None:
+                        target.errors = [*target.errors, message]
+            else:
+                flash(
+                    f"Codage de la facture {document.number} enregistré : {document.status.label}.", "success"
+                )
+                return redirect(url_for("documents.show", document_id=document.id))
+        elif form.due_date.errors:
+            form.due_date.errors = ["Saisissez la date d'échéance au format jj/mm/aaaa."]
+    party_selected = None
+    if form.party_id.data:
+        party_selected = db.session.get(ListItem, form.party_id.data)
+        if party_selected is not None and party_selected.integration_id != integration.id:
+            party_selected = None
+    return render_template(
+        "documents/show.html",
+        dossier=g.dossier,
+        document=document,
+        integration=integration,
+        form=form,
+        editable=editable,
+        party_selected=party_selected,
+        party_slug="fournisseurs" if document.direction is Direction.PURCHASE else "clients",
+    ), (400 if request.method == "POST" else 200)
+
+
+@bp.post("/<int:document_id>/creer-le-tiers")
+def approve_party(document_id: int):
+    """'Créer le fournisseur et publier': the user agrees to create the supplier the invoice names."""
+    document = _document(document_id)
+    if not document.party_is_new or document.status not in WAITING:
+        flash("Cette facture n'attend pas la création d'un tiers.", "error")
+        return redirect(url_for("documents.show", document_id=document.id))
+    approve_party_creation(document, current_user)
+    if document.status is DocumentStatus.READY:
+        try:
+            request_publication([document], current_user)
+            flash(
+                f"« {document.party_name} » sera créé dans le logiciel comptable, "
+                f"puis la facture {document.number} publiée.",
+                "success",
+            )
+        except JobBackendUnavailable as exc:
+            flash(str(exc), "error")
+    else:
+        flash(
+            f"Création de « {document.party_name} » acceptée ; complétez le codage "
+            f"({', '.join(document.missing_coding)}) avant de publier.",
+            "info",
+        )
+    return redirect(url_for("documents.index"))

@@ -1,15 +1,17 @@
 """The database models, one module per aggregate."""
 
-from webapp.models.documents import Direction, Document, DocumentStatus
+from webapp.models.coding import Direction
+from webapp.models.documents import Document, DocumentStatus
 from webapp.models.dossier import Dossier
 from webapp.models.events import Event
 from webapp.models.integration import Integration, IntegrationStatus, ListKind
 from webapp.models.jobs import JobRun, JobStatus
 from webapp.models.lists import ListItem, ListItemStaging, ListSync, SyncStatus
 from webapp.models.people import Organisation, Role, User
-from webapp.models.rules import PartyKind, Rule
+from webapp.models.rules import CodingDefault, PartyKind, PaymentRule, Rule
 
 __all__ = [
+    "CodingDefault",
     "Direction",
     "Document",
     "DocumentStatus",
@@ -26,6 +28,7 @@ __all__ = [
     "JobStatus",
     "Organisation",
     "PartyKind",
+    "PaymentRule",
     "Rule",
     "Role",
     "User",

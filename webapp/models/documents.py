@@ -12,16 +12,7 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
-from webapp.models.coding import CodingMixin
-
-
-class Direction(enum.StrEnum):
-    PURCHASE = "purchase"
-    SALE = "sale"
-
-    @property
-    def label(self) -> str:
-        return "Facture d'achat" if self is Direction.PURCHASE else "Facture de vente"
+from webapp.models.coding import CodingItemsMixin, Direction, direction_enum, item_relationship
 
 
 class DocumentStatus(enum.StrEnum):
@@ -49,15 +40,23 @@ def _values(e):
     return [m.value for m in e]
 
 
-class Document(CodingMixin, db.Model):
+class Document(CodingItemsMixin, db.Model):
     __tablename__ = "document"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
     integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"), index=True)
-    direction: Mapped[Direction] = mapped_column(
-        Enum(Direction, name="document_direction", native_enum=False, values_callable=_values)
-    )
+    direction: Mapped[Direction] = mapped_column(direction_enum())
+    # The supplier or customer: an item of the list, or, when the invoice names one the list does
+    # not hold (yet), what the invoice says of it, looked for and created upstream at publication.
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
+    party = item_relationship("party_id")
+    party_name: Mapped[str] = mapped_column(String(300), default="")
+    party_vat_number: Mapped[str | None] = mapped_column(String(40))
+    party_siren: Mapped[str | None] = mapped_column(String(9))
+    party_creation_approved: Mapped[bool] = mapped_column(default=False)
+    # Why a document that lacks nothing still waits for the user (e.g. a supplier to create).
+    hold_reason: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[DocumentStatus] = mapped_column(
         Enum(DocumentStatus, name="document_status", native_enum=False, values_callable=_values),
         default=DocumentStatus.TO_REVIEW,
@@ -71,6 +70,7 @@ class Document(CodingMixin, db.Model):
     amount_ttc: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("rule.id", ondelete="SET NULL"))
+    payment_rule_id: Mapped[int | None] = mapped_column(ForeignKey("payment_rule.id", ondelete="SET NULL"))
     pdf_name: Mapped[str | None] = mapped_column(String(200))
     pdf_data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
     # Sent with the invoice so the software creates it once, whatever the retries.
@@ -91,3 +91,12 @@ class Document(CodingMixin, db.Model):
         if self.tax_rate_id is None:
             missing.append("taux de TVA")
         return missing
+
+    @property
+    def party_display(self) -> str:
+        return self.party.name if self.party is not None else self.party_name
+
+    @property
+    def party_is_new(self) -> bool:
+        """The invoice names a party the list does not hold: it is looked for upstream, then created."""
+        return self.party_id is None

@@ -23,6 +23,8 @@ class Dossier(db.Model):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     siren: Mapped[str | None] = mapped_column(String(9), index=True)
+    # 'M'avertir avant de créer un fournisseur': a supplier missing upstream waits for the user.
+    warn_before_creating_supplier: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     organisation: Mapped[Organisation] = relationship(back_populates="dossiers")

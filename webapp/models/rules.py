@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
-from webapp.models.coding import CodingMixin
+from webapp.models.coding import CodingItemsMixin, CodingMixin, Direction, direction_enum, item_review_reasons
 
 
 class PartyKind(enum.StrEnum):
@@ -48,17 +48,45 @@ class Rule(CodingMixin, db.Model):
             reasons.append(
                 f"Le {self.party_kind.label} « {self.party.name} » est inactif dans le logiciel comptable."
             )
-        for item, what in (
-            (self.account, "Le compte"),
-            (self.tax_rate, "Le taux de TVA"),
-            (self.payment_method, "Le moyen de paiement"),
-            (self.tracking, "La catégorie analytique"),
-        ):
-            if item is None:
-                continue
-            label = f"{item.code} {item.name}".strip() if what == "Le compte" else item.name
-            if not item.active:
-                reasons.append(f"{what} « {label} » est inactif dans le logiciel comptable.")
-            elif not item.visible:
-                reasons.append(f"{what} « {label} » est masqué des choix de codage.")
-        return reasons
+        return reasons + item_review_reasons(self)
+
+
+class PaymentRule(CodingItemsMixin, db.Model):
+    """A payment-method rule: invoices paid this way get this coding, over the party's rule."""
+
+    __tablename__ = "payment_rule"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "direction", "payment_method_id", name="uq_payment_rule_method"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"), index=True)
+    direction: Mapped[Direction] = mapped_column(direction_enum())
+    due_days: Mapped[int | None] = mapped_column()
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def review_reasons(self) -> list[str]:
+        return item_review_reasons(self)
+
+
+class CodingDefault(CodingItemsMixin, db.Model):
+    """The dossier's default coding for its purchases or its sales: the first layer of every document."""
+
+    __tablename__ = "coding_default"
+    __table_args__ = (UniqueConstraint("integration_id", "direction", name="uq_coding_default_direction"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"), index=True)
+    direction: Mapped[Direction] = mapped_column(direction_enum())
+    due_days: Mapped[int | None] = mapped_column()
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def review_reasons(self) -> list[str]:
+        return item_review_reasons(self)

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("rules", __name__, url_prefix="/dossiers/<int:dossier_id>/regles")
 
-from webapp.rules import routes  # noqa: E402,F401
+from webapp.rules import payment_routes, routes  # noqa: E402,F401

@@ -6,7 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, TextAreaField
 from wtforms.validators import NumberRange, Optional
 
-from webapp.services.rules import CURRENCIES, MAX_DUE_DAYS
+from webapp.models import ListKind
+from webapp.services.rules import CURRENCIES, MAX_DUE_DAYS, CodingInput, choices
 
 
 def _int_or_none(value):
@@ -18,8 +19,9 @@ def _int_or_none(value):
         return -1  # never an item id: the service answers "choisissez … dans la liste"
 
 
-class RuleForm(FlaskForm):
-    party_id = SelectField("Tiers", coerce=_int_or_none, validate_choice=False)
+class CodingForm(FlaskForm):
+    """The coding fields shared by rules, payment-method rules and the dossier's defaults."""
+
     account_id = SelectField("Compte", coerce=_int_or_none, validate_choice=False)
     tax_rate_id = SelectField("Taux de TVA", coerce=_int_or_none, validate_choice=False)
     payment_method_id = SelectField("Moyen de paiement", coerce=_int_or_none, validate_choice=False)
@@ -38,17 +40,71 @@ class RuleForm(FlaskForm):
             SelectChoice("paid", "Payé"),
             SelectChoice("unpaid", "Non payé"),
         ],
+        validate_choice=False,  # anything else reads as 'Non précisé'
     )
+    description = TextAreaField("Description", validators=[Optional()])
+
+    @property
+    def paid_value(self) -> bool | None:
+        return {"paid": True, "unpaid": False}.get(self.paid.data or "")
+
+    def load(self, source) -> None:
+        """Show a stored rule or default (on GET)."""
+        for name in (
+            "account_id",
+            "tax_rate_id",
+            "payment_method_id",
+            "tracking_id",
+            "due_days",
+            "description",
+        ):
+            if getattr(self, name, None) is not None and hasattr(source, name):
+                getattr(self, name).data = getattr(source, name)
+        self.paid.data = {True: "paid", False: "unpaid"}.get(source.paid, "")
+
+    def fill_choices(self, integration, *, account_label: str) -> None:
+        """Only active items, and visible accounts, can be chosen."""
+        empty = [SelectChoice("", "—")]
+        self.account_id.label.text = account_label
+        self.account_id.choices = empty + [
+            SelectChoice(str(i.id), f"{i.code} {i.name}") for i in choices(integration, ListKind.ACCOUNTS)
+        ]
+        for field, kind in (
+            (self.tax_rate_id, ListKind.TAX_RATES),
+            (self.payment_method_id, ListKind.PAYMENT_METHODS),
+            (self.tracking_id, ListKind.TRACKING_CATEGORIES),
+        ):
+            field.choices = empty + [SelectChoice(str(i.id), i.name) for i in choices(integration, kind)]
+
+    def coding_input(self, cls=CodingInput, **extra):
+        return cls(
+            account_id=self.account_id.data,
+            tax_rate_id=self.tax_rate_id.data,
+            payment_method_id=self.payment_method_id.data,
+            tracking_id=self.tracking_id.data,
+            due_days=self.due_days.data if self.due_days is not None else None,
+            paid=self.paid_value,
+            description=self.description.data or "",
+            **extra,
+        )
+
+
+class RuleForm(CodingForm):
+    party_id = SelectField("Tiers", coerce=_int_or_none, validate_choice=False)
     currency = SelectField(
         "Devise",
         choices=[SelectChoice(code, label) for code, label in CURRENCIES.items()],
         default="EUR",
         validate_choice=False,  # webapp.services.rules says what is wrong, in its words
     )
-    description = TextAreaField("Description", validators=[Optional()])
     reverse_charge = BooleanField("Autoliquidation de la TVA")
     auto_publish = BooleanField("Publication automatique")
 
-    @property
-    def paid_value(self) -> bool | None:
-        return {"paid": True, "unpaid": False}.get(self.paid.data or "")
+
+class PaymentRuleForm(CodingForm):
+    direction = SelectField(
+        "S'applique aux",
+        choices=[SelectChoice("purchase", "Achats"), SelectChoice("sale", "Ventes")],
+        default="purchase",
+        validate_choice=False,
+    )

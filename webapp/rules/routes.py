@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
-from wtforms import SelectChoice
 
 from webapp.dossier_scope import scope_to_dossier
-from webapp.models import ListKind, PartyKind
+from webapp.models import PartyKind
 from webapp.rules import bp
 from webapp.rules.forms import RuleForm
 from webapp.services.integrations import current_integration_for
 from webapp.services.rules import (
     RuleError,
     RuleInput,
-    choices,
     delete_rule,
     get_rule_for,
     has_reverse_charge,
@@ -48,36 +46,18 @@ def _rule_or_404(integration, party_kind: PartyKind, rule_id: int):
 
 
 def _fill_choices(form: RuleForm, integration, party_kind: PartyKind) -> None:
-    empty = [SelectChoice("", "—")]
-    form.account_id.label.text = (
-        "Compte de charge" if party_kind is PartyKind.SUPPLIER else "Compte de produit"
+    form.fill_choices(
+        integration,
+        account_label="Compte de charge" if party_kind is PartyKind.SUPPLIER else "Compte de produit",
     )
     form.party_id.label.text = "Fournisseur" if party_kind is PartyKind.SUPPLIER else "Client"
-    form.account_id.choices = empty + [
-        (i.id, f"{i.code} {i.name}") for i in choices(integration, ListKind.ACCOUNTS)
-    ]
-    form.tax_rate_id.choices = empty + [
-        SelectChoice(str(i.id), i.name) for i in choices(integration, ListKind.TAX_RATES)
-    ]
-    form.payment_method_id.choices = empty + [
-        (i.id, i.name) for i in choices(integration, ListKind.PAYMENT_METHODS)
-    ]
-    form.tracking_id.choices = empty + [
-        (i.id, i.name) for i in choices(integration, ListKind.TRACKING_CATEGORIES)
-    ]
 
 
 def _input(form: RuleForm) -> RuleInput:
-    return RuleInput(
+    return form.coding_input(
+        RuleInput,
         party_id=form.party_id.data,
-        account_id=form.account_id.data,
-        tax_rate_id=form.tax_rate_id.data,
-        payment_method_id=form.payment_method_id.data,
-        tracking_id=form.tracking_id.data,
-        due_days=form.due_days.data,
-        paid=form.paid_value,
         currency=form.currency.data or "",
-        description=form.description.data or "",
         reverse_charge=bool(form.reverse_charge.data),
         auto_publish=bool(form.auto_publish.data),
     )
@@ -117,7 +97,7 @@ def _edit(slug: str, rule_id: int | None):
     rule = _rule_or_404(integration, party_kind, rule_id) if rule_id is not None else None
     form = RuleForm(obj=rule) if request.method == "GET" and rule else RuleForm()
     if request.method == "GET" and rule is not None:
-        form.paid.data = {True: "paid", False: "unpaid"}.get(rule.paid, "")
+        form.load(rule)
     _fill_choices(form, integration, party_kind)
     selected_party = rule.party if rule else None
     if request.method == "POST" and rule is None and form.party_id.data:

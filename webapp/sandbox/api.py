@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
+import uuid
 from datetime import datetime
 
 from flask import Blueprint, g, jsonify, request
@@ -10,9 +12,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
+from webapp.models.base import utcnow
 from webapp.sandbox.csrf import sandbox_csrf
 from webapp.sandbox.faults import apply_faults
-from webapp.sandbox.models import SandboxCompany, SandboxGrant, SandboxInvoice, SandboxItem, SandboxToken
+from webapp.sandbox.models import (
+    SandboxAttachment,
+    SandboxCompany,
+    SandboxGrant,
+    SandboxInvoice,
+    SandboxItem,
+    SandboxToken,
+)
 
 bp = Blueprint("sandbox_api", __name__, url_prefix="/api/v1")
 sandbox_csrf.exempt(bp)
@@ -81,6 +91,14 @@ def list_items(kind: str):
         .order_by(SandboxItem.id)
         .limit(limit + 1)
     )
+    search = (request.args.get("search") or "").strip()
+    if search:
+        pattern = f"%{search.replace('%', '').replace('_', '')}%"
+        query = query.where(
+            SandboxItem.name.ilike(pattern)
+            | SandboxItem.vat_number.ilike(pattern)
+            | SandboxItem.siren.ilike(pattern)
+        )
     since = request.args.get("updated_since")
     if since:
         try:
@@ -95,6 +113,67 @@ def list_items(kind: str):
     return jsonify(
         {"items": [_item_json(r) for r in rows], "next_cursor": str(rows[-1].id) if more else None}
     )
+
+
+PARTY_KINDS = {"suppliers": "sup", "customers": "cus"}
+
+
+@bp.post("/<kind>")
+def create_party(kind: str):
+    """Create a supplier or a customer; like real software, refuse a second active one of the same name."""
+    if kind not in PARTY_KINDS:
+        return _error(405, "method_not_allowed", f"Items of {kind!r} cannot be created")
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        return _error(400, "invalid_request", "Idempotency-Key header is required", field="Idempotency-Key")
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        return _error(400, "invalid_request", "Body must be a JSON object")
+    existing = db.session.scalar(
+        select(SandboxItem).where(
+            SandboxItem.company_id == g.company.id, SandboxItem.kind == kind, SandboxItem.creation_key == key
+        )
+    )
+    if existing is not None:
+        return jsonify(_item_json(existing)), 200
+    name = str(payload.get("name") or "").strip()
+    if not name:
+        return _error(422, "validation_error", "name is required", field="name")
+    if len(name) > 300:
+        return _error(422, "validation_error", "name is longer than 300 characters", field="name")
+    same_name = db.session.scalar(
+        select(SandboxItem.id).where(
+            SandboxItem.company_id == g.company.id,
+            SandboxItem.kind == kind,
+            SandboxItem.active.is_(True),
+            db.func.lower(SandboxItem.name) == name.lower(),
+        )
+    )
+    if same_name is not None:
+        return _error(
+            422, "validation_error", f"The name {name!r} is already used by another contact", field="name"
+        )
+    item = SandboxItem(
+        company_id=g.company.id,
+        kind=kind,
+        external_id=_next_external_id(kind),
+        name=name,
+        vat_number=(payload.get("vat_number") or None),
+        siren=(payload.get("siren") or None),
+        creation_key=key,
+        updated_at=utcnow(),
+    )
+    db.session.add(item)
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same key sent twice at once, or the id just taken: the caller retries
+        db.session.rollback()
+        return _error(409, "conflict", "Concurrent creation, retry the request")
+    return jsonify(_item_json(item)), 201
+
+
+def _next_external_id(kind: str) -> str:
+    return f"{PARTY_KINDS[kind]}-n{uuid.uuid4().hex[:10]}"
 
 
 @bp.post("/invoices")
@@ -152,4 +231,42 @@ def find_invoices():
         query = query.where(SandboxInvoice.idempotency_key == key)
     return jsonify(
         {"items": [{"id": i.id, "idempotency_key": i.idempotency_key} for i in db.session.scalars(query)]}
+    )
+
+
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
+
+@bp.put("/invoices/<int:invoice_id>/attachments/<filename>")
+def attach(invoice_id: int, filename: str):
+    """Attach a file to an invoice under its name; sending it again replaces it (PUT is idempotent)."""
+    invoice = db.session.get(SandboxInvoice, invoice_id)
+    if invoice is None or invoice.company_id != g.company.id:
+        return _error(404, "not_found", f"Invoice {invoice_id} not found")
+    data = request.get_data(cache=False)
+    content_type = (request.content_type or "").split(";")[0].strip()
+    if content_type != "application/pdf" or not data.startswith(b"%PDF-"):
+        return _error(415, "unsupported_media_type", "Attachments must be PDF files", field="attachment")
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        return _error(413, "too_large", "Attachments are limited to 10 MB", field="attachment")
+    attachment = db.session.scalar(
+        select(SandboxAttachment).where(
+            SandboxAttachment.invoice_id == invoice.id, SandboxAttachment.filename == filename[:200]
+        )
+    )
+    created = attachment is None
+    if attachment is None:
+        attachment = SandboxAttachment(invoice_id=invoice.id, filename=filename[:200])
+        db.session.add(attachment)
+    attachment.content_type = content_type
+    attachment.data = data
+    attachment.size = len(data)
+    attachment.sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return _error(409, "conflict", "Concurrent upload, retry the request")
+    return jsonify({"filename": attachment.filename, "size": attachment.size, "sha256": attachment.sha256}), (
+        201 if created else 200
     )

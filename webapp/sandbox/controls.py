@@ -14,7 +14,14 @@ from webapp.models.base import utcnow
 from webapp.sandbox.api import LIST_KINDS
 from webapp.sandbox.csrf import sandbox_csrf
 from webapp.sandbox.faults import get_setting, set_setting
-from webapp.sandbox.models import SandboxCompany, SandboxGrant, SandboxInvoice, SandboxItem, SandboxToken
+from webapp.sandbox.models import (
+    SandboxAttachment,
+    SandboxCompany,
+    SandboxGrant,
+    SandboxInvoice,
+    SandboxItem,
+    SandboxToken,
+)
 from webapp.sandbox.oauth import DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL
 from webapp.sandbox.seed import generate_items
 
@@ -267,8 +274,27 @@ def api_invoices(company_id: str):
     rows = db.session.scalars(
         select(SandboxInvoice).where(SandboxInvoice.company_id == company_id).order_by(SandboxInvoice.id)
     ).all()
+    attachments: dict[int, list[dict]] = {}
+    for a in db.session.scalars(
+        select(SandboxAttachment)
+        .where(SandboxAttachment.invoice_id.in_([r.id for r in rows]))
+        .order_by(SandboxAttachment.id)
+    ):
+        attachments.setdefault(a.invoice_id, []).append(
+            {"filename": a.filename, "size": a.size, "sha256": a.sha256, "content_type": a.content_type}
+        )
     return jsonify(
-        {"items": [{"id": r.id, "idempotency_key": r.idempotency_key, "payload": r.payload} for r in rows]}
+        {
+            "items": [
+                {
+                    "id": r.id,
+                    "idempotency_key": r.idempotency_key,
+                    "payload": r.payload,
+                    "attachments": attachments.get(r.id, []),
+                }
+                for r in rows
+            ]
+        }
     )
 
 

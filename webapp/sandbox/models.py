@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -41,6 +41,8 @@ class SandboxItem(db.Model):
     rate: Mapped[str | None] = mapped_column(String(12))
     active: Mapped[bool] = mapped_column(default=True)
     extras: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The Idempotency-Key of the request that created the item through the API, if one did.
+    creation_key: Mapped[str | None] = mapped_column(String(120))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -164,6 +166,22 @@ class SandboxInvoice(db.Model):
     company_id: Mapped[str] = mapped_column(ForeignKey("sandbox_company.id"))
     idempotency_key: Mapped[str] = mapped_column(String(120))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SandboxAttachment(db.Model):
+    """A file attached to an invoice (its PDF), one per file name: sending it again replaces it."""
+
+    __tablename__ = "sandbox_attachment"
+    __table_args__ = (UniqueConstraint("invoice_id", "filename", name="uq_sandbox_attachment_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("sandbox_invoice.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(80))
+    size: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

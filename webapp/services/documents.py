@@ -17,18 +17,18 @@ from webapp.models import (
     Integration,
     ListItem,
     ListKind,
-    PartyKind,
     Rule,
     User,
 )
-from webapp.models.coding import CODING_ITEMS, usable_for_coding
+from webapp.services.coding import ACCOUNT_WORD, code_document, set_coding_status
+from webapp.services.dossiers import siren_is_valid
 from webapp.services.events import record_event
-from webapp.services.rules import CURRENCIES
+from webapp.services.parties import PartyIdentity, match_in_list, normalise_siren, vat_error
+from webapp.services.rules import CURRENCIES, CodingInput, check_coding, check_item
 
 MAX_PDF_BYTES = 10 * 1024 * 1024
 CENT = Decimal("0.01")
 PARTY_LIST = {Direction.PURCHASE: ListKind.SUPPLIERS, Direction.SALE: ListKind.CUSTOMERS}
-PARTY_KIND = {Direction.PURCHASE: PartyKind.SUPPLIER, Direction.SALE: PartyKind.CUSTOMER}
 
 
 class DocumentError(ValueError):
@@ -69,18 +69,55 @@ class DocumentInput:
     currency: str
     pdf_name: str | None = None
     pdf_data: bytes | None = None
+    payment_method_id: int | None = None
+    # A party the list does not hold: what the invoice says of it (used when party_id is None).
+    new_party: PartyIdentity | None = None
+
+
+def check_new_party(identity: PartyIdentity, who: str, errors: dict[str, str]) -> None:
+    name = identity.name.strip()
+    if not name:
+        errors["party_name"] = f"Saisissez le nom du {who} tel qu'il figure sur la facture."
+    elif len(name) > 300:
+        errors["party_name"] = "Le nom ne peut dépasser 300 caractères."
+    if identity.vat_number:
+        problem = vat_error(identity.vat_number)
+        if problem:
+            errors["party_vat_number"] = problem
+    if identity.siren:
+        digits = normalise_siren(identity.siren)
+        if len(digits) != 9:
+            errors["party_siren"] = "Le SIREN doit compter 9 chiffres."
+        elif not siren_is_valid(digits):
+            errors["party_siren"] = "Ce SIREN n'est pas valide : vérifiez les chiffres saisis."
 
 
 def create_document(
     integration: Integration, direction: Direction, data: DocumentInput, user: User | None, *, today: date
 ) -> Document:
     errors: dict[str, str] = {}
-    party = db.session.get(ListItem, data.party_id) if data.party_id else None
     who = "fournisseur" if direction is Direction.PURCHASE else "client"
-    if party is None or party.integration_id != integration.id or party.kind is not PARTY_LIST[direction]:
-        errors["party_id"] = f"Choisissez le {who} dans la liste."
-    elif not party.active:
-        errors["party_id"] = f"« {party.name} » est inactif dans le logiciel comptable."
+    party = None
+    if data.new_party is not None:
+        check_new_party(data.new_party, who, errors)
+        if not errors:
+            # The list may hold it already under another spelling: then it is that one.
+            party = match_in_list(integration, PARTY_LIST[direction], data.new_party)
+    else:
+        party = db.session.get(ListItem, data.party_id) if data.party_id else None
+        if party is None or party.integration_id != integration.id or party.kind is not PARTY_LIST[direction]:
+            errors["party_id"] = f"Choisissez le {who} dans la liste."
+        elif not party.active:
+            errors["party_id"] = f"« {party.name} » est inactif dans le logiciel comptable."
+    if data.payment_method_id is not None:
+        check_item(
+            integration,
+            data.payment_method_id,
+            ListKind.PAYMENT_METHODS,
+            "payment_method_id",
+            "le moyen de paiement",
+            errors,
+        )
     number = data.number.strip()
     if not number:
         errors["number"] = "Le numéro de facture est obligatoire."
@@ -116,11 +153,15 @@ def create_document(
     if errors:
         raise DocumentError(errors)
 
+    new_party = data.new_party if party is None else None
     document = Document(
         dossier_id=integration.dossier_id,
         integration_id=integration.id,
         direction=direction,
-        party_id=party.id,
+        party_id=party.id if party else None,
+        party_name=new_party.name.strip() if new_party else "",
+        party_vat_number=new_party.vat or None if new_party else None,
+        party_siren=new_party.siren_digits or None if new_party else None,
         number=number,
         issue_date=data.issue_date,
         currency=data.currency,
@@ -129,16 +170,21 @@ def create_document(
         created_by_id=user.id if user else None,
         **amounts,
     )
-    apply_rule(document)
     db.session.add(document)
+    code_document(document, {"payment_method_id": data.payment_method_id})
     db.session.flush()
     record_event(
         dossier_id=integration.dossier_id,
         integration_id=integration.id,
         actor_id=user.id if user else None,
         kind="document.created",
-        message=f"{direction.label} {number} de « {party.name} » ajoutée ({document.status.label}).",
-        details={"document_id": document.id, "rule_id": document.rule_id},
+        message=f"{direction.label} {number} de « {document.party_display} » ajoutée "
+        f"({document.status.label}){' : tiers absent de la liste' if new_party else ''}.",
+        details={
+            "document_id": document.id,
+            "rule_id": document.rule_id,
+            "payment_rule_id": document.payment_rule_id,
+        },
     )
     db.session.commit()
     rule = db.session.get(Rule, document.rule_id) if document.rule_id else None
@@ -147,39 +193,6 @@ def create_document(
 
         request_publication([document], user)
     return document
-
-
-def apply_rule(document: Document) -> None:
-    """Fill the coding the document lacks from its party's rule, then set 'Prêt' or 'À réviser'.
-
-    Precedence: what the document already has, over the supplier or customer rule. Items the
-    rule points to that left the lists are not copied: the document then stays 'À réviser'.
-    """
-    rule = db.session.scalar(
-        select(Rule).where(
-            Rule.integration_id == document.integration_id,
-            Rule.party_kind == PARTY_KIND[document.direction],
-            Rule.party_id == document.party_id,
-        )
-    )
-    if rule is not None:
-        document.rule_id = rule.id
-        for field in CODING_ITEMS:
-            item = getattr(rule, field)
-            if getattr(document, f"{field}_id") is None and usable_for_coding(field, item):
-                setattr(document, f"{field}_id", item.id)
-        if document.due_date is None and rule.due_days is not None and document.issue_date:
-            document.due_date = document.issue_date + timedelta(days=rule.due_days)
-        if document.paid is None:
-            document.paid = rule.paid
-        if not document.description:
-            document.description = rule.description
-    set_coding_status(document)
-
-
-def set_coding_status(document: Document) -> None:
-    """'Prêt' when nothing is missing from the coding, 'À réviser' otherwise."""
-    document.status = DocumentStatus.TO_REVIEW if document.missing_coding else DocumentStatus.READY
 
 
 def documents_for(integration: Integration, status: DocumentStatus | None):
@@ -215,17 +228,9 @@ def reapply_rule(rule: Rule, user: User | None) -> int:
         )
     ).all()
     for document in documents:
-        for field in CODING_ITEMS:
-            item = getattr(rule, field)
-            setattr(document, f"{field}_id", item.id if usable_for_coding(field, item) else None)
-        if rule.due_days is not None:
-            document.due_date = document.issue_date + timedelta(days=rule.due_days)
-        document.paid = rule.paid
-        document.description = rule.description
         document.failure_reason = ""
         document.failure_detail = ""
-        document.rule_id = rule.id
-        set_coding_status(document)
+        code_document(document)
     record_event(
         dossier_id=rule.dossier_id,
         integration_id=rule.integration_id,
@@ -236,3 +241,71 @@ def reapply_rule(rule: Rule, user: User | None) -> int:
     )
     db.session.commit()
     return len(documents)
+
+
+@dataclass(kw_only=True)
+class CodingChange(CodingInput):
+    """The document's own coding, as the user sets it on its page; due_date replaces due_days."""
+
+    due_date: date | None = None
+    party_id: int | None = None  # another party of the list, for an invoice whose party was not in it
+
+
+def update_coding(document: Document, data: CodingChange, user: User | None) -> Document:
+    """'Enregistrer le codage' on a waiting document: the user's choices win over every rule."""
+    if document.status not in WAITING:
+        raise DocumentError({"status": f"La facture est « {document.status.label} » : son codage est figé."})
+    integration = db.session.get(Integration, document.integration_id)
+    errors: dict[str, str] = {}
+    check_coding(integration, data, errors, account_word=ACCOUNT_WORD[document.direction])
+    party = None
+    if data.party_id is not None:
+        party = db.session.get(ListItem, data.party_id)
+        if (
+            party is None
+            or party.integration_id != integration.id
+            or party.kind is not PARTY_LIST[document.direction]
+            or not party.active
+        ):
+            errors["party_id"] = "Choisissez le tiers parmi les actifs de la liste."
+    if data.due_date is not None and data.due_date < document.issue_date:
+        errors["due_date"] = "L'échéance ne peut précéder la date de facture."
+    if errors:
+        raise DocumentError(errors)
+    if party is not None and party.id != document.party_id:
+        document.party_id = party.id
+        document.hold_reason = ""
+    for field in ("account_id", "tax_rate_id", "payment_method_id", "tracking_id", "paid"):
+        setattr(document, field, getattr(data, field))
+    document.description = data.description.strip()
+    document.due_date = data.due_date
+    document.failure_reason = ""
+    document.failure_detail = ""
+    set_coding_status(document)
+    record_event(
+        dossier_id=document.dossier_id,
+        integration_id=document.integration_id,
+        actor_id=user.id if user else None,
+        kind="document.coded",
+        message=f"Codage de la facture {document.number} modifié ({document.status.label}).",
+        details={"document_id": document.id},
+    )
+    db.session.commit()
+    return document
+
+
+def approve_party_creation(document: Document, user: User | None) -> None:
+    """The user agrees that the supplier the invoice names be created in the software."""
+    document.party_creation_approved = True
+    document.hold_reason = ""
+    if document.status in WAITING:
+        set_coding_status(document)
+    record_event(
+        dossier_id=document.dossier_id,
+        integration_id=document.integration_id,
+        actor_id=user.id if user else None,
+        kind="document.party_creation_approved",
+        message=f"Création du tiers « {document.party_name} » acceptée pour la facture {document.number}.",
+        details={"document_id": document.id},
+    )
+    db.session.commit()

@@ -47,7 +47,11 @@ def siren_is_valid(siren: str) -> bool:
     return total % 10 == 0
 
 
-def update_dossier(dossier: Dossier, *, name: str, siren: str | None) -> None:
+def update_dossier(
+    dossier: Dossier, *, name: str, siren: str | None, warn_before_creating_supplier: bool | None = None
+) -> None:
     dossier.name = name.strip()
     dossier.siren = siren or None
+    if warn_before_creating_supplier is not None:
+        dossier.warn_before_creating_supplier = warn_before_creating_supplier
     db.session.commit()

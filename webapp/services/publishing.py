@@ -6,18 +6,30 @@ import logging
 
 from sqlalchemy import select, update
 
-from webapp.connectors.base import ConnectorError, IntegrationExpired, ProviderValidationError
+from webapp.connectors.base import Attachment, ConnectorError, IntegrationExpired
 from webapp.connectors.catalogue import get_connector
 from webapp.extensions import db
-from webapp.models import Document, DocumentStatus, Integration, IntegrationStatus, JobRun, User
+from webapp.models import (
+    Direction,
+    Document,
+    DocumentStatus,
+    Dossier,
+    Integration,
+    IntegrationStatus,
+    JobRun,
+    ListKind,
+    User,
+)
 from webapp.models.base import utcnow
 from webapp.services.events import record_event
 from webapp.services.integrations import LiveTokens, mark_expired
 from webapp.services.jobs import launch_job
+from webapp.services.parties import PartyIdentity, best_match, match_in_list, upsert_list_item
 
 log = logging.getLogger(__name__)
 
 EXPIRED_REASON = "Intégration expirée"
+PARTY_LIST = {Direction.PURCHASE: ListKind.SUPPLIERS, Direction.SALE: ListKind.CUSTOMERS}
 PUBLISHABLE = (DocumentStatus.READY, DocumentStatus.FAILED)
 
 
@@ -62,7 +74,7 @@ def invoice_payload(document: Document) -> dict:
         "number": document.number,
         "date": document.issue_date.isoformat(),
         "due_date": document.due_date.isoformat() if document.due_date else None,
-        "contact_id": document.party.external_id,
+        "contact_id": document.party.external_id if document.party else None,
         "currency": document.currency,
         "amount_net": str(document.amount_ht),
         "amount_tax": str(document.amount_tva),
@@ -78,7 +90,8 @@ def invoice_payload(document: Document) -> dict:
 
 
 def publish(document_id: int, job_run_id: int | None = None) -> str:
-    """The job's work. Safe to run again: the idempotency key makes the software keep one invoice."""
+    """The job's work. Safe to run again: the idempotency keys make the software keep one invoice
+    (and one supplier, when one had to be created)."""
     document = db.session.get(Document, document_id)
     if document is None:
         return "Document introuvable."
@@ -91,16 +104,25 @@ def publish(document_id: int, job_run_id: int | None = None) -> str:
     connector = get_connector(integration.software)
     try:
         tokens = LiveTokens(integration.id)
+        if document.party_id is None:
+            held = _resolve_party(document, integration, connector, tokens, job_run_id)
+            if held:
+                return held
+        attachment = (
+            Attachment(filename=document.pdf_name, content=document.pdf_data)
+            if document.pdf_name and document.pdf_data
+            else None
+        )
         upstream_id = connector.publish_invoice(  # type: ignore[arg-type]
-            tokens, invoice_payload(document), idempotency_key=document.idempotency_key
+            tokens,
+            invoice_payload(document),
+            idempotency_key=document.idempotency_key,
+            attachment=attachment,
         )
     except IntegrationExpired as exc:
         mark_expired(integration.id, exc.detail)
         _fail(document_id, EXPIRED_REASON, exc.detail, job_run_id=job_run_id)
         return EXPIRED_REASON
-    except ProviderValidationError as exc:
-        _fail(document_id, exc.message, exc.detail, job_run_id=job_run_id)
-        return exc.message
     except ConnectorError as exc:
         _fail(document_id, exc.message, exc.detail, job_run_id=job_run_id)
         return exc.message
@@ -116,11 +138,82 @@ def publish(document_id: int, job_run_id: int | None = None) -> str:
         integration_id=document.integration_id,
         job_run_id=job_run_id,
         kind="document.published",
-        message=f"Facture {document.number} publiée dans {integration.software_name}.",
-        details={"document_id": document.id, "upstream_id": upstream_id},
+        message=f"Facture {document.number} publiée dans {integration.software_name}"
+        + (" avec son PDF." if attachment else "."),
+        details={"document_id": document.id, "upstream_id": upstream_id, "pdf": bool(attachment)},
     )
     db.session.commit()
     return f"Facture {document.number} publiée."
+
+
+def _resolve_party(document: Document, integration: Integration, connector, tokens, job_run_id) -> str:
+    """Give the document a party of the software: found in the list, found upstream, or created there.
+
+    Returns the reason the document waits ('M'avertir avant de créer un fournisseur'), or "" when it
+    has its party. Whatever happens later, the party found or created is committed first, so a
+    re-run looks it up instead of creating it again (the creation's idempotency key covers a crash
+    between the software's answer and that commit).
+    """
+    kind = PARTY_LIST[document.direction]
+    who = "fournisseur" if document.direction is Direction.PURCHASE else "client"
+    identity = PartyIdentity(document.party_name, document.party_vat_number, document.party_siren)
+    item = match_in_list(integration, kind, identity)
+    how = "trouvé dans la liste"
+    if item is None:
+        candidates = []
+        for term in identity.search_terms():
+            candidates += connector.find_parties(tokens, kind, term=term)
+        found = best_match(identity, [c for c in candidates if c.active])
+        if found is not None:
+            item = upsert_list_item(integration, kind, found)
+            how = f"trouvé dans {integration.software_name}"
+    if item is None:
+        dossier = db.session.get(Dossier, document.dossier_id)
+        if (
+            document.direction is Direction.PURCHASE
+            and dossier.warn_before_creating_supplier
+            and not document.party_creation_approved
+        ):
+            reason = (
+                f"Fournisseur absent de {integration.software_name} : « {identity.name} » sera créé "
+                "quand vous l'accepterez (paramètre « M'avertir avant de créer un fournisseur »)."
+            )
+            db.session.rollback()
+            document = db.session.get(Document, document.id)
+            document.status = DocumentStatus.TO_REVIEW
+            document.hold_reason = reason
+            record_event(
+                dossier_id=document.dossier_id,
+                integration_id=document.integration_id,
+                job_run_id=job_run_id,
+                kind="document.held",
+                message=f"Facture {document.number} en attente : {reason}",
+                details={"document_id": document.id},
+            )
+            db.session.commit()
+            return reason
+        created = connector.create_party(
+            tokens,
+            kind,
+            name=identity.name,
+            vat_number=identity.vat or None,
+            siren=identity.siren_digits or None,
+            idempotency_key=f"{document.idempotency_key}-tiers",
+        )
+        item = upsert_list_item(integration, kind, created)
+        how = f"créé dans {integration.software_name}"
+    document.party_id = item.id
+    document.hold_reason = ""
+    record_event(
+        dossier_id=document.dossier_id,
+        integration_id=document.integration_id,
+        job_run_id=job_run_id,
+        kind="document.party_resolved",
+        message=f"{who.capitalize()} « {item.name} » {how} pour la facture {document.number}.",
+        details={"document_id": document.id, "external_id": item.external_id, "how": how},
+    )
+    db.session.commit()
+    return ""
 
 
 def _fail(

@@ -30,19 +30,28 @@ class RuleError(ValueError):
         self.errors = errors
 
 
-@dataclass
-class RuleInput:
-    party_id: int | None
-    account_id: int | None
-    tax_rate_id: int | None
-    payment_method_id: int | None
-    tracking_id: int | None
-    due_days: int | None
-    paid: bool | None
-    currency: str
-    description: str
-    reverse_charge: bool
-    auto_publish: bool
+@dataclass(kw_only=True)
+class CodingInput:
+    """The coding fields a rule, a payment-method rule, the defaults or a document's form give."""
+
+    account_id: int | None = None
+    tax_rate_id: int | None = None
+    payment_method_id: int | None = None
+    tracking_id: int | None = None
+    due_days: int | None = None
+    paid: bool | None = None
+    description: str = ""
+
+
+CODING_FIELDS = ("account_id", "tax_rate_id", "payment_method_id", "tracking_id", "due_days", "paid")
+
+
+@dataclass(kw_only=True)
+class RuleInput(CodingInput):
+    party_id: int | None = None
+    currency: str = "EUR"
+    reverse_charge: bool = False
+    auto_publish: bool = False
 
 
 def codable(integration: Integration, kind: ListKind):
@@ -101,7 +110,7 @@ def get_rule_for(integration: Integration, rule_id: int) -> Rule | None:
     return rule
 
 
-def _check_item(
+def check_item(
     integration: Integration,
     item_id: int | None,
     kind: ListKind,
@@ -120,6 +129,36 @@ def _check_item(
         errors[field] = f"Le compte {item.code} est masqué des choix de codage : choisissez-en un autre."
 
 
+def check_coding(
+    integration: Integration, data: CodingInput, errors: dict[str, str], *, account_word: str
+) -> None:
+    """Each item chosen must be of this integration's list, active, and for an account visible."""
+    check_item(integration, data.account_id, ListKind.ACCOUNTS, "account_id", f"le {account_word}", errors)
+    check_item(integration, data.tax_rate_id, ListKind.TAX_RATES, "tax_rate_id", "le taux de TVA", errors)
+    check_item(
+        integration,
+        data.payment_method_id,
+        ListKind.PAYMENT_METHODS,
+        "payment_method_id",
+        "le moyen de paiement",
+        errors,
+    )
+    check_item(
+        integration,
+        data.tracking_id,
+        ListKind.TRACKING_CATEGORIES,
+        "tracking_id",
+        "la catégorie analytique",
+        errors,
+    )
+    if data.due_days is not None and not 0 <= data.due_days <= MAX_DUE_DAYS:
+        errors["due_days"] = (
+            f"L'échéance doit être comprise entre 0 et {MAX_DUE_DAYS} jours après la date de facture."
+        )
+    if len(data.description) > 500:
+        errors["description"] = "La description ne peut dépasser 500 caractères."
+
+
 def save_rule(
     integration: Integration,
     party_kind: PartyKind,
@@ -133,7 +172,7 @@ def save_rule(
     if party_id is None:
         errors["party_id"] = f"Choisissez le {party_kind.label} de la règle."
     else:
-        _check_item(
+        check_item(
             integration, party_id, PARTY_LIST[party_kind], "party_id", f"le {party_kind.label}", errors
         )
         if rule is None and "party_id" not in errors:
@@ -147,32 +186,9 @@ def save_rule(
             if exists:
                 errors["party_id"] = f"Une règle existe déjà pour ce {party_kind.label} : modifiez-la."
     account_word = "compte de charge" if party_kind is PartyKind.SUPPLIER else "compte de produit"
-    _check_item(integration, data.account_id, ListKind.ACCOUNTS, "account_id", f"le {account_word}", errors)
-    _check_item(integration, data.tax_rate_id, ListKind.TAX_RATES, "tax_rate_id", "le taux de TVA", errors)
-    _check_item(
-        integration,
-        data.payment_method_id,
-        ListKind.PAYMENT_METHODS,
-        "payment_method_id",
-        "le moyen de paiement",
-        errors,
-    )
-    _check_item(
-        integration,
-        data.tracking_id,
-        ListKind.TRACKING_CATEGORIES,
-        "tracking_id",
-        "la catégorie analytique",
-        errors,
-    )
-    if data.due_days is not None and not 0 <= data.due_days <= MAX_DUE_DAYS:
-        errors["due_days"] = (
-            f"L'échéance doit être comprise entre 0 et {MAX_DUE_DAYS} jours après la date de facture."
-        )
+    check_coding(integration, data, errors, account_word=account_word)
     if data.currency not in CURRENCIES:
         errors["currency"] = "Choisissez une devise de la liste."
-    if len(data.description) > 500:
-        errors["description"] = "La description ne peut dépasser 500 caractères."
     if data.reverse_charge and not has_reverse_charge(integration):
         errors["reverse_charge"] = (
             "Le logiciel comptable n'a pas de compte de TVA autoliquidée : "
@@ -191,16 +207,7 @@ def save_rule(
             created_by_id=user.id if user else None,
         )
         db.session.add(rule)
-    for field in (
-        "account_id",
-        "tax_rate_id",
-        "payment_method_id",
-        "tracking_id",
-        "due_days",
-        "paid",
-        "reverse_charge",
-        "auto_publish",
-    ):
+    for field in (*CODING_FIELDS, "reverse_charge", "auto_publish"):
         setattr(rule, field, getattr(data, field))
     rule.currency = data.currency
     rule.description = data.description.strip()

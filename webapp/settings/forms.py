@@ -1,7 +1,7 @@
 """Forms of 'Paramètres du dossier'."""
 
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from webapp.services.dossiers import siren_is_valid
@@ -16,6 +16,11 @@ class DossierForm(FlaskForm):
         ],
     )
     siren = StringField("SIREN", description="9 chiffres, espaces permis.")
+    warn_before_creating_supplier = BooleanField(
+        "M'avertir avant de créer un fournisseur",
+        description="Une facture dont le fournisseur n'existe pas dans le logiciel comptable attend votre "
+        "accord au lieu de le créer à la publication.",
+    )
 
     def validate_siren(self, field: StringField) -> None:
         value = (field.data or "").replace(" ", "").replace("\u00a0", "")

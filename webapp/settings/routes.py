@@ -8,11 +8,15 @@ from htmx_flask import make_response
 
 from webapp.connectors.catalogue import available_software
 from webapp.dossier_scope import scope_to_dossier
-from webapp.models import ListKind
+from webapp.models import Direction, ListKind
+from webapp.rules.forms import CodingForm
+from webapp.services.coding import default_for, save_default
 from webapp.services.dossiers import get_integration_for, update_dossier
+from webapp.services.integrations import current_integration_for
 from webapp.services.jobs import JobBackendUnavailable
 from webapp.services.lists import refresh_outcome_toast, request_refresh, sync_views
 from webapp.services.publishing import failed_for_expiry, request_publication
+from webapp.services.rules import RuleError
 from webapp.settings import bp
 from webapp.settings.forms import DossierForm
 
@@ -23,7 +27,12 @@ scope_to_dossier(bp)
 def general():
     form = DossierForm(obj=g.dossier)
     if form.validate_on_submit():
-        update_dossier(g.dossier, name=form.name.data or "", siren=form.siren.data)
+        update_dossier(
+            g.dossier,
+            name=form.name.data or "",
+            siren=form.siren.data,
+            warn_before_creating_supplier=bool(form.warn_before_creating_supplier.data),
+        )
         flash("Les paramètres du dossier sont enregistrés.", "success")
         return redirect(url_for("settings.general"))
     return render_template("settings/general.html", dossier=g.dossier, form=form, section="general")
@@ -109,3 +118,59 @@ def lists_state(integration_id: int):
     if watching and not any(v.running for v in views):
         return make_response(body, trigger={"raccord:toast": refresh_outcome_toast(views)})
     return make_response(body)
+
+
+DEFAULT_SLUGS = {"achats": Direction.PURCHASE, "ventes": Direction.SALE}
+ACCOUNT_LABELS = {Direction.PURCHASE: "Compte de charge", Direction.SALE: "Compte de produit"}
+
+
+def _default_forms(integration, posted: str | None = None) -> dict[str, CodingForm]:
+    forms = {}
+    for slug, direction in DEFAULT_SLUGS.items():
+        form = CodingForm(prefix=slug) if slug == posted else CodingForm(prefix=slug, formdata=None)
+        if slug != posted:
+            stored = default_for(integration, direction)
+            if stored is not None:
+                form.load(stored)
+        form.fill_choices(integration, account_label=ACCOUNT_LABELS[direction])
+        forms[slug] = form
+    return forms
+
+
+def _render_defaults(integration, forms, status=200):
+    return render_template(
+        "settings/defaults.html",
+        dossier=g.dossier,
+        integration=integration,
+        forms=forms,
+        directions=DEFAULT_SLUGS,
+        section="defaults",
+    ), status
+
+
+@bp.get("/parametres/codage")
+def defaults():
+    """'Codage par défaut': the first layer of every document's coding, for purchases and for sales."""
+    integration = current_integration_for(g.dossier)
+    return _render_defaults(integration, _default_forms(integration) if integration else {})
+
+
+@bp.post("/parametres/codage/<slug>")
+def save_defaults(slug: str):
+    if slug not in DEFAULT_SLUGS:
+        abort(404)
+    integration = current_integration_for(g.dossier)
+    if integration is None:
+        abort(404)
+    forms = _default_forms(integration, posted=slug)
+    form = forms[slug]
+    if form.validate():
+        try:
+            save_default(integration, DEFAULT_SLUGS[slug], form.coding_input(), current_user)
+        except RuleError as exc:
+            for field, message in exc.errors.items():
+                getattr(form, field).errors = [*getattr(form, field).errors, message]
+        else:
+            flash(f"Le codage par défaut des {slug} est enregistré.", "success")
+            return redirect(url_for("settings.defaults"))
+    return _render_defaults(integration, forms, 400)

@@ -1,0 +1,175 @@
+"""Suppliers and customers named by an invoice: checked identifiers, matching, lookup and creation upstream.
+
+Matching follows what users expect of duplicates ('AB Builders Ltd' is 'AB Builders Limited'): the
+VAT number first, then the SIREN (a French VAT number carries it), then the name with case,
+accents, punctuation and legal forms left out.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import or_, select
+
+from webapp.extensions import db
+from webapp.models import Integration, ListItem, ListKind
+from webapp.models.base import utcnow
+from webapp.services.dossiers import siren_is_valid
+
+# Legal forms, in French and in the other languages suppliers' names arrive in.
+LEGAL_FORMS = frozenset(
+    # French forms, then those of the other countries suppliers' names arrive from.
+    ("sa", "sas", "sasu", "sarl", "eurl", "sarlu", "snc", "scs", "sca", "sci", "scp", "scop", "scm", "sel")
+    + ("selarl", "selas", "selafa", "selca", "gie", "ei", "eirl", "earl", "gaec", "ste", "societe")
+    + ("etablissements", "ets", "cie", "compagnie")
+    + ("ltd", "limited", "plc", "llp", "llc", "inc", "incorporated", "corp", "corporation", "co", "company")
+    + ("gmbh", "ag", "kg", "ohg", "ug", "bv", "nv", "srl", "spa", "sl")
+)
+
+_VAT = re.compile(r"[A-Z]{2}[0-9A-Z+*]{2,13}")
+_FR_VAT = re.compile(r"FR([0-9A-Z]{2})(\d{9})")
+
+
+def normalise_name(name: str) -> str:
+    """'S.A.R.L. Boulangerie  Martin & Fils' → 'boulangerie martin fils'."""
+    text = unicodedata.normalize("NFKD", name or "")
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = re.sub(r"[.'’`]", "", text)  # S.A.R.L. → sarl, l'atelier → latelier
+    text = re.sub(r"[^0-9a-z]+", " ", text)
+    words = [w for w in text.split() if w not in LEGAL_FORMS and w not in ("et", "and")]
+    return " ".join(words)
+
+
+def normalise_vat(vat: str | None) -> str:
+    return re.sub(r"[^0-9A-Za-z+*]", "", vat or "").upper()
+
+
+def normalise_siren(siren: str | None) -> str:
+    return re.sub(r"\D", "", siren or "")
+
+
+def siren_from_vat(vat: str | None) -> str | None:
+    found = _FR_VAT.fullmatch(normalise_vat(vat))
+    return found.group(2) if found else None
+
+
+def vat_error(vat: str) -> str | None:
+    """A French message if `vat` is not a plausible intra-community VAT number; None if it is."""
+    value = normalise_vat(vat)
+    if not _VAT.fullmatch(value):
+        return "Le numéro de TVA intracommunautaire commence par le code du pays (par exemple FR12345678901)."
+    french = _FR_VAT.fullmatch(value)
+    if value.startswith("FR"):
+        if not french:
+            return "Un numéro de TVA français compte FR, deux caractères de clé et les 9 chiffres du SIREN."
+        key, siren = french.groups()
+        if not siren_is_valid(siren):
+            return "Le SIREN contenu dans ce numéro de TVA n'est pas valide."
+        if key.isdigit() and int(key) != (12 + 3 * (int(siren) % 97)) % 97:
+            return "La clé de ce numéro de TVA ne correspond pas au SIREN : vérifiez-le."
+    return None
+
+
+@dataclass(frozen=True)
+class PartyIdentity:
+    """What an invoice says of its supplier or customer."""
+
+    name: str
+    vat_number: str | None = None
+    siren: str | None = None
+
+    @property
+    def vat(self) -> str:
+        return normalise_vat(self.vat_number)
+
+    @property
+    def siren_digits(self) -> str:
+        return normalise_siren(self.siren) or siren_from_vat(self.vat_number) or ""
+
+    @property
+    def key_name(self) -> str:
+        return normalise_name(self.name)
+
+    def search_terms(self) -> list[str]:
+        """Words to ask a search for, most selective first; the match is then checked exactly."""
+        terms = [t for t in (self.vat, self.siren_digits) if t]
+        words = sorted(self.key_name.split(), key=len, reverse=True)
+        if words:
+            terms.append(words[0])
+        return terms
+
+
+class _PartyLike(Protocol):
+    name: str
+    vat_number: str | None
+    siren: str | None
+
+
+def best_match(identity: PartyIdentity, candidates: Iterable[_PartyLike]) -> _PartyLike | None:
+    """The candidate with the same VAT number, else the same SIREN, else the same normalised name."""
+    candidates = list(candidates)
+    if identity.vat:
+        for c in candidates:
+            if normalise_vat(c.vat_number) == identity.vat:
+                return c
+    if identity.siren_digits:
+        for c in candidates:
+            if identity.siren_digits in (normalise_siren(c.siren), siren_from_vat(c.vat_number)):
+                return c
+    if identity.key_name:
+        for c in candidates:
+            if normalise_name(c.name) == identity.key_name:
+                return c
+    return None
+
+
+def match_in_list(integration: Integration, kind: ListKind, identity: PartyIdentity) -> ListItem | None:
+    """The active item of the imported list this invoice's party is, if the list holds it."""
+    conditions = []
+    if identity.vat:
+        conditions.append(ListItem.vat_number.ilike(f"%{identity.vat[-9:]}%"))
+    if identity.siren_digits:
+        conditions.append(ListItem.siren == identity.siren_digits)
+        conditions.append(ListItem.vat_number.ilike(f"%{identity.siren_digits}%"))
+    words = identity.key_name.split()
+    if words:
+        conditions.append(ListItem.name.ilike(f"%{max(words, key=len)}%"))
+    if not conditions:
+        return None
+    candidates = db.session.scalars(
+        select(ListItem)
+        .where(
+            ListItem.integration_id == integration.id,
+            ListItem.kind == kind,
+            ListItem.active.is_(True),
+            or_(*conditions),
+        )
+        .order_by(ListItem.id)
+        .limit(500)
+    )
+    found = best_match(identity, candidates)
+    return found if isinstance(found, ListItem) else None
+
+
+def upsert_list_item(integration: Integration, kind: ListKind, item) -> ListItem:
+    """Write an item the software just told us of (found or created) into the list, as a refresh would."""
+    row = db.session.scalar(
+        select(ListItem).where(
+            ListItem.integration_id == integration.id,
+            ListItem.kind == kind,
+            ListItem.external_id == item.external_id,
+        )
+    )
+    if row is None:
+        row = ListItem(integration_id=integration.id, kind=kind, external_id=item.external_id)
+        db.session.add(row)
+    for field, value in item.row().items():
+        if field != "external_id":
+            setattr(row, field, value)
+    row.updated_at = utcnow()
+    db.session.flush()
+    return row
