@@ -60,7 +60,13 @@ class ScriptedSoftware(Connector):
         if self.fail_after_pages:
             raise self.fail_after_pages
 
-    def publish_invoice(self, tokens, invoice, *, idempotency_key):  # pragma: no cover
+    def publish_invoice(self, tokens, invoice, *, idempotency_key, attachment=None):  # pragma: no cover
+        raise NotImplementedError
+
+    def find_parties(self, tokens, kind, *, term):  # pragma: no cover
+        raise NotImplementedError
+
+    def create_party(self, tokens, kind, **_):  # pragma: no cover
         raise NotImplementedError
 
     def revoke(self, tokens):  # pragma: no cover
