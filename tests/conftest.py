@@ -88,6 +88,8 @@ _schemas_made: set[str] = set()
 
 
 def _reset_database(app) -> None:
+    import webapp.sandbox.models  # noqa: F401 - the sandbox's tables are part of the schema, sandbox on or off
+
     with app.app_context():
         url = app.config["SQLALCHEMY_DATABASE_URI"]
         if url not in _schemas_made:
@@ -231,6 +233,7 @@ def worker_env(app) -> dict[str, str]:
             "SECRET_KEY": TEST_SECRET,
             "TOKEN_ENCRYPTION_KEY": TEST_TOKEN_KEY,
             "PROVIDER_BACKOFF_SECONDS": "0.01",
+            "LIST_PAGE_SIZE": str(app.config["LIST_PAGE_SIZE"]),
             "PYTHONPATH": str(ROOT),
         }
     )

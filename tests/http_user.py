@@ -50,11 +50,16 @@ class Browser:
         assert response.url.endswith("/dossiers"), response.url
 
     def connect(
-        self, dossier_id: int, *, company: str | None = COMPANY, decision: str = "allow"
+        self,
+        dossier_id: int,
+        *,
+        company: str | None = COMPANY,
+        decision: str = "allow",
+        software: str = "sandbox",
     ) -> requests.Response:
         """'Connecter' on 'Logiciels disponibles', then the software's consent page."""
         start = self.post_form(
-            f"/dossiers/{dossier_id}/connexions/sandbox/connecter",
+            f"/dossiers/{dossier_id}/connexions/{software}/connecter",
             {},
             page=f"/dossiers/{dossier_id}/parametres/connexions",
             allow_redirects=False,
@@ -69,8 +74,8 @@ class Browser:
         return self.http.post(authorize_url, data=form, timeout=60)
 
 
-def connected(job_app, browser: Browser, dossier_id: int) -> int:
-    response = browser.connect(dossier_id)
+def connected(job_app, browser: Browser, dossier_id: int, software: str = "sandbox") -> int:
+    response = browser.connect(dossier_id, software=software)
     assert response.status_code == 200
     run_worker_burst(job_app)
     with job_app.app_context():

@@ -193,8 +193,41 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "PROVIDER_BACKOFF_SECONDS": env_float(env, "PROVIDER_BACKOFF_SECONDS", 1.0),
         "PROVIDER_MAX_RETRY_AFTER": env_float(env, "PROVIDER_MAX_RETRY_AFTER", 120.0),
         "LIST_PAGE_SIZE": env_int(env, "LIST_PAGE_SIZE", 500, minimum=10),
+        **vendor_settings(env),
     }
     return config
+
+
+# Each vendor's endpoints, overridable one by one (a proxy, a regional host, a vendor's own sandbox).
+VENDOR_URLS = {
+    "XERO": {
+        "AUTHORIZE_URL": "https://login.xero.com/identity/connect/authorize",
+        "TOKEN_URL": "https://identity.xero.com/connect/token",
+        "REVOKE_URL": "https://identity.xero.com/connect/revocation",
+        "CONNECTIONS_URL": "https://api.xero.com/connections",
+        "API_URL": "https://api.xero.com/api.xro/2.0",
+    },
+}
+
+
+def vendor_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """XERO_CLIENT_ID, XERO_CLIENT_SECRET[_FILE] and the XERO_*_URL overrides, checked."""
+    settings: dict[str, Any] = {}
+    for vendor, urls in VENDOR_URLS.items():
+        client_id = (env.get(f"{vendor}_CLIENT_ID") or "").strip() or None
+        client_secret = env_secret(env, f"{vendor}_CLIENT_SECRET")
+        if bool(client_id) != bool(client_secret):
+            raise ConfigError(
+                f"{vendor}_CLIENT_ID et {vendor}_CLIENT_SECRET vont ensemble : donnez les deux ou aucun."
+            )
+        settings[f"{vendor}_CLIENT_ID"] = client_id
+        settings[f"{vendor}_CLIENT_SECRET"] = client_secret
+        for name, default in urls.items():
+            value = (env.get(f"{vendor}_{name}") or "").strip() or default
+            if not value.startswith(("https://", "http://")):
+                raise ConfigError(f"{vendor}_{name} doit commencer par https:// (ou http:// en local).")
+            settings[f"{vendor}_{name}"] = value
+    return settings
 
 
 def derived_settings(config: dict[str, Any]) -> dict[str, Any]:

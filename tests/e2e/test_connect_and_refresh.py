@@ -28,7 +28,7 @@ def test_connect_refresh_and_reload_a_list(page, live, worker, demo):
     ).click()
 
     card = page.get_by_role("region", name="Logiciels disponibles")
-    card.get_by_role("button", name="Connecter").click()
+    card.get_by_role("listitem", name="Compta Démo").get_by_role("button", name="Connecter").click()
 
     # The software's own consent page: pick the company, authorise.
     expect(page.get_by_role("heading", name="Autoriser Raccord")).to_be_visible()

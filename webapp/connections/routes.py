@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 
 from webapp.connections import bp
 from webapp.connectors.base import ConnectorError
-from webapp.connectors.catalogue import CATALOGUE, get_connector, software_name
+from webapp.connectors.catalogue import CATALOGUE, get_connector, software_name, software_status
 from webapp.models import Dossier
 from webapp.services.dossiers import get_dossier_for, get_integration_for
 from webapp.services.integrations import (
@@ -62,6 +62,10 @@ def connect(dossier_id: int, software: str):
     dossier = get_dossier_for(current_user, dossier_id)
     if software not in CATALOGUE:
         abort(404)
+    status = software_status(software)
+    if not status.available:
+        flash(f"{status.name} : {status.unavailable_reason}", "error")
+        return redirect(url_for("settings.connections", dossier_id=dossier.id))
     current = current_integration_for(dossier)
     if current is not None:
         flash(

@@ -54,10 +54,13 @@ class ProviderHttp:
         *,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        describe: Callable[[requests.Response], Exception | None] | None = None,
     ):
         self.policy = policy
         self.session = session or requests.Session()
         self.sleep = sleep
+        # A vendor's reading of its own error bodies, tried before the generic one.
+        self.describe = describe
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """The response of a successful call (2xx), or a typed error after bounded retries."""
@@ -91,6 +94,10 @@ class ProviderHttp:
                     )
                 self._backoff(attempt)
                 continue
+            if status >= 400 and self.describe is not None:
+                described = self.describe(response)
+                if described is not None:
+                    raise described
             if status == 401:
                 raise AccessTokenRejected(detail=_snippet(response))
             if status in (400, 409, 413, 415, 422):
@@ -128,4 +135,4 @@ def _json_or_none(response: requests.Response) -> Any:
 
 
 def _snippet(response: requests.Response) -> str:
-    return f"HTTP {response.status_code}: {response.text[:300]}"
+    return f"HTTP {response.status_code}: {response.text[:2000]}"

@@ -82,6 +82,7 @@ class OAuthClient:
         fresh = TokenSet.from_oauth(self._with_retries(call))
         if fresh.refresh_token is None:  # some software keep the refresh token unchanged
             fresh.refresh_token = tokens.refresh_token
+        fresh.extra = {**tokens.extra, **fresh.extra}  # what the connection learnt (tenant, realm…)
         return fresh
 
     def revoke(self, tokens: TokenSet) -> None:

@@ -29,6 +29,7 @@ def create_sandbox_app(parent: Flask) -> Flask:
     app.config["SESSION_COOKIE_NAME"] = "sandbox_session"
     app.config["SESSION_COOKIE_PATH"] = "/sandbox"
     app.config["WTF_CSRF_TIME_LIMIT"] = None
+    app.json.sort_keys = False  # answers keep the field order of the software they imitate
     db.init_app(app)
     sandbox_csrf.init_app(app)
     oauth.init_app(app)
@@ -36,6 +37,10 @@ def create_sandbox_app(parent: Flask) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(controls.bp)
     app.register_blueprint(controls.api)
+    from webapp.sandbox.dialects import xero
+
+    app.register_blueprint(xero.bp)
+    app.register_blueprint(xero.api)
 
     from webapp.security import set_security_headers
 

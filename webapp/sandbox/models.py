@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
+
+# Scopes the vendors' dialects are asked for (Xero's), granted like the sandbox's own.
+DIALECT_SCOPES = {
+    "offline_access",
+    "accounting.settings",
+    "accounting.contacts",
+    "accounting.transactions",
+    "accounting.attachments",
+}
 
 
 class SandboxCompany(db.Model):
@@ -43,6 +53,8 @@ class SandboxItem(db.Model):
     extras: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # The Idempotency-Key of the request that created the item through the API, if one did.
     creation_key: Mapped[str | None] = mapped_column(String(120))
+    # The item's id where a vendor's dialect speaks in GUIDs (Xero's AccountID, ContactID…).
+    guid: Mapped[str] = mapped_column(String(36), default=lambda: str(uuid.uuid4()), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -61,7 +73,7 @@ class SandboxClient(db.Model, ClientMixin):
         return self.redirect_uris[0] if self.redirect_uris else None
 
     def get_allowed_scope(self, scope: str) -> str:
-        allowed = {"lists", "invoices"}
+        allowed = {"lists", "invoices"} | DIALECT_SCOPES
         return " ".join(s for s in (scope or "").split() if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
@@ -165,6 +177,7 @@ class SandboxInvoice(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[str] = mapped_column(ForeignKey("sandbox_company.id"))
     idempotency_key: Mapped[str] = mapped_column(String(120))
+    guid: Mapped[str] = mapped_column(String(36), default=lambda: str(uuid.uuid4()), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

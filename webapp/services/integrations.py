@@ -252,5 +252,10 @@ class LiveTokens:
     def expires_at(self) -> float:
         return self._tokens.expires_at
 
+    @property
+    def extra(self) -> dict:
+        """What the connection learnt at consent (Xero's tenant, QuickBooks' realm…)."""
+        return self._tokens.extra
+
     def renew(self) -> None:
         self._tokens = fresh_tokens(self.integration_id, force=True)
