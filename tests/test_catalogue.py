@@ -80,3 +80,16 @@ def test_by_default_xero_goes_through_the_sandbox_dialect(database_url):
         connector = get_connector("xero")
     assert connector.api_url == "http://127.0.0.1:5000/sandbox/xero/api.xro/2.0"
     assert connector.connections_url == "http://127.0.0.1:5000/sandbox/xero/connections"
+
+
+def test_sage_real_endpoints_keep_sages_filter_parameter(database_url):
+    app = make_app(database_url, SANDBOX_ENABLED=False, SAGE_CLIENT_ID="raccord-sage", SAGE_CLIENT_SECRET="s")
+    with app.test_request_context():
+        connector = get_connector("sage")
+        url = connector.authorization_url(
+            redirect_uri="https://raccord.fr/oauth/callback", state="st", code_verifier="v" * 50
+        )
+    query = parse_qs(urlsplit(url).query)
+    assert url.startswith("https://www.sageone.com/oauth2/auth/central?")
+    assert query["filter"] == ["apiv3.1"] and query["scope"] == ["full_access"]
+    assert connector.api_url == "https://api.accounting.sage.com/v3.1"

@@ -207,11 +207,17 @@ VENDOR_URLS = {
         "CONNECTIONS_URL": "https://api.xero.com/connections",
         "API_URL": "https://api.xero.com/api.xro/2.0",
     },
+    "SAGE": {
+        "AUTHORIZE_URL": "https://www.sageone.com/oauth2/auth/central?filter=apiv3.1",
+        "TOKEN_URL": "https://oauth.accounting.sage.com/token",
+        "REVOKE_URL": "https://oauth.accounting.sage.com/revoke",
+        "API_URL": "https://api.accounting.sage.com/v3.1",
+    },
 }
 
 
 def vendor_settings(env: Mapping[str, str]) -> dict[str, Any]:
-    """XERO_CLIENT_ID, XERO_CLIENT_SECRET[_FILE] and the XERO_*_URL overrides, checked."""
+    """<VENDOR>_CLIENT_ID, <VENDOR>_CLIENT_SECRET[_FILE] and the <VENDOR>_*_URL overrides, checked."""
     settings: dict[str, Any] = {}
     for vendor, urls in VENDOR_URLS.items():
         client_id = (env.get(f"{vendor}_CLIENT_ID") or "").strip() or None

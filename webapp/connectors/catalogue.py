@@ -8,6 +8,7 @@ with why.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from flask import current_app, has_request_context, request
@@ -37,9 +38,45 @@ CATALOGUE: dict[str, Software] = {
         name="Xero",
         summary="Logiciel comptable en ligne ; choisissez l'organisation Xero de la société du dossier.",
     ),
+    "sage": Software(
+        key="sage",
+        name="Sage Business Cloud Comptabilité",
+        summary="Sage Comptabilité en ligne ; connectez-vous avec le compte Sage qui a accès à l'entreprise.",
+    ),
 }
 
-VENDOR_PREFIX = {"xero": "XERO"}
+VENDOR_PREFIX = {"xero": "XERO", "sage": "SAGE"}
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """How to build a vendor's connector: its class, and its endpoints' paths in the sandbox dialect."""
+
+    connector: str  # dotted path of the class
+    dialect: dict[str, str]  # connector argument → its path under /sandbox/<key> (or <PREFIX>_<ARG> setting)
+
+
+VENDORS: dict[str, Vendor] = {
+    "xero": Vendor(
+        connector="webapp.connectors.xero:XeroConnector",
+        dialect={
+            "authorize_url": "/identity/connect/authorize",
+            "token_url": "/identity/connect/token",
+            "revoke_url": "/identity/connect/revocation",
+            "connections_url": "/connections",
+            "api_url": "/api.xro/2.0",
+        },
+    ),
+    "sage": Vendor(
+        connector="webapp.connectors.sage:SageConnector",
+        dialect={
+            "authorize_url": "/oauth2/auth/central?filter=apiv3.1",
+            "token_url": "/token",
+            "revoke_url": "/revoke",
+            "api_url": "/v3.1",
+        },
+    ),
+}
 
 
 def software_name(key: str) -> str:
@@ -108,33 +145,21 @@ def get_connector(key: str) -> Connector:
             policy=policy,
             page_size=config["LIST_PAGE_SIZE"],
         )
-    if key == "xero":
-        from webapp.connectors.xero import XeroConnector
-
-        if software_status(key).through_sandbox:
-            root = f"{sandbox_base_url()}/xero"
-            urls = {
-                "authorize_url": f"{root}/identity/connect/authorize",
-                "token_url": f"{root}/identity/connect/token",
-                "revoke_url": f"{root}/identity/connect/revocation",
-                "connections_url": f"{root}/connections",
-                "api_url": f"{root}/api.xro/2.0",
-            }
-            client_id, client_secret = config["SANDBOX_CLIENT_ID"], config["SANDBOX_CLIENT_SECRET"]
-        else:
-            urls = {
-                "authorize_url": config["XERO_AUTHORIZE_URL"],
-                "token_url": config["XERO_TOKEN_URL"],
-                "revoke_url": config["XERO_REVOKE_URL"],
-                "connections_url": config["XERO_CONNECTIONS_URL"],
-                "api_url": config["XERO_API_URL"],
-            }
-            client_id, client_secret = config["XERO_CLIENT_ID"], config["XERO_CLIENT_SECRET"]
-        return XeroConnector(
-            client_id=client_id,
-            client_secret=client_secret,
-            policy=policy,
-            page_size=min(config["LIST_PAGE_SIZE"], 1000),
-            **urls,
-        )
-    raise KeyError(key)
+    vendor = VENDORS[key]
+    prefix = VENDOR_PREFIX[key]
+    if software_status(key).through_sandbox:
+        root = f"{sandbox_base_url()}/{key}"
+        urls = {name: f"{root}{path}" for name, path in vendor.dialect.items()}
+        client_id, client_secret = config["SANDBOX_CLIENT_ID"], config["SANDBOX_CLIENT_SECRET"]
+    else:
+        urls = {name: config[f"{prefix}_{name.upper()}"] for name in vendor.dialect}
+        client_id, client_secret = config[f"{prefix}_CLIENT_ID"], config[f"{prefix}_CLIENT_SECRET"]
+    module_name, class_name = vendor.connector.split(":")
+    connector_class = getattr(importlib.import_module(module_name), class_name)
+    return connector_class(
+        client_id=client_id,
+        client_secret=client_secret,
+        policy=policy,
+        page_size=config["LIST_PAGE_SIZE"],
+        **urls,
+    )

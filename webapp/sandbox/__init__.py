@@ -37,10 +37,11 @@ def create_sandbox_app(parent: Flask) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(controls.bp)
     app.register_blueprint(controls.api)
-    from webapp.sandbox.dialects import xero
+    from webapp.sandbox.dialects import sage, xero
 
-    app.register_blueprint(xero.bp)
-    app.register_blueprint(xero.api)
+    for dialect in (xero, sage):
+        app.register_blueprint(dialect.bp)
+        app.register_blueprint(dialect.api)
 
     from webapp.security import set_security_headers
 

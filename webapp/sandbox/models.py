@@ -14,8 +14,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
 
-# Scopes the vendors' dialects are asked for (Xero's), granted like the sandbox's own.
+# Scopes the vendors' dialects are asked for (Xero's, Sage's), granted like the sandbox's own.
 DIALECT_SCOPES = {
+    "full_access",
     "offline_access",
     "accounting.settings",
     "accounting.contacts",

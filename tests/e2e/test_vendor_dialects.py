@@ -1,4 +1,4 @@
-"""In Chromium: connect to Xero through the sandbox's Xero dialect and its consent page, and see its lists."""
+"""In Chromium: connect to each vendor's software through its sandbox dialect's consent page; its lists."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from webapp.services.demo import seed_demo
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
 
 
-def test_connect_xero_and_see_its_lists(page, job_app, live, worker):
+@pytest.mark.parametrize(
+    ("software", "name", "consent_path"),
+    [
+        ("xero", "Xero", r"/sandbox/xero/identity/connect/authorize\?"),
+        ("sage", "Sage Business Cloud Comptabilité", r"/sandbox/sage/oauth2/auth/central\?filter=apiv3\.1&"),
+    ],
+)
+def test_connect_and_see_its_lists(page, job_app, live, worker, software, name, consent_path):
     with job_app.app_context():
         seed_demo()
     open_demo_dossier(page, live.url)
@@ -22,18 +29,18 @@ def test_connect_xero_and_see_its_lists(page, job_app, live, worker):
         "link", name="Connexions"
     ).click()
 
-    xero = page.get_by_role("region", name="Logiciels disponibles").get_by_role("listitem", name="Xero")
-    expect(xero).to_contain_text("la version bac à sable de Xero")
-    xero.get_by_role("button", name="Connecter").click()
+    card = page.get_by_role("region", name="Logiciels disponibles").get_by_role("listitem", name=name)
+    expect(card).to_contain_text(f"la version bac à sable de {name}")
+    card.get_by_role("button", name="Connecter").click()
 
-    expect(page).to_have_url(re.compile(r"/sandbox/xero/identity/connect/authorize\?"))
+    expect(page).to_have_url(re.compile(consent_path))
     expect(page.get_by_role("heading", name="Autoriser Raccord")).to_be_visible()
     page.get_by_label("Boulangerie Martin SARL").check()
     page.get_by_role("button", name="Autoriser").click()
 
     expect(page).to_have_url(re.compile(r"/dossiers/\d+/integrations/\d+$"))
     toasts = page.locator("#toasts")
-    expect(toasts).to_contain_text("Xero est connecté à la société « Boulangerie Martin SARL ».")
+    expect(toasts).to_contain_text(f"{name} est connecté à la société « Boulangerie Martin SARL ».")
     expect(toasts).to_contain_text("Les listes sont à jour.", timeout=60_000)
     lists = page.locator("#lists")
     expect(lists.locator("tr[data-list='suppliers'] td").first).to_have_text("30")

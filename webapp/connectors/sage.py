@@ -1,0 +1,349 @@
+"""Sage Business Cloud Accounting, through its API v3.1 (https://developer.sage.com/accounting/reference/).
+
+OAuth 2 (authorisation code) on www.sageone.com / oauth.accounting.sage.com, scope full_access.
+Access tokens last 5 minutes and refresh tokens 31 days, rotating at each use
+(https://developer.sage.com/accounting/guides/authenticating/authentication/): a refresh is the
+rule, not the exception, and the new refresh token is stored at once. The business comes from
+GET /businesses after consent and is named by the X-Business header on every call.
+
+How Sage's data maps to Raccord's lists (a French business):
+- Plan comptable: ledger_accounts; nominal_code is the PCG number, the id Sage's GUID; an account
+  not included_in_chart is inactive. Its ledger_account_type (EXPENSES, SALES…) is kept as the type.
+- Moyens de paiement: bank_accounts (current accounts, cards, cash), is_active.
+- Fournisseurs / Clients: contacts with contact_type_id VENDOR / CUSTOMER; tax_number is the VAT
+  number, registered_number the SIREN; is_active false is inactive, and a contact deleted since the
+  last read (deleted_since) too.
+- Taux de TVA: tax_rates (French rates: 20, 10, 5,5, 2,1, 0); percentage is the rate; a rate that is
+  not is_visible is inactive.
+- Catégories analytiques: the analysis_type_categories of each analysis_type, named 'Type : Catégorie'.
+Incremental reads pass updated_or_created_since; paging is page + items_per_page (at most 200),
+following $next until it is null.
+
+Publishing: POST /purchase_invoices (or /sales_invoices) with one line (ledger account, tax rate,
+net and tax amounts), then the PDF with POST /attachments (base64, attachment_context_type_id
+PURCHASE_INVOICE). Sage has no idempotency key: before creating, the invoices of the same contact
+with the same vendor reference are looked up, and an existing one is taken as already published;
+the attachment is only sent if the invoice has none of that name.
+
+Errors are arrays of {$severity, $dataCode, $message, $source}: 422 RecordInvalid keeps Sage's
+message and names the field ($source); 401 → refresh once; a refused refresh → Expirée.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from webapp.connectors.base import (
+    Attachment,
+    Company,
+    Connector,
+    ConnectorError,
+    NormalisedItem,
+    ProviderError,
+    ProviderValidationError,
+    TokenSet,
+    with_renewal,
+)
+from webapp.connectors.http import ProviderHttp, RetryPolicy, _json_or_none, _snippet
+from webapp.connectors.oauth import OAuthClient
+from webapp.models.integration import ListKind
+
+MAX_PER_PAGE = 200
+CONTACT_TYPE = {ListKind.SUPPLIERS: "VENDOR", ListKind.CUSTOMERS: "CUSTOMER"}
+FIELD_NAMES = {"ledger_account_id": "account_id", "tax_rate_id": "tax_rate_id", "contact_id": "contact_id"}
+
+
+def sage_error(response: requests.Response) -> ConnectorError | None:
+    body = _json_or_none(response)
+    if response.status_code == 422 and isinstance(body, list) and body and isinstance(body[0], dict):
+        first = body[0]
+        source = str(first.get("$source") or "")
+        return ProviderValidationError(
+            FIELD_NAMES.get(source.rsplit(".", 1)[-1], source),
+            "Sage a refusé la demande : "
+            + str(first.get("$message") or "données invalides")
+            + (f" (champ {source})" if source else ""),
+            detail=_snippet(response),
+        )
+    return None
+
+
+class SageConnector(Connector):
+    key = "sage"
+    name = "Sage Business Cloud Comptabilité"
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        authorize_url: str,
+        token_url: str,
+        revoke_url: str,
+        api_url: str,
+        policy: RetryPolicy,
+        page_size: int = MAX_PER_PAGE,
+    ):
+        self.api_url = api_url.rstrip("/")
+        self.page_size = min(max(page_size, 1), MAX_PER_PAGE)
+        self.http = ProviderHttp(policy, describe=sage_error)
+        self.oauth = OAuthClient(
+            client_id=client_id,
+            client_secret=client_secret,
+            authorize_url=authorize_url,
+            token_url=token_url,
+            revoke_url=revoke_url,
+            scope="full_access",
+            policy=policy,
+        )
+
+    # --- OAuth ---
+    def authorization_url(self, *, redirect_uri: str, state: str, code_verifier: str) -> str:
+        return self.oauth.authorization_url(
+            redirect_uri=redirect_uri, state=state, code_verifier=code_verifier
+        )
+
+    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+        return self.oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
+
+    def refresh(self, tokens: TokenSet) -> TokenSet:
+        return self.oauth.refresh(tokens)
+
+    def revoke(self, tokens: TokenSet) -> None:
+        self.oauth.revoke(tokens)
+
+    def company(self, tokens: TokenSet) -> Company:
+        body = self._call(tokens, "GET", "/businesses", business=False)
+        businesses = body if isinstance(body, list) else body.get("$items", [])
+        if not businesses:
+            raise ProviderError("Aucune entreprise Sage n'est accessible avec ce compte.")
+        chosen = businesses[0]
+        tokens.extra["business_id"] = chosen["id"]
+        return Company(id=str(chosen["id"]), name=str(chosen.get("name") or chosen.get("displayed_as")))
+
+    # --- API ---
+    def _call(self, tokens: TokenSet, method: str, path: str, *, business: bool = True, **kwargs: Any) -> Any:
+        def call() -> Any:
+            headers = {"Authorization": f"Bearer {tokens.access_token}", "Accept": "application/json"}
+            if business and tokens.extra.get("business_id"):
+                headers["X-Business"] = str(tokens.extra["business_id"])
+            return self.http.json(method, f"{self.api_url}{path}", headers=headers, **kwargs)
+
+        return with_renewal(tokens, call)
+
+    def _pages(self, tokens: TokenSet, path: str, params: dict[str, Any]) -> Iterator[list[dict]]:
+        page = 1
+        while True:
+            body = self._call(
+                tokens, "GET", path, params={**params, "page": page, "items_per_page": self.page_size}
+            )
+            try:
+                items = body["$items"]
+            except (KeyError, TypeError):
+                raise ProviderError("Sage a renvoyé une liste illisible.", detail=repr(body)[:300]) from None
+            yield items
+            if not body.get("$next") or not items:
+                return
+            page += 1
+
+    def iter_pages(
+        self, tokens: TokenSet, kind: ListKind, *, since: datetime | None = None
+    ) -> Iterator[list[NormalisedItem]]:
+        params: dict[str, Any] = {}
+        if since is not None:
+            params["updated_or_created_since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            if kind is ListKind.ACCOUNTS:
+                for items in self._pages(tokens, "/ledger_accounts", params):
+                    yield [self._account(raw) for raw in items]
+            elif kind is ListKind.PAYMENT_METHODS:
+                for items in self._pages(tokens, "/bank_accounts", params):
+                    yield [self._bank_account(raw) for raw in items]
+            elif kind in CONTACT_TYPE:
+                for items in self._pages(
+                    tokens, "/contacts", {**params, "contact_type_id": CONTACT_TYPE[kind]}
+                ):
+                    yield [self._contact(raw) for raw in items]
+            elif kind is ListKind.TAX_RATES:
+                for items in self._pages(tokens, "/tax_rates", params):
+                    yield [self._tax_rate(raw) for raw in items]
+            elif kind is ListKind.TRACKING_CATEGORIES:
+                for items in self._pages(tokens, "/analysis_types", {}):
+                    yield [
+                        self._category(analysis_type, category)
+                        for analysis_type in items
+                        for category in analysis_type.get("analysis_type_categories") or []
+                    ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProviderError("Sage a renvoyé une liste illisible.", detail=repr(exc)) from None
+
+    @staticmethod
+    def _account(raw: dict) -> NormalisedItem:
+        kind = (raw.get("ledger_account_type") or {}).get("id") or ""
+        return NormalisedItem(
+            external_id=str(raw["id"]),
+            name=str(raw.get("name") or raw.get("displayed_as")),
+            code=str(raw["nominal_code"]) if raw.get("nominal_code") is not None else None,
+            active=bool(raw.get("included_in_chart", True)),
+            extras={
+                "type": {"EXPENSES": "expense", "SALES": "revenue"}.get(kind, kind.lower()),
+                "reverse_charge": raw.get("tax_recoverable") is False,
+            },
+        )
+
+    @staticmethod
+    def _bank_account(raw: dict) -> NormalisedItem:
+        details = raw.get("bank_account_details") or {}  # only the name: never the IBAN
+        return NormalisedItem(
+            external_id=str(raw["id"]),
+            name=str(details.get("account_name") or raw.get("displayed_as")),
+            code=str(raw["nominal_code"]) if raw.get("nominal_code") is not None else None,
+            active=bool(raw.get("is_active", True)),
+            extras={"type": ((raw.get("bank_account_type") or {}).get("id") or "").lower()},
+        )
+
+    @staticmethod
+    def _contact(raw: dict) -> NormalisedItem:
+        return NormalisedItem(
+            external_id=str(raw["id"]),
+            name=str(raw["name"]),
+            code=raw.get("reference"),
+            vat_number=raw.get("tax_number") or None,
+            siren=raw.get("registered_number") or None,
+            active=bool(raw.get("is_active", True)) and not raw.get("deleted_at"),
+            extras={k: raw[k] for k in ("email",) if raw.get(k)},
+        )
+
+    @staticmethod
+    def _tax_rate(raw: dict) -> NormalisedItem:
+        return NormalisedItem(
+            external_id=str(raw["id"]),
+            name=str(raw.get("name") or raw.get("displayed_as")),
+            code=str(raw["id"]),
+            rate=format(float(raw.get("percentage") or 0), "g"),
+            active=bool(raw.get("is_visible", True)),
+        )
+
+    @staticmethod
+    def _category(analysis_type: dict, category: dict) -> NormalisedItem:
+        return NormalisedItem(
+            external_id=str(category["id"]),
+            name=f"{analysis_type['name']} : {category.get('name') or category.get('displayed_as')}",
+            code=category.get("code"),
+            extras={"category": analysis_type["name"], "option": category.get("name")},
+        )
+
+    # --- parties ---
+    def find_parties(self, tokens: TokenSet, kind: ListKind, *, term: str) -> list[NormalisedItem]:
+        body = self._call(
+            tokens,
+            "GET",
+            "/contacts",
+            params={"contact_type_id": CONTACT_TYPE[kind], "search": term, "items_per_page": MAX_PER_PAGE},
+        )
+        return [self._contact(raw) for raw in body.get("$items") or []]
+
+    def create_party(
+        self,
+        tokens: TokenSet,
+        kind: ListKind,
+        *,
+        name: str,
+        vat_number: str | None,
+        siren: str | None,
+        idempotency_key: str,
+    ) -> NormalisedItem:
+        # Sage has no idempotency key: the lookup by VAT, SIREN and name just before is what keeps
+        # a re-run from creating the contact twice.
+        contact: dict[str, Any] = {"name": name, "contact_type_ids": [CONTACT_TYPE[kind]]}
+        if vat_number:
+            contact["tax_number"] = vat_number
+        if siren:
+            contact["registered_number"] = siren
+        return self._contact(self._call(tokens, "POST", "/contacts", json={"contact": contact}))
+
+    # --- publishing ---
+    def publish_invoice(
+        self,
+        tokens: TokenSet,
+        invoice: dict[str, Any],
+        *,
+        idempotency_key: str,
+        attachment: Attachment | None = None,
+    ) -> str:
+        purchase = invoice["type"] == "purchase"
+        path, root, context = (
+            ("/purchase_invoices", "purchase_invoice", "PURCHASE_INVOICE")
+            if purchase
+            else ("/sales_invoices", "sales_invoice", "SALES_INVOICE")
+        )
+        existing = self._call(
+            tokens, "GET", path, params={"contact_id": invoice["contact_id"], "search": invoice["number"]}
+        )
+        same = [
+            i
+            for i in existing.get("$items") or []
+            if (i.get("vendor_reference") if purchase else i.get("reference")) == invoice["number"]
+        ]
+        if same:
+            invoice_id = str(same[0]["id"])
+        else:
+            line: dict[str, Any] = {
+                "description": invoice.get("description") or f"Facture {invoice['number']}",
+                "ledger_account_id": invoice.get("account_id"),
+                "quantity": 1,
+                "unit_price": float(invoice["amount_net"]),
+                "net_amount": float(invoice["amount_net"]),
+                "tax_amount": float(invoice["amount_tax"]),
+                "total_amount": float(invoice["amount_total"]),
+            }
+            if invoice.get("tax_rate_id"):
+                line["tax_rate_id"] = invoice["tax_rate_id"]
+            body: dict[str, Any] = {
+                "contact_id": invoice["contact_id"],
+                "date": invoice["date"],
+                "due_date": invoice.get("due_date") or invoice["date"],
+                "reference": invoice["number"],
+                "net_amount": float(invoice["amount_net"]),
+                "tax_amount": float(invoice["amount_tax"]),
+                "total_amount": float(invoice["amount_total"]),
+                "invoice_lines": [line],
+            }
+            if purchase:
+                body["vendor_reference"] = invoice["number"]
+            if invoice.get("currency") and invoice["currency"] != "EUR":
+                body["currency_id"] = invoice["currency"]
+            invoice_id = str(self._call(tokens, "POST", path, json={root: body})["id"])
+        if attachment is not None:
+            attached = self._call(
+                tokens,
+                "GET",
+                "/attachments",
+                params={"attachment_context_id": invoice_id, "attachment_context_type_id": context},
+            )
+            if not any(a.get("file_name") == attachment.filename for a in attached.get("$items") or []):
+                self._call(
+                    tokens,
+                    "POST",
+                    "/attachments",
+                    json={
+                        "attachment": {
+                            "file": base64.b64encode(attachment.content).decode(),
+                            "file_name": attachment.filename,
+                            "mime_type": attachment.content_type,
+                            "file_extension": attachment.filename.rsplit(".", 1)[-1].lower(),
+                            "file_size": len(attachment.content),
+                            "attachment_context_type_id": context,
+                            "attachment_context_id": invoice_id,
+                        }
+                    },
+                )
+        return invoice_id
+
+
+__all__ = ["SageConnector"]
