@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 import time
 from datetime import UTC, datetime
 
@@ -239,6 +240,17 @@ def test_a_purchase_invoice_is_published_once_with_its_pdf(job_app, live, spec, 
     assert invoice["attachments"][0]["sha256"] == hashlib.sha256(PDF).hexdigest()
     upload = spec.calls("POST", "/attachments")[0]
     assert upload.body and base64.b64encode(PDF).decode() in upload.body.decode()
+    created = spec.calls("POST", "/purchase_invoices")[0]
+    assert f'"idempotency_id": "{document.idempotency_key}"' in created.body.decode()
+
+    # Sent again with the same idempotency_id (a timeout after Sage created it): Sage answers with
+    # the first invoice.
+    with job_app.test_request_context(base_url=live.url), job_app.app_context():
+        answer = get_connector("sage")._call(
+            LiveTokens(document.integration_id), "POST", "/purchase_invoices", json=json.loads(created.body)
+        )
+    assert answer["id"] == document.upstream_id
+    assert len(upstream_invoices(live)) == 1
 
     # Published again (a worker killed after Sage answered): found by its reference, not re-created.
     with job_app.test_request_context(base_url=live.url), job_app.app_context():
@@ -249,7 +261,8 @@ def test_a_purchase_invoice_is_published_once_with_its_pdf(job_app, live, spec, 
         publish(document_id)
     (invoice,) = upstream_invoices(live)
     assert len(invoice["attachments"]) == 1
-    assert len(spec.calls("POST", "/purchase_invoices")) == 1
+    # The publication and the replay above: the re-run found the invoice by its reference, no POST.
+    assert len(spec.calls("POST", "/purchase_invoices")) == 2
 
 
 def test_a_rejected_field_is_shown_in_french_with_sages_words_and_the_field(job_app, live, spec, sage):

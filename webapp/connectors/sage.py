@@ -20,10 +20,11 @@ Incremental reads pass updated_or_created_since; paging is page + items_per_page
 following $next until it is null.
 
 Publishing: POST /purchase_invoices (or /sales_invoices) with one line (ledger account, tax rate,
-net and tax amounts), then the PDF with POST /attachments (base64, attachment_context_type_id
-PURCHASE_INVOICE). Sage has no idempotency key: before creating, the invoices of the same contact
-with the same vendor reference are looked up, and an existing one is taken as already published;
-the attachment is only sent if the invoice has none of that name.
+net and tax amounts) and an idempotency_id (a 32-character hyphenless GUID in the entity's
+namespace, https://developer.sage.com/accounting/guides/concepts/idempotency), then the PDF with
+POST /attachments (base64, attachment_context_type_id PURCHASE_INVOICE). Before creating, the
+invoices of the same contact with the same reference are looked up too, so a re-run long after
+the first attempt still finds it; the attachment is only sent if the invoice has none of that name.
 
 Errors are arrays of {$severity, $dataCode, $message, $source}: 422 RecordInvalid keeps Sage's
 message and names the field ($source); 401 → refresh once; a refused refresh → Expirée.
@@ -32,6 +33,7 @@ message and names the field ($source); 401 → refresh once; a refused refresh �
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +58,13 @@ from webapp.models.integration import ListKind
 MAX_PER_PAGE = 200
 CONTACT_TYPE = {ListKind.SUPPLIERS: "VENDOR", ListKind.CUSTOMERS: "CUSTOMER"}
 FIELD_NAMES = {"ledger_account_id": "account_id", "tax_rate_id": "tax_rate_id", "contact_id": "contact_id"}
+
+
+def sage_idempotency_id(key: str) -> str:
+    """Sage wants a 32-character hyphenless GUID: the key itself when it is one, else derived from it."""
+    if len(key) == 32 and all(c in "0123456789abcdef" for c in key):
+        return key
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def sage_error(response: requests.Response) -> ConnectorError | None:
@@ -258,9 +267,11 @@ class SageConnector(Connector):
         siren: str | None,
         idempotency_key: str,
     ) -> NormalisedItem:
-        # Sage has no idempotency key: the lookup by VAT, SIREN and name just before is what keeps
-        # a re-run from creating the contact twice.
-        contact: dict[str, Any] = {"name": name, "contact_type_ids": [CONTACT_TYPE[kind]]}
+        contact: dict[str, Any] = {
+            "name": name,
+            "contact_type_ids": [CONTACT_TYPE[kind]],
+            "idempotency_id": sage_idempotency_id(idempotency_key),
+        }
         if vat_number:
             contact["tax_number"] = vat_number
         if siren:
@@ -305,6 +316,7 @@ class SageConnector(Connector):
             if invoice.get("tax_rate_id"):
                 line["tax_rate_id"] = invoice["tax_rate_id"]
             body: dict[str, Any] = {
+                "idempotency_id": sage_idempotency_id(idempotency_key),
                 "contact_id": invoice["contact_id"],
                 "date": invoice["date"],
                 "due_date": invoice.get("due_date") or invoice["date"],

@@ -189,8 +189,18 @@ def create_contact():
         return _errors(422, "RecordInvalid", "Name can't be blank", "name")
     if not types or any(t not in CONTACT_TYPES for t in types):
         return _errors(422, "RecordInvalid", "Contact type must be VENDOR or CUSTOMER", "contact_type_ids")
+    key = str(body.get("idempotency_id") or "") or None
+    if key:
+        replayed = db.session.scalar(
+            select(SandboxItem).where(SandboxItem.company_id == g.company.id, SandboxItem.creation_key == key)
+        )
+        if replayed is not None:
+            response = jsonify(_contact_json(replayed))
+            response.status_code = 201
+            return response
     item = SandboxItem(
         company_id=g.company.id,
+        creation_key=key,
         kind=CONTACT_TYPES[types[0]],
         external_id=f"sage-{uuid.uuid4().hex[:12]}",
         code=(body.get("reference") or name.upper().replace(" ", "")[:8]),
@@ -236,16 +246,28 @@ def create_invoice(kind: str):
     body = (request.get_json(silent=True) or {}).get(root)
     if not isinstance(body, dict):
         return _errors(422, "RecordInvalid", f"{root} is missing", root)
+    key = f"sage-{body['idempotency_id']}" if body.get("idempotency_id") else f"sage-{uuid.uuid4().hex}"
+    replayed = db.session.scalar(
+        select(SandboxInvoice).where(
+            SandboxInvoice.company_id == g.company.id, SandboxInvoice.idempotency_key == key
+        )
+    )
+    if replayed is not None:  # the same idempotency_id again: the first answer, nothing created
+        response = jsonify(_invoice_json(replayed))
+        response.status_code = 201
+        return response
     problem = _invoice_problem(body, "VENDOR" if kind == "purchase_invoices" else "CUSTOMER")
     if problem is not None:
         return _errors(422, "RecordInvalid", problem[1], problem[0])
     invoice = SandboxInvoice(
-        company_id=g.company.id,
-        idempotency_key=f"sage-{uuid.uuid4().hex}",
-        payload={"dialect": "sage", "sage_kind": kind, **body},
+        company_id=g.company.id, idempotency_key=key, payload={"dialect": "sage", "sage_kind": kind, **body}
     )
     db.session.add(invoice)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return _errors(409, "Conflict", "The same idempotency_id is being processed")
     response = jsonify(_invoice_json(invoice))
     response.status_code = 201
     return response
