@@ -233,7 +233,9 @@ def test_a_purchase_invoice_is_published_once_with_its_pdf(job_app, live, spec, 
     assert sent["sage_kind"] == "purchase_invoices" and sent["vendor_reference"] == "S-001"
     with job_app.app_context():
         account_guid = db.session.scalar(
-            select(SandboxItem.guid).where(SandboxItem.external_id == "acc-606100")
+            select(SandboxItem.guid).where(
+                SandboxItem.company_id == COMPANY, SandboxItem.external_id == "acc-606100"
+            )
         )
     assert sent["invoice_lines"][0]["ledger_account_id"] == account_guid
     assert sent["invoice_lines"][0]["tax_rate_id"] == "TVA20"

@@ -193,6 +193,8 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "PROVIDER_BACKOFF_SECONDS": env_float(env, "PROVIDER_BACKOFF_SECONDS", 1.0),
         "PROVIDER_MAX_RETRY_AFTER": env_float(env, "PROVIDER_MAX_RETRY_AFTER", 120.0),
         "LIST_PAGE_SIZE": env_int(env, "LIST_PAGE_SIZE", 500, minimum=10),
+        # Intuit sends no Retry-After with its 429 and asks for a 60-second wait.
+        "QUICKBOOKS_THROTTLE_WAIT": env_float(env, "QUICKBOOKS_THROTTLE_WAIT", 60.0),
         **vendor_settings(env),
     }
     return config
@@ -206,6 +208,12 @@ VENDOR_URLS = {
         "REVOKE_URL": "https://identity.xero.com/connect/revocation",
         "CONNECTIONS_URL": "https://api.xero.com/connections",
         "API_URL": "https://api.xero.com/api.xro/2.0",
+    },
+    "QUICKBOOKS": {
+        "AUTHORIZE_URL": "https://appcenter.intuit.com/connect/oauth2",
+        "TOKEN_URL": "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+        "REVOKE_URL": "https://developer.api.intuit.com/v2/oauth2/tokens/revoke",
+        "API_URL": "https://quickbooks.api.intuit.com/v3/company",
     },
     "SAGE": {
         "AUTHORIZE_URL": "https://www.sageone.com/oauth2/auth/central?filter=apiv3.1",

@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database_url", ["sqlite"
     ("software", "name", "consent_path"),
     [
         ("xero", "Xero", r"/sandbox/xero/identity/connect/authorize\?"),
+        ("quickbooks", "QuickBooks Online", r"/sandbox/quickbooks/connect/oauth2\?"),
         ("sage", "Sage Business Cloud Comptabilité", r"/sandbox/sage/oauth2/auth/central\?filter=apiv3\.1&"),
     ],
 )

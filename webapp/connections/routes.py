@@ -120,7 +120,10 @@ def callback():
     connector = get_connector(software)
     try:
         tokens = connector.exchange_code(
-            code=code, redirect_uri=_callback_url(), code_verifier=pending["verifier"]
+            code=code,
+            redirect_uri=_callback_url(),
+            code_verifier=pending["verifier"],
+            callback={k: v for k, v in request.args.items() if k not in ("code", "state")},
         )
         company = connector.company(tokens)
     except ConnectorError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -157,7 +157,10 @@ class Connector(abc.ABC):
     def authorization_url(self, *, redirect_uri: str, state: str, code_verifier: str) -> str: ...
 
     @abc.abstractmethod
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet: ...
+    def exchange_code(
+        self, *, code: str, redirect_uri: str, code_verifier: str, callback: Mapping[str, str] | None = None
+    ) -> TokenSet:
+        """Trade the code for tokens; `callback` has the callback's other parameters (QuickBooks' realmId)."""
 
     @abc.abstractmethod
     def refresh(self, tokens: TokenSet) -> TokenSet: ...

@@ -9,7 +9,7 @@ with why.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app, has_request_context, request
 
@@ -38,6 +38,11 @@ CATALOGUE: dict[str, Software] = {
         name="Xero",
         summary="Logiciel comptable en ligne ; choisissez l'organisation Xero de la société du dossier.",
     ),
+    "quickbooks": Software(
+        key="quickbooks",
+        name="QuickBooks Online",
+        summary="QuickBooks en ligne ; choisissez l'entreprise QuickBooks de la société du dossier.",
+    ),
     "sage": Software(
         key="sage",
         name="Sage Business Cloud Comptabilité",
@@ -45,7 +50,7 @@ CATALOGUE: dict[str, Software] = {
     ),
 }
 
-VENDOR_PREFIX = {"xero": "XERO", "sage": "SAGE"}
+VENDOR_PREFIX = {"xero": "XERO", "quickbooks": "QUICKBOOKS", "sage": "SAGE"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Vendor:
 
     connector: str  # dotted path of the class
     dialect: dict[str, str]  # connector argument → its path under /sandbox/<key> (or <PREFIX>_<ARG> setting)
+    settings: dict[str, str] = field(default_factory=dict)  # further connector arguments → setting name
 
 
 VENDORS: dict[str, Vendor] = {
@@ -66,6 +72,16 @@ VENDORS: dict[str, Vendor] = {
             "connections_url": "/connections",
             "api_url": "/api.xro/2.0",
         },
+    ),
+    "quickbooks": Vendor(
+        connector="webapp.connectors.quickbooks:QuickBooksConnector",
+        dialect={
+            "authorize_url": "/connect/oauth2",
+            "token_url": "/oauth2/v1/tokens/bearer",
+            "revoke_url": "/oauth2/tokens/revoke",
+            "api_url": "/v3/company",
+        },
+        settings={"throttle_wait": "QUICKBOOKS_THROTTLE_WAIT"},
     ),
     "sage": Vendor(
         connector="webapp.connectors.sage:SageConnector",
@@ -162,4 +178,5 @@ def get_connector(key: str) -> Connector:
         policy=policy,
         page_size=config["LIST_PAGE_SIZE"],
         **urls,
+        **{argument: config[setting] for argument, setting in vendor.settings.items()},
     )

@@ -55,12 +55,15 @@ class ProviderHttp:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         describe: Callable[[requests.Response], Exception | None] | None = None,
+        default_retry_after: float = 5.0,
     ):
         self.policy = policy
         self.session = session or requests.Session()
         self.sleep = sleep
         # A vendor's reading of its own error bodies, tried before the generic one.
         self.describe = describe
+        # The wait after a 429 that names none (QuickBooks documents 60 seconds).
+        self.default_retry_after = default_retry_after
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """The response of a successful call (2xx), or a typed error after bounded retries."""
@@ -80,7 +83,7 @@ class ProviderHttp:
 
             status = response.status_code
             if status == 429:
-                wait = parse_retry_after(response.headers.get("Retry-After"))
+                wait = parse_retry_after(response.headers.get("Retry-After"), self.default_retry_after)
                 if attempt > self.policy.max_retries or wait > self.policy.max_retry_after:
                     raise RateLimited(wait, detail=_snippet(response))
                 log.info("Rate limited by %s, waiting %.1fs", url.split("?")[0], wait)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,7 +117,9 @@ class SageConnector(Connector):
             redirect_uri=redirect_uri, state=state, code_verifier=code_verifier
         )
 
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+    def exchange_code(
+        self, *, code: str, redirect_uri: str, code_verifier: str, callback: Mapping[str, str] | None = None
+    ) -> TokenSet:
         return self.oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
 
     def refresh(self, tokens: TokenSet) -> TokenSet:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -48,7 +48,9 @@ class SandboxConnector(Connector):
             redirect_uri=redirect_uri, state=state, code_verifier=code_verifier
         )
 
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+    def exchange_code(
+        self, *, code: str, redirect_uri: str, code_verifier: str, callback: Mapping[str, str] | None = None
+    ) -> TokenSet:
         return self.oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
 
     def refresh(self, tokens: TokenSet) -> TokenSet:

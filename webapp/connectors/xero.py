@@ -35,7 +35,7 @@ Xero's words beside the French one; 429 → wait Retry-After (X-Rate-Limit-Probl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -144,7 +144,9 @@ class XeroConnector(Connector):
             redirect_uri=redirect_uri, state=state, code_verifier=code_verifier
         )
 
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+    def exchange_code(
+        self, *, code: str, redirect_uri: str, code_verifier: str, callback: Mapping[str, str] | None = None
+    ) -> TokenSet:
         return self.oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
 
     def refresh(self, tokens: TokenSet) -> TokenSet:

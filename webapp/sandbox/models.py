@@ -14,9 +14,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
 
-# Scopes the vendors' dialects are asked for (Xero's, Sage's), granted like the sandbox's own.
+# Scopes the vendors' dialects are asked for (Xero's, QuickBooks', Sage's), granted like the sandbox's own.
 DIALECT_SCOPES = {
     "full_access",
+    "com.intuit.quickbooks.accounting",
     "offline_access",
     "accounting.settings",
     "accounting.contacts",

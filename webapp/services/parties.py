@@ -97,9 +97,11 @@ class PartyIdentity:
     def search_terms(self) -> list[str]:
         """Words to ask a search for, most selective first; the match is then checked exactly."""
         terms = [t for t in (self.vat, self.siren_digits) if t]
-        words = sorted(self.key_name.split(), key=len, reverse=True)
+        # The longest word as written (accents kept, apostrophes as separators): software search
+        # what they store, and 'L'Atelier' is found by 'Atelier', not by the normalised 'latelier'.
+        words = [w for w in re.findall(r"\w+", self.name) if w.lower() not in LEGAL_FORMS]
         if words:
-            terms.append(words[0])
+            terms.append(max(words, key=len))
         return terms
 
 

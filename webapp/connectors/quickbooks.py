@@ -1,0 +1,402 @@
+"""QuickBooks Online, through its Accounting API v3
+(https://developer.intuit.com/app/developer/qbo/docs/api/accounting/most-commonly-used/account).
+
+OAuth 2 on appcenter.intuit.com / oauth.platform.intuit.com, scope com.intuit.quickbooks.accounting.
+The company chosen on the consent page comes back as `realmId` on the callback and is part of every
+API path (https://developer.intuit.com/app/developer/qbo/docs/develop/authentication-and-authorization/oauth-2.0).
+Access tokens last an hour; the refresh token lasts 100 days from its last use and its value may
+change at any refresh, so the one returned is always stored. Revocation is a JSON POST with the
+client's Basic credentials, not RFC 7009's form.
+
+Lists are read with the query language (GET /query, `SELECT * FROM Vendor WHERE Active IN (true,
+false) STARTPOSITION n MAXRESULTS 1000`), so inactive items come back as inactive rather than
+vanishing; incremental reads add `MetaData.LastUpdatedTime > '…'`.
+- Plan comptable: Account other than Bank and Credit Card; AcctNum is the PCG number.
+- Moyens de paiement: Account of type Bank or Credit Card.
+- Fournisseurs / Clients: Vendor / Customer (DisplayName). QuickBooks masks TaxIdentifier on read,
+  so matching a supplier upstream relies on its name there.
+- Taux de TVA: TaxCode, the code lines carry, with the rate of its purchase TaxRate.
+- Catégories analytiques: Class (FullyQualifiedName, 'Établissement:Magasin centre-ville').
+
+Publishing: POST /bill with `requestid` (QuickBooks answers a repeated request id once), one
+AccountBasedExpenseLineDetail line with the tax code and class; a bill of the same DocNumber and
+vendor is looked up first. The PDF goes through POST /upload (multipart: file_metadata_01 with the
+Attachable pointing at the bill, file_content_01). Sales invoices need a QuickBooks product
+(ItemRef) on each line: not published yet, refused with a clear message.
+
+Errors: {"Fault": {"Error": [{Message, Detail, code, element}]}}: a ValidationFault keeps Intuit's
+Detail and names the element; 401 AuthenticationFailed → refresh once; 429 ThrottleExceeded has no
+Retry-After and Intuit says to wait 60 seconds
+(https://developer.intuit.com/app/developer/qbo/docs/learn/limits-and-throttles).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from webapp.connectors.base import (
+    Attachment,
+    Company,
+    Connector,
+    ConnectorError,
+    IntegrationExpired,
+    NormalisedItem,
+    ProviderError,
+    ProviderValidationError,
+    TokenSet,
+    with_renewal,
+)
+from webapp.connectors.http import ProviderHttp, RetryPolicy, _json_or_none, _snippet
+from webapp.connectors.oauth import OAuthClient
+from webapp.models.integration import ListKind
+
+MINOR_VERSION = "75"
+MAX_RESULTS = 1000
+PAYMENT_ACCOUNT_TYPES = {"Bank", "Credit Card"}
+ELEMENTS = {
+    "AccountRef": "account_id",
+    "TaxCodeRef": "tax_rate_id",
+    "VendorRef": "contact_id",
+    "ClassRef": "tracking_id",
+}
+
+
+def quickbooks_error(response: requests.Response) -> ConnectorError | None:
+    body = _json_or_none(response)
+    if response.status_code == 400 and isinstance(body, dict) and isinstance(body.get("Fault"), dict):
+        errors = body["Fault"].get("Error") or [{}]
+        first = errors[0]
+        element = str(first.get("element") or "")
+        words = str(first.get("Detail") or first.get("Message") or "données invalides")
+        return ProviderValidationError(
+            ELEMENTS.get(element, element),
+            "QuickBooks a refusé la demande : " + words + (f" ({element})" if element else ""),
+            detail=_snippet(response),
+        )
+    return None
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def statement(entity: str, *conditions: str, start: int | None = None, maximum: int | None = None) -> str:
+    """A query in QuickBooks' query language (sent to its API, never to a database here)."""
+    text = f"SELECT * FROM {entity}"  # noqa: S608 - QuickBooks' query language, values quoted by _quote
+    if conditions:
+        text += " WHERE " + " AND ".join(conditions)
+    if start is not None:
+        text += f" STARTPOSITION {start} MAXRESULTS {maximum}"
+    return text
+
+
+class QuickBooksConnector(Connector):
+    key = "quickbooks"
+    name = "QuickBooks Online"
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        authorize_url: str,
+        token_url: str,
+        revoke_url: str,
+        api_url: str,
+        policy: RetryPolicy,
+        page_size: int = MAX_RESULTS,
+        throttle_wait: float = 60.0,
+    ):
+        self.api_url = api_url.rstrip("/")
+        self.revoke_url = revoke_url
+        self.client_id, self.client_secret = client_id, client_secret
+        self.page_size = min(max(page_size, 1), MAX_RESULTS)
+        self.policy = policy
+        self.http = ProviderHttp(policy, describe=quickbooks_error, default_retry_after=throttle_wait)
+        self.oauth = OAuthClient(
+            client_id=client_id,
+            client_secret=client_secret,
+            authorize_url=authorize_url,
+            token_url=token_url,
+            revoke_url=None,
+            scope="com.intuit.quickbooks.accounting",
+            policy=policy,
+        )
+
+    # --- OAuth ---
+    def authorization_url(self, *, redirect_uri: str, state: str, code_verifier: str) -> str:
+        return self.oauth.authorization_url(
+            redirect_uri=redirect_uri, state=state, code_verifier=code_verifier
+        )
+
+    def exchange_code(
+        self, *, code: str, redirect_uri: str, code_verifier: str, callback: Mapping[str, str] | None = None
+    ) -> TokenSet:
+        realm = (callback or {}).get("realmId", "")
+        if not realm.isdigit():
+            raise ProviderError(
+                "QuickBooks n'a pas indiqué quelle entreprise a été choisie (realmId manquant)."
+            )
+        tokens = self.oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
+        tokens.extra["realm_id"] = realm
+        return tokens
+
+    def refresh(self, tokens: TokenSet) -> TokenSet:
+        return self.oauth.refresh(tokens)
+
+    def revoke(self, tokens: TokenSet) -> None:
+        token = tokens.refresh_token or tokens.access_token
+        try:
+            response = requests.post(
+                self.revoke_url,
+                json={"token": token},
+                auth=(self.client_id, self.client_secret),
+                headers={"Accept": "application/json"},
+                timeout=self.policy.timeout,
+            )
+        except requests.RequestException as exc:
+            raise ProviderError(
+                "La révocation n'a pas pu être confirmée par QuickBooks.", detail=type(exc).__name__
+            ) from None
+        if response.status_code >= 400:
+            raise ProviderError(
+                "La révocation n'a pas pu être confirmée par QuickBooks.", detail=_snippet(response)
+            )
+
+    def company(self, tokens: TokenSet) -> Company:
+        realm = tokens.extra["realm_id"]
+        body = self._call(tokens, "GET", f"/companyinfo/{realm}")
+        info = body["CompanyInfo"]
+        return Company(id=realm, name=str(info.get("CompanyName") or info.get("LegalName")))
+
+    # --- API ---
+    def _call(
+        self, tokens: TokenSet, method: str, path: str, *, params: dict | None = None, **kwargs: Any
+    ) -> Any:
+        realm = tokens.extra.get("realm_id")
+        if not realm:
+            raise IntegrationExpired("L'entreprise QuickBooks n'est pas connue : reconnectez l'intégration.")
+
+        def call() -> Any:
+            return self.http.json(
+                method,
+                f"{self.api_url}/{realm}{path}",
+                params={**(params or {}), "minorversion": MINOR_VERSION},
+                headers={"Authorization": f"Bearer {tokens.access_token}", "Accept": "application/json"},
+                **kwargs,
+            )
+
+        return with_renewal(tokens, call)
+
+    def _query(self, tokens: TokenSet, statement: str) -> dict:
+        return self._call(tokens, "GET", "/query", params={"query": statement}).get("QueryResponse") or {}
+
+    def _all(self, tokens: TokenSet, entity: str, conditions: list[str]) -> Iterator[list[dict]]:
+        start = 1
+        while True:
+            query = statement(entity, *conditions, start=start, maximum=self.page_size)
+            rows = self._query(tokens, query).get(entity) or []
+            yield rows
+            if len(rows) < self.page_size:
+                return
+            start += len(rows)
+
+    def iter_pages(
+        self, tokens: TokenSet, kind: ListKind, *, since: datetime | None = None
+    ) -> Iterator[list[NormalisedItem]]:
+        conditions = ["Active IN (true, false)"]
+        if since is not None:
+            conditions.append(
+                f"MetaData.LastUpdatedTime > '{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S')}Z'"
+            )
+        try:
+            if kind in (ListKind.ACCOUNTS, ListKind.PAYMENT_METHODS):
+                payment = kind is ListKind.PAYMENT_METHODS
+                for rows in self._all(tokens, "Account", conditions):
+                    yield [
+                        self._account(r)
+                        for r in rows
+                        if (r.get("AccountType") in PAYMENT_ACCOUNT_TYPES) == payment
+                    ]
+            elif kind in (ListKind.SUPPLIERS, ListKind.CUSTOMERS):
+                entity = "Vendor" if kind is ListKind.SUPPLIERS else "Customer"
+                for rows in self._all(tokens, entity, conditions):
+                    yield [self._party(r) for r in rows]
+            elif kind is ListKind.TAX_RATES:
+                rates = {
+                    r["Id"]: r
+                    for rows in self._all(tokens, "TaxRate", ["Active IN (true, false)"])
+                    for r in rows
+                }
+                for rows in self._all(tokens, "TaxCode", conditions):
+                    yield [self._tax_code(r, rates) for r in rows]
+            elif kind is ListKind.TRACKING_CATEGORIES:
+                for rows in self._all(tokens, "Class", conditions):
+                    yield [self._class(r) for r in rows]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProviderError("QuickBooks a renvoyé une liste illisible.", detail=repr(exc)) from None
+
+    @staticmethod
+    def _account(raw: dict) -> NormalisedItem:
+        kind = str(raw.get("AccountType") or "")
+        return NormalisedItem(
+            external_id=str(raw["Id"]),
+            name=str(raw["Name"]),
+            code=raw.get("AcctNum"),
+            active=bool(raw.get("Active", True)),
+            extras={"type": {"Expense": "expense", "Income": "revenue"}.get(kind, kind.lower())},
+        )
+
+    @staticmethod
+    def _party(raw: dict) -> NormalisedItem:
+        email = (raw.get("PrimaryEmailAddr") or {}).get("Address")
+        return NormalisedItem(
+            external_id=str(raw["Id"]),
+            name=str(raw.get("DisplayName") or raw.get("CompanyName")),
+            active=bool(raw.get("Active", True)),
+            extras={"email": email} if email else {},
+        )
+
+    @staticmethod
+    def _tax_code(raw: dict, rates: dict[str, dict]) -> NormalisedItem:
+        details = ((raw.get("PurchaseTaxRateList") or {}).get("TaxRateDetail")) or []
+        rate = None
+        if details:
+            found = rates.get(str((details[0].get("TaxRateRef") or {}).get("value")))
+            if found is not None:
+                rate = format(float(found.get("RateValue") or 0), "g")
+        return NormalisedItem(
+            external_id=str(raw["Id"]),
+            name=str(raw.get("Description") or raw["Name"]),
+            code=str(raw["Name"]),
+            rate=rate,
+            active=bool(raw.get("Active", True)),
+        )
+
+    @staticmethod
+    def _class(raw: dict) -> NormalisedItem:
+        full = str(raw.get("FullyQualifiedName") or raw["Name"])
+        category, _, option = full.rpartition(":")
+        return NormalisedItem(
+            external_id=str(raw["Id"]),
+            name=f"{category} : {option}" if category else option,
+            active=bool(raw.get("Active", True)),
+            extras={"category": category, "option": option} if category else {},
+        )
+
+    # --- parties ---
+    def find_parties(self, tokens: TokenSet, kind: ListKind, *, term: str) -> list[NormalisedItem]:
+        entity = "Vendor" if kind is ListKind.SUPPLIERS else "Customer"
+        rows = (
+            self._query(
+                tokens,
+                statement(entity, f"DisplayName LIKE '%{_quote(term)}%'", "Active IN (true, false)"),
+            ).get(entity)
+            or []
+        )
+        return [self._party(r) for r in rows]
+
+    def create_party(
+        self,
+        tokens: TokenSet,
+        kind: ListKind,
+        *,
+        name: str,
+        vat_number: str | None,
+        siren: str | None,
+        idempotency_key: str,
+    ) -> NormalisedItem:
+        entity = "Vendor" if kind is ListKind.SUPPLIERS else "Customer"
+        body: dict[str, Any] = {"DisplayName": name[:100], "CompanyName": name[:100]}
+        if vat_number:
+            body["TaxIdentifier"] = vat_number
+        answer = self._call(
+            tokens, "POST", f"/{entity.lower()}", params={"requestid": idempotency_key[:50]}, json=body
+        )
+        return self._party(answer[entity])
+
+    # --- publishing ---
+    def publish_invoice(
+        self,
+        tokens: TokenSet,
+        invoice: dict[str, Any],
+        *,
+        idempotency_key: str,
+        attachment: Attachment | None = None,
+    ) -> str:
+        if invoice["type"] != "purchase":
+            raise ProviderValidationError(
+                "type",
+                "QuickBooks demande un produit sur chaque ligne d'une facture de vente : "
+                "la publication des ventes vers QuickBooks n'est pas encore possible depuis Raccord.",
+            )
+        number = str(invoice["number"])[:21]  # DocNumber holds 21 characters
+        existing = [
+            bill
+            for bill in self._query(tokens, statement("Bill", f"DocNumber = '{_quote(number)}'")).get("Bill")
+            or []
+            if (bill.get("VendorRef") or {}).get("value") == invoice["contact_id"]
+        ]
+        if existing:
+            bill_id = str(existing[0]["Id"])
+        else:
+            detail: dict[str, Any] = {"AccountRef": {"value": invoice.get("account_id")}}
+            if invoice.get("tax_rate_id"):
+                detail["TaxCodeRef"] = {"value": invoice["tax_rate_id"]}
+            if invoice.get("tracking_id"):
+                detail["ClassRef"] = {"value": invoice["tracking_id"]}
+            body: dict[str, Any] = {
+                "VendorRef": {"value": invoice["contact_id"]},
+                "TxnDate": invoice["date"],
+                "DocNumber": number,
+                "CurrencyRef": {"value": invoice.get("currency") or "EUR"},
+                "GlobalTaxCalculation": "TaxExcluded",
+                "TxnTaxDetail": {"TotalTax": float(invoice["amount_tax"])},
+                "Line": [
+                    {
+                        "DetailType": "AccountBasedExpenseLineDetail",
+                        "Amount": float(invoice["amount_net"]),
+                        "Description": invoice.get("description") or f"Facture {invoice['number']}",
+                        "AccountBasedExpenseLineDetail": detail,
+                    }
+                ],
+            }
+            if invoice.get("due_date"):
+                body["DueDate"] = invoice["due_date"]
+            if invoice.get("description"):
+                body["PrivateNote"] = invoice["description"][:4000]
+            answer = self._call(
+                tokens, "POST", "/bill", params={"requestid": idempotency_key[:50]}, json=body
+            )
+            bill_id = str(answer["Bill"]["Id"])
+        if attachment is not None:
+            attached = (
+                self._query(
+                    tokens, statement("Attachable", f"AttachableRef.EntityRef.Value = '{bill_id}'")
+                ).get("Attachable")
+                or []
+            )
+            if not any(a.get("FileName") == attachment.filename for a in attached):
+                metadata = {
+                    "AttachableRef": [{"EntityRef": {"type": "Bill", "value": bill_id}}],
+                    "FileName": attachment.filename,
+                    "ContentType": attachment.content_type,
+                }
+                self._call(
+                    tokens,
+                    "POST",
+                    "/upload",
+                    files={
+                        "file_metadata_01": ("attachment.json", json.dumps(metadata), "application/json"),
+                        "file_content_01": (attachment.filename, attachment.content, attachment.content_type),
+                    },
+                )
+        return bill_id
+
+
+__all__ = ["QuickBooksConnector"]
