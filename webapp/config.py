@@ -215,6 +215,12 @@ VENDOR_URLS = {
         "REVOKE_URL": "https://developer.api.intuit.com/v2/oauth2/tokens/revoke",
         "API_URL": "https://quickbooks.api.intuit.com/v3/company",
     },
+    "PENNYLANE": {
+        "AUTHORIZE_URL": "https://app.pennylane.com/oauth/authorize",
+        "TOKEN_URL": "https://app.pennylane.com/oauth/token",
+        "REVOKE_URL": "https://app.pennylane.com/oauth/revoke",
+        "API_URL": "https://app.pennylane.com/api/external/v2",
+    },
     "SAGE": {
         "AUTHORIZE_URL": "https://www.sageone.com/oauth2/auth/central?filter=apiv3.1",
         "TOKEN_URL": "https://oauth.accounting.sage.com/token",

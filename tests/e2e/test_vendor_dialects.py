@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database_url", ["sqlite"
     [
         ("xero", "Xero", r"/sandbox/xero/identity/connect/authorize\?"),
         ("quickbooks", "QuickBooks Online", r"/sandbox/quickbooks/connect/oauth2\?"),
+        ("pennylane", "Pennylane", r"/sandbox/pennylane/oauth/authorize\?"),
         ("sage", "Sage Business Cloud Comptabilité", r"/sandbox/sage/oauth2/auth/central\?filter=apiv3\.1&"),
     ],
 )

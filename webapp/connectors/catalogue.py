@@ -43,6 +43,11 @@ CATALOGUE: dict[str, Software] = {
         name="QuickBooks Online",
         summary="QuickBooks en ligne ; choisissez l'entreprise QuickBooks de la société du dossier.",
     ),
+    "pennylane": Software(
+        key="pennylane",
+        name="Pennylane",
+        summary="Logiciel comptable français ; autorisez l'accès à l'entreprise du dossier.",
+    ),
     "sage": Software(
         key="sage",
         name="Sage Business Cloud Comptabilité",
@@ -50,7 +55,7 @@ CATALOGUE: dict[str, Software] = {
     ),
 }
 
-VENDOR_PREFIX = {"xero": "XERO", "quickbooks": "QUICKBOOKS", "sage": "SAGE"}
+VENDOR_PREFIX = {"xero": "XERO", "quickbooks": "QUICKBOOKS", "pennylane": "PENNYLANE", "sage": "SAGE"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,15 @@ VENDORS: dict[str, Vendor] = {
             "api_url": "/v3/company",
         },
         settings={"throttle_wait": "QUICKBOOKS_THROTTLE_WAIT"},
+    ),
+    "pennylane": Vendor(
+        connector="webapp.connectors.pennylane:PennylaneConnector",
+        dialect={
+            "authorize_url": "/oauth/authorize",
+            "token_url": "/oauth/token",
+            "revoke_url": "/oauth/revoke",
+            "api_url": "/api/external/v2",
+        },
     ),
     "sage": Vendor(
         connector="webapp.connectors.sage:SageConnector",

@@ -37,9 +37,9 @@ def create_sandbox_app(parent: Flask) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(controls.bp)
     app.register_blueprint(controls.api)
-    from webapp.sandbox.dialects import quickbooks, sage, xero
+    from webapp.sandbox.dialects import pennylane, quickbooks, sage, xero
 
-    for dialect in (xero, quickbooks, sage):
+    for dialect in (xero, quickbooks, pennylane, sage):
         app.register_blueprint(dialect.bp)
         app.register_blueprint(dialect.api)
 

@@ -14,9 +14,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
 
-# Scopes the vendors' dialects are asked for (Xero's, QuickBooks', Sage's), granted like the sandbox's own.
+# Scopes the vendors' dialects are asked for, granted like the sandbox's own.
 DIALECT_SCOPES = {
     "full_access",
+    "ledger_accounts:readonly",
+    "suppliers:all",
+    "customers:all",
+    "categories:readonly",
+    "bank_accounts:readonly",
+    "supplier_invoices:all",
+    "customer_invoices:all",
+    "file_attachments:all",
     "com.intuit.quickbooks.accounting",
     "offline_access",
     "accounting.settings",

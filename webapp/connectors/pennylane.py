@@ -1,0 +1,341 @@
+"""Pennylane, through its Company API v2 (https://pennylane.readme.io/reference/).
+
+Pennylane is French: its accounts are those of the plan comptable général. OAuth 2 (authorisation
+code) on app.pennylane.com/oauth; one company per token, read from GET /me. Access tokens last a day,
+refresh tokens 90 days and rotate (the old one dies at once), so the new one is stored at once.
+
+How Pennylane's data maps to Raccord's lists:
+- Plan comptable: ledger_accounts (number, label); `enabled: false` is inactive. Pennylane may hold one
+  account number several times, once per VAT rate: each is kept, named with its rate.
+- Moyens de paiement: bank_accounts.
+- Fournisseurs / Clients: suppliers / customers (vat_number, reg_no is the SIREN). Pennylane deletes
+  rather than archives: a party gone from the list becomes inactive here at the next full read.
+- Taux de TVA: Pennylane's fixed list of French codes (FR_200 = 20 %, FR_100, FR_85, FR_55, FR_21,
+  exempt), sent as `vat_rate` on each invoice line; no call is made for it.
+- Catégories analytiques: categories, named 'Groupe : Catégorie' from their category_groups.
+Lists come in cursor pages ({items, has_more, next_cursor}, limit ≤ 100). Suppliers and customers
+are read incrementally from /changelogs (insert and update events of at most four weeks), then
+fetched by id with `filter=[{"field":"id","operator":"in","value":[…]}]`.
+
+Publishing needs the PDF: POST /file_attachments (multipart `file`) then
+POST /supplier_invoices/import (or /customer_invoices/import) with amounts as strings that add up,
+one line with the ledger account and the VAT code, and `external_reference` holding the idempotency
+key. Pennylane has no idempotency header and refuses a PDF it already holds, so an invoice of the
+same number and external_reference is looked up first and taken as already published
+(https://pennylane.readme.io/docs/supplier-invoicing).
+
+Errors are {"error": …, "status": …}; a 422 keeps Pennylane's words; 429 comes as plain text with
+retry-after (25 requests per 5 seconds per token, https://pennylane.readme.io/docs/rate-limiting-1).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from webapp.connectors.base import (
+    Attachment,
+    Company,
+    Connector,
+    ConnectorError,
+    NormalisedItem,
+    ProviderError,
+    ProviderValidationError,
+    TokenSet,
+    with_renewal,
+)
+from webapp.connectors.http import ProviderHttp, RetryPolicy, _json_or_none, _snippet
+from webapp.connectors.oauth import OAuthClient
+from webapp.models.integration import ListKind
+
+SCOPES = (
+    "ledger_accounts:readonly suppliers:all customers:all categories:readonly bank_accounts:readonly "
+    "supplier_invoices:all customer_invoices:all file_attachments:all"
+)
+MAX_LIMIT = 100
+CHANGELOG_WINDOW = timedelta(days=27)  # Pennylane keeps four weeks of changes
+VAT_RATES = [
+    ("FR_200", "TVA 20 %", "20"),
+    ("FR_100", "TVA 10 %", "10"),
+    ("FR_85", "TVA 8,5 % (DOM)", "8.5"),
+    ("FR_55", "TVA 5,5 %", "5.5"),
+    ("FR_21", "TVA 2,1 %", "2.1"),
+    ("exempt", "Exonéré (0 %)", "0"),
+]
+RATE_NAMES = {code: name for code, name, _ in VAT_RATES}
+PARTY_PATHS = {ListKind.SUPPLIERS: "/suppliers", ListKind.CUSTOMERS: "/customers"}
+CREATE_PATHS = {ListKind.SUPPLIERS: "/suppliers", ListKind.CUSTOMERS: "/company_customers"}
+
+
+def pennylane_error(response: requests.Response) -> ConnectorError | None:
+    body = _json_or_none(response)
+    if response.status_code in (409, 422) and isinstance(body, dict) and body.get("error"):
+        message = str(body["error"])
+        field = next(
+            (f for f in ("ledger_account_id", "vat_rate", "supplier_id", "customer_id") if f in message), ""
+        )
+        return ProviderValidationError(
+            {"ledger_account_id": "account_id", "vat_rate": "tax_rate_id"}.get(field, field),
+            "Pennylane a refusé la demande : " + message,
+            detail=_snippet(response),
+        )
+    return None
+
+
+class PennylaneConnector(Connector):
+    key = "pennylane"
+    name = "Pennylane"
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        authorize_url: str,
+        token_url: str,
+        revoke_url: str,
+        api_url: str,
+        policy: RetryPolicy,
+        page_size: int = MAX_LIMIT,
+    ):
+        self.api_url = api_url.rstrip("/")
+        self.page_size = min(max(page_size, 1), MAX_LIMIT)
+        self.http = ProviderHttp(policy, describe=pennylane_error)
+        self.oauth = OAuthClient(
+            client_id=client_id,
+            client_secret=client_secret,
+            authorize_url=authorize_url,
+            token_url=token_url,
+            revoke_url=revoke_url,
+            scope=SCOPES,
+            policy=policy,
+        )
+
+    # --- OAuth ---
+    def authorization_url(self, *, redirect_uri: str, state: str, code_verifier: str) -> str:
+        return self.oauth.authorization_url(
+            redirect_uri=redirect_uri, state=state, code_verifier=code_verifier
+        )
+
+    def exchange_code(
+        self, *, code: str, redirect_uri: str, code_verifier: str, callback: Mapping[str, str] | None = None
+    ) -> TokenSet:
+        return self.oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
+
+    def refresh(self, tokens: TokenSet) -> TokenSet:
+        return self.oauth.refresh(tokens)
+
+    def revoke(self, tokens: TokenSet) -> None:
+        self.oauth.revoke(tokens)
+
+    def company(self, tokens: TokenSet) -> Company:
+        company = self._call(tokens, "GET", "/me")["company"]
+        return Company(id=str(company["id"]), name=str(company["name"]))
+
+    # --- API ---
+    def _call(self, tokens: TokenSet, method: str, path: str, **kwargs: Any) -> Any:
+        def call() -> Any:
+            return self.http.json(
+                method,
+                f"{self.api_url}{path}",
+                headers={"Authorization": f"Bearer {tokens.access_token}", "Accept": "application/json"},
+                **kwargs,
+            )
+
+        return with_renewal(tokens, call)
+
+    def _pages(self, tokens: TokenSet, path: str, params: dict | None = None) -> Iterator[list[dict]]:
+        cursor = None
+        while True:
+            query = {**(params or {}), "limit": self.page_size}  # filters are sent again with every page
+            if cursor:
+                query["cursor"] = cursor
+            body = self._call(tokens, "GET", path, params=query)
+            yield body["items"]
+            cursor = body.get("next_cursor")
+            if not body.get("has_more") or not cursor:
+                return
+
+    def iter_pages(
+        self, tokens: TokenSet, kind: ListKind, *, since: datetime | None = None
+    ) -> Iterator[list[NormalisedItem]]:
+        try:
+            if kind is ListKind.TAX_RATES:
+                yield [
+                    NormalisedItem(external_id=code, name=name, code=code, rate=rate)
+                    for code, name, rate in VAT_RATES
+                ]
+            elif kind is ListKind.ACCOUNTS:
+                pages = list(self._pages(tokens, "/ledger_accounts"))
+                numbers: dict[str, int] = {}
+                for items in pages:
+                    for raw in items:
+                        numbers[raw["number"]] = numbers.get(raw["number"], 0) + 1
+                for items in pages:
+                    yield [self._account(raw, several=numbers[raw["number"]] > 1) for raw in items]
+            elif kind is ListKind.PAYMENT_METHODS:
+                for items in self._pages(tokens, "/bank_accounts"):
+                    yield [
+                        NormalisedItem(
+                            external_id=str(r["id"]), name=str(r["name"]), active=r.get("enabled", True)
+                        )
+                        for r in items
+                    ]
+            elif kind in PARTY_PATHS:
+                if since is not None and datetime.now(UTC) - since < CHANGELOG_WINDOW:
+                    yield from self._changed_parties(tokens, kind, since)
+                else:
+                    for items in self._pages(tokens, PARTY_PATHS[kind]):
+                        yield [self._party(raw) for raw in items]
+            elif kind is ListKind.TRACKING_CATEGORIES:
+                groups = {
+                    g["id"]: g["label"] for items in self._pages(tokens, "/category_groups") for g in items
+                }
+                for items in self._pages(tokens, "/categories"):
+                    yield [self._category(raw, groups) for raw in items]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProviderError("Pennylane a renvoyé une liste illisible.", detail=repr(exc)) from None
+
+    def _changed_ids(self, tokens: TokenSet, kind: ListKind, since: datetime) -> list[int]:
+        start = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ids: list[int] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 1000}
+            params.update({"cursor": cursor} if cursor else {"start_date": start})
+            body = self._call(tokens, "GET", f"/changelogs{PARTY_PATHS[kind]}", params=params)
+            ids += [e["id"] for e in body["items"] if e.get("operation") in ("insert", "update")]
+            cursor = body.get("next_cursor")
+            if not body.get("has_more") or not cursor:
+                return list(dict.fromkeys(ids))
+
+    def _changed_parties(
+        self, tokens: TokenSet, kind: ListKind, since: datetime
+    ) -> Iterator[list[NormalisedItem]]:
+        ids = self._changed_ids(tokens, kind, since)
+        for start in range(0, len(ids), MAX_LIMIT):
+            chunk = ids[start : start + MAX_LIMIT]
+            flt = json.dumps([{"field": "id", "operator": "in", "value": chunk}])
+            for items in self._pages(tokens, PARTY_PATHS[kind], {"filter": flt}):
+                yield [self._party(raw) for raw in items]
+
+    @staticmethod
+    def _account(raw: dict, *, several: bool) -> NormalisedItem:
+        rate = raw.get("vat_rate")
+        name = str(raw["label"]) + (f" ({RATE_NAMES.get(rate, rate)})" if several and rate else "")
+        number = str(raw["number"])
+        return NormalisedItem(
+            external_id=str(raw["id"]),
+            name=name,
+            code=number,
+            active=bool(raw.get("enabled", True)),
+            extras={
+                "type": "expense"
+                if number.startswith("6")
+                else "revenue"
+                if number.startswith("7")
+                else "balance",
+                "vat_rate": rate,
+                "reverse_charge": bool(raw.get("reverse_charge")),
+            },
+        )
+
+    @staticmethod
+    def _party(raw: dict) -> NormalisedItem:
+        emails = raw.get("emails") or []
+        return NormalisedItem(
+            external_id=str(raw["id"]),
+            name=str(raw["name"]),
+            vat_number=raw.get("vat_number") or None,
+            siren=(raw.get("reg_no") or None),
+            extras={"email": emails[0]} if emails else {},
+        )
+
+    @staticmethod
+    def _category(raw: dict, groups: dict) -> NormalisedItem:
+        group = groups.get((raw.get("category_group") or {}).get("id"), "")
+        return NormalisedItem(
+            external_id=str(raw["id"]),
+            name=f"{group} : {raw['label']}" if group else str(raw["label"]),
+            extras={"category": group, "option": raw["label"]},
+        )
+
+    # --- parties ---
+    def find_parties(self, tokens: TokenSet, kind: ListKind, *, term: str) -> list[NormalisedItem]:
+        """Pennylane's list has no text search: the parties created or changed in the last four weeks
+        (those a list loaded earlier may lack) are read from the changelog, and matched by the caller."""
+        since = datetime.now(UTC) - CHANGELOG_WINDOW
+        return [item for items in self._changed_parties(tokens, kind, since) for item in items]
+
+    def create_party(
+        self,
+        tokens: TokenSet,
+        kind: ListKind,
+        *,
+        name: str,
+        vat_number: str | None,
+        siren: str | None,
+        idempotency_key: str,
+    ) -> NormalisedItem:
+        body: dict[str, Any] = {"name": name}
+        if vat_number:
+            body["vat_number"] = vat_number
+        if siren:
+            body["reg_no"] = siren
+        return self._party(self._call(tokens, "POST", CREATE_PATHS[kind], json=body))
+
+    # --- publishing ---
+    def publish_invoice(
+        self,
+        tokens: TokenSet,
+        invoice: dict[str, Any],
+        *,
+        idempotency_key: str,
+        attachment: Attachment | None = None,
+    ) -> str:
+        purchase = invoice["type"] == "purchase"
+        kind = "supplier_invoices" if purchase else "customer_invoices"
+        flt = json.dumps([{"field": "invoice_number", "operator": "eq", "value": invoice["number"]}])
+        for items in self._pages(tokens, f"/{kind}", {"filter": flt}):
+            for existing in items:
+                if existing.get("external_reference") == idempotency_key:
+                    return str(existing["id"])
+        if attachment is None:
+            raise ProviderValidationError(
+                "pdf", "Pennylane exige le PDF de la facture pour l'importer : ajoutez-le avant de publier."
+            )
+        uploaded = self._call(
+            tokens,
+            "POST",
+            "/file_attachments",
+            files={"file": (attachment.filename, attachment.content, attachment.content_type)},
+        )
+        body = {
+            "file_attachment_id": uploaded["id"],
+            "supplier_id" if purchase else "customer_id": int(invoice["contact_id"]),
+            "invoice_number": invoice["number"],
+            "external_reference": idempotency_key,
+            "date": invoice["date"],
+            "deadline": invoice.get("due_date") or invoice["date"],
+            "currency": invoice.get("currency") or "EUR",
+            "currency_amount": invoice["amount_total"],
+            "currency_amount_before_tax": invoice["amount_net"],
+            "currency_tax": invoice["amount_tax"],
+            "invoice_lines": [
+                {
+                    "ledger_account_id": int(invoice["account_id"]),
+                    "currency_amount": invoice["amount_total"],
+                    "currency_tax": invoice["amount_tax"],
+                    "vat_rate": invoice.get("tax_rate_id") or "exempt",
+                    "label": invoice.get("description") or f"Facture {invoice['number']}",
+                }
+            ],
+        }
+        return str(self._call(tokens, "POST", f"/{kind}/import", json=body)["id"])
+
+
+__all__ = ["PennylaneConnector"]
