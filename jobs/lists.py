@@ -10,7 +10,7 @@ from webapp.services.lists import run_refresh
 
 
 @tracked_job
-def refresh_list(integration_id: int, kind: str) -> str:
+def refresh_list(integration_id: int, kind: str, changes_only: bool = False) -> str:
     job = get_current_job()
     list_kind = ListKind(kind)
     counts = run_refresh(
@@ -18,6 +18,7 @@ def refresh_list(integration_id: int, kind: str) -> str:
         list_kind,
         run_key=job.id if job else "direct",
         job_run_id=(job.meta or {}).get("job_run_id") if job else None,
+        changes_only=changes_only,
     )
     return (
         f"{list_kind.label} : {counts.received} élément(s) lu(s), {counts.added} ajouté(s), "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -38,6 +39,7 @@ class ScriptedSoftware(Connector):
         self.refreshes = 0
         self.refresh_error: Exception | None = None
         self.refresh_delay = 0.0
+        self.asked_since = None
 
     def authorization_url(self, **_):  # pragma: no cover - not used here
         raise NotImplementedError
@@ -56,6 +58,7 @@ class ScriptedSoftware(Connector):
         return TokenSet(f"access-{self.refreshes}", f"refresh-{self.refreshes}", time.time() + 1800)
 
     def iter_pages(self, tokens, kind, *, since=None) -> Iterator[list[NormalisedItem]]:
+        self.asked_since = since
         yield from self.pages
         if self.fail_after_pages:
             raise self.fail_after_pages
@@ -263,3 +266,32 @@ def test_a_refused_refresh_token_marks_the_integration_expired(software, integra
     with pytest.raises(UserFacingJobError, match="a expiré"):
         run_refresh(integration_id, ListKind.SUPPLIERS, run_key="y")
     assert software.refreshes == 1
+
+
+def test_a_changes_only_refresh_asks_since_the_last_load_and_makes_nothing_inactive(software, integration_id):
+    from webapp.models import ListSync
+
+    software.pages = [
+        [supplier("s1", "EDF Entreprises"), supplier("s2", "Orange Business"), supplier("s3", "Metro")]
+    ]
+    first = run_refresh(integration_id, ListKind.SUPPLIERS, run_key="full", changes_only=True)
+    assert software.asked_since is None and first.added == 3  # never loaded: read in full
+    loaded_at = db.session.scalar(
+        select(ListSync.last_loaded_at).where(ListSync.integration_id == integration_id)
+    )
+
+    software.pages = [[supplier("s2", "Orange Business SA")]]  # only what changed since
+    counts = run_refresh(integration_id, ListKind.SUPPLIERS, run_key="changes", changes_only=True)
+    assert software.asked_since == loaded_at - timedelta(hours=1)  # an hour of overlap: nothing missed
+    assert (counts.received, counts.updated, counts.added, counts.deactivated) == (1, 1, 0, 0)
+    assert suppliers_in_db(integration_id) == {
+        "s1": ("EDF Entreprises", True),
+        "s2": ("Orange Business SA", True),
+        "s3": ("Metro", True),
+    }
+    event = db.session.scalar(select(Event).where(Event.kind == "lists.refreshed").order_by(Event.id.desc()))
+    assert "mise à jour (changements seulement)" in event.message and event.details["changes_since"]
+
+    # A full read (the user's click) finds what was deleted upstream.
+    full = run_refresh(integration_id, ListKind.SUPPLIERS, run_key="again")
+    assert software.asked_since is None and full.deactivated == 2

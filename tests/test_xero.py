@@ -328,3 +328,46 @@ def test_a_disconnected_organisation_answers_403_and_the_integration_is_expiree(
     assert forbidden and b"AuthenticationUnsuccessful" in forbidden[0].answer
     page = html.unescape(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
     assert "Expirée" in page and "Se reconnecter" in page
+
+
+def test_a_background_refresh_reads_only_what_changed(job_app, live, spec, xero):
+    _, _, integration_id = xero
+    time.sleep(1.1)
+    requests.post(
+        f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/sup-000004",
+        json={"name": "Bureau Vallée Pro"},
+        timeout=10,
+    ).raise_for_status()
+    before = len(spec.calls("GET", "/Contacts"))
+    with job_app.app_context():
+        from webapp.services.lists import start_refresh
+
+        start_refresh(
+            db.session.get(Integration, integration_id), ListKind.SUPPLIERS, None, changes_only=True
+        )
+    run_worker_burst(job_app)
+    reads = spec.calls("GET", "/Contacts")[before:]
+    assert reads and all(r.environ.get("HTTP_IF_MODIFIED_SINCE") for r in reads)
+    with job_app.app_context():
+        from webapp.models import ListSync
+
+        sync = db.session.scalar(
+            select(ListSync).where(
+                ListSync.integration_id == integration_id, ListSync.kind == ListKind.SUPPLIERS
+            )
+        )
+        # The sandbox's items were all seeded within the hour of overlap: they come back, unchanged.
+        assert sync.last_counts["updated"] == 1 and sync.last_counts["deactivated"] == 0
+        assert (
+            db.session.scalar(
+                select(ListItem.name).where(
+                    ListItem.external_id
+                    == db.session.scalar(
+                        select(SandboxItem.guid).where(
+                            SandboxItem.company_id == COMPANY, SandboxItem.external_id == "sup-000004"
+                        )
+                    )
+                )
+            )
+            == "Bureau Vallée Pro"
+        )

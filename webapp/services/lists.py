@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from flask import Flask, current_app
@@ -87,8 +88,13 @@ def _release_if_stale(sync: ListSync) -> None:
         db.session.commit()
 
 
-def start_refresh(integration: Integration, kind: ListKind, user: User | None) -> JobRun | None:
-    """Queue a refresh of one list, or join the one already running (a second click starts nothing)."""
+def start_refresh(
+    integration: Integration, kind: ListKind, user: User | None, *, changes_only: bool = False
+) -> JobRun | None:
+    """Queue a refresh of one list, or join the one already running (a second click starts nothing).
+
+    `changes_only` asks the software for what changed since the last load, where it can say so
+    (the background refreshes); a user's click reads the whole list, which also finds deletions."""
     if integration.status is not IntegrationStatus.CONNECTED:
         raise UserFacingJobError(expired_message(integration))
     sync = sync_for(integration, kind)
@@ -108,6 +114,7 @@ def start_refresh(integration: Integration, kind: ListKind, user: User | None) -
             "jobs.lists.refresh_list",
             integration.id,
             kind.value,
+            changes_only,
             kind="list_refresh",
             description=f"Chargement : {kind.label}",
             owner=user,
@@ -212,15 +219,33 @@ class MergeCounts:
         }
 
 
+# Read again from a little before the last load: a change made while that load was running is not
+# missed, and reading it twice changes nothing.
+INCREMENTAL_OVERLAP = timedelta(hours=1)
+
+
 def run_refresh(
-    integration_id: int, kind: ListKind, run_key: str, job_run_id: int | None = None
+    integration_id: int,
+    kind: ListKind,
+    run_key: str,
+    job_run_id: int | None = None,
+    *,
+    changes_only: bool = False,
 ) -> MergeCounts:
-    """Read the whole list from the software, page by page, then merge it in one transaction."""
+    """Read the list from the software, page by page, then merge it in one transaction.
+
+    A full read also marks the items the software no longer has inactive. With `changes_only`, and
+    a successful load before, only what changed since is asked for (each connector uses its
+    software's way: If-Modified-Since, a changelog, an updated-since filter…) and nothing is made
+    inactive for being absent."""
     started = time.monotonic()
     integration = db.session.get(Integration, integration_id)
     if integration is None:
         raise UserFacingJobError("Cette intégration n'existe plus.")
     sync = sync_for(integration, kind)
+    since = None
+    if changes_only and sync.last_loaded_at is not None:
+        since = sync.last_loaded_at - INCREMENTAL_OVERLAP
     lock = _list_lock(integration_id, kind, run_key)
     try:
         _clear_staging(integration_id, kind)
@@ -231,7 +256,7 @@ def run_refresh(
             connector = get_connector(integration.software)
             tokens = LiveTokens(integration_id)
             staging_insert = ListItemStaging.__table__.insert()
-            pages = connector.iter_pages(tokens, kind)  # type: ignore[arg-type]
+            pages = connector.iter_pages(tokens, kind, since=since)  # type: ignore[arg-type]
             for page in prefetched(pages, current_app._get_current_object()):  # type: ignore[attr-defined]
                 if page:
                     # Core, not the ORM: no object per row, and one executemany per page.
@@ -247,7 +272,7 @@ def run_refresh(
                 lock.extend(120, replace_ttl=True)
                 report_progress(0, f"{received} élément(s) reçu(s)")
             fetched_at = time.monotonic()
-            counts = merge_staging(db.session, integration_id, kind, run_key, full=True)
+            counts = merge_staging(db.session, integration_id, kind, run_key, full=since is None)
             counts.received = received
             timings = {
                 "fetch_s": round(fetched_at - started, 2),
@@ -290,10 +315,17 @@ def run_refresh(
         job_run_id=job_run_id,
         kind="lists.refreshed",
         message=(
-            f"Liste « {kind.label} » chargée : {counts.added} ajouté(s), {counts.updated} modifié(s), "
+            f"Liste « {kind.label} » {'mise à jour (changements seulement)' if since else 'chargée'} : "
+            f"{counts.added} ajouté(s), {counts.updated} modifié(s), "
             f"{counts.deactivated} rendu(s) inactif(s)."
         ),
-        details={"list": kind.value, **counts.as_dict(), "duration_s": duration, **timings},
+        details={
+            "list": kind.value,
+            **counts.as_dict(),
+            "duration_s": duration,
+            **timings,
+            "changes_since": since.isoformat() if since else None,
+        },
     )
     db.session.commit()
     return counts
