@@ -330,10 +330,58 @@ def test_a_new_supplier_is_looked_for_by_name_then_created_once(job_app, live, w
     assert len([e for e in wire.exchanges if e.method == "POST" and e.path.endswith("/vendor")]) == 1
 
 
-def test_a_sales_invoice_is_refused_with_why(job_app, live, wire, qbo):
-    with job_app.test_request_context(base_url=live.url), job_app.app_context():
-        from webapp.connectors.base import ProviderValidationError
+def new_sale(browser: Browser, dossier_id: int, job_app, *, number: str) -> int:
+    with job_app.app_context():
+        customer = db.session.scalar(
+            select(ListItem.id).where(ListItem.kind == ListKind.CUSTOMERS).order_by(ListItem.id)
+        )
+        account = db.session.scalar(
+            select(ListItem.id).where(ListItem.code == "706000", ListItem.kind == ListKind.ACCOUNTS)
+        )
+        tax = db.session.scalar(
+            select(ListItem.id).where(ListItem.code == "TVA20", ListItem.kind == ListKind.TAX_RATES)
+        )
+    url = f"/dossiers/{dossier_id}/documents/nouvelle/vente"
+    form = {
+        "party_id": customer,
+        "number": number,
+        "issue_date": "2026-11-03",
+        "amount_ht": "500,00",
+        "amount_tva": "100,00",
+        "amount_ttc": "600,00",
+        "currency": "EUR",
+    }
+    response = browser.post_form(url, form, page=url)
+    document_id = int(response.text.split('id="document-')[1].split('"')[0])
+    show = f"/dossiers/{dossier_id}/documents/{document_id}"
+    browser.post_form(show, {"party_id": customer, "account_id": account, "tax_rate_id": tax}, page=show)
+    return document_id
 
-        connector = get_connector("quickbooks")
-        with pytest.raises(ProviderValidationError, match="QuickBooks demande un produit sur chaque ligne"):
-            connector.publish_invoice(None, {"type": "sale", "number": "V-1"}, idempotency_key="k")
+
+def test_sales_invoices_go_through_one_service_item_per_income_account(job_app, live, wire, qbo):
+    browser, dossier_id, _ = qbo
+    first = new_sale(browser, dossier_id, job_app, number="V-001")
+    second = new_sale(browser, dossier_id, job_app, number="V-002")
+    for document_id in (first, second):
+        click_publish(browser, dossier_id, document_id)
+    run_worker_burst(job_app)
+    for document_id in (first, second):
+        document = status_of(job_app, document_id)
+        assert document.status is DocumentStatus.PUBLISHED, document.failure_reason
+    with job_app.app_context():
+        (item,) = db.session.scalars(
+            select(SandboxItem).where(SandboxItem.company_id == COMPANY, SandboxItem.kind == "qbo_items")
+        ).all()
+        income = db.session.scalar(
+            select(SandboxItem.id).where(
+                SandboxItem.company_id == COMPANY, SandboxItem.external_id == "acc-706000"
+            )
+        )
+    assert item.name == "Raccord 706000" and item.extras["income_account"] == str(income)
+    invoices = upstream_invoices(live)
+    assert [i["payload"]["DocNumber"] for i in invoices] == ["V-001", "V-002"]
+    line = invoices[0]["payload"]["Line"][0]
+    assert line["DetailType"] == "SalesItemLineDetail" and line["SalesItemLineDetail"]["ItemRef"] == {
+        "value": str(item.id)
+    }
+    assert line["Amount"] == 500.0 and invoices[0]["payload"]["TxnTaxDetail"] == {"TotalTax": 100.0}

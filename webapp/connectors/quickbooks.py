@@ -20,9 +20,10 @@ vanishing; incremental reads add `MetaData.LastUpdatedTime > '…'`.
 
 Publishing: POST /bill with `requestid` (QuickBooks answers a repeated request id once), one
 AccountBasedExpenseLineDetail line with the tax code and class; a bill of the same DocNumber and
-vendor is looked up first. The PDF goes through POST /upload (multipart: file_metadata_01 with the
-Attachable pointing at the bill, file_content_01). Sales invoices need a QuickBooks product
-(ItemRef) on each line: not published yet, refused with a clear message.
+vendor is looked up first. A sales invoice (POST /invoice) needs a product on each line: a service
+item named 'Raccord <account number>' carrying the income account is found or created once. The PDF
+goes through POST /upload (multipart: file_metadata_01 with the Attachable pointing at the bill or
+invoice, file_content_01).
 
 Errors: {"Fault": {"Error": [{Message, Detail, code, element}]}}: a ValidationFault keeps Intuit's
 Detail and names the element; 401 AuthenticationFailed → refresh once; 429 ThrottleExceeded has no
@@ -329,21 +330,19 @@ class QuickBooksConnector(Connector):
         idempotency_key: str,
         attachment: Attachment | None = None,
     ) -> str:
-        if invoice["type"] != "purchase":
-            raise ProviderValidationError(
-                "type",
-                "QuickBooks demande un produit sur chaque ligne d'une facture de vente : "
-                "la publication des ventes vers QuickBooks n'est pas encore possible depuis Raccord.",
-            )
+        purchase = invoice["type"] == "purchase"
+        entity, party_ref = ("Bill", "VendorRef") if purchase else ("Invoice", "CustomerRef")
         number = str(invoice["number"])[:21]  # DocNumber holds 21 characters
         existing = [
-            bill
-            for bill in self._query(tokens, statement("Bill", f"DocNumber = '{_quote(number)}'")).get("Bill")
+            found
+            for found in self._query(tokens, statement(entity, f"DocNumber = '{_quote(number)}'")).get(entity)
             or []
-            if (bill.get("VendorRef") or {}).get("value") == invoice["contact_id"]
+            if (found.get(party_ref) or {}).get("value") == invoice["contact_id"]
         ]
         if existing:
             bill_id = str(existing[0]["Id"])
+        elif not purchase:
+            bill_id = self._create_sales_invoice(tokens, invoice, number, idempotency_key)
         else:
             detail: dict[str, Any] = {"AccountRef": {"value": invoice.get("account_id")}}
             if invoice.get("tax_rate_id"):
@@ -383,7 +382,7 @@ class QuickBooksConnector(Connector):
             )
             if not any(a.get("FileName") == attachment.filename for a in attached):
                 metadata = {
-                    "AttachableRef": [{"EntityRef": {"type": "Bill", "value": bill_id}}],
+                    "AttachableRef": [{"EntityRef": {"type": entity, "value": bill_id}}],
                     "FileName": attachment.filename,
                     "ContentType": attachment.content_type,
                 }
@@ -397,6 +396,74 @@ class QuickBooksConnector(Connector):
                     },
                 )
         return bill_id
+
+    def _create_sales_invoice(self, tokens: TokenSet, invoice: dict[str, Any], number: str, key: str) -> str:
+        """A QuickBooks invoice line needs a product: a service item per income account, named after it,
+        is found or created once and carries the account
+        (https://developer.intuit.com/app/developer/qbo/docs/api/accounting/all-entities/invoice)."""
+        item_id = self._service_item(
+            tokens, str(invoice.get("account_code") or ""), str(invoice["account_id"]), key
+        )
+        detail: dict[str, Any] = {
+            "ItemRef": {"value": item_id},
+            "Qty": 1,
+            "UnitPrice": float(invoice["amount_net"]),
+        }
+        if invoice.get("tax_rate_id"):
+            detail["TaxCodeRef"] = {"value": invoice["tax_rate_id"]}
+        if invoice.get("tracking_id"):
+            detail["ClassRef"] = {"value": invoice["tracking_id"]}
+        body: dict[str, Any] = {
+            "CustomerRef": {"value": invoice["contact_id"]},
+            "TxnDate": invoice["date"],
+            "DocNumber": number,
+            "CurrencyRef": {"value": invoice.get("currency") or "EUR"},
+            "GlobalTaxCalculation": "TaxExcluded",
+            "TxnTaxDetail": {"TotalTax": float(invoice["amount_tax"])},
+            "Line": [
+                {
+                    "DetailType": "SalesItemLineDetail",
+                    "Amount": float(invoice["amount_net"]),
+                    "Description": invoice.get("description") or f"Facture {invoice['number']}",
+                    "SalesItemLineDetail": detail,
+                }
+            ],
+        }
+        if invoice.get("due_date"):
+            body["DueDate"] = invoice["due_date"]
+        answer = self._call(tokens, "POST", "/invoice", params={"requestid": key[:50]}, json=body)
+        return str(answer["Invoice"]["Id"])
+
+    def _service_item(self, tokens: TokenSet, account_code: str, account_id: str, key: str) -> str:
+        name = f"Raccord {account_code or account_id}"[:100]
+
+        def existing() -> str | None:
+            found = self._query(
+                tokens, statement("Item", f"Name = '{_quote(name)}'", "Active IN (true, false)")
+            )
+            for item in found.get("Item") or []:
+                if (item.get("IncomeAccountRef") or {}).get("value") == account_id:
+                    return str(item["Id"])
+            return None
+
+        item_id = existing()
+        if item_id:
+            return item_id
+        try:
+            created = self._call(
+                tokens,
+                "POST",
+                "/item",
+                params={"requestid": f"item-{key}"[:50]},
+                json={"Name": name, "Type": "Service", "IncomeAccountRef": {"value": account_id}},
+            )
+        except ProviderValidationError as exc:
+            # Another publication created it a moment ago (QuickBooks names are unique): take that one.
+            item_id = existing() if "Duplicate" in exc.message else None
+            if item_id is None:
+                raise
+            return item_id
+        return str(created["Item"]["Id"])
 
 
 __all__ = ["QuickBooksConnector"]

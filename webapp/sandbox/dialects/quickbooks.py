@@ -58,6 +58,7 @@ ENTITY_KINDS = {
     "TaxRate": ("tax_rates",),
     "TaxCode": ("tax_rates",),
     "Class": ("tracking_categories",),
+    "Item": ("qbo_items",),  # products and services, kept by the dialect for sales invoice lines
 }
 
 
@@ -161,8 +162,8 @@ def query():
         )
     entity, where, start, maximum = found.groups()
     entity = entity[:1].upper() + entity[1:]
-    if entity == "Bill":
-        return _query_bills(where)
+    if entity in ("Bill", "Invoice"):
+        return _query_transactions(entity, where)
     if entity == "Attachable":
         return _query_attachables(where)
     if entity not in ENTITY_KINDS:
@@ -214,6 +215,7 @@ def query():
         "TaxRate": _tax_rate_json,
         "TaxCode": _tax_code_json,
         "Class": _class_json,
+        "Item": _item_json,
     }[entity]
     body: dict = {}
     if rows:
@@ -325,11 +327,88 @@ def create_bill():
     invoice = SandboxInvoice(
         company_id=g.company.id,
         idempotency_key=f"qbo-{uuid.uuid4().hex}",
-        payload={"dialect": "quickbooks", **body},
+        payload={"dialect": "quickbooks", "entity": "Bill", **body},
     )
     db.session.add(invoice)
     db.session.flush()
     return _remember("Bill", {"Bill": _bill_json(invoice)})
+
+
+@api.post("/item")
+def create_item():
+    replay = _replay("Item")
+    if replay is not None:
+        return replay
+    body = request.get_json(silent=True) or {}
+    name = str(body.get("Name") or "").strip()
+    account = _by_id(("accounts",), (body.get("IncomeAccountRef") or {}).get("value"))
+    if not name:
+        return _fault(400, "ValidationFault", "Required param missing", "2020", "Name")
+    if account is None or not account.active:
+        return _fault(400, "ValidationFault", "Invalid Reference Id", "2500", "IncomeAccountRef")
+    if db.session.scalar(
+        select(SandboxItem.id).where(
+            SandboxItem.company_id == g.company.id, SandboxItem.kind == "qbo_items", SandboxItem.name == name
+        )
+    ):
+        return _fault(400, "ValidationFault", "Duplicate Name Exists Error", "6240", "Name")
+    item = SandboxItem(
+        company_id=g.company.id,
+        kind="qbo_items",
+        external_id=f"qbo-item-{uuid.uuid4().hex[:10]}",
+        name=name[:300],
+        extras={"type": body.get("Type") or "Service", "income_account": str(account.id)},
+        updated_at=utcnow(),
+    )
+    db.session.add(item)
+    db.session.flush()
+    return _remember("Item", {"Item": _item_json(item)})
+
+
+@api.post("/invoice")
+def create_invoice():
+    replay = _replay("Invoice")
+    if replay is not None:
+        return replay
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _fault(400, "ValidationFault", "Request has invalid or unsupported property", "2010", "")
+    customer = _by_id(("customers",), (body.get("CustomerRef") or {}).get("value"))
+    if customer is None or not customer.active:
+        return _fault(400, "ValidationFault", "Invalid Reference Id", "2500", "CustomerRef")
+    lines = body.get("Line") or []
+    if not lines:
+        return _fault(400, "ValidationFault", "Required param missing", "2020", "Line")
+    for line in lines:
+        detail = line.get("SalesItemLineDetail") or {}
+        item = _by_id(("qbo_items",), (detail.get("ItemRef") or {}).get("value"))
+        if line.get("DetailType") != "SalesItemLineDetail" or item is None or not item.active:
+            return _fault(
+                400,
+                "ValidationFault",
+                "Invalid Reference Id",
+                "2500",
+                "ItemRef",
+                detail="Invalid Reference Id : Item element not found or inactive",
+            )
+        account = db.session.get(SandboxItem, int(item.extras.get("income_account") or 0))
+        if account is None or not account.active:
+            return _fault(
+                400,
+                "ValidationFault",
+                "Invalid Reference Id",
+                "2500",
+                "IncomeAccountRef",
+                detail="Invalid Reference Id : the item's income account is inactive",
+            )
+    invoice = SandboxInvoice(
+        company_id=g.company.id,
+        idempotency_key=f"qbo-{uuid.uuid4().hex}",
+        payload={"dialect": "quickbooks", "entity": "Invoice", **body},
+    )
+    db.session.add(invoice)
+    db.session.flush()
+    return _remember("Invoice", {"Invoice": _bill_json(invoice)})
 
 
 @api.post("/upload")
@@ -346,7 +425,7 @@ def upload():
     except (ValueError, KeyError, IndexError, TypeError):
         return _fault(400, "ValidationFault", "Invalid Attachable metadata", "2010", "AttachableRef")
     invoice = _bill_by_id(ref.get("value"))
-    if invoice is None or ref.get("type") != "Bill":
+    if invoice is None or ref.get("type") != invoice.payload.get("entity", "Bill"):
         return _fault(400, "ValidationFault", "Invalid Reference Id", "2500", "AttachableRef")
     data = content.read()
     name = str(attachable.get("FileName") or content.filename or "piece-jointe")[:200]
@@ -396,8 +475,8 @@ def _conditions(where: str | None) -> list[str]:
     return [p.strip() for p in parts]
 
 
-def _query_bills(where: str | None) -> Response:
-    rows = _bills()
+def _query_transactions(entity: str, where: str | None) -> Response:
+    rows = [r for r in _bills() if r.payload.get("entity", "Bill") == entity]
     found = re.fullmatch(r"(?i)\s*docnumber\s*=\s*'([^']*)'\s*", where or "")
     if where and not found:
         return _fault(400, "ValidationFault", "QueryValidationError: unsupported condition", "4001", "query")
@@ -558,17 +637,30 @@ def _class_json(item: SandboxItem) -> dict:
     }
 
 
+def _item_json(item: SandboxItem) -> dict:
+    return {
+        "Id": str(item.id),
+        "Name": item.name,
+        "Type": (item.extras or {}).get("type", "Service"),
+        "IncomeAccountRef": {"value": (item.extras or {}).get("income_account")},
+        "Active": item.active,
+        "SyncToken": "0",
+        "MetaData": _meta(item.updated_at),
+    }
+
+
 def _bill_json(invoice: SandboxInvoice) -> dict:
     payload = invoice.payload
     total = sum(Decimal(str(li.get("Amount") or 0)) for li in payload.get("Line") or [])
     tax = Decimal(str((payload.get("TxnTaxDetail") or {}).get("TotalTax") or 0))
+    party = "CustomerRef" if payload.get("entity") == "Invoice" else "VendorRef"
     return {
         "Id": str(invoice.id),
         "SyncToken": "0",
         "DocNumber": payload.get("DocNumber"),
         "TxnDate": payload.get("TxnDate"),
         "DueDate": payload.get("DueDate"),
-        "VendorRef": payload.get("VendorRef"),
+        party: payload.get(party),
         "TotalAmt": float(total + tax),
         "Balance": float(total + tax),
         "Line": payload.get("Line"),
@@ -582,7 +674,9 @@ def _attachable_json(attachment: SandboxAttachment, invoice: SandboxInvoice) -> 
         "FileName": attachment.filename,
         "ContentType": attachment.content_type,
         "Size": attachment.size,
-        "AttachableRef": [{"EntityRef": {"type": "Bill", "value": str(invoice.id)}}],
+        "AttachableRef": [
+            {"EntityRef": {"type": invoice.payload.get("entity", "Bill"), "value": str(invoice.id)}}
+        ],
         "SyncToken": "0",
         "MetaData": _meta(attachment.created_at),
     }
