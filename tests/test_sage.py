@@ -85,6 +85,9 @@ def test_connect_and_read_every_list_in_pages(job_app, live, spec, sage):
             "Boulangerie Martin SARL",
         )
         assert load_tokens(integration).extra["business_id"] == tenant_guid(COMPANY)
+        # Sage's access tokens live 5 minutes: loading six lists needed no renewal, not one per call.
+        assert load_tokens(integration).extra["lifetime"] == 300
+        assert db.session.scalar(select(func.count()).select_from(SandboxToken)) == 1
     assert active_sizes(job_app, integration_id) == {
         ListKind.ACCOUNTS: len(ACCOUNTS),
         ListKind.SUPPLIERS: len(SUPPLIERS),

@@ -62,12 +62,16 @@ class TokenSet:
 
     @classmethod
     def from_oauth(cls, token: dict[str, Any]) -> TokenSet:
-        expires_at = token.get("expires_at") or (time.time() + float(token.get("expires_in") or 1800))
+        expires_in = float(token.get("expires_in") or 0)
+        expires_at = token.get("expires_at") or (time.time() + (expires_in or 1800))
         return cls(
             access_token=token["access_token"],
             refresh_token=token.get("refresh_token"),
             expires_at=float(expires_at),
             scope=token.get("scope") or "",
+            # How long this software's access tokens live (5 minutes at Sage, a day at Pennylane):
+            # the refresh margin is kept well inside it.
+            extra={"lifetime": expires_in} if expires_in else {},
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
-from flask import Blueprint, Flask, render_template, request
+from flask import Blueprint, Flask, g, render_template, request
 from sqlalchemy import select
 
 from webapp.extensions import db
@@ -37,7 +37,18 @@ def _generate(*_args, **_kwargs) -> str:
 
 
 def _access_ttl(_client, _grant_type) -> int:
-    return int(get_setting("access_ttl", DEFAULT_ACCESS_TTL))
+    """The lifetime set through the controls, else the dialect's (each vendor has its own), else 30 min."""
+    return int(get_setting("access_ttl", None) or g.get("dialect_access_ttl") or DEFAULT_ACCESS_TTL)
+
+
+def _refresh_ttl() -> int:
+    return int(get_setting("refresh_ttl", None) or g.get("dialect_refresh_ttl") or DEFAULT_REFRESH_TTL)
+
+
+def issue_token_as(access_ttl: int, refresh_ttl: int):
+    """The token endpoint, with a vendor's token lifetimes (a dialect's /token calls this)."""
+    g.dialect_access_ttl, g.dialect_refresh_ttl = access_ttl, refresh_ttl
+    return issue_token()
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -111,7 +122,7 @@ def save_token(token: dict, request) -> None:
         db.session.add(grant)
         db.session.flush()
         grant_id = grant.id
-    refresh_ttl = int(get_setting("refresh_ttl", DEFAULT_REFRESH_TTL))
+    refresh_ttl = _refresh_ttl()
     db.session.add(
         SandboxToken(
             grant_id=grant_id,

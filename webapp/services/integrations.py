@@ -164,6 +164,14 @@ def mark_expired(integration_id: int, detail: str = "") -> None:
     db.session.commit()
 
 
+def refresh_margin(tokens: TokenSet) -> float:
+    """Renew this long before expiry: TOKEN_REFRESH_MARGIN, but at most a fifth of the token's life,
+    so a 5-minute token is not renewed at every call."""
+    margin = float(current_app.config["TOKEN_REFRESH_MARGIN"])
+    lifetime = float((tokens.extra or {}).get("lifetime") or 0)
+    return min(margin, lifetime / 5) if lifetime else margin
+
+
 def fresh_tokens(integration_id: int, *, force: bool = False) -> TokenSet:
     """Tokens good for a few more minutes, refreshed if needed under a lock shared by every worker.
 
@@ -172,11 +180,11 @@ def fresh_tokens(integration_id: int, *, force: bool = False) -> TokenSet:
     under a Redis lock per integration, re-reads the row inside it, and commits the new tokens before
     releasing it.
     """
-    margin = current_app.config["TOKEN_REFRESH_MARGIN"]
     integration = db.session.get(Integration, integration_id)
     if integration is None or integration.status is not IntegrationStatus.CONNECTED:
         raise IntegrationExpired()
     tokens = load_tokens(integration)
+    margin = refresh_margin(tokens)
     if not force and tokens.expires_at - time.time() > margin:
         return tokens
     stale_access = tokens.access_token
@@ -240,7 +248,7 @@ class LiveTokens:
 
     @property
     def access_token(self) -> str:
-        if self._tokens.expires_at - time.time() < current_app.config["TOKEN_REFRESH_MARGIN"]:
+        if self._tokens.expires_at - time.time() < refresh_margin(self._tokens):
             self._tokens = fresh_tokens(self.integration_id)
         return self._tokens.access_token
 

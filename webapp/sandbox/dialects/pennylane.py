@@ -37,6 +37,8 @@ from webapp.sandbox.faults import apply_faults
 from webapp.sandbox.models import SandboxAttachment, SandboxInvoice, SandboxItem
 
 bp = Blueprint("sandbox_pennylane", __name__, url_prefix="/pennylane")
+# Token lifetimes as the vendor's (VENDORS.md).
+ACCESS_TTL, REFRESH_TTL = 24 * 3600, 90 * 86400
 MAX_LIMIT = 100  # https://pennylane.readme.io/docs/using-cursor-based-pagination (1 to 100)
 CHANGELOG_LIMIT = 1000
 VAT_RATES = {"FR_200": "20", "FR_100": "10", "FR_85": "8.5", "FR_55": "5.5", "FR_21": "2.1", "exempt": "0"}
@@ -60,7 +62,7 @@ def authorize():
 @bp.post("/oauth/token")
 @sandbox_csrf.exempt
 def token():
-    return oauth.issue_token()
+    return oauth.issue_token_as(ACCESS_TTL, REFRESH_TTL)
 
 
 @bp.post("/oauth/revoke")

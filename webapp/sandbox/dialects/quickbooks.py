@@ -50,6 +50,8 @@ from webapp.sandbox.models import (
 )
 
 bp = Blueprint("sandbox_quickbooks", __name__, url_prefix="/quickbooks")
+# Token lifetimes as the vendor's (https://developer.intuit.com/app/developer/qbo/docs/develop/authentication-and-authorization/faq).
+ACCESS_TTL, REFRESH_TTL = 60 * 60, 100 * 86400
 MAX_RESULTS = 1000  # https://developer.intuit.com/app/developer/qbo/docs/learn/explore-the-quickbooks-online-api/data-queries
 ENTITY_KINDS = {
     "Account": ("accounts", "payment_methods"),
@@ -83,7 +85,7 @@ def authorize():
 @bp.post("/oauth2/v1/tokens/bearer")
 @sandbox_csrf.exempt
 def token():
-    return oauth.issue_token()
+    return oauth.issue_token_as(ACCESS_TTL, REFRESH_TTL)
 
 
 @bp.post("/oauth2/tokens/revoke")

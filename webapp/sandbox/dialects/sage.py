@@ -42,6 +42,8 @@ from webapp.sandbox.faults import apply_faults
 from webapp.sandbox.models import SandboxAttachment, SandboxInvoice, SandboxItem
 
 bp = Blueprint("sandbox_sage", __name__, url_prefix="/sage")
+# Token lifetimes as the vendor's (https://developer.sage.com/accounting/guides/authenticating/authentication/).
+ACCESS_TTL, REFRESH_TTL = 5 * 60, 31 * 86400
 MAX_PER_PAGE = 200  # https://developer.sage.com/accounting/guides/concepts/pagination/
 DEFAULT_PER_PAGE = 20
 CONTACT_TYPES = {"VENDOR": "suppliers", "CUSTOMER": "customers"}
@@ -59,7 +61,7 @@ def authorize():
 @bp.post("/token")
 @sandbox_csrf.exempt
 def token():
-    return oauth.issue_token()
+    return oauth.issue_token_as(ACCESS_TTL, REFRESH_TTL)
 
 
 @bp.post("/revoke")

@@ -44,6 +44,8 @@ from webapp.sandbox.models import (
 )
 
 bp = Blueprint("sandbox_xero", __name__, url_prefix="/xero")
+# Token lifetimes as the vendor's (https://developer.xero.com/documentation/guides/oauth2/token-types).
+ACCESS_TTL, REFRESH_TTL = 30 * 60, 60 * 86400
 
 MAX_PAGE_SIZE = 1000  # https://developer.xero.com/documentation/api/accounting/contacts (pageSize ≤ 1000)
 DEFAULT_PAGE_SIZE = 100
@@ -60,7 +62,7 @@ def authorize():
 @bp.post("/identity/connect/token")
 @sandbox_csrf.exempt
 def token():
-    return oauth.issue_token()
+    return oauth.issue_token_as(ACCESS_TTL, REFRESH_TTL)
 
 
 @bp.post("/identity/connect/revocation")
