@@ -17,6 +17,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from webapp import create_app
 from webapp.extensions import db
@@ -363,3 +364,33 @@ def connected_dossier(job_app, bookkeeper, dossier_id) -> tuple:
     from tests.http_user import connected
 
     return bookkeeper, dossier_id, connected(job_app, bookkeeper, dossier_id)
+
+
+@pytest.fixture
+def dossier_with_rule(job_app, connected_dossier):
+    """The connected dossier with a supplier rule for EDF: (bookkeeper, dossier, integration, item ids)."""
+    from webapp.models import ListItem, PartyKind, Rule
+
+    browser, dossier_id, integration_id = connected_dossier
+    with job_app.app_context():
+        ids = {
+            name: db.session.scalar(select(ListItem.id).where(ListItem.external_id == external_id))
+            for name, external_id in (
+                ("edf", "sup-000001"),
+                ("energy", "acc-606100"),
+                ("office", "acc-606400"),
+                ("tva20", "tax-TVA20"),
+            )
+        }
+        db.session.add(
+            Rule(
+                dossier_id=dossier_id,
+                integration_id=integration_id,
+                party_kind=PartyKind.SUPPLIER,
+                party_id=ids["edf"],
+                account_id=ids["energy"],
+                tax_rate_id=ids["tva20"],
+            )
+        )
+        db.session.commit()
+    return browser, dossier_id, integration_id, ids

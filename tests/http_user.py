@@ -79,4 +79,8 @@ def connected(job_app, browser: Browser, dossier_id: int, software: str = "sandb
     assert response.status_code == 200
     run_worker_burst(job_app)
     with job_app.app_context():
-        return db.session.scalar(select(Integration.id).where(Integration.dossier_id == dossier_id))
+        return db.session.scalar(
+            select(Integration.id)
+            .where(Integration.dossier_id == dossier_id, Integration.status != "disconnected")
+            .order_by(Integration.id.desc())
+        )

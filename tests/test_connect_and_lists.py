@@ -199,6 +199,13 @@ def test_an_expired_grant_marks_the_integration_expired_and_keeps_the_lists(
 def test_short_access_tokens_are_refreshed_and_rotated(job_app, live, bookkeeper, dossier_id):
     requests.post(f"{live.url}/sandbox/controls/api/settings", json={"access_ttl": 60}, timeout=10)
     integration_id = connected(job_app, bookkeeper, dossier_id)
+    with job_app.app_context():  # the minute has passed: the next loads meet an expired access token
+        for token in db.session.scalars(select(SandboxToken)):
+            token.issued_at -= 120
+        db.session.commit()
+    page = f"/dossiers/{dossier_id}/integrations/{integration_id}"
+    bookkeeper.post_form(f"{page}/actualiser", {}, page=page, htmx=True)
+    run_worker_burst(job_app)
     assert sizes(job_app, integration_id) == EXPECTED_SIZES
     with job_app.app_context():
         tokens = db.session.scalars(select(SandboxToken).order_by(SandboxToken.id)).all()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 
-import pytest
 import requests
 from sqlalchemy import select
 
@@ -12,34 +11,7 @@ from tests.conftest import run_worker_burst
 from tests.http_user import COMPANY, Browser
 from tests.test_reconnect import expire, reconnect
 from webapp.extensions import db
-from webapp.models import Document, DocumentStatus, JobRun, ListItem, PartyKind, Rule
-
-
-@pytest.fixture
-def setup(job_app, connected_dossier):
-    browser, dossier_id, integration_id = connected_dossier
-    with job_app.app_context():
-        ids = {
-            name: db.session.scalar(select(ListItem.id).where(ListItem.external_id == external_id))
-            for name, external_id in (
-                ("edf", "sup-000001"),
-                ("energy", "acc-606100"),
-                ("office", "acc-606400"),
-                ("tva20", "tax-TVA20"),
-            )
-        }
-        db.session.add(
-            Rule(
-                dossier_id=dossier_id,
-                integration_id=integration_id,
-                party_kind=PartyKind.SUPPLIER,
-                party_id=ids["edf"],
-                account_id=ids["energy"],
-                tax_rate_id=ids["tva20"],
-            )
-        )
-        db.session.commit()
-    return browser, dossier_id, integration_id, ids
+from webapp.models import Document, DocumentStatus, JobRun, Rule
 
 
 def new_invoice(browser: Browser, dossier_id: int, ids: dict, number: str = "F-001") -> int:
@@ -76,8 +48,8 @@ def click_publish(browser: Browser, dossier_id: int, document_id: int) -> reques
     return browser.post_form(f"{page}/{document_id}/publier", {}, page=page, htmx=True)
 
 
-def test_a_double_click_and_a_retry_still_make_one_invoice_upstream(job_app, live, setup):
-    browser, dossier_id, _, ids = setup
+def test_a_double_click_and_a_retry_still_make_one_invoice_upstream(job_app, live, dossier_with_rule):
+    browser, dossier_id, _, ids = dossier_with_rule
     document_id = new_invoice(browser, dossier_id, ids)
     first = click_publish(browser, dossier_id, document_id)
     assert "En cours" in html.unescape(first.text) and "hx-get" in first.text
@@ -108,8 +80,8 @@ def test_a_double_click_and_a_retry_still_make_one_invoice_upstream(job_app, liv
     assert "Publié" in html.unescape(row.text)
 
 
-def test_an_account_archived_upstream_fails_with_both_messages(job_app, live, setup):
-    browser, dossier_id, _, ids = setup
+def test_an_account_archived_upstream_fails_with_both_messages(job_app, live, dossier_with_rule):
+    browser, dossier_id, _, ids = dossier_with_rule
     requests.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/acc-606100",
         json={"active": False},
@@ -127,8 +99,10 @@ def test_an_account_archived_upstream_fails_with_both_messages(job_app, live, se
     assert upstream_invoices(live) == []
 
 
-def test_expired_integration_fails_at_once_then_republish_after_reconnecting(job_app, live, setup):
-    browser, dossier_id, integration_id, ids = setup
+def test_expired_integration_fails_at_once_then_republish_after_reconnecting(
+    job_app, live, dossier_with_rule
+):
+    browser, dossier_id, integration_id, ids = dossier_with_rule
     document_id = new_invoice(browser, dossier_id, ids)
     expire(job_app, live, browser, dossier_id, integration_id)
 
@@ -154,8 +128,8 @@ def test_expired_integration_fails_at_once_then_republish_after_reconnecting(job
     assert len(upstream_invoices(live)) == 1
 
 
-def test_a_rule_with_publication_automatique_publishes_ready_invoices(job_app, live, setup):
-    browser, dossier_id, _, ids = setup
+def test_a_rule_with_publication_automatique_publishes_ready_invoices(job_app, live, dossier_with_rule):
+    browser, dossier_id, _, ids = dossier_with_rule
     with job_app.app_context():
         db.session.scalar(select(Rule)).auto_publish = True
         db.session.commit()

@@ -44,6 +44,24 @@
     showToast("Le serveur ne répond pas. Vérifiez votre connexion puis réessayez.", "error");
   });
 
+  // Choosing an item of a 'Gérer' menu closes the menu.
+  document.addEventListener("click", function (event) {
+    var item = event.target.closest && event.target.closest(".menu__item");
+    var menu = item && item.closest("details.menu");
+    if (menu) { menu.open = false; }
+  });
+
+  // A dialog the server sent (data-modal) opens as a modal: focus moves into it, Esc closes it.
+  document.addEventListener("htmx:load", function (event) {
+    var root = event.detail.elt;
+    var dialog = root && root.matches && root.matches("dialog[data-modal]")
+      ? root : (root && root.querySelector ? root.querySelector("dialog[data-modal]") : null);
+    if (dialog && !dialog.open && dialog.showModal) {
+      dialog.addEventListener("close", function () { dialog.remove(); });
+      dialog.showModal();
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var box = region();
     if (!box) { return; }

@@ -24,7 +24,7 @@ from webapp.services.documents import (
     documents_for,
     update_coding,
 )
-from webapp.services.integrations import current_integration_for
+from webapp.services.integrations import current_integration_for, latest_integration_for
 from webapp.services.jobs import JobBackendUnavailable
 from webapp.services.parties import PartyIdentity
 from webapp.services.publishing import request_publication
@@ -44,7 +44,7 @@ DIRECTIONS = {"achat": Direction.PURCHASE, "vente": Direction.SALE}
 
 @bp.get("")
 def index():
-    integration = current_integration_for(g.dossier)
+    integration = latest_integration_for(g.dossier)
     slug = request.args.get("statut", "")
     status = STATUS_SLUGS.get(slug)
     return render_template(

@@ -10,7 +10,7 @@ from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
 from webapp.lists import bp
 from webapp.models import ListItem, ListKind
-from webapp.services.integrations import current_integration_for
+from webapp.services.integrations import current_integration_for, latest_integration_for
 from webapp.services.lists import refresh_outcome_toast, request_refresh, search_items, sync_views
 
 scope_to_dossier(bp)
@@ -39,7 +39,7 @@ def _status_fragment(kind: ListKind, view, *, watching: bool) -> str:
 @bp.get("/<kind>")
 def show(kind: str):
     list_kind = _kind(kind)
-    integration = current_integration_for(g.dossier)
+    integration = latest_integration_for(g.dossier)
     status = request.args.get("statut", "actifs")
     if status not in STATUSES:
         status = "actifs"
@@ -99,7 +99,7 @@ def reload(kind: str):
 @bp.get("/<kind>/etat")
 def status(kind: str):
     list_kind = _kind(kind)
-    integration = current_integration_for(g.dossier)
+    integration = latest_integration_for(g.dossier)
     if integration is None:
         abort(404)
     view = sync_views(integration, [list_kind])[0]

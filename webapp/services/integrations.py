@@ -267,3 +267,81 @@ class LiveTokens:
 
     def renew(self) -> None:
         self._tokens = fresh_tokens(self.integration_id, force=True)
+
+
+def latest_integration_for(dossier: Dossier) -> Integration | None:
+    """The integration to show: the current one, else the last disconnected one (its lists and
+    documents stay readable, and its rules can be transferred)."""
+    return current_integration_for(dossier) or db.session.scalar(
+        select(Integration)
+        .where(Integration.dossier_id == dossier.id)
+        .order_by(Integration.created_at.desc(), Integration.id.desc())
+        .limit(1)
+    )
+
+
+def disconnected_message(integration: Integration) -> str:
+    return (
+        f"L'intégration avec {integration.software_name} est déconnectée : connectez un logiciel comptable "
+        "depuis Paramètres du dossier › Connexions."
+    )
+
+
+def disconnect_integration(
+    integration: Integration,
+    user: User | None,
+    *,
+    keep_rules: bool = True,
+    event_kind: str = "integration.disconnected",
+    record: bool = True,
+) -> dict:
+    """End an integration completely: its grant revoked at the software (where it can be), its
+    tokens deleted here, its status Déconnectée. Its lists stay, for its rules' sake; its rules stay
+    unless the user chose to delete them. Returns what was done, for the event."""
+    from sqlalchemy import delete, update
+
+    from webapp.models import Document, PaymentRule, Rule
+
+    revoked = False
+    if integration.token_ciphertext:
+        try:
+            get_connector(integration.software).revoke(load_tokens(integration))
+            revoked = True
+        except (ConnectorError, KeyError):
+            log.warning("Could not revoke the grant of integration %s at the software", integration.id)
+    integration.token_ciphertext = None
+    integration.access_expires_at = None
+    integration.status = IntegrationStatus.DISCONNECTED
+    integration.status_since = utcnow()
+    who = user.full_name if user and user.full_name else "un utilisateur"
+    integration.status_reason = f"Déconnectée par {who}."
+    deleted = 0
+    if not keep_rules:
+        rule_ids = list(db.session.scalars(select(Rule.id).where(Rule.integration_id == integration.id)))
+        payment_ids = list(
+            db.session.scalars(select(PaymentRule.id).where(PaymentRule.integration_id == integration.id))
+        )
+        if rule_ids:
+            db.session.execute(update(Document).where(Document.rule_id.in_(rule_ids)).values(rule_id=None))
+        if payment_ids:
+            db.session.execute(
+                update(Document).where(Document.payment_rule_id.in_(payment_ids)).values(payment_rule_id=None)
+            )
+        deleted = len(rule_ids) + len(payment_ids)
+        db.session.execute(delete(Rule).where(Rule.id.in_(rule_ids)))
+        db.session.execute(delete(PaymentRule).where(PaymentRule.id.in_(payment_ids)))
+    outcome = {"revoked": revoked, "keep_rules": keep_rules, "rules_deleted": deleted}
+    if record:
+        kept = "règles conservées" if keep_rules else f"{deleted} règle(s) supprimée(s)"
+        record_event(
+            dossier_id=integration.dossier_id,
+            integration_id=integration.id,
+            actor_id=user.id if user else None,
+            kind=event_kind,
+            message=f"Intégration avec {integration.software_name} déconnectée ({kept}"
+            + ("" if revoked else " ; la révocation n'a pas pu être confirmée par le logiciel")
+            + ").",
+            details=outcome,
+        )
+    db.session.commit()
+    return outcome

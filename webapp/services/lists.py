@@ -31,7 +31,7 @@ from webapp.models import (
 )
 from webapp.models.base import UTCDateTime, utcnow
 from webapp.services.events import record_event
-from webapp.services.integrations import LiveTokens, expired_message, mark_expired
+from webapp.services.integrations import LiveTokens, disconnected_message, expired_message, mark_expired
 from webapp.services.jobs import (
     JobBackendUnavailable,
     UserFacingJobError,
@@ -95,6 +95,8 @@ def start_refresh(
 
     `changes_only` asks the software for what changed since the last load, where it can say so
     (the background refreshes); a user's click reads the whole list, which also finds deletions."""
+    if integration.status is IntegrationStatus.DISCONNECTED:
+        raise UserFacingJobError(disconnected_message(integration))
     if integration.status is not IntegrationStatus.CONNECTED:
         raise UserFacingJobError(expired_message(integration))
     sync = sync_for(integration, kind)
@@ -364,6 +366,8 @@ def _job_alive(job_id: str) -> bool:
 
 
 def _french_reason(exc: ConnectorError, integration: Integration) -> str:
+    if integration.status is IntegrationStatus.DISCONNECTED:
+        return disconnected_message(integration)
     if isinstance(exc, IntegrationExpired):
         return expired_message(integration)
     if isinstance(exc, RateLimited):

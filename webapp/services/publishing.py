@@ -29,6 +29,7 @@ from webapp.services.parties import PartyIdentity, best_match, match_in_list, up
 log = logging.getLogger(__name__)
 
 EXPIRED_REASON = "Intégration expirée"
+DISCONNECTED_REASON = "Intégration déconnectée : connectez un logiciel comptable pour publier"
 PARTY_LIST = {Direction.PURCHASE: ListKind.SUPPLIERS, Direction.SALE: ListKind.CUSTOMERS}
 PUBLISHABLE = (DocumentStatus.READY, DocumentStatus.FAILED)
 
@@ -40,7 +41,12 @@ def request_publication(documents: list[Document], user: User | None) -> list[Jo
         integration = db.session.get(Integration, document.integration_id)
         if integration is None or integration.status is not IntegrationStatus.CONNECTED:
             # Fails at once, without calling the software.
-            _fail(document.id, EXPIRED_REASON, "", user_id=user.id if user else None)
+            reason = (
+                DISCONNECTED_REASON
+                if integration is None or integration.status is IntegrationStatus.DISCONNECTED
+                else EXPIRED_REASON
+            )
+            _fail(document.id, reason, "", user_id=user.id if user else None)
             continue
         claimed = db.session.execute(
             update(Document)
@@ -101,8 +107,11 @@ def publish(document_id: int, job_run_id: int | None = None) -> str:
         return f"La facture {document.number} est déjà publiée."
     integration = db.session.get(Integration, document.integration_id)
     if integration.status is not IntegrationStatus.CONNECTED:
-        _fail(document_id, EXPIRED_REASON, "", job_run_id=job_run_id)
-        return EXPIRED_REASON
+        reason = (
+            DISCONNECTED_REASON if integration.status is IntegrationStatus.DISCONNECTED else EXPIRED_REASON
+        )
+        _fail(document_id, reason, "", job_run_id=job_run_id)
+        return reason
     connector = get_connector(integration.software)
     try:
         tokens = LiveTokens(integration.id)

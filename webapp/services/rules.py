@@ -237,3 +237,32 @@ def delete_rule(rule: Rule, user: User | None) -> None:
     )
     db.session.delete(rule)
     db.session.commit()
+
+
+def rule_count(integration: Integration) -> int:
+    """Supplier, customer and payment-method rules of an integration."""
+    from sqlalchemy import func
+
+    from webapp.models import PaymentRule
+
+    return (db.session.scalar(select(func.count()).where(Rule.integration_id == integration.id)) or 0) + (
+        db.session.scalar(select(func.count()).where(PaymentRule.integration_id == integration.id)) or 0
+    )
+
+
+def kept_rules_for(dossier_id: int, party_kind: PartyKind) -> list[Rule]:
+    """Rules of the dossier's disconnected integrations, kept for a transfer: shown 'À transférer'."""
+    from webapp.models import IntegrationStatus
+
+    rules = db.session.scalars(
+        select(Rule)
+        .join(Integration, Rule.integration_id == Integration.id)
+        .join(ListItem, Rule.party_id == ListItem.id)
+        .where(
+            Rule.dossier_id == dossier_id,
+            Rule.party_kind == party_kind,
+            Integration.status == IntegrationStatus.DISCONNECTED,
+        )
+        .order_by(ListItem.name)
+    )
+    return list(rules.unique())

@@ -8,15 +8,15 @@ from htmx_flask import make_response
 
 from webapp.connectors.catalogue import available_software
 from webapp.dossier_scope import scope_to_dossier
-from webapp.models import Direction, ListKind
+from webapp.models import Direction, IntegrationStatus, ListKind
 from webapp.rules.forms import CodingForm
 from webapp.services.coding import default_for, save_default
 from webapp.services.dossiers import get_integration_for, update_dossier
-from webapp.services.integrations import current_integration_for
+from webapp.services.integrations import current_integration_for, disconnect_integration
 from webapp.services.jobs import JobBackendUnavailable
 from webapp.services.lists import refresh_outcome_toast, request_refresh, sync_views
 from webapp.services.publishing import failed_for_expiry, request_publication
-from webapp.services.rules import RuleError
+from webapp.services.rules import RuleError, rule_count
 from webapp.settings import bp
 from webapp.settings.forms import DossierForm
 
@@ -40,10 +40,12 @@ def general():
 
 @bp.get("/parametres/connexions")
 def connections():
+    current = g.dossier.current_integration
     return render_template(
         "settings/connections.html",
         dossier=g.dossier,
-        integration=g.dossier.current_integration,
+        integration=current,
+        history=[i for i in g.dossier.integrations if current is None or i.id != current.id],
         software_list=available_software(),
         section="connections",
     )
@@ -174,3 +176,42 @@ def save_defaults(slug: str):
             flash(f"Le codage par défaut des {slug} est enregistré.", "success")
             return redirect(url_for("settings.defaults"))
     return _render_defaults(integration, forms, 400)
+
+
+@bp.get("/integrations/<int:integration_id>/deconnecter")
+def disconnect_dialog(integration_id: int):
+    """'Gérer' → 'Déconnecter': the confirmation, as a dialog (htmx) or a page of its own."""
+    integration = get_integration_for(g.dossier, integration_id)
+    if integration.status is IntegrationStatus.DISCONNECTED:
+        abort(404)
+    context = {"dossier": g.dossier, "integration": integration, "rule_count": rule_count(integration)}
+    if request.headers.get("HX-Request"):
+        return render_template("settings/_disconnect_dialog.html", **context)
+    return render_template("settings/disconnect.html", section="connections", **context)
+
+
+@bp.post("/integrations/<int:integration_id>/deconnecter")
+def disconnect(integration_id: int):
+    integration = get_integration_for(g.dossier, integration_id)
+    if integration.status is IntegrationStatus.DISCONNECTED:
+        flash("Cette intégration est déjà déconnectée.", "info")
+        return redirect(url_for("settings.connections"))
+    choice = request.form.get("regles")
+    if choice not in ("conserver", "supprimer"):
+        flash("Choisissez de conserver ou de supprimer les règles actuelles.", "error")
+        return redirect(url_for("settings.integration", integration_id=integration.id))
+    name = integration.software_name
+    outcome = disconnect_integration(integration, current_user, keep_rules=choice == "conserver")
+    rules = (
+        "Les règles sont conservées."
+        if outcome["keep_rules"]
+        else f"{outcome['rules_deleted']} règle(s) supprimée(s)."
+    )
+    flash(f"L'intégration avec {name} est déconnectée. {rules}", "success")
+    if not outcome["revoked"]:
+        flash(
+            f"{name} n'a pas confirmé la révocation de l'accès : les jetons sont supprimés ici ; "
+            f"vous pouvez aussi retirer Raccord des applications autorisées dans {name}.",
+            "info",
+        )
+    return redirect(url_for("settings.connections"))
