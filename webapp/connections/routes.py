@@ -19,6 +19,7 @@ from webapp.services.integrations import (
     create_integration,
     current_integration_for,
     reconnect_integration,
+    switch_software,
 )
 from webapp.services.jobs import JobBackendUnavailable
 from webapp.services.lists import start_refresh_all
@@ -77,6 +78,27 @@ def connect(dossier_id: int, software: str):
     return redirect(_start_flow(dossier, software))
 
 
+@bp.post("/dossiers/<int:dossier_id>/integrations/<int:integration_id>/changer/<software>")
+@login_required
+def switch(dossier_id: int, integration_id: int, software: str):
+    """'Changer de logiciel': the new software's consent; the current one stays until it succeeds."""
+    dossier = get_dossier_for(current_user, dossier_id)
+    integration = get_integration_for(dossier, integration_id)
+    if software not in CATALOGUE or integration.status.value == "disconnected":
+        abort(404)
+    back = url_for("settings.switch_page", dossier_id=dossier.id, integration_id=integration.id)
+    if software == integration.software:
+        flash(
+            f"Ce dossier est déjà relié à {integration.software_name} : utilisez « Se reconnecter ».", "error"
+        )
+        return redirect(back)
+    status = software_status(software)
+    if not status.available:
+        flash(f"{status.name} : {status.unavailable_reason}", "error")
+        return redirect(back)
+    return redirect(_start_flow(dossier, software, replace=integration.id))
+
+
 @bp.post("/dossiers/<int:dossier_id>/integrations/<int:integration_id>/reconnecter")
 @login_required
 def reconnect(dossier_id: int, integration_id: int):
@@ -103,17 +125,23 @@ def callback():
     dossier = get_dossier_for(current_user, pending["dossier_id"])
     software = pending["software"]
     reconnecting = pending.get("reconnect")
-    back = (
-        url_for("settings.integration", dossier_id=dossier.id, integration_id=reconnecting)
-        if reconnecting
-        else url_for("settings.connections", dossier_id=dossier.id)
-    )
+    replacing = pending.get("replace")
+    if reconnecting or replacing:
+        back = url_for(
+            "settings.integration", dossier_id=dossier.id, integration_id=reconnecting or replacing
+        )
+    else:
+        back = url_for("settings.connections", dossier_id=dossier.id)
 
     code = request.args.get("code")
     if request.args.get("error") or not code:
         flash(CANCELLED, "info")
         return redirect(back)
-    if not reconnecting and current_integration_for(dossier) is not None:
+    current = current_integration_for(dossier)
+    if replacing and (current is None or current.id != replacing):
+        flash("Le logiciel du dossier a changé entre-temps : rien n'a été modifié.", "error")
+        return redirect(back)
+    if not reconnecting and not replacing and current is not None:
         flash("Ce dossier est déjà relié à un logiciel comptable : rien n'a été modifié.", "error")
         return redirect(back)
 
@@ -145,6 +173,27 @@ def callback():
             return redirect(back)
         flash(f"L'intégration avec {integration.software_name} est de nouveau connectée.", "success")
         return redirect(back)
+
+    if replacing:
+        old = get_integration_for(dossier, replacing)
+        old_name = old.software_name
+        integration, outcome = switch_software(old, software, company, tokens, current_user)
+        try:
+            start_refresh_all(integration, current_user)
+            flash(
+                f"{software_name(software)} remplace {old_name} (société « {company.name} ») : le chargement "
+                f"des listes a commencé. Les règles de {old_name} sont conservées, à transférer.",
+                "success",
+            )
+        except JobBackendUnavailable as exc:
+            flash(f"{software_name(software)} est connecté. {exc}", "error")
+        if not outcome["revoked"]:
+            flash(
+                f"{old_name} n'a pas confirmé la révocation de l'ancien accès ; "
+                "ses jetons sont supprimés ici.",
+                "info",
+            )
+        return redirect(url_for("settings.integration", dossier_id=dossier.id, integration_id=integration.id))
 
     integration = create_integration(dossier, software, company, tokens, current_user)
     try:

@@ -25,6 +25,7 @@ class Software:
     available: bool = True
     unavailable_reason: str = ""
     through_sandbox: bool = False
+    guide: str = ""  # 'guide de démarrage': what the user needs, which company to pick
 
 
 CATALOGUE: dict[str, Software] = {
@@ -32,26 +33,49 @@ CATALOGUE: dict[str, Software] = {
         key="sandbox",
         name="Compta Démo",
         summary="Logiciel comptable de démonstration intégré à Raccord, pour essayer et reproduire.",
+        guide=(
+            "Rien à préparer : choisissez la société de démonstration qui correspond au dossier sur la "
+            "page d'autorisation de Compta Démo."
+        ),
     ),
     "xero": Software(
         key="xero",
         name="Xero",
         summary="Logiciel comptable en ligne ; choisissez l'organisation Xero de la société du dossier.",
+        guide=(
+            "Il vous faut un compte Xero avec le rôle Conseiller ou Standard sur l'organisation de la "
+            "société. Sur la page de Xero, choisissez cette organisation (et elle seule), puis « Allow "
+            "access »."
+        ),
     ),
     "quickbooks": Software(
         key="quickbooks",
         name="QuickBooks Online",
         summary="QuickBooks en ligne ; choisissez l'entreprise QuickBooks de la société du dossier.",
+        guide=(
+            "Connectez-vous avec un utilisateur administrateur de l'entreprise QuickBooks Online. "
+            "Choisissez l'entreprise du dossier dans la liste d'Intuit, puis « Connect »."
+        ),
     ),
     "pennylane": Software(
         key="pennylane",
         name="Pennylane",
         summary="Logiciel comptable français ; autorisez l'accès à l'entreprise du dossier.",
+        guide=(
+            "Il vous faut un accès à l'entreprise dans Pennylane (expert-comptable ou administrateur). "
+            "Autorisez Raccord pour l'entreprise du dossier ; les factures seront importées avec leur "
+            "PDF."
+        ),
     ),
     "sage": Software(
         key="sage",
         name="Sage Business Cloud Comptabilité",
         summary="Sage Comptabilité en ligne ; connectez-vous avec le compte Sage qui a accès à l'entreprise.",
+        guide=(
+            "Connectez-vous avec l'identifiant Sage qui a accès à l'entreprise (Sage Business Cloud "
+            "Comptabilité, France). Si plusieurs entreprises vous sont ouvertes, la première de la "
+            "liste Sage est reliée."
+        ),
     ),
 }
 
@@ -132,6 +156,7 @@ def software_status(key: str) -> Software:
             summary=f"{base.summary} Ici, la version bac à sable de {base.name} : "
             f"les sociétés de Compta Démo au format {base.name}.",
             through_sandbox=True,
+            guide=base.guide,
         )
     return _unavailable(
         base,

@@ -42,7 +42,13 @@ def load_tokens(integration: Integration) -> TokenSet:
 
 
 def create_integration(
-    dossier: Dossier, software: str, company: Company, tokens: TokenSet, user: User | None
+    dossier: Dossier,
+    software: str,
+    company: Company,
+    tokens: TokenSet,
+    user: User | None,
+    *,
+    record: bool = True,
 ) -> Integration:
     integration = Integration(
         dossier_id=dossier.id,
@@ -56,6 +62,9 @@ def create_integration(
     store_tokens(integration, tokens)
     db.session.add(integration)
     db.session.flush()
+    if not record:
+        db.session.commit()
+        return integration
     record_event(
         dossier_id=dossier.id,
         integration_id=integration.id,
@@ -345,3 +354,31 @@ def disconnect_integration(
         )
     db.session.commit()
     return outcome
+
+
+def switch_software(
+    old: Integration, software: str, company: Company, tokens: TokenSet, user: User | None
+) -> tuple[Integration, dict]:
+    """'Changer de logiciel', once the new connection has succeeded: the new integration becomes the
+    dossier's, the old one is disconnected completely (grant revoked, tokens deleted, rules kept for
+    a transfer). One event tells who switched, when, from what and to what."""
+    dossier = db.session.get(Dossier, old.dossier_id)
+    new = create_integration(dossier, software, company, tokens, user, record=False)
+    outcome = disconnect_integration(old, user, keep_rules=True, record=False)
+    record_event(
+        dossier_id=dossier.id,
+        integration_id=new.id,
+        actor_id=user.id if user else None,
+        kind="integration.switched",
+        message=(
+            f"Changement de logiciel : {old.software_name} (société « {old.company_name} ») remplacé par "
+            f"{new.software_name} (société « {company.name} »)."
+        ),
+        details={
+            "from": {"integration_id": old.id, "software": old.software, "company": old.company_name},
+            "to": {"integration_id": new.id, "software": software, "company": company.name},
+            "previous_grant_revoked": outcome["revoked"],
+        },
+    )
+    db.session.commit()
+    return new, outcome

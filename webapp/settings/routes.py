@@ -215,3 +215,18 @@ def disconnect(integration_id: int):
             "info",
         )
     return redirect(url_for("settings.connections"))
+
+
+@bp.get("/integrations/<int:integration_id>/changer")
+def switch_page(integration_id: int):
+    """'Gérer' → 'Changer de logiciel': the other software, each with its 'guide de démarrage'."""
+    integration = get_integration_for(g.dossier, integration_id)
+    if integration.status is IntegrationStatus.DISCONNECTED:
+        abort(404)
+    return render_template(
+        "settings/switch.html",
+        dossier=g.dossier,
+        integration=integration,
+        software_list=[s for s in available_software() if s.key != integration.software],
+        section="connections",
+    )
