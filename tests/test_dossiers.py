@@ -39,6 +39,7 @@ def dossier_urls(app, dossier_id: int, integration_id: int) -> list[tuple[str, s
             "slug": "fournisseurs",
             "document_id": 1,
             "rule_id": 1,
+            "run_id": 1,
         }
         path = rule.build({k: v for k, v in values.items() if k in rule.arguments}, append_unknown=False)[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):

@@ -8,7 +8,7 @@ from webapp.models.integration import Integration, IntegrationStatus, ListKind
 from webapp.models.jobs import JobRun, JobStatus
 from webapp.models.lists import ListItem, ListItemStaging, ListSync, SyncStatus
 from webapp.models.people import Organisation, Role, User
-from webapp.models.rules import CodingDefault, PartyKind, PaymentRule, Rule
+from webapp.models.rules import CodingDefault, ItemChoice, PartyKind, PaymentRule, Rule, RuleTransfer
 
 __all__ = [
     "CodingDefault",
@@ -23,6 +23,7 @@ __all__ = [
     "ListSync",
     "SyncStatus",
     "Integration",
+    "ItemChoice",
     "IntegrationStatus",
     "JobRun",
     "JobStatus",
@@ -30,6 +31,7 @@ __all__ = [
     "PartyKind",
     "PaymentRule",
     "Rule",
+    "RuleTransfer",
     "Role",
     "User",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -36,6 +36,8 @@ class Rule(CodingMixin, db.Model):
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     reverse_charge: Mapped[bool] = mapped_column(default=False)
     auto_publish: Mapped[bool] = mapped_column(default=False)
+    # Once carried over to a new software by 'Transférer les règles': the rule made there.
+    transferred_to_id: Mapped[int | None] = mapped_column(ForeignKey("rule.id", ondelete="SET NULL"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -90,3 +92,35 @@ class CodingDefault(CodingItemsMixin, db.Model):
     @property
     def review_reasons(self) -> list[str]:
         return item_review_reasons(self)
+
+
+class ItemChoice(db.Model):
+    """A user's answer in the review of 'Transférer les règles': this old item is that new one, or is
+    ignored. Kept, and reused by the next transfers to the same integration."""
+
+    __tablename__ = "item_choice"
+    __table_args__ = (UniqueConstraint("source_item_id", "target_integration_id", name="uq_item_choice"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
+    source_item_id: Mapped[int] = mapped_column(ForeignKey("list_item.id"))
+    target_integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"))
+    target_item_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
+    chosen_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    chosen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RuleTransfer(db.Model):
+    """One run of 'Transférer les règles': the items to review, then the report."""
+
+    __tablename__ = "rule_transfer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
+    target_integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"))
+    status: Mapped[str] = mapped_column(String(20), default="review")  # review, done
+    to_review: Mapped[list] = mapped_column(JSON, default=list)
+    report: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -251,7 +251,7 @@ def rule_count(integration: Integration) -> int:
 
 
 def kept_rules_for(dossier_id: int, party_kind: PartyKind) -> list[Rule]:
-    """Rules of the dossier's disconnected integrations, kept for a transfer: shown 'À transférer'."""
+    """Rules of the dossier's disconnected integrations not transferred yet: shown 'À transférer'."""
     from webapp.models import IntegrationStatus
 
     rules = db.session.scalars(
@@ -262,6 +262,7 @@ def kept_rules_for(dossier_id: int, party_kind: PartyKind) -> list[Rule]:
             Rule.dossier_id == dossier_id,
             Rule.party_kind == party_kind,
             Integration.status == IntegrationStatus.DISCONNECTED,
+            Rule.transferred_to_id.is_(None),
         )
         .order_by(ListItem.name)
     )

@@ -8,15 +8,17 @@ from htmx_flask import make_response
 
 from webapp.connectors.catalogue import available_software
 from webapp.dossier_scope import scope_to_dossier
-from webapp.models import Direction, IntegrationStatus, ListKind
+from webapp.extensions import db
+from webapp.models import Direction, IntegrationStatus, ListKind, PartyKind, RuleTransfer
 from webapp.rules.forms import CodingForm
 from webapp.services.coding import default_for, save_default
 from webapp.services.dossiers import get_integration_for, update_dossier
 from webapp.services.integrations import current_integration_for, disconnect_integration
-from webapp.services.jobs import JobBackendUnavailable
+from webapp.services.jobs import JobBackendUnavailable, launch_job
 from webapp.services.lists import refresh_outcome_toast, request_refresh, sync_views
 from webapp.services.publishing import failed_for_expiry, request_publication
-from webapp.services.rules import RuleError, rule_count
+from webapp.services.rules import RuleError, choices, rule_count, search_parties
+from webapp.services.transfer import lists_ready, pending_rules, prepare, save_choices
 from webapp.settings import bp
 from webapp.settings.forms import DossierForm
 
@@ -66,8 +68,11 @@ def _lists_block(integration, *, watching: bool) -> str:
 def integration(integration_id: int):
     integration = get_integration_for(g.dossier, integration_id)
     views = sync_views(integration)
+    pending = len(pending_rules(g.dossier, integration)) if integration.is_connected else 0
     return render_template(
         "settings/integration.html",
+        pending_transfer=pending,
+        transfer_wait=lists_ready(integration) if pending else "",
         failed_for_expiry=failed_for_expiry(integration) if integration.is_connected else [],
         dossier=g.dossier,
         integration=integration,
@@ -228,5 +233,122 @@ def switch_page(integration_id: int):
         dossier=g.dossier,
         integration=integration,
         software_list=[s for s in available_software() if s.key != integration.software],
+        section="connections",
+    )
+
+
+# --- 'Transférer les règles' ----------------------------------------------------------------
+
+
+def _transfer_or_404(integration, run_id: int):
+    run = db.session.get(RuleTransfer, run_id)
+    if run is None or run.dossier_id != g.dossier.id or run.target_integration_id != integration.id:
+        abort(404)
+    return run
+
+
+def _launch_transfer(integration, run) -> None:
+    launch_job(
+        "jobs.transfer.transfer_rules",
+        run.id,
+        current_user.id,
+        kind="rule_transfer",
+        description=f"Transfert des règles vers {integration.software_name}",
+        owner=current_user,
+        dossier=g.dossier,
+    )
+
+
+@bp.post("/integrations/<int:integration_id>/transfert")
+def start_transfer(integration_id: int):
+    integration = get_integration_for(g.dossier, integration_id)
+    back = url_for("settings.integration", integration_id=integration.id)
+    if not integration.is_connected:
+        flash("Les règles se transfèrent vers un logiciel connecté.", "error")
+        return redirect(back)
+    waiting = lists_ready(integration)
+    if waiting:
+        flash(waiting, "error")
+        return redirect(back)
+    if not pending_rules(g.dossier, integration):
+        flash("Aucune règle à transférer : toutes l'ont été, ou aucune n'a été conservée.", "info")
+        return redirect(back)
+    run = prepare(g.dossier, integration, current_user)
+    if run.status == "review":
+        return redirect(url_for("settings.transfer_review", integration_id=integration.id, run_id=run.id))
+    try:
+        _launch_transfer(integration, run)
+    except JobBackendUnavailable as exc:
+        flash(str(exc), "error")
+        return redirect(back)
+    return redirect(url_for("settings.transfer_report", integration_id=integration.id, run_id=run.id))
+
+
+@bp.route("/integrations/<int:integration_id>/transferts/<int:run_id>/revue", methods=["GET", "POST"])
+def transfer_review(integration_id: int, run_id: int):
+    """Items the matching could not place: a choice in the new list for each, or 'Ignorer'."""
+    integration = get_integration_for(g.dossier, integration_id)
+    run = _transfer_or_404(integration, run_id)
+    if run.status == "done":
+        return redirect(url_for("settings.transfer_report", integration_id=integration.id, run_id=run.id))
+    error = ""
+    if request.method == "POST":
+        answers: dict[int, int | None] = {}
+        for entry in run.to_review:
+            raw = request.form.get(f"choix-{entry['item_id']}", "ignorer")
+            answers[entry["item_id"]] = int(raw) if raw.isdigit() else None
+        try:
+            save_choices(run, answers, current_user)
+            _launch_transfer(integration, run)
+        except ValueError as exc:
+            error = str(exc)
+        except JobBackendUnavailable as exc:
+            error = str(exc)
+        else:
+            return redirect(url_for("settings.transfer_report", integration_id=integration.id, run_id=run.id))
+    options = {
+        kind: choices(integration, ListKind(kind))
+        for kind in {e["kind"] for e in run.to_review}
+        if kind not in ("suppliers", "customers")
+    }
+    return render_template(
+        "settings/transfer_review.html",
+        dossier=g.dossier,
+        integration=integration,
+        run=run,
+        options=options,
+        error=error,
+        section="connections",
+    ), (400 if error else 200)
+
+
+@bp.get("/integrations/<int:integration_id>/transferts/<int:run_id>/tiers")
+def transfer_party_search(integration_id: int, run_id: int):
+    """Active search among the new suppliers or customers, for one item of the review."""
+    integration = get_integration_for(g.dossier, integration_id)
+    run = _transfer_or_404(integration, run_id)
+    item_id = request.args.get("item", type=int)
+    entry = next((e for e in run.to_review if e["item_id"] == item_id), None)
+    if entry is None:
+        abort(404)
+    query = (request.args.get("q") or "")[:100]
+    kind = PartyKind.SUPPLIER if entry["kind"] == "suppliers" else PartyKind.CUSTOMER
+    found = search_parties(integration, kind, query) if query.strip() else []
+    return render_template("settings/_transfer_party_options.html", entry=entry, parties=found, query=query)
+
+
+@bp.get("/integrations/<int:integration_id>/transferts/<int:run_id>")
+def transfer_report(integration_id: int, run_id: int):
+    integration = get_integration_for(g.dossier, integration_id)
+    run = _transfer_or_404(integration, run_id)
+    template = (
+        "settings/_transfer_report.html" if request.headers.get("HX-Request") else "settings/transfer.html"
+    )
+    return render_template(
+        template,
+        dossier=g.dossier,
+        integration=integration,
+        run=run,
+        poll_seconds=current_app.config["JOB_POLL_SECONDS"],
         section="connections",
     )
