@@ -69,7 +69,7 @@ def test_the_button_waits_for_the_new_lists_then_transfers_every_rule_whole(job_
     )
     with job_app.app_context():
         old = db.session.scalar(select(Rule).where(Rule.integration_id == integration_id))
-        new = db.session.get(Rule, old.transferred_to_id)
+        new = db.session.scalar(select(Rule).where(Rule.transferred_from_id == old.id))
         assert new.integration_id == new_id and (new.due_days, new.paid) == (old.due_days, old.paid)
         assert (new.party.name, new.account.code, new.tax_rate.code) == ("EDF Entreprises", "606100", "TVA20")
         assert new.party.integration_id == new.account.integration_id == new_id
@@ -138,9 +138,8 @@ def test_unplaced_items_are_reviewed_and_the_report_says_what_was_left(job_app, 
     run_worker_burst(job_app)
     with job_app.app_context():
         assert db.session.scalar(select(func.count()).where(Rule.integration_id == new_id)) == 2
+        transferred_ids = select(Rule.transferred_from_id).where(Rule.transferred_from_id.is_not(None))
         pending = db.session.scalar(
-            select(func.count()).where(
-                Rule.integration_id == integration_id, Rule.transferred_to_id.is_(None)
-            )
+            select(func.count()).where(Rule.integration_id == integration_id, Rule.id.not_in(transferred_ids))
         )
         assert pending == 1  # the phantom's rule stays 'À transférer', untouched

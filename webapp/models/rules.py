@@ -36,8 +36,10 @@ class Rule(CodingMixin, db.Model):
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     reverse_charge: Mapped[bool] = mapped_column(default=False)
     auto_publish: Mapped[bool] = mapped_column(default=False)
-    # Once carried over to a new software by 'Transférer les règles': the rule made there.
-    transferred_to_id: Mapped[int | None] = mapped_column(ForeignKey("rule.id", ondelete="SET NULL"))
+    # A rule written by 'Transférer les règles': the old software's rule it was made from.
+    transferred_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rule.id", ondelete="SET NULL"), index=True
+    )
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -143,3 +143,38 @@ MATCHERS = {
 def match_item(old: ListItem, candidates: Iterable[ListItem]) -> Match:
     """The new list's item `old` is, by the rule of its kind."""
     return MATCHERS[old.kind](old, candidates)
+
+
+class ListIndex:
+    """One new list indexed once, so that placing thousands of items costs a lookup each."""
+
+    def __init__(self, items: Iterable[ListItem]):
+        self.items = _usable(items)
+        self.by_code: dict[str, list[ListItem]] = {}
+        self.by_number: dict[str, list[ListItem]] = {}
+        self.by_name: dict[str, list[ListItem]] = {}
+        self.by_option: dict[str, list[ListItem]] = {}
+        self.by_rate: dict[Decimal, list[ListItem]] = {}
+        for item in self.items:
+            if item.code:
+                self.by_code.setdefault(item.code, []).append(item)
+                self.by_number.setdefault(account_number_key(item.code), []).append(item)
+            self.by_name.setdefault(normalise_name(item.name), []).append(item)
+            self.by_option.setdefault(normalise_name(_option(item.name)), []).append(item)
+            rate = _rate(item.rate)
+            if rate is not None:
+                self.by_rate.setdefault(rate, []).append(item)
+
+    def candidates(self, old: ListItem) -> list[ListItem]:
+        """The few items `old` could match, found through the indexes; the matcher then decides."""
+        found: dict[int, ListItem] = {}
+        for group in (
+            self.by_code.get(old.code or "", []),
+            self.by_number.get(account_number_key(old.code), []) if old.code else [],
+            self.by_name.get(normalise_name(old.name), []),
+            self.by_option.get(normalise_name(_option(old.name)), []),
+            self.by_rate.get(_rate(old.rate), []) if old.rate else [],
+        ):
+            for item in group:
+                found[id(item)] = item
+        return list(found.values())

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from sqlalchemy import or_, select
@@ -34,25 +35,38 @@ _VAT = re.compile(r"[A-Z]{2}[0-9A-Z+*]{2,13}")
 _FR_VAT = re.compile(r"FR([0-9A-Z]{2})(\d{9})")
 
 
+LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss"})
+
+
+@lru_cache(maxsize=200_000)
 def normalise_name(name: str) -> str:
     """'S.A.R.L. Boulangerie  Martin & Fils' → 'boulangerie martin fils'."""
-    text = unicodedata.normalize("NFKD", name or "")
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
-    text = re.sub(r"[.'’`]", "", text)  # S.A.R.L. → sarl, l'atelier → latelier
-    text = re.sub(r"[^0-9a-z]+", " ", text)
-    words = [w for w in text.split() if w not in LEGAL_FORMS and w not in ("et", "and")]
-    return " ".join(words)
+    # Accents off in C (decompose, then keep ASCII): names are compared by the hundred thousand.
+    text = unicodedata.normalize("NFKD", (name or "").translate(LIGATURES))
+    text = text.encode("ascii", "ignore").decode().lower()
+    text = _DOTS.sub("", text)  # S.A.R.L. → sarl, l'atelier → latelier
+    text = _NOT_WORD.sub(" ", text)
+    return " ".join(w for w in text.split() if w not in IGNORED_WORDS)
+
+
+_DOTS = re.compile(r"[.'’`]")
+_NOT_WORD = re.compile(r"[^0-9a-z]+")
+_NOT_VAT = re.compile(r"[^0-9A-Za-z+*]")
+_NOT_DIGIT = re.compile(r"\D")
+IGNORED_WORDS = LEGAL_FORMS | {"et", "and"}
 
 
 def normalise_vat(vat: str | None) -> str:
-    return re.sub(r"[^0-9A-Za-z+*]", "", vat or "").upper()
+    return _NOT_VAT.sub("", vat).upper() if vat else ""
 
 
 def normalise_siren(siren: str | None) -> str:
-    return re.sub(r"\D", "", siren or "")
+    return _NOT_DIGIT.sub("", siren) if siren else ""
 
 
 def siren_from_vat(vat: str | None) -> str | None:
+    if not vat:
+        return None
     found = _FR_VAT.fullmatch(normalise_vat(vat))
     return found.group(2) if found else None
 

@@ -253,6 +253,7 @@ def rule_count(integration: Integration) -> int:
 def kept_rules_for(dossier_id: int, party_kind: PartyKind) -> list[Rule]:
     """Rules of the dossier's disconnected integrations not transferred yet: shown 'À transférer'."""
     from webapp.models import IntegrationStatus
+    from webapp.services.transfer import transferred
 
     rules = db.session.scalars(
         select(Rule)
@@ -262,7 +263,7 @@ def kept_rules_for(dossier_id: int, party_kind: PartyKind) -> list[Rule]:
             Rule.dossier_id == dossier_id,
             Rule.party_kind == party_kind,
             Integration.status == IntegrationStatus.DISCONNECTED,
-            Rule.transferred_to_id.is_(None),
+            ~transferred(),
         )
         .order_by(ListItem.name)
     )

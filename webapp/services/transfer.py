@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.orm import aliased
 
 from webapp.extensions import db
 from webapp.models import (
@@ -32,8 +33,14 @@ from webapp.models.base import utcnow
 from webapp.models.coding import CODING_ITEMS, ITEM_WHAT, item_label
 from webapp.services.events import record_event
 from webapp.services.jobs import report_progress
-from webapp.services.matching import Match, match_item
-from webapp.services.parties import PartyIdentity, match_in_list
+from webapp.services.matching import ListIndex, Match, match_item
+from webapp.services.parties import (
+    PartyIdentity,
+    normalise_name,
+    normalise_siren,
+    normalise_vat,
+    siren_from_vat,
+)
 from webapp.services.rules import has_reverse_charge
 
 FIELD_KINDS = {
@@ -43,23 +50,16 @@ FIELD_KINDS = {
     "tracking": ListKind.TRACKING_CATEGORIES,
 }
 PARTY_LISTS = {PartyKind.SUPPLIER: ListKind.SUPPLIERS, PartyKind.CUSTOMER: ListKind.CUSTOMERS}
-
-
-def pending_rules(dossier: Dossier, target: Integration) -> list[Rule]:
-    """Rules of the dossier's disconnected integrations not transferred yet."""
-    return list(
-        db.session.scalars(
-            select(Rule)
-            .join(Integration, Rule.integration_id == Integration.id)
-            .where(
-                Rule.dossier_id == dossier.id,
-                Integration.status == IntegrationStatus.DISCONNECTED,
-                Integration.id != target.id,
-                Rule.transferred_to_id.is_(None),
-            )
-            .order_by(Rule.id)
-        ).unique()
-    )
+ITEM_FIELDS = (
+    ListItem.id,
+    ListItem.kind,
+    ListItem.name,
+    ListItem.code,
+    ListItem.vat_number,
+    ListItem.siren,
+    ListItem.rate,
+    ListItem.active,
+)
 
 
 def lists_ready(target: Integration) -> str:
@@ -72,56 +72,151 @@ def lists_ready(target: Integration) -> str:
 
 @dataclass
 class Placement:
-    """Where each old item lands in the new lists."""
+    """Where each old item lands in the new lists. The new lists and the user's earlier answers are
+    read once and indexed in memory: a transfer of thousands of rules makes no query per rule."""
 
     target: Integration
     found: dict[int, Match] = field(default_factory=dict)
     _lists: dict[ListKind, list[ListItem]] = field(default_factory=dict)
+    _party_index: dict[ListKind, dict[str, dict]] = field(default_factory=dict)
+    _choices: dict[int, int | None] | None = None
+    _indexes: dict[ListKind, ListIndex] = field(default_factory=dict)
 
-    def new_list(self, kind: ListKind) -> list[ListItem]:
+    def new_list(self, kind: ListKind) -> list:
+        """The active items of one new list, as plain rows (id, name, code, …): no ORM object each."""
         if kind not in self._lists:
             self._lists[kind] = list(
-                db.session.scalars(
-                    select(ListItem).where(ListItem.integration_id == self.target.id, ListItem.kind == kind)
+                db.session.execute(
+                    select(*ITEM_FIELDS).where(
+                        ListItem.integration_id == self.target.id,
+                        ListItem.kind == kind,
+                        ListItem.active.is_(True),
+                    )
                 )
             )
         return self._lists[kind]
 
+    def _parties(self, kind: ListKind) -> dict[str, dict]:
+        if kind not in self._party_index:
+            by_vat: dict[str, ListItem] = {}
+            by_siren: dict[str, ListItem] = {}
+            by_name: dict[str, list[ListItem]] = {}
+            for item in self.new_list(kind):
+                vat = normalise_vat(item.vat_number)
+                if vat:
+                    by_vat.setdefault(vat, item)
+                for siren in (normalise_siren(item.siren), siren_from_vat(item.vat_number)):
+                    if siren:
+                        by_siren.setdefault(siren, item)
+                by_name.setdefault(normalise_name(item.name), []).append(item)
+            self._party_index[kind] = {"vat": by_vat, "siren": by_siren, "name": by_name}
+        return self._party_index[kind]
+
+    def _choice(self, item_id: int) -> tuple[bool, int | None]:
+        if self._choices is None:
+            self._choices = dict(
+                db.session.execute(
+                    select(ItemChoice.source_item_id, ItemChoice.target_item_id).where(
+                        ItemChoice.target_integration_id == self.target.id
+                    )
+                ).all()
+            )
+        return (item_id in self._choices, self._choices.get(item_id))
+
+    def _place_party(self, old: ListItem) -> Match:
+        index = self._parties(old.kind)
+        identity = PartyIdentity(old.name, old.vat_number, old.siren)
+        if identity.vat and identity.vat in index["vat"]:
+            return Match(index["vat"][identity.vat], "par numéro de TVA")
+        if identity.siren_digits and identity.siren_digits in index["siren"]:
+            return Match(index["siren"][identity.siren_digits], "par SIREN")
+        named = index["name"].get(identity.key_name, []) if identity.key_name else []
+        if len(named) == 1:
+            return Match(named[0], "par nom")
+        if len(named) > 1:
+            return Match(None, f"plusieurs tiers s'appellent « {old.name} »")
+        return Match(None, "introuvable (ni le numéro de TVA, ni le SIREN, ni le nom)")
+
     def place(self, old: ListItem) -> Match:
         if old.id in self.found:
             return self.found[old.id]
-        choice = db.session.scalar(
-            select(ItemChoice).where(
-                ItemChoice.source_item_id == old.id, ItemChoice.target_integration_id == self.target.id
-            )
-        )
-        if choice is not None:
-            chosen = db.session.get(ListItem, choice.target_item_id) if choice.target_item_id else None
+        answered, chosen_id = self._choice(old.id)
+        if answered:
+            chosen = db.session.get(ListItem, chosen_id) if chosen_id else None
             match = Match(chosen, "votre choix" if chosen else "ignoré à la revue")
         elif old.kind in (ListKind.SUPPLIERS, ListKind.CUSTOMERS):
-            # Suppliers may be hundreds of thousands: looked up in the database, not in memory.
-            found = match_in_list(self.target, old.kind, PartyIdentity(old.name, old.vat_number, old.siren))
-            match = (
-                match_item(old, [found])
-                if found
-                else Match(None, "introuvable (ni le numéro de TVA, ni le SIREN, ni le nom)")
-            )
+            match = self._place_party(old)
         else:
-            match = match_item(old, self.new_list(old.kind))
+            if old.kind not in self._indexes:
+                self._indexes[old.kind] = ListIndex(self.new_list(old.kind))
+            match = match_item(old, self._indexes[old.kind].candidates(old))
         self.found[old.id] = match
         return match
 
 
-def _items_of(rule: Rule) -> list[ListItem]:
-    return [rule.party] + [getattr(rule, f) for f in CODING_ITEMS if getattr(rule, f) is not None]
+RULE_FIELDS = (
+    Rule.id,
+    Rule.party_kind,
+    Rule.party_id,
+    Rule.account_id,
+    Rule.tax_rate_id,
+    Rule.payment_method_id,
+    Rule.tracking_id,
+    Rule.due_days,
+    Rule.paid,
+    Rule.currency,
+    Rule.description,
+    Rule.auto_publish,
+    Rule.reverse_charge,
+)
+
+
+def _pending(dossier: Dossier, target: Integration) -> tuple[list, dict[int, object]]:
+    """The pending rules and the old items they point to, as plain rows read in a few queries."""
+    rules = db.session.execute(
+        select(*RULE_FIELDS)
+        .join(Integration, Rule.integration_id == Integration.id)
+        .where(
+            Rule.dossier_id == dossier.id,
+            Integration.status == IntegrationStatus.DISCONNECTED,
+            Integration.id != target.id,
+            ~transferred(),
+        )
+        .order_by(Rule.id)
+    ).all()
+    wanted = sorted({getattr(r, f"{name}_id") for r in rules for name in ("party", *CODING_ITEMS)} - {None})
+    items: dict[int, object] = {}
+    for start in range(0, len(wanted), 5000):
+        chunk = wanted[start : start + 5000]
+        items.update(
+            (row.id, row) for row in db.session.execute(select(*ITEM_FIELDS).where(ListItem.id.in_(chunk)))
+        )
+    return rules, items
+
+
+def transferred():
+    """A rule some rule was written from by a transfer."""
+    copy = aliased(Rule)
+    return select(copy.id).where(copy.transferred_from_id == Rule.id).exists()
+
+
+def pending_count(dossier: Dossier, target: Integration) -> int:
+    return len(_pending(dossier, target)[0])
+
+
+def _items_of(rule, items: dict[int, object]) -> list:
+    return [
+        items[i] for i in (rule.party_id, *(getattr(rule, f"{f}_id") for f in CODING_ITEMS)) if i is not None
+    ]
 
 
 def prepare(dossier: Dossier, target: Integration, user: User | None) -> RuleTransfer:
     """The review: the items of the pending rules that no match and no earlier answer place."""
     placement = Placement(target)
     unresolved: dict[int, dict] = {}
-    for rule in pending_rules(dossier, target):
-        for old in _items_of(rule):
+    rules, items = _pending(dossier, target)
+    for rule in rules:
+        for old in _items_of(rule, items):
             match = placement.place(old)
             if match.item is None and match.how != "ignoré à la revue" and old.id not in unresolved:
                 unresolved[old.id] = {
@@ -171,42 +266,52 @@ def transfer(run_id: int, user_id: int | None = None, job_run_id: int | None = N
     placement = Placement(target)
     reverse_charge_possible = has_reverse_charge(target)
     report: dict[str, list] = {"whole": [], "partial": [], "not": []}
-    rules = pending_rules(dossier, target)
+    rules, items = _pending(dossier, target)
+    # The new integration's rules by party: one read, then kept up to date as rules are written.
+    taken: dict[tuple, int | None] = {
+        (kind, party_id): rule_id
+        for kind, party_id, rule_id in db.session.execute(
+            select(Rule.party_kind, Rule.party_id, Rule.id).where(Rule.integration_id == target.id)
+        )
+    }
+    now = utcnow()
+    new_rows: list[dict] = []
+    written: list[tuple[int, tuple, dict]] = []
     for index, old in enumerate(rules, start=1):
-        report_progress(int(index * 100 / max(len(rules), 1)), f"Règle {index} sur {len(rules)}")
-        party = placement.place(old.party)
-        entry = {"rule_id": old.id, "party": old.party.name, "kind": old.party_kind.value, "fields": []}
+        if index % 500 == 0 or index == len(rules):
+            report_progress(int(index * 100 / max(len(rules), 1)), f"Règle {index} sur {len(rules)}")
+        old_party = items[old.party_id]
+        party = placement.place(old_party)
+        entry = {"rule_id": old.id, "party": old_party.name, "kind": old.party_kind.value, "fields": []}
         if party.item is None:
-            entry["why"] = (
-                f"{'Fournisseur' if old.party_kind is PartyKind.SUPPLIER else 'Client'} {party.how}."
-            )
+            who = "Fournisseur" if old.party_kind is PartyKind.SUPPLIER else "Client"
+            entry["why"] = f"{who} {party.how}."
             report["not"].append(entry)
             continue
-        existing = db.session.scalar(
-            select(Rule.id).where(
-                Rule.integration_id == target.id,
-                Rule.party_kind == old.party_kind,
-                Rule.party_id == party.item.id,
-            )
-        )
-        if existing is not None:
+        key = (old.party_kind, party.item.id)
+        existing = taken.get(key, 0)
+        if existing != 0:
             entry["why"] = f"« {party.item.name} » a déjà une règle dans {target.software_name}."
-            entry["new_rule_id"] = existing
+            if existing is not None:
+                entry["new_rule_id"] = existing
             report["not"].append(entry)
             continue
-        new = Rule(
-            dossier_id=dossier.id,
-            integration_id=target.id,
-            party_kind=old.party_kind,
-            party_id=party.item.id,
-            due_days=old.due_days,
-            paid=old.paid,
-            currency=old.currency,
-            description=old.description,
-            auto_publish=old.auto_publish,
-            reverse_charge=old.reverse_charge and reverse_charge_possible,
-            created_by_id=user_id,
-        )
+        values = {
+            "dossier_id": dossier.id,
+            "integration_id": target.id,
+            "party_kind": old.party_kind,
+            "party_id": party.item.id,
+            "due_days": old.due_days,
+            "paid": old.paid,
+            "currency": old.currency,
+            "description": old.description,
+            "auto_publish": old.auto_publish,
+            "reverse_charge": old.reverse_charge and reverse_charge_possible,
+            "created_by_id": user_id,
+            "transferred_from_id": old.id,
+            "created_at": now,
+            "updated_at": now,
+        }
         if old.reverse_charge and not reverse_charge_possible:
             entry["fields"].append(
                 {
@@ -215,21 +320,33 @@ def transfer(run_id: int, user_id: int | None = None, job_run_id: int | None = N
                 }
             )
         for name in CODING_ITEMS:
-            item = getattr(old, name)
-            if item is None:
+            item_id = getattr(old, f"{name}_id")
+            if item_id is None:
+                values[f"{name}_id"] = None
                 continue
+            item = items[item_id]
             match = placement.place(item)
-            if match.item is not None:
-                setattr(new, f"{name}_id", match.item.id)
-            else:
+            values[f"{name}_id"] = match.item.id if match.item is not None else None
+            if match.item is None:
                 entry["fields"].append(
                     {"field": ITEM_WHAT[name].split(" ", 1)[1], "why": f"« {item.name} » {match.how}"}
                 )
-        db.session.add(new)
-        db.session.flush()
-        old.transferred_to_id = new.id
-        entry["new_rule_id"] = new.id
+        new_rows.append(values)
+        taken[key] = None  # another old rule of that party is not written
+        written.append((old.id, key, entry))
         report["partial" if entry["fields"] else "whole"].append(entry)
+    if new_rows:
+        # Written in bulk, each new rule naming its old one: a few statements whatever their number.
+        db.session.execute(insert(Rule), new_rows)
+        new_ids = dict(
+            db.session.execute(
+                select(Rule.transferred_from_id, Rule.id).where(
+                    Rule.integration_id == target.id, Rule.transferred_from_id.is_not(None)
+                )
+            ).all()
+        )
+        for old_id, _key, entry in written:
+            entry["new_rule_id"] = new_ids[old_id]
     run.report = report
     run.status = "done"
     run.finished_at = utcnow()
@@ -244,10 +361,11 @@ def transfer(run_id: int, user_id: int | None = None, job_run_id: int | None = N
             f"Règles transférées vers {target.software_name} : {counts['whole']} entières, "
             f"{counts['partial']} avec des champs vides, {counts['not']} non transférées."
         ),
-        details={"transfer_id": run.id, **counts, "report": report},
+        # The rules needing attention; the whole report stays with the transfer (rule_transfer).
+        details={"transfer_id": run.id, **counts, "partial": report["partial"], "not": report["not"]},
     )
     db.session.commit()
     return report
 
 
-__all__ = ["lists_ready", "pending_rules", "prepare", "save_choices", "transfer"]
+__all__ = ["lists_ready", "pending_count", "prepare", "save_choices", "transfer"]

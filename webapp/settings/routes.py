@@ -18,7 +18,7 @@ from webapp.services.jobs import JobBackendUnavailable, launch_job
 from webapp.services.lists import refresh_outcome_toast, request_refresh, sync_views
 from webapp.services.publishing import failed_for_expiry, request_publication
 from webapp.services.rules import RuleError, choices, rule_count, search_parties
-from webapp.services.transfer import lists_ready, pending_rules, prepare, save_choices
+from webapp.services.transfer import lists_ready, pending_count, prepare, save_choices
 from webapp.settings import bp
 from webapp.settings.forms import DossierForm
 
@@ -68,7 +68,7 @@ def _lists_block(integration, *, watching: bool) -> str:
 def integration(integration_id: int):
     integration = get_integration_for(g.dossier, integration_id)
     views = sync_views(integration)
-    pending = len(pending_rules(g.dossier, integration)) if integration.is_connected else 0
+    pending = pending_count(g.dossier, integration) if integration.is_connected else 0
     return render_template(
         "settings/integration.html",
         pending_transfer=pending,
@@ -270,7 +270,7 @@ def start_transfer(integration_id: int):
     if waiting:
         flash(waiting, "error")
         return redirect(back)
-    if not pending_rules(g.dossier, integration):
+    if not pending_count(g.dossier, integration):
         flash("Aucune règle à transférer : toutes l'ont été, ou aucune n'a été conservée.", "info")
         return redirect(back)
     run = prepare(g.dossier, integration, current_user)
