@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from tests.conftest import run_worker_burst
 from tests.http_user import COMPANY, Browser, connected
 from tests.test_publishing import click_publish, status_of, upstream_invoices
+from tests.vendor_helpers import active_sizes, new_bill, refresh_all
 from tests.vendor_specs import Route, SpecRecorder
 from webapp.connectors.catalogue import get_connector
 from webapp.extensions import db
@@ -52,24 +53,6 @@ def pennylane(job_app, wire, bookkeeper, dossier_id) -> tuple[Browser, int, int]
     job_app.config["LIST_PAGE_SIZE"] = 10
     integration_id = connected(job_app, bookkeeper, dossier_id, software="pennylane")
     return bookkeeper, dossier_id, integration_id
-
-
-def active_sizes(job_app, integration_id: int) -> dict[ListKind, int]:
-    with job_app.app_context():
-        return dict(
-            db.session.execute(
-                select(ListItem.kind, func.count())
-                .where(ListItem.integration_id == integration_id, ListItem.active.is_(True))
-                .group_by(ListItem.kind)
-            ).all()
-        )
-
-
-def refresh_all(job_app, pennylane) -> None:
-    browser, dossier_id, integration_id = pennylane
-    page = f"/dossiers/{dossier_id}/integrations/{integration_id}"
-    browser.post_form(f"{page}/actualiser", {}, page=page, htmx=True)
-    run_worker_burst(job_app)
 
 
 def test_connect_and_read_every_list_in_cursor_pages(job_app, live, wire, pennylane):
@@ -191,39 +174,9 @@ def test_rate_limited_in_plain_text_waits_and_succeeds(job_app, live, wire, penn
     assert limited.answer == b"Rate limit exceeded. Please retry in 1 seconds."
 
 
-def new_bill(browser: Browser, dossier_id: int, job_app, *, number: str, pdf: bytes | None = None) -> int:
-    with job_app.app_context():
-        ids = {
-            "edf": db.session.scalar(select(ListItem.id).where(ListItem.name == "EDF Entreprises")),
-            "account": db.session.scalar(
-                select(ListItem.id).where(ListItem.code == "606100", ListItem.kind == ListKind.ACCOUNTS)
-            ),
-            "tax": db.session.scalar(select(ListItem.id).where(ListItem.external_id == "FR_200")),
-        }
-    url = f"/dossiers/{dossier_id}/documents/nouvelle/achat"
-    form = {
-        "party_id": ids["edf"],
-        "number": number,
-        "issue_date": "2026-11-02",
-        "amount_ht": "100,00",
-        "amount_tva": "20,00",
-        "amount_ttc": "120,00",
-        "currency": "EUR",
-    }
-    files = {"pdf": (f"{number}.pdf", pdf, "application/pdf")} if pdf else None
-    response = browser.post_form(url, form, page=url, files=files)
-    document_id = int(response.text.split('id="document-')[1].split('"')[0])
-    show = f"/dossiers/{dossier_id}/documents/{document_id}"
-    coded = browser.post_form(
-        show, {"party_id": ids["edf"], "account_id": ids["account"], "tax_rate_id": ids["tax"]}, page=show
-    )
-    assert "enregistré : Prêt" in html.unescape(coded.text)
-    return document_id
-
-
 def test_a_supplier_invoice_is_imported_once_with_its_pdf(job_app, live, wire, pennylane):
     browser, dossier_id, _ = pennylane
-    document_id = new_bill(browser, dossier_id, job_app, number="P-001", pdf=PDF)
+    document_id = new_bill(browser, dossier_id, job_app, tax_code="FR_200", number="P-001", pdf=PDF)
     click_publish(browser, dossier_id, document_id)
     run_worker_burst(job_app)
     document = status_of(job_app, document_id)
@@ -265,7 +218,7 @@ def test_a_supplier_invoice_is_imported_once_with_its_pdf(job_app, live, wire, p
 
 def test_without_pdf_pennylane_cannot_import_and_says_so(job_app, live, wire, pennylane):
     browser, dossier_id, _ = pennylane
-    document_id = new_bill(browser, dossier_id, job_app, number="P-002")
+    document_id = new_bill(browser, dossier_id, job_app, tax_code="FR_200", number="P-002")
     click_publish(browser, dossier_id, document_id)
     run_worker_burst(job_app)
     document = status_of(job_app, document_id)
@@ -283,7 +236,7 @@ def test_a_disabled_account_is_refused_in_french_with_pennylanes_words(job_app, 
         json={"active": False},
         timeout=10,
     ).raise_for_status()
-    document_id = new_bill(browser, dossier_id, job_app, number="P-003", pdf=PDF)
+    document_id = new_bill(browser, dossier_id, job_app, tax_code="FR_200", number="P-003", pdf=PDF)
     click_publish(browser, dossier_id, document_id)
     run_worker_burst(job_app)
     document = status_of(job_app, document_id)

@@ -16,11 +16,12 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.conftest import run_worker_burst
 from tests.http_user import COMPANY, Browser, connected
 from tests.test_publishing import click_publish, status_of, upstream_invoices
+from tests.vendor_helpers import active_sizes, new_bill, refresh_all
 from tests.vendor_specs import Route, SpecRecorder
 from webapp.connectors.catalogue import get_connector
 from webapp.extensions import db
@@ -63,24 +64,6 @@ def queries(wire, entity: str) -> list[str]:
         if e.path.endswith("/query")
         and f"FROM {entity} " in parse_qs(e.environ["QUERY_STRING"])["query"][0] + " "
     ]
-
-
-def active_sizes(job_app, integration_id: int) -> dict[ListKind, int]:
-    with job_app.app_context():
-        return dict(
-            db.session.execute(
-                select(ListItem.kind, func.count())
-                .where(ListItem.integration_id == integration_id, ListItem.active.is_(True))
-                .group_by(ListItem.kind)
-            ).all()
-        )
-
-
-def refresh_all(job_app, qbo) -> None:
-    browser, dossier_id, integration_id = qbo
-    page = f"/dossiers/{dossier_id}/integrations/{integration_id}"
-    browser.post_form(f"{page}/actualiser", {}, page=page, htmx=True)
-    run_worker_burst(job_app)
 
 
 def test_realm_id_from_the_callback_and_every_list_through_the_query_language(job_app, live, wire, qbo):
@@ -198,41 +181,9 @@ def test_throttled_without_retry_after_waits_as_configured_and_succeeds(job_app,
     assert json.loads(limited.answer)["Fault"]["Error"][0]["code"] == "3001"
 
 
-def new_bill(browser: Browser, dossier_id: int, job_app, *, number: str, pdf: bytes | None = None) -> int:
-    with job_app.app_context():
-        ids = {
-            "edf": db.session.scalar(select(ListItem.id).where(ListItem.name == "EDF Entreprises")),
-            "account": db.session.scalar(
-                select(ListItem.id).where(ListItem.code == "606100", ListItem.kind == ListKind.ACCOUNTS)
-            ),
-            "tax": db.session.scalar(
-                select(ListItem.id).where(ListItem.code == "TVA20", ListItem.kind == ListKind.TAX_RATES)
-            ),
-        }
-    url = f"/dossiers/{dossier_id}/documents/nouvelle/achat"
-    form = {
-        "party_id": ids["edf"],
-        "number": number,
-        "issue_date": "2026-11-02",
-        "amount_ht": "100,00",
-        "amount_tva": "20,00",
-        "amount_ttc": "120,00",
-        "currency": "EUR",
-    }
-    files = {"pdf": (f"{number}.pdf", pdf, "application/pdf")} if pdf else None
-    response = browser.post_form(url, form, page=url, files=files)
-    document_id = int(response.text.split('id="document-')[1].split('"')[0])
-    show = f"/dossiers/{dossier_id}/documents/{document_id}"
-    coded = browser.post_form(
-        show, {"party_id": ids["edf"], "account_id": ids["account"], "tax_rate_id": ids["tax"]}, page=show
-    )
-    assert "enregistré : Prêt" in html.unescape(coded.text)
-    return document_id
-
-
 def test_a_bill_is_published_once_with_its_pdf(job_app, live, wire, qbo):
     browser, dossier_id, _ = qbo
-    document_id = new_bill(browser, dossier_id, job_app, number="Q-001", pdf=PDF)
+    document_id = new_bill(browser, dossier_id, job_app, tax_code="TVA20", number="Q-001", pdf=PDF)
     click_publish(browser, dossier_id, document_id)
     run_worker_burst(job_app)
     document = status_of(job_app, document_id)
@@ -278,7 +229,7 @@ def test_a_rejected_reference_is_shown_in_french_with_intuits_words(job_app, liv
         json={"active": False},
         timeout=10,
     ).raise_for_status()
-    document_id = new_bill(browser, dossier_id, job_app, number="Q-002")
+    document_id = new_bill(browser, dossier_id, job_app, tax_code="TVA20", number="Q-002")
     click_publish(browser, dossier_id, document_id)
     run_worker_burst(job_app)
     document = status_of(job_app, document_id)

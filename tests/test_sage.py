@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from tests.conftest import run_worker_burst
 from tests.http_user import COMPANY, Browser, connected
 from tests.test_publishing import click_publish, status_of, upstream_invoices
+from tests.vendor_helpers import active_sizes, new_bill, refresh_all
 from tests.vendor_specs import Route, SpecRecorder
 from webapp.connectors.catalogue import get_connector
 from webapp.extensions import db
@@ -55,24 +56,6 @@ def sage(job_app, spec, bookkeeper, dossier_id) -> tuple[Browser, int, int]:
     job_app.config["LIST_PAGE_SIZE"] = 10  # several pages
     integration_id = connected(job_app, bookkeeper, dossier_id, software="sage")
     return bookkeeper, dossier_id, integration_id
-
-
-def active_sizes(job_app, integration_id: int) -> dict[ListKind, int]:
-    with job_app.app_context():
-        return dict(
-            db.session.execute(
-                select(ListItem.kind, func.count())
-                .where(ListItem.integration_id == integration_id, ListItem.active.is_(True))
-                .group_by(ListItem.kind)
-            ).all()
-        )
-
-
-def refresh_all(job_app, sage) -> None:
-    browser, dossier_id, integration_id = sage
-    page = f"/dossiers/{dossier_id}/integrations/{integration_id}"
-    browser.post_form(f"{page}/actualiser", {}, page=page, htmx=True)
-    run_worker_burst(job_app)
 
 
 def test_connect_and_read_every_list_in_pages(job_app, live, spec, sage):
@@ -194,39 +177,9 @@ def test_rate_limited_waits_and_succeeds(job_app, live, spec, sage):
     assert b"TooManyRequests" in limited[0].answer
 
 
-def new_bill(browser: Browser, dossier_id: int, job_app, *, number: str, pdf: bytes | None = None) -> int:
-    with job_app.app_context():
-        ids = {
-            "edf": db.session.scalar(select(ListItem.id).where(ListItem.name == "EDF Entreprises")),
-            "account": db.session.scalar(
-                select(ListItem.id).where(ListItem.code == "606100", ListItem.kind == ListKind.ACCOUNTS)
-            ),
-            "tax": db.session.scalar(select(ListItem.id).where(ListItem.external_id == "TVA20")),
-        }
-    url = f"/dossiers/{dossier_id}/documents/nouvelle/achat"
-    form = {
-        "party_id": ids["edf"],
-        "number": number,
-        "issue_date": "2026-11-02",
-        "amount_ht": "100,00",
-        "amount_tva": "20,00",
-        "amount_ttc": "120,00",
-        "currency": "EUR",
-    }
-    files = {"pdf": (f"{number}.pdf", pdf, "application/pdf")} if pdf else None
-    response = browser.post_form(url, form, page=url, files=files)
-    document_id = int(response.text.split('id="document-')[1].split('"')[0])
-    show = f"/dossiers/{dossier_id}/documents/{document_id}"
-    coded = browser.post_form(
-        show, {"party_id": ids["edf"], "account_id": ids["account"], "tax_rate_id": ids["tax"]}, page=show
-    )
-    assert "enregistré : Prêt" in html.unescape(coded.text)
-    return document_id
-
-
 def test_a_purchase_invoice_is_published_once_with_its_pdf(job_app, live, spec, sage):
     browser, dossier_id, _ = sage
-    document_id = new_bill(browser, dossier_id, job_app, number="S-001", pdf=PDF)
+    document_id = new_bill(browser, dossier_id, job_app, tax_code="TVA20", number="S-001", pdf=PDF)
     click_publish(browser, dossier_id, document_id)
     run_worker_burst(job_app)
     document = status_of(job_app, document_id)
@@ -277,7 +230,7 @@ def test_a_rejected_field_is_shown_in_french_with_sages_words_and_the_field(job_
         json={"active": False},
         timeout=10,
     ).raise_for_status()
-    document_id = new_bill(browser, dossier_id, job_app, number="S-002")
+    document_id = new_bill(browser, dossier_id, job_app, tax_code="TVA20", number="S-002")
     click_publish(browser, dossier_id, document_id)
     run_worker_burst(job_app)
     document = status_of(job_app, document_id)

@@ -9,11 +9,12 @@ import time
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.conftest import run_worker_burst
 from tests.http_user import COMPANY, Browser, connected
 from tests.test_publishing import click_publish, status_of, upstream_invoices
+from tests.vendor_helpers import active_sizes, new_bill, refresh_all
 from tests.vendor_specs import Route, SpecRecorder
 from webapp.connectors.catalogue import get_connector
 from webapp.extensions import db
@@ -49,17 +50,6 @@ def xero(job_app, spec, bookkeeper, dossier_id) -> tuple[Browser, int, int]:
     job_app.config["LIST_PAGE_SIZE"] = 10  # several pages of contacts
     integration_id = connected(job_app, bookkeeper, dossier_id, software="xero")
     return bookkeeper, dossier_id, integration_id
-
-
-def active_sizes(job_app, integration_id: int) -> dict[ListKind, int]:
-    with job_app.app_context():
-        return dict(
-            db.session.execute(
-                select(ListItem.kind, func.count())
-                .where(ListItem.integration_id == integration_id, ListItem.active.is_(True))
-                .group_by(ListItem.kind)
-            ).all()
-        )
 
 
 def test_connect_through_the_consent_page_and_read_every_list(job_app, live, spec, xero):
@@ -134,18 +124,11 @@ def test_incremental_read_archived_contact_and_deleted_tax_rate(job_app, live, s
         assert [(i.name, i.active) for i in changed] == [("Orange Business", False)]
         assert spec.calls("GET", "/Contacts")[-1].environ.get("HTTP_IF_MODIFIED_SINCE")
     # A full refresh: the archived contact and the deleted tax rate become inactive, nothing is removed.
-    browser_refresh(job_app, xero)
+    refresh_all(job_app, xero)
     with job_app.app_context():
         orange = db.session.scalar(select(ListItem).where(ListItem.name == "Orange Business"))
         tva21 = db.session.scalar(select(ListItem).where(ListItem.external_id == "TVA21"))
         assert orange.active is False and tva21.active is False
-
-
-def browser_refresh(job_app, xero) -> None:
-    browser, dossier_id, integration_id = xero
-    page = f"/dossiers/{dossier_id}/integrations/{integration_id}"
-    browser.post_form(f"{page}/actualiser", {}, page=page, htmx=True)
-    run_worker_burst(job_app)
 
 
 def test_expired_access_token_is_refreshed_and_the_rotated_refresh_token_stored(job_app, live, spec, xero):
@@ -179,7 +162,7 @@ def test_expired_access_token_is_refreshed_and_the_rotated_refresh_token_stored(
 def test_invalid_grant_makes_the_integration_expiree(job_app, live, spec, xero):
     browser, dossier_id, integration_id = xero
     requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
-    browser_refresh(job_app, xero)
+    refresh_all(job_app, xero)
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.EXPIRED
     page = html.unescape(browser.get(f"/dossiers/{dossier_id}/documents").text)
@@ -201,39 +184,9 @@ def test_rate_limited_with_xeros_headers_waits_and_succeeds(job_app, live, spec,
     assert dict(limited[0].headers).get("Retry-After") == "1"
 
 
-def new_bill(browser: Browser, dossier_id: int, job_app, *, number: str, pdf: bytes | None = None) -> int:
-    with job_app.app_context():
-        ids = {
-            "edf": db.session.scalar(select(ListItem.id).where(ListItem.name == "EDF Entreprises")),
-            "account": db.session.scalar(
-                select(ListItem.id).where(ListItem.code == "606100", ListItem.kind == ListKind.ACCOUNTS)
-            ),
-            "tax": db.session.scalar(select(ListItem.id).where(ListItem.external_id == "TVA20")),
-        }
-    url = f"/dossiers/{dossier_id}/documents/nouvelle/achat"
-    form = {
-        "party_id": ids["edf"],
-        "number": number,
-        "issue_date": "2026-11-02",
-        "amount_ht": "100,00",
-        "amount_tva": "20,00",
-        "amount_ttc": "120,00",
-        "currency": "EUR",
-    }
-    files = {"pdf": (f"{number}.pdf", pdf, "application/pdf")} if pdf else None
-    response = browser.post_form(url, form, page=url, files=files)
-    document_id = int(response.text.split('id="document-')[1].split('"')[0])
-    show = f"/dossiers/{dossier_id}/documents/{document_id}"
-    coded = browser.post_form(
-        show, {"party_id": ids["edf"], "account_id": ids["account"], "tax_rate_id": ids["tax"]}, page=show
-    )
-    assert "enregistré : Prêt" in html.unescape(coded.text)
-    return document_id
-
-
 def test_a_bill_is_published_once_with_its_pdf(job_app, live, spec, xero):
     browser, dossier_id, _ = xero
-    document_id = new_bill(browser, dossier_id, job_app, number="X-001", pdf=PDF)
+    document_id = new_bill(browser, dossier_id, job_app, tax_code="TVA20", number="X-001", pdf=PDF)
     click_publish(browser, dossier_id, document_id)
     run_worker_burst(job_app)
     document = status_of(job_app, document_id)
@@ -263,7 +216,7 @@ def test_a_validation_error_is_shown_in_french_with_xeros_words(job_app, live, s
         json={"active": False},
         timeout=10,
     ).raise_for_status()
-    document_id = new_bill(browser, dossier_id, job_app, number="X-002")
+    document_id = new_bill(browser, dossier_id, job_app, tax_code="TVA20", number="X-002")
     click_publish(browser, dossier_id, document_id)
     run_worker_burst(job_app)
     document = status_of(job_app, document_id)
@@ -320,7 +273,7 @@ def test_a_new_supplier_is_created_once_as_a_xero_contact(job_app, live, spec, x
 def test_a_disconnected_organisation_answers_403_and_the_integration_is_expiree(job_app, live, spec, xero):
     browser, dossier_id, integration_id = xero
     requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/revoke", json={}, timeout=10)
-    browser_refresh(job_app, xero)
+    refresh_all(job_app, xero)
     with job_app.app_context():
         integration = db.session.get(Integration, integration_id)
         assert integration.status is IntegrationStatus.EXPIRED

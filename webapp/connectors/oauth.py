@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
-from webapp.connectors.base import IntegrationExpired, ProviderError, TokenSet
+from webapp.connectors.base import Connector, IntegrationExpired, ProviderError, TokenSet
 from webapp.connectors.http import RetryPolicy
 
 # Answers of a token endpoint that mean the consent is over: only a new authorisation helps.
@@ -122,3 +122,25 @@ class OAuthClient:
                             detail=type(exc).__name__,
                         ) from None
             self.sleep(random.uniform(0, self.policy.backoff * (2 ** (attempt - 1))))
+
+
+class OAuthConnector(Connector):
+    """A connector whose consent, tokens and revocation are plain OAuth 2 through `self.oauth`."""
+
+    oauth: OAuthClient
+
+    def authorization_url(self, *, redirect_uri: str, state: str, code_verifier: str) -> str:
+        return self.oauth.authorization_url(
+            redirect_uri=redirect_uri, state=state, code_verifier=code_verifier
+        )
+
+    def exchange_code(
+        self, *, code: str, redirect_uri: str, code_verifier: str, callback: Mapping[str, str] | None = None
+    ) -> TokenSet:
+        return self.oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
+
+    def refresh(self, tokens: TokenSet) -> TokenSet:
+        return self.oauth.refresh(tokens)
+
+    def revoke(self, tokens: TokenSet) -> None:
+        self.oauth.revoke(tokens)

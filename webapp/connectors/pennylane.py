@@ -31,7 +31,7 @@ retry-after (25 requests per 5 seconds per token, https://pennylane.readme.io/do
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,7 +40,6 @@ import requests
 from webapp.connectors.base import (
     Attachment,
     Company,
-    Connector,
     ConnectorError,
     NormalisedItem,
     ProviderError,
@@ -49,7 +48,7 @@ from webapp.connectors.base import (
     with_renewal,
 )
 from webapp.connectors.http import ProviderHttp, RetryPolicy, _json_or_none, _snippet
-from webapp.connectors.oauth import OAuthClient
+from webapp.connectors.oauth import OAuthClient, OAuthConnector
 from webapp.models.integration import ListKind
 
 SCOPES = (
@@ -86,7 +85,7 @@ def pennylane_error(response: requests.Response) -> ConnectorError | None:
     return None
 
 
-class PennylaneConnector(Connector):
+class PennylaneConnector(OAuthConnector):
     key = "pennylane"
     name = "Pennylane"
 
@@ -115,22 +114,7 @@ class PennylaneConnector(Connector):
             policy=policy,
         )
 
-    # --- OAuth ---
-    def authorization_url(self, *, redirect_uri: str, state: str, code_verifier: str) -> str:
-        return self.oauth.authorization_url(
-            redirect_uri=redirect_uri, state=state, code_verifier=code_verifier
-        )
-
-    def exchange_code(
-        self, *, code: str, redirect_uri: str, code_verifier: str, callback: Mapping[str, str] | None = None
-    ) -> TokenSet:
-        return self.oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
-
-    def refresh(self, tokens: TokenSet) -> TokenSet:
-        return self.oauth.refresh(tokens)
-
-    def revoke(self, tokens: TokenSet) -> None:
-        self.oauth.revoke(tokens)
+    # --- OAuth (tokens and consent: OAuthConnector) ---
 
     def company(self, tokens: TokenSet) -> Company:
         company = self._call(tokens, "GET", "/me")["company"]

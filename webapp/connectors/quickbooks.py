@@ -43,7 +43,6 @@ import requests
 from webapp.connectors.base import (
     Attachment,
     Company,
-    Connector,
     ConnectorError,
     IntegrationExpired,
     NormalisedItem,
@@ -53,7 +52,7 @@ from webapp.connectors.base import (
     with_renewal,
 )
 from webapp.connectors.http import ProviderHttp, RetryPolicy, _json_or_none, _snippet
-from webapp.connectors.oauth import OAuthClient
+from webapp.connectors.oauth import OAuthClient, OAuthConnector
 from webapp.models.integration import ListKind
 
 MINOR_VERSION = "75"
@@ -96,7 +95,7 @@ def statement(entity: str, *conditions: str, start: int | None = None, maximum: 
     return text
 
 
-class QuickBooksConnector(Connector):
+class QuickBooksConnector(OAuthConnector):
     key = "quickbooks"
     name = "QuickBooks Online"
 
@@ -129,11 +128,7 @@ class QuickBooksConnector(Connector):
             policy=policy,
         )
 
-    # --- OAuth ---
-    def authorization_url(self, *, redirect_uri: str, state: str, code_verifier: str) -> str:
-        return self.oauth.authorization_url(
-            redirect_uri=redirect_uri, state=state, code_verifier=code_verifier
-        )
+    # --- OAuth (tokens and consent: OAuthConnector) ---
 
     def exchange_code(
         self, *, code: str, redirect_uri: str, code_verifier: str, callback: Mapping[str, str] | None = None
@@ -146,9 +141,6 @@ class QuickBooksConnector(Connector):
         tokens = self.oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
         tokens.extra["realm_id"] = realm
         return tokens
-
-    def refresh(self, tokens: TokenSet) -> TokenSet:
-        return self.oauth.refresh(tokens)
 
     def revoke(self, tokens: TokenSet) -> None:
         token = tokens.refresh_token or tokens.access_token

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +43,6 @@ import requests
 from webapp.connectors.base import (
     Attachment,
     Company,
-    Connector,
     ConnectorError,
     NormalisedItem,
     ProviderError,
@@ -52,7 +51,7 @@ from webapp.connectors.base import (
     with_renewal,
 )
 from webapp.connectors.http import ProviderHttp, RetryPolicy, _json_or_none, _snippet
-from webapp.connectors.oauth import OAuthClient
+from webapp.connectors.oauth import OAuthClient, OAuthConnector
 from webapp.models.integration import ListKind
 
 MAX_PER_PAGE = 200
@@ -82,7 +81,7 @@ def sage_error(response: requests.Response) -> ConnectorError | None:
     return None
 
 
-class SageConnector(Connector):
+class SageConnector(OAuthConnector):
     key = "sage"
     name = "Sage Business Cloud Comptabilité"
 
@@ -111,22 +110,7 @@ class SageConnector(Connector):
             policy=policy,
         )
 
-    # --- OAuth ---
-    def authorization_url(self, *, redirect_uri: str, state: str, code_verifier: str) -> str:
-        return self.oauth.authorization_url(
-            redirect_uri=redirect_uri, state=state, code_verifier=code_verifier
-        )
-
-    def exchange_code(
-        self, *, code: str, redirect_uri: str, code_verifier: str, callback: Mapping[str, str] | None = None
-    ) -> TokenSet:
-        return self.oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
-
-    def refresh(self, tokens: TokenSet) -> TokenSet:
-        return self.oauth.refresh(tokens)
-
-    def revoke(self, tokens: TokenSet) -> None:
-        self.oauth.revoke(tokens)
+    # --- OAuth (tokens and consent: OAuthConnector) ---
 
     def company(self, tokens: TokenSet) -> Company:
         body = self._call(tokens, "GET", "/businesses", business=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -11,18 +11,17 @@ from webapp.connectors.base import (
     AccessTokenRejected,
     Attachment,
     Company,
-    Connector,
     NormalisedItem,
     ProviderError,
     TokenSet,
     with_renewal,
 )
 from webapp.connectors.http import ProviderHttp, RetryPolicy
-from webapp.connectors.oauth import OAuthClient
+from webapp.connectors.oauth import OAuthClient, OAuthConnector
 from webapp.models.integration import ListKind
 
 
-class SandboxConnector(Connector):
+class SandboxConnector(OAuthConnector):
     key = "sandbox"
     name = "Compta Démo"
 
@@ -42,22 +41,7 @@ class SandboxConnector(Connector):
             policy=policy,
         )
 
-    # --- OAuth ---
-    def authorization_url(self, *, redirect_uri: str, state: str, code_verifier: str) -> str:
-        return self.oauth.authorization_url(
-            redirect_uri=redirect_uri, state=state, code_verifier=code_verifier
-        )
-
-    def exchange_code(
-        self, *, code: str, redirect_uri: str, code_verifier: str, callback: Mapping[str, str] | None = None
-    ) -> TokenSet:
-        return self.oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
-
-    def refresh(self, tokens: TokenSet) -> TokenSet:
-        return self.oauth.refresh(tokens)
-
-    def revoke(self, tokens: TokenSet) -> None:
-        self.oauth.revoke(tokens)
+    # --- OAuth (tokens and consent: OAuthConnector) ---
 
     # --- API ---
     def _get(self, tokens: TokenSet, path: str, params: dict[str, Any] | None = None) -> Any:

@@ -35,7 +35,7 @@ Xero's words beside the French one; 429 → wait Retry-After (X-Rate-Limit-Probl
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -46,7 +46,6 @@ from webapp.connectors.base import (
     AccessTokenRejected,
     Attachment,
     Company,
-    Connector,
     ConnectorError,
     IntegrationExpired,
     NormalisedItem,
@@ -56,7 +55,7 @@ from webapp.connectors.base import (
     with_renewal,
 )
 from webapp.connectors.http import ProviderHttp, RetryPolicy, _json_or_none, _snippet
-from webapp.connectors.oauth import OAuthClient
+from webapp.connectors.oauth import OAuthClient, OAuthConnector
 from webapp.models.integration import ListKind
 
 SCOPES = (
@@ -107,7 +106,7 @@ def parse_msdate(value: str | None) -> datetime | None:
     return datetime.fromtimestamp(int(millis) / 1000, UTC)
 
 
-class XeroConnector(Connector):
+class XeroConnector(OAuthConnector):
     key = "xero"
     name = "Xero"
 
@@ -138,23 +137,7 @@ class XeroConnector(Connector):
             policy=policy,
         )
 
-    # --- OAuth ---
-    def authorization_url(self, *, redirect_uri: str, state: str, code_verifier: str) -> str:
-        return self.oauth.authorization_url(
-            redirect_uri=redirect_uri, state=state, code_verifier=code_verifier
-        )
-
-    def exchange_code(
-        self, *, code: str, redirect_uri: str, code_verifier: str, callback: Mapping[str, str] | None = None
-    ) -> TokenSet:
-        return self.oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
-
-    def refresh(self, tokens: TokenSet) -> TokenSet:
-        return self.oauth.refresh(tokens)
-
-    def revoke(self, tokens: TokenSet) -> None:
-        # Revoking the refresh token removes every connection the consent made.
-        self.oauth.revoke(tokens)
+    # --- OAuth (tokens and consent: OAuthConnector) ---
 
     def company(self, tokens: TokenSet) -> Company:
         """The organisation just authorised: the newest connection (Xero lists every one the user
