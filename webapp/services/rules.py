@@ -252,19 +252,13 @@ def rule_count(integration: Integration) -> int:
 
 def kept_rules_for(dossier_id: int, party_kind: PartyKind) -> list[Rule]:
     """Rules of the dossier's disconnected integrations not transferred yet: shown 'À transférer'."""
-    from webapp.models import IntegrationStatus
-    from webapp.services.transfer import transferred
+    from webapp.services.transfer import awaiting_transfer
 
     rules = db.session.scalars(
         select(Rule)
         .join(Integration, Rule.integration_id == Integration.id)
         .join(ListItem, Rule.party_id == ListItem.id)
-        .where(
-            Rule.dossier_id == dossier_id,
-            Rule.party_kind == party_kind,
-            Integration.status == IntegrationStatus.DISCONNECTED,
-            ~transferred(),
-        )
+        .where(*awaiting_transfer(dossier_id), Rule.party_kind == party_kind)
         .order_by(ListItem.name)
     )
     return list(rules.unique())

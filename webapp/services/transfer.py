@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import aliased
 
 from webapp.extensions import db
@@ -176,12 +176,7 @@ def _pending(dossier: Dossier, target: Integration) -> tuple[list, dict[int, obj
     rules = db.session.execute(
         select(*RULE_FIELDS)
         .join(Integration, Rule.integration_id == Integration.id)
-        .where(
-            Rule.dossier_id == dossier.id,
-            Integration.status == IntegrationStatus.DISCONNECTED,
-            Integration.id != target.id,
-            ~transferred(),
-        )
+        .where(*awaiting_transfer(dossier.id), Integration.id != target.id)
         .order_by(Rule.id)
     ).all()
     wanted = sorted({getattr(r, f"{name}_id") for r in rules for name in ("party", *CODING_ITEMS)} - {None})
@@ -200,8 +195,23 @@ def transferred():
     return select(copy.id).where(copy.transferred_from_id == Rule.id).exists()
 
 
+def awaiting_transfer(dossier_id: int) -> tuple:
+    """The conditions of a rule 'À transférer' (the query joins Integration): a rule of one of the
+    dossier's disconnected integrations that no transfer has written a rule from."""
+    return (
+        Rule.dossier_id == dossier_id,
+        Integration.status == IntegrationStatus.DISCONNECTED,
+        ~transferred(),
+    )
+
+
 def pending_count(dossier: Dossier, target: Integration) -> int:
-    return len(_pending(dossier, target)[0])
+    """How many rules wait for a transfer: one count, not the rules and their items."""
+    return db.session.scalar(
+        select(func.count(Rule.id))
+        .join(Integration, Rule.integration_id == Integration.id)
+        .where(*awaiting_transfer(dossier.id), Integration.id != target.id)
+    )
 
 
 def _items_of(rule, items: dict[int, object]) -> list:
