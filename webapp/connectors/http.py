@@ -138,4 +138,7 @@ def _json_or_none(response: requests.Response) -> Any:
 
 
 def _snippet(response: requests.Response) -> str:
-    return f"HTTP {response.status_code}: {response.text[:2000]}"
+    """The software's answer as kept for the timeline and the document: cut, secrets masked."""
+    from webapp.services.events import redact
+
+    return redact(f"HTTP {response.status_code}: {response.text[:2000]}")

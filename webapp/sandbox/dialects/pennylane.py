@@ -371,6 +371,7 @@ def _party_json(item: SandboxItem) -> dict:
         "vat_number": item.vat_number or "",
         "reg_no": item.siren or "",
         "emails": [extras["email"]] if extras.get("email") else [],
+        "iban": extras.get("iban") or "",
         "created_at": _iso(item.updated_at),
         "updated_at": _iso(item.updated_at),
     }

@@ -425,6 +425,7 @@ def _contact_json(item: SandboxItem) -> dict:
         "TaxNumber": item.vat_number,
         "CompanyNumber": item.siren,
         "EmailAddress": extras.get("email"),
+        "BankAccountDetails": extras.get("iban"),
         "IsSupplier": item.kind == "suppliers" and not extras.get("unused"),
         "IsCustomer": item.kind == "customers" and not extras.get("unused"),
         "UpdatedDateUTC": _msdate(item.updated_at),
