@@ -18,6 +18,7 @@ from webapp.services.jobs import JobBackendUnavailable, launch_job
 from webapp.services.lists import refresh_outcome_toast, request_refresh, sync_views
 from webapp.services.publishing import failed_for_expiry, request_publication
 from webapp.services.rules import RuleError, choices, rule_count, search_parties
+from webapp.services.timeline import recent_for_user
 from webapp.services.transfer import lists_ready, pending_count, prepare, save_choices
 from webapp.settings import bp
 from webapp.settings.forms import DossierForm
@@ -74,6 +75,7 @@ def integration(integration_id: int):
         pending_transfer=pending,
         transfer_wait=lists_ready(integration) if pending else "",
         failed_for_expiry=failed_for_expiry(integration) if integration.is_connected else [],
+        events=recent_for_user(g.dossier.id),
         dossier=g.dossier,
         integration=integration,
         views=views,
