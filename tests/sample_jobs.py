@@ -29,3 +29,13 @@ def die_hard() -> None:
     # As a worker killed mid-job: no Python cleanup runs, no `finally`.
     report_progress(40, "À mi-chemin")
     os._exit(1)
+
+
+@tracked_job
+def die_once(marker: str) -> str:
+    """Killed with its worker the first time (as by SIGKILL), done the second: a retry completes."""
+    if not os.path.exists(marker):
+        with open(marker, "w") as handle:
+            handle.write("1")
+        os._exit(1)
+    return "Terminé à la seconde tentative."

@@ -1,4 +1,5 @@
-"""Dossiers belong to organisations: members see theirs, staff see all, others get 404 everywhere."""
+"""Dossiers belong to organisations: members see theirs, others get 404 everywhere; staff reach other
+organisations' dossiers only through the support area (tests/test_support.py)."""
 
 from __future__ import annotations
 
@@ -78,12 +79,19 @@ def test_another_dossiers_integration_answers_404(client, two_cabinets):
     assert client.get(f"/dossiers/{my_dossier.id}/integrations/{their_integration.id}").status_code == 404
 
 
-def test_staff_see_every_dossier(client, two_cabinets):
+def test_staff_reach_another_cabinets_dossier_only_through_support(client, two_cabinets):
     _, their_dossier, _, their_integration = two_cabinets
     login(client, "support@raccord.example", "support-secret")
     page = client.get("/dossiers").get_data(as_text=True)
-    assert "Boulangerie Martin" in page and "Garage Girard" in page
-    assert client.get(f"/dossiers/{their_dossier.id}/integrations/{their_integration.id}").status_code == 200
+    assert "Boulangerie Martin" not in page and "Garage Girard" not in page
+    token = csrf_token(client, "/dossiers")
+    for method, path in dossier_urls(client.application, their_dossier.id, their_integration.id):
+        if path.startswith("/support/"):
+            continue
+        response = client.open(path, method=method, data={"csrf_token": token, "name": "Piraté"})
+        assert response.status_code == 404, (method, path)
+    assert client.get(f"/support/dossiers/{their_dossier.id}").status_code == 200
+    assert db.session.get(Dossier, their_dossier.id).name == "Garage Girard"
 
 
 def test_search_filters_by_name_or_siren(client, app_ctx):

@@ -133,6 +133,7 @@ def _register_blueprints(app: Flask) -> None:
     from webapp.lists import bp as lists_bp
     from webapp.rules import bp as rules_bp
     from webapp.settings import bp as settings_bp
+    from webapp.support import bp as support_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(dossiers_bp)
@@ -142,3 +143,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(lists_bp)
     app.register_blueprint(rules_bp)
     app.register_blueprint(documents_bp)
+    app.register_blueprint(support_bp)

@@ -1,4 +1,4 @@
-"""`flask --app wsgi …` commands: seed-demo, serve-local, worker, purge-jobs, create-user."""
+"""`flask --app wsgi …` commands: seed-demo, serve-local, worker, purge-jobs, create-user, support …"""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(purge_jobs_command)
     app.cli.add_command(create_user_command)
     app.cli.add_command(sandbox_seed_command)
+
+    from webapp.support.cli import support_cli
+
+    app.cli.add_command(support_cli)
 
 
 def _refuse_in_production(what: str) -> None:
@@ -116,7 +120,9 @@ def purge_jobs_command(days: int) -> None:
 @click.command("create-user")
 @click.argument("email")
 @click.option("--organisation", required=True, help="Nom du cabinet (créé s'il n'existe pas).")
-@click.option("--staff", is_flag=True, help="Rôle support (voit tous les dossiers).")
+@click.option(
+    "--staff", is_flag=True, help="Rôle support (espace Support : trouve, lit, reproduit les dossiers)."
+)
 @click.password_option(prompt="Mot de passe")
 @with_appcontext
 def create_user_command(email: str, organisation: str, staff: bool, password: str) -> None:

@@ -34,8 +34,12 @@
 
   // A failed htmx request must not fail silently.
   document.addEventListener("htmx:responseError", function (event) {
-    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    var xhr = event.detail.xhr;
+    var status = xhr ? xhr.status : 0;
     if (status === 401) { return; }
+    // The server already said why, in its own toast (a read-only view refusing an action, say).
+    var trigger = xhr ? xhr.getResponseHeader("HX-Trigger") : null;
+    if (trigger && trigger.indexOf("raccord:toast") !== -1) { return; }
     showToast(status === 429
       ? "Trop de demandes en peu de temps. Patientez un instant puis réessayez."
       : "L'action n'a pas abouti. Rechargez la page et réessayez.", "error");

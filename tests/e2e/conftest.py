@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,7 +66,10 @@ def page(browser, request) -> Iterator:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
-    assert errors == [], f"browser console errors: {errors}"
+    marker = request.node.get_closest_marker("console_errors")
+    expected = [re.compile(p) for p in (marker.args if marker else ())]
+    unexpected = [e for e in errors if not any(p.search(e) for p in expected)]
+    assert unexpected == [], f"browser console errors: {unexpected}"
 
 
 def open_demo_dossier(page, base_url: str, dossier: str = "Boulangerie Martin") -> None:

@@ -25,6 +25,10 @@ class Dossier(db.Model):
     siren: Mapped[str | None] = mapped_column(String(9), index=True)
     # 'M'avertir avant de créer un fournisseur': a supplier missing upstream waits for the user.
     warn_before_creating_supplier: Mapped[bool] = mapped_column(default=False)
+    # A copy made by 'Reproduire dans le bac à sable': the dossier it reproduces.
+    reproduced_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dossier.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     organisation: Mapped[Organisation] = relationship(back_populates="dossiers")

@@ -53,7 +53,7 @@ class SandboxItem(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[str] = mapped_column(ForeignKey("sandbox_company.id"))
     kind: Mapped[str] = mapped_column(String(30))
-    external_id: Mapped[str] = mapped_column(String(60))
+    external_id: Mapped[str] = mapped_column(String(120))
     code: Mapped[str | None] = mapped_column(String(60))
     name: Mapped[str] = mapped_column(String(300))
     vat_number: Mapped[str | None] = mapped_column(String(40))

@@ -2,27 +2,48 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from flask import has_request_context, session
+from sqlalchemy import Select, or_, select
 from werkzeug.exceptions import NotFound
 
 from webapp.extensions import db
 from webapp.models import Dossier, Integration, User
 
+VIEW_AS_KEY = "view_as"
+
+
+def viewed_as(user: User) -> dict | None:
+    """The 'Voir comme l'utilisateur' session of a staff member: {dossier_id, user_id, ...} or None."""
+    if not (has_request_context() and user.is_staff):
+        return None
+    return session.get(VIEW_AS_KEY)
+
 
 def visible_dossiers(user: User) -> Select[tuple[Dossier]]:
-    """Staff see every dossier; a member sees their organisation's."""
+    """Everyone sees their organisation's dossiers (for staff: the support's reproductions); staff
+    viewing a dossier as its user see that one too. Staff reach other dossiers through Support."""
     query = select(Dossier).order_by(Dossier.name)
-    if not user.is_staff:
-        query = query.where(Dossier.organisation_id == user.organisation_id)
-    return query
+    view_as = viewed_as(user)
+    if view_as:
+        return query.where(
+            or_(Dossier.organisation_id == user.organisation_id, Dossier.id == view_as["dossier_id"])
+        )
+    return query.where(Dossier.organisation_id == user.organisation_id)
 
 
 def get_dossier_for(user: User, dossier_id: int) -> Dossier:
-    """The dossier if `user` may see it; otherwise 404, as for a dossier that does not exist."""
+    """The dossier if `user` may see it; otherwise 404, as for a dossier that does not exist.
+
+    Staff see another organisation's dossier only while viewing it as its user (read only)."""
     dossier = db.session.get(Dossier, dossier_id)
-    if dossier is None or not (user.is_staff or dossier.organisation_id == user.organisation_id):
+    if dossier is None:
         raise NotFound()
-    return dossier
+    if dossier.organisation_id == user.organisation_id:
+        return dossier
+    view_as = viewed_as(user)
+    if view_as and view_as.get("dossier_id") == dossier.id:
+        return dossier
+    raise NotFound()
 
 
 def get_integration_for(dossier: Dossier, integration_id: int) -> Integration:

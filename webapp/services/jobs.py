@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -78,6 +79,7 @@ def launch_job(
     description: str,
     owner: User | None,
     dossier: Dossier | None,
+    retry_of: JobRun | None = None,
     **kwargs: Any,
 ) -> JobRun:
     """Record a JobRun, then enqueue `func` (a dotted name) with the run's id as `job_run_id`.
@@ -93,6 +95,10 @@ def launch_job(
         owner_id=owner.id if owner else None,
         dossier_id=dossier.id if dossier else None,
         status=JobStatus.QUEUED,
+        func=func,
+        args=list(args),
+        kwargs=dict(kwargs),
+        retry_of_id=retry_of.id if retry_of else None,
     )
     db.session.add(run)
     db.session.commit()
@@ -116,6 +122,50 @@ def launch_job(
     return run
 
 
+class NotRetryable(Exception):
+    """The run cannot be launched again; the message says why, in French."""
+
+
+def retry_job(run: JobRun, user: User | None) -> JobRun:
+    """'Relancer': the same job with the same arguments, as a new run that remembers the failed one.
+
+    The job functions are written to be run again (a publication checks the software before
+    sending, a refresh merges, a transfer skips what it already wrote), so a retry never doubles.
+    """
+    view = job_view(run)
+    if view.run.status is not JobStatus.FAILED:
+        raise NotRetryable("Seule une tâche en échec peut être relancée.")
+    if not run.func:
+        raise NotRetryable(
+            "Cette tâche date d'avant l'enregistrement des relances : relancez-la depuis sa page."
+        )
+    if db.session.scalar(select(JobRun.id).where(JobRun.retry_of_id == run.id).limit(1)) is not None:
+        raise NotRetryable("Cette tâche a déjà été relancée.")
+    dossier = db.session.get(Dossier, run.dossier_id) if run.dossier_id else None
+    owner = db.session.get(User, run.owner_id) if run.owner_id else user
+    prepare = _BEFORE_RETRY.get(run.func)
+    if prepare is not None:
+        module, _, name = prepare.rpartition(".")
+        getattr(importlib.import_module(module), name)(*run.args, **run.kwargs)
+    return launch_job(
+        run.func,
+        *run.args,
+        kind=run.kind,
+        description=run.description,
+        owner=owner,
+        dossier=dossier,
+        retry_of=run,
+        **run.kwargs,
+    )
+
+
+# Jobs whose records must be put back in their waiting state before being run again: the
+# preparer raises NotRetryable when the record moved on since (a document edited, say).
+_BEFORE_RETRY = {
+    "jobs.publishing.publish_document": "webapp.services.publishing.prepare_retry",
+}
+
+
 # --- inside the worker --------------------------------------------------------------------
 
 
@@ -127,6 +177,15 @@ def report_progress(percent: int, message: str = "") -> None:
     job.meta["progress"] = max(0, min(100, int(percent)))
     job.meta["message"] = message
     job.save_meta()
+
+
+def set_result_url(path: str) -> None:
+    """Where the page shows what the running job made ('Ouvrir'), once it succeeded."""
+    job = get_current_job()
+    run = _run_for_job(job)
+    if run is not None:
+        run.result_url = path
+        db.session.commit()
 
 
 def tracked_job(func: Callable[P, R]) -> Callable[P, R]:

@@ -97,6 +97,26 @@ def invoice_payload(document: Document) -> dict:
     }
 
 
+def prepare_retry(document_id: int) -> None:
+    """Before 'Relancer' on a failed publication: the document is put back 'En cours', unless it
+    was published or changed since."""
+    from webapp.services.jobs import NotRetryable
+
+    claimed = db.session.execute(
+        update(Document)
+        .where(
+            Document.id == document_id,
+            Document.status.in_([DocumentStatus.FAILED, DocumentStatus.IN_PROGRESS, DocumentStatus.READY]),
+        )
+        .values(status=DocumentStatus.IN_PROGRESS, failure_reason="", failure_detail="")
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        raise NotRetryable(
+            "La facture a été publiée ou modifiée depuis cet échec : publiez-la depuis la page Documents."
+        )
+
+
 def publish(document_id: int, job_run_id: int | None = None) -> str:
     """The job's work. Safe to run again: the idempotency keys make the software keep one invoice
     (and one supplier, when one had to be created)."""

@@ -1,0 +1,247 @@
+"""The support area's reads and its few acts: find a dossier, look at it, view it as its user.
+
+Every look at a dossier by staff is itself an event of the dossier's timeline.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import session
+from sqlalchemy import func, or_, select
+
+from webapp.extensions import db
+from webapp.models import (
+    Document,
+    DocumentStatus,
+    Dossier,
+    Integration,
+    JobRun,
+    JobStatus,
+    ListSync,
+    Organisation,
+    PartyKind,
+    PaymentRule,
+    Rule,
+    User,
+)
+from webapp.models.base import utcnow
+from webapp.services.dossiers import VIEW_AS_KEY
+from webapp.services.events import record_event
+from webapp.services.jobs import JobView, job_view
+
+SEARCH_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class FoundDossier:
+    dossier: Dossier
+    organisation: Organisation
+    integration: Integration | None
+    emails: list[str]
+
+
+def find_dossiers(query: str, limit: int = SEARCH_LIMIT) -> list[FoundDossier]:
+    """Dossiers whose name, SIREN, organisation or one of the organisation's users' emails match."""
+    term = query.strip()
+    if not term:
+        return []
+    pattern = f"%{term.replace('%', '').replace('_', '').lower()}%"
+    digits = re.sub(r"\D", "", term)
+    by_email = select(User.organisation_id).where(func.lower(User.email).like(pattern))
+    conditions = [
+        func.lower(Dossier.name).like(pattern),
+        func.lower(Organisation.name).like(pattern),
+        Dossier.organisation_id.in_(by_email),
+    ]
+    if len(digits) >= 3:
+        conditions.append(Dossier.siren.like(f"%{digits}%"))
+    rows = db.session.execute(
+        select(Dossier, Organisation)
+        .join(Organisation, Organisation.id == Dossier.organisation_id)
+        .where(or_(*conditions))
+        .order_by(Dossier.name, Dossier.id)
+        .limit(limit)
+    ).all()
+    org_ids = {org.id for _, org in rows}
+    emails: dict[int, list[str]] = {}
+    if org_ids:
+        for org_id, email in db.session.execute(
+            select(User.organisation_id, User.email)
+            .where(User.organisation_id.in_(org_ids))
+            .order_by(User.email)
+        ):
+            emails.setdefault(org_id, []).append(email)
+    return [FoundDossier(d, org, d.current_integration, emails.get(org.id, [])) for d, org in rows]
+
+
+def record_access(staff: User, dossier: Dossier, what: str) -> None:
+    """A member of staff looked at the dossier: the timeline says who, when and what."""
+    record_event(
+        dossier_id=dossier.id,
+        actor_id=staff.id,
+        kind="support.viewed",
+        message=f"Le support ({staff.display_name}) a consulté {what}.",
+        details={"staff_email": staff.email},
+    )
+    db.session.commit()
+
+
+# --- a dossier as support sees it -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleCounts:
+    integration: Integration
+    suppliers: int
+    customers: int
+    payment: int
+
+
+def rule_counts(dossier: Dossier) -> list[RuleCounts]:
+    rows = dict(
+        ((integration_id, kind), count)
+        for integration_id, kind, count in db.session.execute(
+            select(Rule.integration_id, Rule.party_kind, func.count())
+            .where(Rule.dossier_id == dossier.id)
+            .group_by(Rule.integration_id, Rule.party_kind)
+        )
+    )
+    payment = dict(
+        db.session.execute(
+            select(PaymentRule.integration_id, func.count())
+            .where(PaymentRule.dossier_id == dossier.id)
+            .group_by(PaymentRule.integration_id)
+        ).all()
+    )
+    return [
+        RuleCounts(
+            integration,
+            rows.get((integration.id, PartyKind.SUPPLIER), 0),
+            rows.get((integration.id, PartyKind.CUSTOMER), 0),
+            payment.get(integration.id, 0),
+        )
+        for integration in dossier.integrations
+    ]
+
+
+def list_loads(integration: Integration | None) -> list[ListSync]:
+    if integration is None:
+        return []
+    return list(
+        db.session.scalars(
+            select(ListSync).where(ListSync.integration_id == integration.id).order_by(ListSync.id)
+        )
+    )
+
+
+def documents_needing_help(dossier: Dossier, limit: int = 100) -> list[Document]:
+    """Documents in failure, and those held for the user, with their reasons; newest first."""
+    return list(
+        db.session.scalars(
+            select(Document)
+            .where(
+                Document.dossier_id == dossier.id,
+                or_(
+                    Document.status == DocumentStatus.FAILED,
+                    (Document.status == DocumentStatus.TO_REVIEW) & (Document.hold_reason != ""),
+                ),
+            )
+            .order_by(Document.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class SupportJob:
+    view: JobView
+    retried: bool
+
+
+def dossier_jobs(dossier: Dossier, limit: int = 30) -> list[SupportJob]:
+    """The dossier's jobs waiting, running or failed (a run that died is found failed here), newest
+    first, with whether a failed one was already launched again."""
+    runs = list(
+        db.session.scalars(
+            select(JobRun)
+            .where(
+                JobRun.dossier_id == dossier.id,
+                JobRun.status.in_([JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FAILED]),
+            )
+            .order_by(JobRun.id.desc())
+            .limit(limit)
+        )
+    )
+    retried = (
+        set(
+            db.session.scalars(select(JobRun.retry_of_id).where(JobRun.retry_of_id.in_([r.id for r in runs])))
+        )
+        if runs
+        else set()
+    )
+    return [SupportJob(job_view(run), run.id in retried) for run in runs]
+
+
+def reproductions(dossier: Dossier) -> list[Dossier]:
+    return list(
+        db.session.scalars(
+            select(Dossier).where(Dossier.reproduced_from_id == dossier.id).order_by(Dossier.id.desc())
+        )
+    )
+
+
+# --- 'Voir comme l'utilisateur' ---------------------------------------------------------
+
+
+def start_view_as(staff: User, dossier: Dossier, user: User) -> None:
+    """From now on staff see the dossier's screens as `user` sees them, read only."""
+    session[VIEW_AS_KEY] = {
+        "dossier_id": dossier.id,
+        "dossier_name": dossier.name,
+        "user_id": user.id,
+        "user_name": user.display_name,
+        "started_at": utcnow().isoformat(),
+    }
+    record_event(
+        dossier_id=dossier.id,
+        actor_id=staff.id,
+        kind="support.view_as",
+        message=f"Le support ({staff.display_name}) consulte le dossier comme {user.display_name}, "
+        "en lecture seule.",
+        details={"staff_email": staff.email, "as_user_email": user.email},
+    )
+    db.session.commit()
+
+
+def end_view_as(staff: User) -> int | None:
+    """Back to the support area; returns the dossier that was viewed."""
+    view_as = session.pop(VIEW_AS_KEY, None)
+    if not view_as:
+        return None
+    started = view_as.get("started_at")
+    minutes = None
+    if started:
+        minutes = max(0, round((utcnow() - datetime.fromisoformat(started)).total_seconds() / 60))
+    record_event(
+        dossier_id=view_as["dossier_id"],
+        actor_id=staff.id,
+        kind="support.view_as_ended",
+        message=f"Fin de la consultation comme {view_as.get('user_name', 'l’utilisateur')} par le support "
+        f"({staff.display_name}).",
+        details={"staff_email": staff.email, "minutes": minutes},
+    )
+    db.session.commit()
+    return view_as["dossier_id"]
+
+
+def organisation_members(dossier: Dossier) -> list[User]:
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(User.organisation_id == dossier.organisation_id, User.is_active_account.is_(True))
+            .order_by(User.full_name, User.email)
+        )
+    )
