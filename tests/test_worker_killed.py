@@ -91,3 +91,69 @@ def test_a_refresh_killed_mid_way_leaves_the_list_whole_and_can_be_retried(job_a
         assert staged() == 0  # the dead run's pages were cleared
     finally:
         worker.stop()
+
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+def test_a_publication_killed_after_the_software_made_the_invoice_is_published_once(
+    job_app, live, dossier_with_rule
+):
+    from tests.test_publishing import click_publish, upstream_invoices
+
+    browser, dossier_id, _, ids = dossier_with_rule
+    url = f"/dossiers/{dossier_id}/documents/nouvelle/achat"
+    form = {
+        "party_id": ids["edf"],
+        "number": "F-KILL",
+        "issue_date": "2026-11-02",
+        "amount_ht": "100,00",
+        "amount_tva": "20,00",
+        "amount_ttc": "120,00",
+        "currency": "EUR",
+    }
+    created = browser.post_form(url, form, page=url, files={"pdf": ("facture.pdf", PDF, "application/pdf")})
+    assert "ajoutée : Prêt" in html.unescape(created.text)
+    document_id = int(created.text.split('id="document-')[1].split('"')[0])
+    controls = f"{live.url}/sandbox/controls/api"
+    # Every call to the software takes 1.5 s: the invoice is made, then its PDF is being sent when
+    # the worker dies; the answer with the invoice's id never reaches Raccord.
+    requests.post(f"{controls}/settings", json={"latency_ms": 1500}, timeout=10)
+    row = f"/dossiers/{dossier_id}/documents/{document_id}/ligne?suivi=1"
+
+    worker = WorkerProcess(job_app)
+    try:
+        click_publish(browser, dossier_id, document_id)
+        _wait_for(lambda: len(upstream_invoices(live)) == 1, step=0.05)
+        horses = _wait_for(worker.horses)
+        for pid in horses:
+            os.kill(pid, signal.SIGKILL)
+        assert upstream_invoices(live)[0]["attachments"] == []  # killed half-way through
+
+        def settled() -> str | None:
+            text = html.unescape(browser.get(row, headers={"HX-Request": "true"}).text)
+            return None if "En cours" in text else text
+
+        shown = _wait_for(settled)
+        assert "Échec" in shown and CRASHED_MESSAGE in shown
+
+        # Publishing again completes, and the software still has one invoice, now with its PDF.
+        requests.post(f"{controls}/settings", json={"latency_ms": 0}, timeout=10)
+        click_publish(browser, dossier_id, document_id)
+
+        def published() -> str | None:
+            text = html.unescape(browser.get(row, headers={"HX-Request": "true"}).text)
+            return text if "Publié" in text else None
+
+        _wait_for(published)
+    finally:
+        requests.post(f"{controls}/settings", json={"latency_ms": 0}, timeout=10)
+        worker.stop()
+    invoices = upstream_invoices(live)
+    assert len(invoices) == 1
+    assert [a["filename"] for a in invoices[0]["attachments"]] == ["facture.pdf"]
+    with job_app.app_context():
+        from webapp.models import Document, DocumentStatus
+
+        document = db.session.get(Document, document_id)
+        assert document.status is DocumentStatus.PUBLISHED and document.upstream_id == str(invoices[0]["id"])

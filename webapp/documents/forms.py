@@ -5,21 +5,13 @@ from flask_wtf.file import FileField
 from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import Optional
 
+from webapp.ids import coerce_choice_id
 from webapp.rules.forms import CodingForm
 from webapp.services.rules import CURRENCIES
 
 
-def _int_or_none(value):
-    if value in (None, "", "None"):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1
-
-
 class DocumentForm(FlaskForm):
-    party_id = SelectField("Tiers", coerce=_int_or_none, validate_choice=False)
+    party_id = SelectField("Tiers", coerce=coerce_choice_id, validate_choice=False)
     number = StringField("Numéro de facture")
     issue_date = DateField("Date de facture", validators=[Optional()])
     amount_ht = StringField("Montant HT")
@@ -33,7 +25,7 @@ class DocumentForm(FlaskForm):
     )
     pdf = FileField("PDF de la facture (facultatif, 10 Mo au plus)")
     payment_method_id = SelectField(
-        "Moyen de paiement (facultatif)", coerce=_int_or_none, validate_choice=False
+        "Moyen de paiement (facultatif)", coerce=coerce_choice_id, validate_choice=False
     )
     # A party the list does not hold: what the invoice says of it.
     party_name = StringField("Nom (tel qu'il figure sur la facture)")
@@ -45,5 +37,5 @@ class DocumentCodingForm(CodingForm):
     """A waiting document's own coding; what the user sets here wins over every rule."""
 
     due_days = None
-    party_id = SelectField("Tiers", coerce=_int_or_none, validate_choice=False)
+    party_id = SelectField("Tiers", coerce=coerce_choice_id, validate_choice=False)
     due_date = DateField("Date d'échéance", validators=[Optional()])

@@ -11,6 +11,7 @@ from webapp.documents import bp
 from webapp.documents.forms import DocumentCodingForm, DocumentForm
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
+from webapp.ids import parse_id
 from webapp.models import Direction, Document, DocumentStatus, Integration, ListItem, ListKind
 from webapp.models.base import utcnow
 from webapp.services.documents import (
@@ -27,7 +28,7 @@ from webapp.services.documents import (
 from webapp.services.integrations import current_integration_for, latest_integration_for
 from webapp.services.jobs import JobBackendUnavailable
 from webapp.services.parties import PartyIdentity
-from webapp.services.publishing import request_publication
+from webapp.services.publishing import release_if_crashed, request_publication
 from webapp.services.rules import choices
 
 scope_to_dossier(bp)
@@ -47,6 +48,8 @@ def index():
     integration = latest_integration_for(g.dossier)
     slug = request.args.get("statut", "")
     status = STATUS_SLUGS.get(slug)
+    if integration is not None:
+        release_if_crashed(documents_for(integration, DocumentStatus.IN_PROGRESS))
     return render_template(
         "documents/index.html",
         dossier=g.dossier,
@@ -171,7 +174,7 @@ def publish_one(document_id: int):
 @bp.post("/publier")
 def publish_selected():
     """'Publier la sélection': one job per selected document."""
-    ids = [int(i) for i in request.form.getlist("document_id") if i.isdigit()]
+    ids = [i for i in map(parse_id, request.form.getlist("document_id")) if i is not None]
     documents = [
         d
         for d in (db.session.get(Document, i) for i in ids)
@@ -191,6 +194,7 @@ def publish_selected():
 @bp.get("/<int:document_id>/ligne")
 def row(document_id: int):
     document = _document(document_id)
+    release_if_crashed([document])
     body = _row(document)
     if request.args.get("suivi") == "1" and document.status is not DocumentStatus.IN_PROGRESS:
         if document.status is DocumentStatus.PUBLISHED:

@@ -78,6 +78,8 @@ class Document(CodingItemsMixin, db.Model):
     upstream_id: Mapped[str | None] = mapped_column(String(120))
     failure_reason: Mapped[str] = mapped_column(Text, default="")
     failure_detail: Mapped[str] = mapped_column(Text, default="")
+    # The last publication job: a document left 'En cours' by a dead worker is released by it.
+    job_run_id: Mapped[int | None] = mapped_column(ForeignKey("job_run.id", ondelete="SET NULL"))
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -6,26 +6,18 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, TextAreaField
 from wtforms.validators import NumberRange, Optional
 
+from webapp.ids import coerce_choice_id
 from webapp.models import ListKind
 from webapp.services.rules import CURRENCIES, MAX_DUE_DAYS, CodingInput, choices
-
-
-def _int_or_none(value):
-    if value in (None, "", "None"):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1  # never an item id: the service answers "choisissez … dans la liste"
 
 
 class CodingForm(FlaskForm):
     """The coding fields shared by rules, payment-method rules and the dossier's defaults."""
 
-    account_id = SelectField("Compte", coerce=_int_or_none, validate_choice=False)
-    tax_rate_id = SelectField("Taux de TVA", coerce=_int_or_none, validate_choice=False)
-    payment_method_id = SelectField("Moyen de paiement", coerce=_int_or_none, validate_choice=False)
-    tracking_id = SelectField("Axe analytique", coerce=_int_or_none, validate_choice=False)
+    account_id = SelectField("Compte", coerce=coerce_choice_id, validate_choice=False)
+    tax_rate_id = SelectField("Taux de TVA", coerce=coerce_choice_id, validate_choice=False)
+    payment_method_id = SelectField("Moyen de paiement", coerce=coerce_choice_id, validate_choice=False)
+    tracking_id = SelectField("Axe analytique", coerce=coerce_choice_id, validate_choice=False)
     due_days = IntegerField(
         "Date d'échéance (jours après la date de facture)",
         validators=[
@@ -90,7 +82,7 @@ class CodingForm(FlaskForm):
 
 
 class RuleForm(CodingForm):
-    party_id = SelectField("Tiers", coerce=_int_or_none, validate_choice=False)
+    party_id = SelectField("Tiers", coerce=coerce_choice_id, validate_choice=False)
     currency = SelectField(
         "Devise",
         choices=[SelectChoice(code, label) for code, label in CURRENCIES.items()],

@@ -144,10 +144,11 @@ def retry_job(run: JobRun, user: User | None) -> JobRun:
     dossier = db.session.get(Dossier, run.dossier_id) if run.dossier_id else None
     owner = db.session.get(User, run.owner_id) if run.owner_id else user
     prepare = _BEFORE_RETRY.get(run.func)
+    after = None
     if prepare is not None:
         module, _, name = prepare.rpartition(".")
-        getattr(importlib.import_module(module), name)(*run.args, **run.kwargs)
-    return launch_job(
+        after = getattr(importlib.import_module(module), name)(*run.args, **run.kwargs)
+    new_run = launch_job(
         run.func,
         *run.args,
         kind=run.kind,
@@ -157,10 +158,14 @@ def retry_job(run: JobRun, user: User | None) -> JobRun:
         retry_of=run,
         **run.kwargs,
     )
+    if after is not None:
+        after(new_run)
+    return new_run
 
 
 # Jobs whose records must be put back in their waiting state before being run again: the
-# preparer raises NotRetryable when the record moved on since (a document edited, say).
+# preparer raises NotRetryable when the record moved on since (a document edited, say), and may
+# return what to do with the new run once launched.
 _BEFORE_RETRY = {
     "jobs.publishing.publish_document": "webapp.services.publishing.prepare_retry",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import select, update
 
@@ -17,13 +18,14 @@ from webapp.models import (
     Integration,
     IntegrationStatus,
     JobRun,
+    JobStatus,
     ListKind,
     User,
 )
 from webapp.models.base import utcnow
 from webapp.services.events import record_event
 from webapp.services.integrations import LiveTokens, mark_expired
-from webapp.services.jobs import launch_job
+from webapp.services.jobs import CRASHED_MESSAGE, launch_job
 from webapp.services.parties import PartyIdentity, best_match, match_in_list, upsert_list_item
 
 log = logging.getLogger(__name__)
@@ -61,16 +63,16 @@ def request_publication(documents: list[Document], user: User | None) -> list[Jo
         db.session.commit()
         if not claimed:
             continue
-        runs.append(
-            launch_job(
-                "jobs.publishing.publish_document",
-                document.id,
-                kind="publish",
-                description=f"Publication de la facture {document.number}",
-                owner=user,
-                dossier=integration.dossier,
-            )
+        run = launch_job(
+            "jobs.publishing.publish_document",
+            document.id,
+            kind="publish",
+            description=f"Publication de la facture {document.number}",
+            owner=user,
+            dossier=integration.dossier,
         )
+        remember_job(document.id, run)
+        runs.append(run)
     return runs
 
 
@@ -97,7 +99,7 @@ def invoice_payload(document: Document) -> dict:
     }
 
 
-def prepare_retry(document_id: int) -> None:
+def prepare_retry(document_id: int) -> Callable[[JobRun], None]:
     """Before 'Relancer' on a failed publication: the document is put back 'En cours', unless it
     was published or changed since."""
     from webapp.services.jobs import NotRetryable
@@ -115,6 +117,38 @@ def prepare_retry(document_id: int) -> None:
         raise NotRetryable(
             "La facture a été publiée ou modifiée depuis cet échec : publiez-la depuis la page Documents."
         )
+    return lambda run: remember_job(document_id, run)
+
+
+def remember_job(document_id: int, run: JobRun) -> None:
+    """The document's publication job, for release_if_crashed to look at."""
+    db.session.execute(update(Document).where(Document.id == document_id).values(job_run_id=run.id))
+    db.session.commit()
+
+
+def release_if_crashed(documents: list[Document]) -> None:
+    """Documents left 'En cours' by a publication whose worker died (SIGKILL, a machine lost): the
+    job says failed, so the document becomes 'Échec' with the reason, and can be published again.
+    Publishing again sends the same idempotency key: the software keeps one invoice."""
+    from webapp.services.jobs import job_view
+
+    for document in documents:
+        if document.status is not DocumentStatus.IN_PROGRESS or document.job_run_id is None:
+            continue
+        run = db.session.get(JobRun, document.job_run_id)
+        if run is None or not job_view(run).finished or run.status is not JobStatus.FAILED:
+            continue
+        db.session.execute(
+            update(Document)
+            .where(
+                Document.id == document.id,
+                Document.status == DocumentStatus.IN_PROGRESS,
+                Document.job_run_id == run.id,
+            )
+            .values(status=DocumentStatus.FAILED, failure_reason=run.message or CRASHED_MESSAGE)
+        )
+        db.session.commit()
+        db.session.refresh(document)
 
 
 def publish(document_id: int, job_run_id: int | None = None) -> str:

@@ -9,6 +9,7 @@ from htmx_flask import make_response
 from webapp.connectors.catalogue import available_software
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
+from webapp.ids import parse_id
 from webapp.models import Direction, IntegrationStatus, ListKind, PartyKind, RuleTransfer
 from webapp.rules.forms import CodingForm
 from webapp.services.coding import default_for, save_default
@@ -298,7 +299,7 @@ def transfer_review(integration_id: int, run_id: int):
         answers: dict[int, int | None] = {}
         for entry in run.to_review:
             raw = request.form.get(f"choix-{entry['item_id']}", "ignorer")
-            answers[entry["item_id"]] = int(raw) if raw.isdigit() else None
+            answers[entry["item_id"]] = parse_id(raw)
         try:
             save_choices(run, answers, current_user)
             _launch_transfer(integration, run)
