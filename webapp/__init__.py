@@ -129,6 +129,7 @@ def _register_blueprints(app: Flask) -> None:
     from webapp.connections import bp as connections_bp
     from webapp.documents import bp as documents_bp
     from webapp.dossiers import bp as dossiers_bp
+    from webapp.health import bp as health_bp
     from webapp.jobstatus import bp as jobstatus_bp
     from webapp.lists import bp as lists_bp
     from webapp.rules import bp as rules_bp
@@ -144,3 +145,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(rules_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(support_bp)
+    app.register_blueprint(health_bp)

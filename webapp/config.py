@@ -59,6 +59,18 @@ def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0
     return value
 
 
+def env_cron(env: Mapping[str, str], name: str, default: str) -> str:
+    """A cron expression (minute hour day month weekday), checked with croniter as RQ reads it."""
+    from croniter import croniter
+
+    value = (env.get(name) or "").strip() or default
+    if not croniter.is_valid(value):
+        raise ConfigError(
+            f"{name} doit être une expression cron à 5 champs, par exemple « 0 2 * * * » (reçu : {value!r})."
+        )
+    return value
+
+
 def env_secret(env: Mapping[str, str], name: str) -> str | None:
     """A secret from NAME, or from the file named by NAME_FILE (Docker and Kubernetes secrets)."""
     value = env.get(name)
@@ -167,6 +179,10 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "LOGIN_IP_RATE_LIMIT": env.get("LOGIN_IP_RATE_LIMIT", "30 per minute; 300 per hour"),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": False,
+        # Redis down: the login limits go on in this process's memory rather than refusing logins.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env_bool(env, "SESSION_COOKIE_SECURE", production),
@@ -193,6 +209,12 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "PROVIDER_BACKOFF_SECONDS": env_float(env, "PROVIDER_BACKOFF_SECONDS", 1.0),
         "PROVIDER_MAX_RETRY_AFTER": env_float(env, "PROVIDER_MAX_RETRY_AFTER", 120.0),
         "LIST_PAGE_SIZE": env_int(env, "LIST_PAGE_SIZE", 500, minimum=10),
+        # The periodic work (webapp.scheduler): cron fields in the scheduler's local time (TZ).
+        "SCHEDULE_NIGHTLY_REFRESH": env_cron(env, "SCHEDULE_NIGHTLY_REFRESH", "0 2 * * *"),
+        "SCHEDULE_PURGE_JOBS": env_cron(env, "SCHEDULE_PURGE_JOBS", "30 3 * * *"),
+        "SCHEDULE_HOURLY_SECONDS": env_int(env, "SCHEDULE_HOURLY_SECONDS", 3600, minimum=60),
+        "JOB_RETENTION_DAYS": env_int(env, "JOB_RETENTION_DAYS", 30, minimum=1),
+        "CONSENT_NOTICE_DAYS": env_int(env, "CONSENT_NOTICE_DAYS", 30, minimum=1),
         # Intuit sends no Retry-After with its 429 and asks for a 60-second wait.
         "QUICKBOOKS_THROTTLE_WAIT": env_float(env, "QUICKBOOKS_THROTTLE_WAIT", 60.0),
         **vendor_settings(env),

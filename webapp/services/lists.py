@@ -101,6 +101,7 @@ def start_refresh(
         raise UserFacingJobError(expired_message(integration))
     sync = sync_for(integration, kind)
     _release_if_stale(sync)
+    previous = {"status": sync.status, "last_error": sync.last_error, "job_run_id": sync.job_run_id}
     # Claim the list with one conditional UPDATE: of two concurrent clicks, only one wins.
     claimed = db.session.execute(
         update(ListSync)
@@ -123,9 +124,8 @@ def start_refresh(
             dossier=integration.dossier,
         )
     except Exception:
-        db.session.execute(
-            update(ListSync).where(ListSync.id == sync.id).values(status=SyncStatus.FAILED, last_error="")
-        )
+        # Not started (the job service is down): the list is left as it was, not shown in failure.
+        db.session.execute(update(ListSync).where(ListSync.id == sync.id).values(**previous))
         db.session.commit()
         raise
     db.session.execute(update(ListSync).where(ListSync.id == sync.id).values(job_run_id=run.id))

@@ -1,0 +1,42 @@
+"""GET /healthz: is this web process able to serve? The database and Redis are both asked."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+from flask import Blueprint, jsonify
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from webapp.extensions import db
+from webapp.services.jobs import get_redis
+
+bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
+
+
+def _timed(check) -> dict[str, object]:
+    started = time.perf_counter()
+    try:
+        check()
+    except (SQLAlchemyError, redis.exceptions.RedisError, OSError) as exc:
+        # The kind of failure only: a connection string may carry a password.
+        log.warning("Health check failed: %s", type(exc).__name__)
+        db.session.rollback()
+        return {"status": "indisponible", "error": type(exc).__name__}
+    return {"status": "ok", "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+@bp.get("/healthz")
+def healthz():
+    checks = {
+        "database": _timed(lambda: db.session.execute(text("SELECT 1"))),
+        "redis": _timed(lambda: get_redis().ping()),
+    }
+    healthy = all(check["status"] == "ok" for check in checks.values())
+    response = jsonify({"status": "ok" if healthy else "indisponible", "checks": checks})
+    response.status_code = 200 if healthy else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
