@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
 
-.PHONY: run test worker serve lint format clean
+.PHONY: run test worker scheduler serve lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(VENV)/.installed-test
 ## make worker: one RQ worker on REDIS_URL (run as many as wanted, on any machine).
 worker: $(VENV)/.installed
 	$(BIN)/flask --app wsgi worker
+
+## make scheduler: RQ's cron scheduler with the periodic work (one is enough; two do no harm).
+scheduler: $(VENV)/.installed
+	$(BIN)/flask --app wsgi scheduler
 
 ## make serve: the web app under gunicorn (production settings come from the environment).
 serve: $(VENV)/.installed

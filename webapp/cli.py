@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(serve_local_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(purge_jobs_command)
+    app.cli.add_command(scheduler_command)
     app.cli.add_command(create_user_command)
     app.cli.add_command(sandbox_seed_command)
 
@@ -67,6 +68,9 @@ def serve_local_command(host: str, port: int) -> None:
     db.session.remove()
 
     worker, _thread = start_embedded_worker(app)
+    from webapp.scheduler import start_embedded_scheduler
+
+    start_embedded_scheduler(app)
     backend = app.config["REDIS_URL"] or "Redis embarqué (en mémoire, dans ce processus)"
     click.echo("")
     click.echo(f"  Raccord est prêt : http://{host}:{port}/")
@@ -104,6 +108,21 @@ def worker_command(burst: bool) -> None:
     connection = redis.Redis.from_url(url)
     worker = AppWorker([app.config["JOB_QUEUE"]], connection=connection, app=app)
     worker.work(burst=burst, with_scheduler=not burst)
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command() -> None:
+    """Lance le planificateur RQ : actualisation des listes la nuit, jetons entretenus, fins d'accès
+    annoncées, anciennes tâches effacées (il met les tâches en file ; les workers les exécutent)."""
+    from webapp.scheduler import build_scheduler
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config["REDIS_URL"]:
+        raise click.ClickException(
+            "REDIS_URL n'est pas défini : sans Redis, `make run` fait tourner le planificateur lui-même."
+        )
+    build_scheduler(app).start()
 
 
 @click.command("purge-jobs")

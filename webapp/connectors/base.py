@@ -64,6 +64,15 @@ class TokenSet:
     def from_oauth(cls, token: dict[str, Any]) -> TokenSet:
         expires_in = float(token.get("expires_in") or 0)
         expires_at = token.get("expires_at") or (time.time() + (expires_in or 1800))
+        extra: dict[str, Any] = {"lifetime": expires_in} if expires_in else {}
+        # When the refresh token itself ends (Intuit: x_refresh_token_expires_in): past it, only a
+        # new consent restores the access, so the dossier announces it beforehand.
+        refresh_in = token.get("x_refresh_token_expires_in") or token.get("refresh_token_expires_in")
+        try:
+            if refresh_in is not None and float(refresh_in) > 0:
+                extra["refresh_expires_at"] = time.time() + float(refresh_in)
+        except (TypeError, ValueError):
+            pass
         return cls(
             access_token=token["access_token"],
             refresh_token=token.get("refresh_token"),
@@ -71,7 +80,7 @@ class TokenSet:
             scope=token.get("scope") or "",
             # How long this software's access tokens live (5 minutes at Sage, a day at Pennylane):
             # the refresh margin is kept well inside it.
-            extra={"lifetime": expires_in} if expires_in else {},
+            extra=extra,
         )
 
     def as_dict(self) -> dict[str, Any]:

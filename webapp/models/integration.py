@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Enum, ForeignKey, String, Text
@@ -83,6 +83,10 @@ class Integration(db.Model):
     access_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     tokens_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status_reason: Mapped[str] = mapped_column(Text, default="")
+    # When the access ends unless the user gives it again, as the software says with its tokens
+    # (QuickBooks' x_refresh_token_expires_in); and the end already announced in the timeline.
+    consent_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    consent_announced_for: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     dossier: Mapped[Dossier] = relationship(back_populates="integrations")
     connected_by: Mapped[User | None] = relationship()
@@ -93,6 +97,12 @@ class Integration(db.Model):
     @property
     def is_connected(self) -> bool:
         return self.status is IntegrationStatus.CONNECTED
+
+    def consent_ends_within(self, days: int) -> bool:
+        """Connected, and the software's access ends within `days` unless given again."""
+        if not self.is_connected or self.consent_expires_at is None:
+            return False
+        return self.consent_expires_at - utcnow() <= timedelta(days=days)
 
     @property
     def software_name(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
@@ -95,6 +96,24 @@ def expire_grants(company_id: str) -> int:
         .where(SandboxToken.company_id == company_id)
         .values(issued_at=time.time() - 10**7)
     )
+    db.session.commit()
+    return len(grants)
+
+
+def end_consents_in(company_id: str, days: Any) -> int:
+    """The company's consents end in `days` days whatever the use (as QuickBooks' five-year maximum):
+    the next token answers say so, and refreshes are refused past that day."""
+    _company(company_id)
+    ends_at = utcnow() + timedelta(days=_int(days, "Nombre de jours", 0, 3650))
+    grants = db.session.scalars(
+        select(SandboxGrant).where(
+            SandboxGrant.company_id == company_id,
+            SandboxGrant.revoked_at.is_(None),
+            SandboxGrant.refresh_expired_at.is_(None),
+        )
+    ).all()
+    for grant in grants:
+        grant.consent_ends_at = ends_at
     db.session.commit()
     return len(grants)
 
@@ -246,6 +265,11 @@ def api_expire(company_id: str):
     return jsonify({"grants": expire_grants(company_id)})
 
 
+@api.post("/companies/<company_id>/consent")
+def api_consent(company_id: str):
+    return jsonify({"grants": end_consents_in(company_id, _body().get("days", 30))})
+
+
 @api.post("/companies/<company_id>/revoke")
 def api_revoke(company_id: str):
     return jsonify({"grants": revoke_grants(company_id)})
@@ -323,6 +347,9 @@ def page_action():
             message = "Pannes programmées."
         elif action == "expire":
             message = f"{expire_grants(company_id)} autorisation(s) expirée(s)."
+        elif action == "consent":
+            count = end_consents_in(company_id, form.get("days"))
+            message = f"{count} autorisation(s) prendront fin dans {form.get('days')} jour(s)."
         elif action == "revoke":
             message = f"{revoke_grants(company_id)} autorisation(s) révoquée(s)."
         elif action == "add":

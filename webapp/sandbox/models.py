@@ -147,6 +147,8 @@ class SandboxGrant(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     refresh_expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The day the consent ends whatever the use (QuickBooks' five-year maximum): tokens say so.
+    consent_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SandboxToken(db.Model, TokenMixin):

@@ -123,6 +123,13 @@ def save_token(token: dict, request) -> None:
         db.session.flush()
         grant_id = grant.id
     refresh_ttl = _refresh_ttl()
+    grant = db.session.get(SandboxGrant, grant_id)
+    if grant is not None and grant.consent_ends_at is not None:
+        # As Intuit: the refresh token lives until the consent's end at most, and the answer says
+        # how long it has left.
+        left = max(0, int(grant.consent_ends_at.timestamp() - time.time()))
+        refresh_ttl = min(refresh_ttl, left)
+        token["x_refresh_token_expires_in"] = refresh_ttl
     db.session.add(
         SandboxToken(
             grant_id=grant_id,

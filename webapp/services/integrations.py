@@ -33,6 +33,10 @@ def store_tokens(integration: Integration, tokens: TokenSet) -> None:
     integration.token_ciphertext = encrypt_json(tokens.as_dict())
     integration.access_expires_at = datetime.fromtimestamp(tokens.expires_at, UTC)
     integration.tokens_refreshed_at = utcnow()
+    refresh_expires_at = (tokens.extra or {}).get("refresh_expires_at")
+    integration.consent_expires_at = (
+        datetime.fromtimestamp(float(refresh_expires_at), UTC) if refresh_expires_at else None
+    )
 
 
 def load_tokens(integration: Integration) -> TokenSet:
