@@ -39,3 +39,24 @@ def die_once(marker: str) -> str:
             handle.write("1")
         os._exit(1)
     return "Terminé à la seconde tentative."
+
+
+def refresh_together(integration_id: int, barrier: str, parties: int = 2) -> str:
+    """Wait for the other workers at a barrier in Redis, then all force a token refresh at once."""
+    import time
+
+    from webapp.services.integrations import fresh_tokens
+    from webapp.services.jobs import get_redis
+
+    connection = get_redis()
+    connection.incr(barrier)
+    connection.expire(barrier, 120)
+    deadline = time.monotonic() + 30
+    while int(connection.get(barrier) or 0) < parties:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the other worker never came")
+        time.sleep(0.001)
+    import hashlib
+
+    token = fresh_tokens(integration_id, force=True).access_token
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
