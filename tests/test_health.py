@@ -26,3 +26,10 @@ def test_healthz_says_which_part_is_down_without_its_address(job_app, monkeypatc
     assert body["checks"]["redis"] == {"status": "indisponible", "error": "ConnectionError"}
     assert body["checks"]["database"]["status"] == "ok"
     assert "secret" not in response.get_data(as_text=True)
+
+
+def test_robots_txt_keeps_every_page_out_of_search_engines(client):
+    response = client.get("/robots.txt")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    assert response.get_data(as_text=True) == "User-agent: *\nDisallow: /\n"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -1,4 +1,5 @@
-"""GET /healthz: is this web process able to serve? The database and Redis are both asked."""
+"""GET /healthz: is this web process able to serve? The database and Redis are both asked.
+GET /robots.txt: a constant page (nothing here is for search engines; bench/pages.py compares to it)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 import time
 
 import redis
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -40,3 +41,11 @@ def healthz():
     response.status_code = 200 if healthy else 503
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+ROBOTS = "User-agent: *\nDisallow: /\n"
+
+
+@bp.get("/robots.txt")
+def robots():
+    return Response(ROBOTS, mimetype="text/plain")
