@@ -1,0 +1,323 @@
+"""Page latency under load: gunicorn (2 workers), a dossier with 200 000 suppliers and 10 000 documents.
+
+The pages 'Intégration', 'Fournisseurs' (a search) and 'Documents' are each loaded by 20 concurrent
+clients with wrk, logged in; the bound is a constant page of the same app (/robots.txt, through the
+same middleware, session and headers) loaded the same way in the same run. It prints p50, p99 and
+requests per second for each, the ratio of throughput to the bound, then one JSON line.
+
+    .venv/bin/python bench/pages.py                    # SQLite in a temporary folder
+    DATABASE_URL=postgresql://… .venv/bin/python bench/pages.py
+Needs Redis (REDIS_URL, default redis://127.0.0.1:6379/0) and wrk (apt-get install wrk).
+SUPPLIERS=… DOCUMENTS=… CLIENTS=… DURATION=… (seconds) change the defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SUPPLIERS = int(os.environ.get("SUPPLIERS", "200000"))
+DOCUMENTS = int(os.environ.get("DOCUMENTS", "10000"))
+CLIENTS = int(os.environ.get("CLIENTS", "20"))
+DURATION = int(os.environ.get("DURATION", "15"))
+EMAIL, PASSWORD = "bench@cabinet.test", "mot-de-passe-du-bench"
+
+WORDS = [
+    "Boulangerie",
+    "Garage",
+    "Pharmacie",
+    "Transports",
+    "Atelier",
+    "Cabinet",
+    "Menuiserie",
+    "Fromagerie",
+    "Librairie",
+    "Hôtel",
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Thomas",
+    "Robert",
+    "Richard",
+    "Petit",
+    "Durand",
+    "Leroy",
+    "Moreau",
+    "Simon",
+    "Laurent",
+    "Lefebvre",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _populate(app) -> tuple[int, int]:
+    """The dossier, its integration, 200 000 suppliers, the other lists and 10 000 documents."""
+    from sqlalchemy import insert
+
+    from webapp.extensions import db
+    from webapp.models import (
+        Direction,
+        Document,
+        DocumentStatus,
+        Dossier,
+        Integration,
+        ListItem,
+        ListKind,
+        ListSync,
+        Organisation,
+        Role,
+        User,
+    )
+    from webapp.models.base import utcnow
+    from webapp.models.lists import SyncStatus
+
+    rng = random.Random(7)
+    with app.app_context():
+        org = Organisation(name="Cabinet Bench")
+        db.session.add(org)
+        db.session.flush()
+        user = User(organisation_id=org.id, email=EMAIL, role=Role.MEMBER, full_name="Claire Bench")
+        user.set_password(PASSWORD)
+        dossier = Dossier(organisation_id=org.id, name="Boulangerie Martin", siren="732829320")
+        db.session.add_all([user, dossier])
+        db.session.flush()
+        integration = Integration(
+            dossier_id=dossier.id,
+            software="sandbox",
+            company_id="cmp-bench",
+            company_name="Boulangerie Martin SARL",
+        )
+        db.session.add(integration)
+        db.session.commit()
+        now = utcnow()
+
+        def items(kind: ListKind, count: int, name, code=None):
+            for start in range(0, count, 10_000):
+                rows = [
+                    {
+                        "integration_id": integration.id,
+                        "kind": kind,
+                        "external_id": f"{kind.value}-{i:07d}",
+                        "code": code(i) if code else None,
+                        "name": name(i),
+                        "active": i % 17 != 0,
+                        "extras": {},
+                        "visible": True,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in range(start, min(count, start + 10_000))
+                ]
+                db.session.execute(insert(ListItem), rows)
+            db.session.commit()
+
+        items(ListKind.SUPPLIERS, SUPPLIERS, lambda i: f"{rng.choice(WORDS)} {rng.choice(WORDS)} {i}")
+        items(ListKind.CUSTOMERS, 2_000, lambda i: f"Client {rng.choice(WORDS)} {i}")
+        items(ListKind.ACCOUNTS, 800, lambda i: f"Compte {i}", code=lambda i: f"{600000 + i}")
+        items(ListKind.TAX_RATES, 6, lambda i: f"TVA {i}")
+        for kind in ListKind:
+            db.session.add(
+                ListSync(
+                    integration_id=integration.id,
+                    kind=kind,
+                    status=SyncStatus.SUCCEEDED,
+                    last_loaded_at=now,
+                    item_count=SUPPLIERS if kind is ListKind.SUPPLIERS else 10,
+                )
+            )
+        db.session.commit()
+        supplier_ids = [
+            row[0]
+            for row in db.session.execute(
+                ListItem.__table__.select()
+                .with_only_columns(ListItem.id)
+                .where(ListItem.kind == ListKind.SUPPLIERS)
+                .limit(5_000)
+            )
+        ]
+        statuses = list(DocumentStatus)
+        rows = []
+        for i in range(DOCUMENTS):
+            ht = Decimal(rng.randint(1_000, 500_000)) / 100
+            rows.append(
+                {
+                    "dossier_id": dossier.id,
+                    "integration_id": integration.id,
+                    "direction": Direction.PURCHASE,
+                    "party_id": rng.choice(supplier_ids),
+                    "party_name": "",
+                    "status": statuses[i % len(statuses)],
+                    "number": f"F-{i:06d}",
+                    "issue_date": date(2026, 1, 1) + timedelta(days=i % 300),
+                    "amount_ht": ht,
+                    "amount_tva": (ht * Decimal("0.2")).quantize(Decimal("0.01")),
+                    "amount_ttc": (ht * Decimal("1.2")).quantize(Decimal("0.01")),
+                    "currency": "EUR",
+                    "idempotency_key": uuid.uuid4().hex,
+                    "created_at": now - timedelta(seconds=i),
+                }
+            )
+        for start in range(0, len(rows), 2_000):
+            db.session.execute(insert(Document), rows[start : start + 2_000])
+        db.session.commit()
+        return dossier.id, integration.id
+
+
+def _wrk(url: str, cookie: str) -> dict:
+    wrk = shutil.which("wrk")
+    assert wrk is not None
+    script = Path(tempfile.mkdtemp(prefix="raccord-wrk-")) / "cookie.lua"
+    script.write_text(f'wrk.headers["Cookie"] = "{cookie}"\n', encoding="utf-8")
+    output = subprocess.run(
+        [wrk, "-t", "2", "-c", str(CLIENTS), "-d", f"{DURATION}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def millis(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "p50_ms": millis("50%"),
+        "p99_ms": millis("99%"),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": errors.group(1).strip() if errors else "",
+    }
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk est nécessaire : apt-get install wrk")
+    instance = Path(tempfile.mkdtemp(prefix="raccord-bench-"))
+    env = dict(os.environ)
+    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+    env.setdefault("SECRET_KEY", "bench-secret-key-long-enough-for-the-config-check")
+    env.update(RACCORD_INSTANCE_PATH=str(instance), JOB_QUEUE=f"raccord-bench-{uuid.uuid4().hex[:8]}")
+    # The bench logs in many times over; the login limits are not what is measured.
+    env.update(LOGIN_RATE_LIMIT="1000 per minute", LOGIN_IP_RATE_LIMIT="1000 per minute")
+    os.environ.update(env)
+
+    import requests
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+
+    schema = None
+    database_url = os.environ.get("DATABASE_URL", "")
+    if database_url.startswith(("postgres://", "postgresql")):
+        schema = f"raccord_bench_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        separator = "&" if "?" in database_url else "?"
+        os.environ["DATABASE_URL"] = env["DATABASE_URL"] = (
+            f"{database_url}{separator}options=-csearch_path%3D{schema}"
+        )
+    backend = "PostgreSQL" if schema else "SQLite"
+
+    app = create_app()
+    started = time.perf_counter()
+    with app.app_context():
+        upgrade()
+    dossier_id, integration_id = _populate(app)
+    print(
+        f"{backend} : {SUPPLIERS} fournisseurs et {DOCUMENTS} documents créés en {time.perf_counter() - started:.1f} s"
+    )
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{base}/robots.txt", timeout=10)
+                break
+            except (requests.ConnectionError, requests.Timeout):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        session = requests.Session()
+        page = session.get(f"{base}/login", timeout=10).text
+        token = re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page).group(1)
+        session.post(
+            f"{base}/login", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token}, timeout=10
+        )
+        cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+        pages = {
+            "bare": "/robots.txt",
+            "integration": f"/dossiers/{dossier_id}/integrations/{integration_id}",
+            "suppliers_search": f"/dossiers/{dossier_id}/listes/suppliers?q=martin",
+            "documents": f"/dossiers/{dossier_id}/documents",
+        }
+        for name, path in pages.items():  # each page is served once before being measured
+            response = session.get(base + path, timeout=60)
+            assert response.status_code == 200 and "/login" not in response.url, (name, response.url)
+        results = {name: _wrk(base + path, cookie) for name, path in pages.items()}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if schema:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        shutil.rmtree(instance, ignore_errors=True)
+
+    bare_rps = results["bare"]["rps"]
+    print(f"\n{CLIENTS} clients simultanés, {DURATION} s par page, gunicorn 2 workers, {backend}")
+    print(f"{'page':<18} {'p50':>9} {'p99':>9} {'req/s':>9} {'/ bare':>7}")
+    for name, figures in results.items():
+        figures["ratio_to_bare"] = round(figures["rps"] / bare_rps, 3)
+        print(
+            f"{name:<18} {figures['p50_ms']:>7.1f}ms {figures['p99_ms']:>7.1f}ms "
+            f"{figures['rps']:>9.1f} {figures['ratio_to_bare']:>7.2f}"
+            + (f"  (réponses non 2xx : {figures['non_2xx']})" if figures["non_2xx"] else "")
+        )
+    print(
+        json.dumps(
+            {
+                "bench": "pages",
+                "database": backend,
+                "suppliers": SUPPLIERS,
+                "documents": DOCUMENTS,
+                "clients": CLIENTS,
+                "duration_s": DURATION,
+                "results": results,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
