@@ -209,3 +209,52 @@ def test_appliquer_a_toutes_les_factures_recodes_the_waiting_ones_only(client, w
     assert waiting.account_id == office.id and waiting.status is DocumentStatus.READY
     assert done.account_id == ids["energy"]  # a published invoice is never recoded
     assert db.session.get(ListItem, office.id).code == "606400"
+
+
+def test_documents_come_in_pages_of_fifty_newest_first(client, app_ctx):
+    from datetime import timedelta
+
+    from tests.factories import make_dossier, make_integration, make_item, make_organisation, make_user
+    from webapp.models import Direction, Document, DocumentStatus, ListKind
+    from webapp.models.base import utcnow
+
+    org = make_organisation("Cabinet Lefèvre")
+    dossier = make_dossier(org, "Boulangerie Martin")
+    integration = make_integration(dossier)
+    supplier = make_item(integration, ListKind.SUPPLIERS, "EDF")
+    make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
+    now = utcnow()
+    for i in range(120):
+        db.session.add(
+            Document(
+                dossier_id=dossier.id,
+                integration_id=integration.id,
+                direction=Direction.PURCHASE,
+                party_id=supplier.id,
+                number=f"F-{i:03d}",
+                issue_date=now.date(),
+                amount_ht=Decimal("10.00"),
+                amount_tva=Decimal("2.00"),
+                amount_ttc=Decimal("12.00"),
+                status=DocumentStatus.FAILED if i % 2 else DocumentStatus.READY,
+                created_at=now - timedelta(minutes=i),
+            )
+        )
+    db.session.commit()
+    login(client, "claire@lefevre.test", "bon-mot-de-passe")
+    base = f"/dossiers/{dossier.id}/documents"
+
+    first = text_of(client.get(base))
+    assert "120 document(s) · page 1 sur 3" in first and "Page suivante" in first
+    assert "Page précédente" not in first
+    assert "F-000" in first and "F-049" in first and "F-050" not in first
+
+    last = text_of(client.get(f"{base}?page=3"))
+    assert "page 3 sur 3" in last and "F-119" in last and "F-069" not in last and "Page suivante" not in last
+    # A page beyond the last (or not a number) shows the last (or the first) instead of failing.
+    assert "page 3 sur 3" in text_of(client.get(f"{base}?page=99999999999999999999"))
+    assert "page 1 sur 3" in text_of(client.get(f"{base}?page=deux"))
+
+    failed = client.get(f"{base}?statut=echec&page=2")
+    assert "60 document(s) · page 2 sur 2" in text_of(failed)
+    assert f'href="{base}?statut=echec&amp;page=1"' in failed.get_data(as_text=True)

@@ -20,9 +20,10 @@ from webapp.services.documents import (
     DocumentError,
     DocumentInput,
     approve_party_creation,
+    awaiting_a_job,
     counts_by_status,
     create_document,
-    documents_for,
+    documents_page,
     update_coding,
 )
 from webapp.services.integrations import current_integration_for, latest_integration_for
@@ -48,14 +49,23 @@ def index():
     integration = latest_integration_for(g.dossier)
     slug = request.args.get("statut", "")
     status = STATUS_SLUGS.get(slug)
+    page = counts = None
     if integration is not None:
-        release_if_crashed(documents_for(integration, DocumentStatus.IN_PROGRESS))
+        release_if_crashed(awaiting_a_job(integration))
+        counts = counts_by_status(integration)
+        total = counts.get(status, 0) if status else sum(counts.values())
+        asked = request.args.get("page", "")
+        # Any number of digits is a page (clamped to the last); anything else is the first.
+        page = documents_page(
+            integration, status, int(asked[:18]) if asked.isascii() and asked.isdigit() else 1, total
+        )
     return render_template(
         "documents/index.html",
         dossier=g.dossier,
         integration=integration,
-        documents=documents_for(integration, status) if integration else [],
-        counts=counts_by_status(integration) if integration else {},
+        documents=page.items if page else [],
+        page=page,
+        counts=counts or {},
         slugs=STATUS_SLUGS,
         current=slug if status else "",
         poll_seconds=current_app.config["JOB_POLL_SECONDS"],

@@ -195,11 +195,46 @@ def create_document(
     return document
 
 
-def documents_for(integration: Integration, status: DocumentStatus | None):
+PAGE_SIZE = 50
+
+
+@dataclass
+class DocumentPage:
+    items: list[Document]
+    total: int
+    page: int
+    pages: int
+
+
+def documents_page(
+    integration: Integration, status: DocumentStatus | None, page: int, total: int
+) -> DocumentPage:
+    """One page of the integration's documents, newest first; `total` is the count already shown
+    in the tabs (counts_by_status), not counted again."""
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
     query = select(Document).where(Document.integration_id == integration.id)
     if status is not None:
         query = query.where(Document.status == status)
-    return list(db.session.scalars(query.order_by(Document.created_at.desc(), Document.id.desc()).limit(200)))
+    items = db.session.scalars(
+        query.order_by(Document.created_at.desc(), Document.id.desc())
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+    ).all()
+    return DocumentPage(items=list(items), total=total, page=page, pages=pages)
+
+
+def awaiting_a_job(integration: Integration) -> list[Document]:
+    """Documents 'En cours' with a publication job: those release_if_crashed looks at."""
+    return list(
+        db.session.scalars(
+            select(Document).where(
+                Document.integration_id == integration.id,
+                Document.status == DocumentStatus.IN_PROGRESS,
+                Document.job_run_id.is_not(None),
+            )
+        )
+    )
 
 
 def counts_by_status(integration: Integration) -> dict[DocumentStatus, int]:
