@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, Enum, ForeignKey, LargeBinary, Numeric, String, Text
+from sqlalchemy import Date, Enum, ForeignKey, Index, LargeBinary, Numeric, String, Text
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from webapp.extensions import db
@@ -42,6 +42,11 @@ def _values(e):
 
 class Document(CodingItemsMixin, db.Model):
     __tablename__ = "document"
+    __table_args__ = (
+        # The 'Documents' page: newest first, all of them or one status at a time, and the tab counts.
+        Index("ix_document_integration_created", "integration_id", "created_at", "id"),
+        Index("ix_document_integration_status", "integration_id", "status", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)

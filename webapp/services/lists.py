@@ -483,6 +483,9 @@ def merge_staging(
 # --- reading lists ------------------------------------------------------------------------
 
 PAGE_SIZE = 50
+# A search counts its matches up to this many: past it the page says "plus de 1 000" and asks for a
+# narrower search, instead of reading a 200 000-supplier list to the end to count them all.
+COUNT_CAP = 1000
 
 
 @dataclass
@@ -491,6 +494,16 @@ class ItemPage:
     total: int
     page: int
     pages: int
+    capped: bool = False
+    cap: int = COUNT_CAP
+
+
+def _contains(column, pattern: str):
+    """Case-insensitive 'contains'. SQLite's LIKE already ignores ASCII case, exactly as its lower()
+    does, so it is used as is there: ILIKE would wrap every row's value in lower() (4 times slower)."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return column.like(pattern)
+    return column.ilike(pattern)
 
 
 def search_items(integration: Integration, kind: ListKind, *, query: str, status: str, page: int) -> ItemPage:
@@ -504,20 +517,26 @@ def search_items(integration: Integration, kind: ListKind, *, query: str, status
         pattern = f"%{query.replace('%', '').replace('_', '')}%"
         conditions.append(
             or_(
-                ListItem.name.ilike(pattern),
-                ListItem.code.ilike(pattern),
-                ListItem.vat_number.ilike(pattern.replace(" ", "")),
-                ListItem.siren.ilike(pattern.replace(" ", "")),
+                _contains(ListItem.name, pattern),
+                _contains(ListItem.code, pattern),
+                _contains(ListItem.vat_number, pattern.replace(" ", "")),
+                _contains(ListItem.siren, pattern.replace(" ", "")),
             )
         )
-    total = db.session.scalar(select(func.count()).select_from(ListItem).where(*conditions)) or 0
+        matches = select(ListItem.id).where(*conditions).limit(COUNT_CAP + 1).subquery()
+        total = db.session.scalar(select(func.count()).select_from(matches)) or 0
+    else:
+        total = db.session.scalar(select(func.count()).select_from(ListItem).where(*conditions)) or 0
+    capped = total > COUNT_CAP and bool(query)
+    if capped:
+        total = COUNT_CAP
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, page), pages)
     order = (ListItem.code, ListItem.name) if kind in (ListKind.ACCOUNTS,) else (ListItem.name, ListItem.id)
     items = db.session.scalars(
         select(ListItem).where(*conditions).order_by(*order).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
     ).all()
-    return ItemPage(items=list(items), total=total, page=page, pages=pages)
+    return ItemPage(items=list(items), total=total, page=page, pages=pages, capped=capped)
 
 
 @dataclass
