@@ -92,6 +92,9 @@ def run_migrations_online():
 
     conf_args = current_app.extensions["migrate"].configure_args
     conf_args.setdefault("render_item", render_item)
+    from webapp.models.lists import compared_in_schema_check
+
+    conf_args.setdefault("include_object", compared_in_schema_check)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

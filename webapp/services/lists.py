@@ -69,7 +69,12 @@ def sync_for(integration: Integration, kind: ListKind) -> ListSync:
 
 
 def syncs_by_kind(integration: Integration) -> dict[ListKind, ListSync]:
-    return {kind: sync_for(integration, kind) for kind in ALL_KINDS}
+    """Every list's load state, read in one query (a missing one is made as sync_for makes it)."""
+    found = {
+        sync.kind: sync
+        for sync in db.session.scalars(select(ListSync).where(ListSync.integration_id == integration.id))
+    }
+    return {kind: found.get(kind) or sync_for(integration, kind) for kind in ALL_KINDS}
 
 
 def _release_if_stale(sync: ListSync) -> None:
@@ -552,8 +557,9 @@ class SyncView:
 
 def sync_views(integration: Integration, kinds: list[ListKind] | None = None) -> list[SyncView]:
     views = []
+    syncs = {kind: sync_for(integration, kind) for kind in kinds} if kinds else syncs_by_kind(integration)
     for kind in kinds or ALL_KINDS:
-        sync = sync_for(integration, kind)
+        sync = syncs[kind]
         _release_if_stale(sync)
         message = ""
         if sync.status is SyncStatus.RUNNING and sync.job_run_id:
