@@ -7,13 +7,14 @@ import os
 import signal
 import time
 
+import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.conftest import WorkerProcess
 from tests.http_user import COMPANY
 from webapp.extensions import db
-from webapp.models import ListItem, ListItemStaging, ListKind, ListSync
+from webapp.models import ListItem, ListItemStaging, ListKind, ListSync, Rule, RuleTransfer
 from webapp.models.lists import SyncStatus
 from webapp.services.jobs import CRASHED_MESSAGE
 
@@ -157,3 +158,76 @@ def test_a_publication_killed_after_the_software_made_the_invoice_is_published_o
 
         document = db.session.get(Document, document_id)
         assert document.status is DocumentStatus.PUBLISHED and document.upstream_id == str(invoices[0]["id"])
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_transfer_killed_before_it_commits_writes_no_rule_and_is_started_again(
+    job_app, live, dossier_with_rule
+):
+    """The worker dies after the new rules were inserted and before the transaction commits (the
+    test holds the transfer's row, so the job waits there; PostgreSQL shows it waiting)."""
+    from tests.conftest import run_worker_burst
+    from tests.test_transfer import to_xero
+
+    browser, dossier_id, integration_id, _ = dossier_with_rule
+    new_id = to_xero(job_app, browser, dossier_id, integration_id)
+    run_worker_burst(job_app)  # the new lists load
+    url = f"/dossiers/{dossier_id}/integrations/{new_id}"
+
+    def new_rules() -> list[tuple[int, int | None]]:
+        with job_app.app_context():
+            db.session.expire_all()
+            return db.session.execute(
+                select(Rule.id, Rule.transferred_from_id).where(Rule.integration_id == new_id)
+            ).all()
+
+    started = browser.post_form(f"{url}/transfert", {}, page=url)
+    assert "Transfert en cours" in html.unescape(started.text)
+    with job_app.app_context():
+        run_id = db.session.scalar(select(RuleTransfer.id))
+        locker = db.engine.connect()
+    locker.execute(text("SELECT id FROM rule_transfer WHERE id = :id FOR UPDATE"), {"id": run_id})
+    worker = WorkerProcess(job_app)
+    try:
+
+        def waiting_on_the_row() -> bool:
+            locker.execute(text("SELECT pg_stat_clear_snapshot()"))  # a fresh view, not the transaction's
+            return bool(
+                locker.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND query ILIKE 'UPDATE rule_transfer%'"
+                    )
+                ).scalar()
+            )
+
+        _wait_for(waiting_on_the_row)  # the rules are inserted, the commit has not come
+        for pid in _wait_for(worker.horses):
+            os.kill(pid, signal.SIGKILL)
+        locker.rollback()
+
+        def settled() -> str | None:
+            text_ = html.unescape(browser.get(started.url, headers={"HX-Request": "true"}).text)
+            return None if "Transfert en cours" in text_ else text_
+
+        shown = _wait_for(settled)
+        assert "Le transfert n'a pas abouti" in shown and CRASHED_MESSAGE in shown
+        assert "Aucune règle n'a été écrite" in shown and "Relancer le transfert" in shown
+        assert new_rules() == []  # nothing half-written
+        page = html.unescape(browser.get(url).text)
+        assert "Règles à transférer (1)" in page
+
+        again = browser.post_form(f"{url}/transfert", {}, page=started.url)
+        assert "Transfert en cours" in html.unescape(again.text)
+
+        def done() -> str | None:
+            text_ = html.unescape(browser.get(again.url, headers={"HX-Request": "true"}).text)
+            return text_ if "Transfert terminé" in text_ else None
+
+        assert "1 règle(s) transférée(s) entières, 0 avec des champs vides" in _wait_for(done)
+    finally:
+        locker.close()
+        worker.stop()
+    with job_app.app_context():
+        old_id = db.session.scalar(select(Rule.id).where(Rule.integration_id == integration_id))
+    assert [from_id for _, from_id in new_rules()] == [old_id]  # written once

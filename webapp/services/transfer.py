@@ -11,6 +11,7 @@ otherwise nor deleted; one not transferred stays 'À transférer'. Running it ag
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import aliased
@@ -21,6 +22,8 @@ from webapp.models import (
     Integration,
     IntegrationStatus,
     ItemChoice,
+    JobRun,
+    JobStatus,
     ListItem,
     ListKind,
     ListSync,
@@ -32,7 +35,7 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.models.coding import CODING_ITEMS, ITEM_WHAT, item_label
 from webapp.services.events import record_event
-from webapp.services.jobs import report_progress
+from webapp.services.jobs import CRASHED_MESSAGE, UNEXPECTED_MESSAGE, job_view, report_progress
 from webapp.services.matching import ListIndex, Match, match_item
 from webapp.services.parties import (
     PartyIdentity,
@@ -378,4 +381,24 @@ def transfer(run_id: int, user_id: int | None = None, job_run_id: int | None = N
     return report
 
 
-__all__ = ["lists_ready", "pending_count", "prepare", "save_choices", "transfer"]
+def transfer_failure(run: RuleTransfer) -> str:
+    """Why a transfer that is not done will not end by itself: its job failed (the worker was
+    killed, an error) — then nothing was written, the transfer being one transaction — or its job
+    record is gone. Empty while it may still end."""
+    if run.status != "ready":
+        return ""
+    if run.job_run_id is None:
+        return "" if run.created_at > utcnow() - timedelta(minutes=10) else UNEXPECTED_MESSAGE
+    job = db.session.get(JobRun, run.job_run_id)
+    while True:  # a job relaunched from the jobs' list carries on the same transfer
+        retry = db.session.scalar(select(JobRun).where(JobRun.retry_of_id == job.id).limit(1))
+        if retry is None:
+            break
+        job = retry
+    view = job_view(job)
+    if view.finished and job.status is JobStatus.FAILED:
+        return job.message or CRASHED_MESSAGE
+    return ""
+
+
+__all__ = ["lists_ready", "pending_count", "prepare", "save_choices", "transfer", "transfer_failure"]

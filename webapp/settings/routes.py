@@ -20,7 +20,7 @@ from webapp.services.lists import refresh_outcome_toast, request_refresh, sync_v
 from webapp.services.publishing import failed_for_expiry, request_publication
 from webapp.services.rules import RuleError, choices, rule_count, search_parties
 from webapp.services.timeline import recent_for_user
-from webapp.services.transfer import lists_ready, pending_count, prepare, save_choices
+from webapp.services.transfer import lists_ready, pending_count, prepare, save_choices, transfer_failure
 from webapp.settings import bp
 from webapp.settings.forms import DossierForm
 
@@ -251,7 +251,7 @@ def _transfer_or_404(integration, run_id: int):
 
 
 def _launch_transfer(integration, run) -> None:
-    launch_job(
+    job = launch_job(
         "jobs.transfer.transfer_rules",
         run.id,
         current_user.id,
@@ -260,6 +260,8 @@ def _launch_transfer(integration, run) -> None:
         owner=current_user,
         dossier=g.dossier,
     )
+    run.job_run_id = job.id
+    db.session.commit()
 
 
 @bp.post("/integrations/<int:integration_id>/transfert")
@@ -352,6 +354,7 @@ def transfer_report(integration_id: int, run_id: int):
         dossier=g.dossier,
         integration=integration,
         run=run,
+        failure=transfer_failure(run),
         poll_seconds=current_app.config["JOB_POLL_SECONDS"],
         section="connections",
     )
