@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,15 +145,21 @@ _apps_made: list = []
 
 @pytest.fixture(autouse=True)
 def _close_apps() -> Iterator[None]:
-    """Every app a test made gives its database connections back when the test ends."""
+    """Every app a test made gives its database connections back when the test ends. One still in
+    use then would be closed later by the garbage collector, warning in whichever test runs: it is
+    reported here, in the test that left it."""
     yield
+    left = []
     while _apps_made:
         app = _apps_made.pop()
         for each in (app, app.extensions.get("raccord.sandbox")):
             if each is not None:
                 with each.app_context():
                     db.session.remove()
+                    if db.engine.pool.checkedout():
+                        left.append(f"{db.engine.url.drivername}: {db.engine.pool.checkedout()}")
                     db.engine.dispose()
+    assert not left, f"database connections still in use when the test ended: {left}"
 
 
 @pytest.fixture
@@ -285,6 +292,24 @@ class LiveServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+        # Requests still being served (a row polling itself, a call to the sandbox from a worker the
+        # test killed) end before the app's connections are closed: else theirs outlive the pool.
+        deadline = time.monotonic() + 15
+        while _connections_in_use(self.app) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _engines_of(app) -> list:
+    engines = []
+    for each in (app, app.extensions.get("raccord.sandbox")):
+        if each is not None:
+            with each.app_context():
+                engines.append(db.engine)
+    return engines
+
+
+def _connections_in_use(app) -> int:
+    return sum(engine.pool.checkedout() for engine in _engines_of(app))
 
 
 def seed_sandbox_for(app) -> None:
