@@ -250,12 +250,12 @@ def worker_env(app) -> dict[str, str]:
     return env
 
 
-def run_worker_burst(app, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_worker_burst(app, timeout: float = 60, **extra_env: str) -> subprocess.CompletedProcess[str]:
     """A real `rq` worker process (forking, as in production) that drains the queue and exits."""
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
         cwd=ROOT,
-        env=worker_env(app),
+        env={**worker_env(app), **extra_env},
         capture_output=True,
         text=True,
         timeout=timeout,

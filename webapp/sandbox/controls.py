@@ -67,8 +67,8 @@ def set_latency(latency_ms: Any) -> None:
 
 
 def set_faults(count: Any, status: Any = 503, retry_after: Any = 1, kind: str = "status") -> None:
-    if kind not in ("status", "malformed"):
-        raise ControlError("Le type de panne doit être status ou malformed.")
+    if kind not in ("status", "malformed", "drop"):
+        raise ControlError("Le type de panne doit être status, malformed ou drop.")
     set_setting(
         "faults",
         {

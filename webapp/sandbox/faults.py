@@ -1,12 +1,14 @@
-"""Sandbox settings, and the faults it injects: latency, 429 with Retry-After, 5xx, for the next N calls."""
+"""Sandbox settings, and the faults it injects for the next N calls: latency, 429 with Retry-After,
+5xx, a garbled JSON body, or the connection closed without an answer."""
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 from sqlalchemy import select
 
 from webapp.extensions import db
@@ -46,6 +48,13 @@ def apply_faults() -> Response | None:
     kind = fault.get("kind", "status")
     if kind == "malformed":
         return Response('{"items": [', status=200, mimetype="application/json")
+    if kind == "drop":
+        # The connection is closed under the caller, which reads no answer at all (the dev server
+        # and gunicorn both hand the socket to the app).
+        sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+        return Response(status=503)
     if status == 429:
         retry_after = str(int(fault.get("retry_after", 1)))
         body = {"error": "rate_limited", "message": "Too many requests"}
