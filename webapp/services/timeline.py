@@ -91,8 +91,12 @@ class TimelineEntry:
         return json.dumps(self.event.details or {}, ensure_ascii=False, indent=2, sort_keys=True)
 
 
+# Made once: a new alias per call rebuilt its column collection on every page showing events.
+_ACTOR = aliased(User, name="actor")
+
+
 def _query(dossier_id: int, filters: TimelineFilters) -> Select:
-    actor = aliased(User)
+    actor = _ACTOR
     query = (
         select(Event, actor, Integration.software)
         .outerjoin(actor, actor.id == Event.actor_id)

@@ -192,10 +192,15 @@ def _pending(dossier: Dossier, target: Integration) -> tuple[list, dict[int, obj
     return rules, items
 
 
+# Made once: a new alias per call rebuilt its column collection each time, most of the cost of the
+# count the 'Intégration' page shows.
+_COPY = aliased(Rule, name="transferred_copy")
+_TRANSFERRED = select(_COPY.id).where(_COPY.transferred_from_id == Rule.id).exists()
+
+
 def transferred():
     """A rule some rule was written from by a transfer."""
-    copy = aliased(Rule)
-    return select(copy.id).where(copy.transferred_from_id == Rule.id).exists()
+    return _TRANSFERRED
 
 
 def awaiting_transfer(dossier_id: int) -> tuple:
