@@ -258,3 +258,40 @@ def test_documents_come_in_pages_of_fifty_newest_first(client, app_ctx):
     failed = client.get(f"{base}?statut=echec&page=2")
     assert "60 document(s) · page 2 sur 2" in text_of(failed)
     assert f'href="{base}?statut=echec&amp;page=1"' in failed.get_data(as_text=True)
+
+
+def test_the_rows_links_are_the_routes_own_urls(client, world, app):
+    """The rows build their links from one prefix (three url_for calls fewer a row): each must still
+    be the URL of its route, on the page and in the row fragment htmx swaps in."""
+    import re
+
+    from flask import url_for
+
+    dossier, ids = world
+    post(client, f"/dossiers/{dossier.id}/documents/nouvelle/achat", invoice(ids))
+    document = db.session.scalar(select(Document))
+    document.pdf_name, document.pdf_data = "facture.pdf", b"%PDF-1.4 facture"
+    db.session.commit()
+    with app.test_request_context():
+        wanted = {
+            url_for(endpoint, dossier_id=dossier.id, document_id=document.id)
+            for endpoint in ("documents.show", "documents.pdf", "documents.publish_one")
+        }
+        polled = url_for("documents.row", dossier_id=dossier.id, document_id=document.id, suivi=1)
+
+    def links(html: str) -> set[str]:
+        row = re.search(rf'<tr id="document-{document.id}".*?</tr>', html, re.S).group(0)
+        return set(re.findall(r'(?:href|hx-post|hx-get)="([^"#]+)', row))
+
+    page = client.get(f"/dossiers/{dossier.id}/documents").get_data(as_text=True)
+    assert links(page) == wanted
+    fragment = client.get(f"/dossiers/{dossier.id}/documents/{document.id}/ligne").get_data(as_text=True)
+    assert links(fragment) == wanted
+    shown, pdf = (client.get(url) for url in sorted(wanted) if not url.endswith("/publier"))
+    assert shown.status_code == 200 and "F-2026-001" in text_of(shown)
+    assert pdf.status_code == 200 and pdf.data == b"%PDF-1.4 facture"
+
+    document.status = DocumentStatus.IN_PROGRESS
+    db.session.commit()
+    page = client.get(f"/dossiers/{dossier.id}/documents").get_data(as_text=True)
+    assert polled in links(page)

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import lazyload
 
 from webapp.extensions import db
 from webapp.models import (
@@ -213,7 +214,12 @@ def documents_page(
     in the tabs (counts_by_status), not counted again."""
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, page), pages)
-    query = select(Document).where(Document.integration_id == integration.id)
+    # The rows show the party and the account: the other coding items are not joined for them.
+    query = (
+        select(Document)
+        .where(Document.integration_id == integration.id)
+        .options(lazyload(Document.tax_rate), lazyload(Document.payment_method), lazyload(Document.tracking))
+    )
     if status is not None:
         query = query.where(Document.status == status)
     items = db.session.scalars(
@@ -228,11 +234,14 @@ def awaiting_a_job(integration: Integration) -> list[Document]:
     """Documents 'En cours' with a publication job: those release_if_crashed looks at."""
     return list(
         db.session.scalars(
-            select(Document).where(
+            select(Document)
+            .where(
                 Document.integration_id == integration.id,
                 Document.status == DocumentStatus.IN_PROGRESS,
                 Document.job_run_id.is_not(None),
             )
+            # Only their status and job are looked at: none of the coding items is joined.
+            .options(lazyload("*"))
         )
     )
 
