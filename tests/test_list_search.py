@@ -77,3 +77,11 @@ def test_a_search_matching_more_than_a_thousand_says_so_and_asks_for_a_narrower_
 
 def test_a_search_finding_nothing_says_so(client, suppliers):
     assert "Aucun élément ne correspond à « zzz »." in text_of(client.get(f"{suppliers}?q=zzz"))
+
+
+def test_a_page_of_results_is_in_name_order(client, suppliers):
+    import re
+
+    second = client.get(f"{suppliers}?q=march&page=2").get_data(as_text=True)
+    names = re.findall(r"Boulangerie du Marché (\d{4})", second)
+    assert names == [f"{i:04d}" for i in range(50, 100)]

@@ -49,7 +49,19 @@ class ListItem(_ItemColumns, db.Model):
     __tablename__ = "list_item"
     __table_args__ = (
         UniqueConstraint("integration_id", "kind", "external_id", name="uq_list_item_external"),
-        Index("ix_list_item_search", "integration_id", "kind", "name"),
+        # A search walks the list in page order (name, id) and tests these columns: all in the index,
+        # only the items shown are read from the table (migration 0014).
+        Index(
+            "ix_list_item_search",
+            "integration_id",
+            "kind",
+            "name",
+            "id",
+            "active",
+            "code",
+            "vat_number",
+            "siren",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
