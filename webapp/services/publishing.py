@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload, lazyload
 
 from webapp.connectors.base import Attachment, ConnectorError, IntegrationExpired
 from webapp.connectors.catalogue import get_connector
@@ -305,10 +306,13 @@ def _fail(
 def failed_for_expiry(integration: Integration) -> list[Document]:
     return list(
         db.session.scalars(
-            select(Document).where(
+            select(Document)
+            .where(
                 Document.integration_id == integration.id,
                 Document.status == DocumentStatus.FAILED,
                 Document.failure_reason == EXPIRED_REASON,
             )
+            # Listed by number, party and amount: the coding items are not joined for them.
+            .options(lazyload("*"), joinedload(Document.party))
         )
     )
