@@ -59,6 +59,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Authlib writes whole tokens in its DEBUG records ('Issue token {...} to <client>', 'Fetch request
+    # token'): its logger stops at INFO whatever the root level, so no token reaches a log.
+    logging.getLogger("authlib").setLevel(logging.INFO)
     return app
 
 
