@@ -47,7 +47,7 @@ class Document(CodingItemsMixin, db.Model):
         Index("ix_document_integration_created", "integration_id", "created_at", "id"),
         Index("ix_document_integration_status", "integration_id", "status", "created_at"),
         # 'Republier les factures en échec' on the Intégration page: those failed for an expiry.
-        Index("ix_document_integration_failure", "integration_id", "failure_reason"),
+        Index("ix_document_integration_failure", "integration_id", "status", "failure_reason"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
