@@ -3,11 +3,16 @@
 import json
 import resource
 import sys
+from pathlib import Path
 
-import redis
+# The project first: run as a script, this folder would come first and its modules could hide the
+# project's packages (a bench/jobs.py once hid jobs/, and every job failed to import).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from webapp import create_app
-from webapp.worker import AppWorker
+import redis  # noqa: E402
+
+from webapp import create_app  # noqa: E402
+from webapp.worker import AppWorker  # noqa: E402
 
 app = create_app()
 worker = AppWorker(

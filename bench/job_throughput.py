@@ -6,8 +6,8 @@ jobs) is queued for every dossier at once; then N real `flask worker --burst` pr
 as in production) drain the queue. The sandbox is served by gunicorn on the same machine. It prints
 dossiers per minute for 1 and 4 workers, the ratio (4 would be linear), then one JSON line.
 
-    DATABASE_URL=postgresql://… .venv/bin/python bench/jobs.py    # the production setting
-    .venv/bin/python bench/jobs.py                                  # SQLite (one writer at a time)
+    DATABASE_URL=postgresql://… .venv/bin/python bench/job_throughput.py    # the production setting
+    .venv/bin/python bench/job_throughput.py                                  # SQLite (one writer at a time)
 Needs Redis (REDIS_URL, default redis://127.0.0.1:6379/0). DOSSIERS=… WORKERS=1,4 change the defaults.
 """
 
