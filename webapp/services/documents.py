@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import joinedload, lazyload
 
 from webapp.extensions import db
 from webapp.models import (
@@ -218,7 +218,7 @@ def documents_page(
     query = (
         select(Document)
         .where(Document.integration_id == integration.id)
-        .options(lazyload(Document.tax_rate), lazyload(Document.payment_method), lazyload(Document.tracking))
+        .options(lazyload("*"), joinedload(Document.party), joinedload(Document.account))
     )
     if status is not None:
         query = query.where(Document.status == status)
