@@ -126,3 +126,39 @@ def test_session_cookie_is_http_only_and_same_site(client):
     client.get("/login")
     cookie = client.get_cookie("raccord_session")
     assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
+
+
+def _session_cookies(response) -> list[str]:
+    return [c for c in response.headers.getlist("Set-Cookie") if c.startswith("raccord_session=")]
+
+
+def test_a_response_that_changes_nothing_sends_no_session_cookie(client, logged_in):
+    """Pages, fragments and assets load side by side with the user's clicks. Had each re-sent the
+    session it read, one that began before 'Connecter' (or 'Fermer la session') and ended after it
+    would put the older session back: the connection's state lost, the logout undone."""
+    dossier, integration = logged_in
+    client.get("/dossiers")  # the login's message is shown (and so the session changes) once
+    quiet = [
+        "/static/css/app.css",
+        "/static/img/favicon.svg",
+        "/assets/htmx.min.js",
+        f"/dossiers/{dossier.id}",
+        f"/dossiers/{dossier.id}/integrations/{integration.id}",
+        f"/dossiers/{dossier.id}/integrations/{integration.id}/listes?suivi=1",
+    ]
+    for path in quiet:
+        response = client.get(path, headers={"HX-Request": "true"} if "suivi" in path else {})
+        response.close()  # the assets are files
+        assert response.status_code == 200, path
+        assert not _session_cookies(response), path
+
+    # A change is still sent: the connection's state, then the logout.
+    page = f"/dossiers/{dossier.id}/parametres/connexions"
+    started = client.post(
+        f"/dossiers/{dossier.id}/connexions/sandbox/connecter", data={"csrf_token": csrf_token(client, page)}
+    )
+    assert started.status_code == 302
+    assert _session_cookies(started)
+    out = client.post("/logout", data={"csrf_token": csrf_token(client, page)})
+    assert _session_cookies(out)
+    assert client.get(f"/dossiers/{dossier.id}").status_code == 302  # logged out, and it stays so

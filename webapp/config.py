@@ -190,6 +190,10 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SECURE": env_bool(env, "SESSION_COOKIE_SECURE", production),
         "PERMANENT_SESSION_LIFETIME": env_int(env, "SESSION_LIFETIME_HOURS", 12, minimum=1) * 3600,
+        # The cookie is sent only when the session changes. Re-sent on every response, a response that
+        # started before a change (a stylesheet, a poll) and ended after it put the old session back:
+        # the state of a connection started meanwhile was lost, and a logout could be undone.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "PREFERRED_URL_SCHEME": "https" if production else "http",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "WTF_CSRF_SSL_STRICT": production,
