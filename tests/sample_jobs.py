@@ -42,12 +42,17 @@ def die_once(marker: str) -> str:
 
 
 def refresh_together(integration_id: int, barrier: str, parties: int = 2) -> str:
-    """Wait for the other workers at a barrier in Redis, then all force a token refresh at once."""
+    """Read the tokens, wait for the other workers at a barrier in Redis, then all renew them at once
+    (as workers whose access token the software has just refused)."""
     import time
 
-    from webapp.services.integrations import fresh_tokens
+    from webapp.extensions import db
+    from webapp.models import Integration
+    from webapp.services.integrations import fresh_tokens, load_tokens
     from webapp.services.jobs import get_redis
 
+    refused = load_tokens(db.session.get(Integration, integration_id)).access_token
+    db.session.rollback()  # no transaction held open while waiting
     connection = get_redis()
     connection.incr(barrier)
     connection.expire(barrier, 120)
@@ -58,5 +63,5 @@ def refresh_together(integration_id: int, barrier: str, parties: int = 2) -> str
         time.sleep(0.001)
     import hashlib
 
-    token = fresh_tokens(integration_id, force=True).access_token
+    token = fresh_tokens(integration_id, rejected=refused).access_token
     return hashlib.sha256(token.encode()).hexdigest()[:12]

@@ -185,8 +185,11 @@ def refresh_margin(tokens: TokenSet) -> float:
     return min(margin, lifetime / 5) if lifetime else margin
 
 
-def fresh_tokens(integration_id: int, *, force: bool = False) -> TokenSet:
+def fresh_tokens(integration_id: int, *, rejected: str | None = None) -> TokenSet:
     """Tokens good for a few more minutes, refreshed if needed under a lock shared by every worker.
+
+    `rejected` is an access token the software refused (or one to renew now): the tokens are renewed
+    unless another worker has already replaced that token, in which case its result is taken.
 
     Refresh tokens rotate: two workers refreshing at once would each send the same refresh token,
     and the second would be refused (invalid_grant), losing the integration. So the refresh happens
@@ -198,8 +201,10 @@ def fresh_tokens(integration_id: int, *, force: bool = False) -> TokenSet:
         raise IntegrationExpired()
     tokens = load_tokens(integration)
     margin = refresh_margin(tokens)
-    if not force and tokens.expires_at - time.time() > margin:
+    if rejected is None and tokens.expires_at - time.time() > margin:
         return tokens
+    if rejected is not None and tokens.access_token != rejected:
+        return tokens  # already renewed by another worker since that token was read
     stale_access = tokens.access_token
     lock = get_redis().lock(f"raccord:token-refresh:{integration_id}", timeout=120, blocking_timeout=90)
     with lock:
@@ -209,7 +214,7 @@ def fresh_tokens(integration_id: int, *, force: bool = False) -> TokenSet:
             raise IntegrationExpired()
         tokens = load_tokens(integration)
         already_fresh = tokens.access_token != stale_access or (
-            not force and tokens.expires_at - time.time() > margin
+            rejected is None and tokens.expires_at - time.time() > margin
         )
         if already_fresh:
             return tokens
@@ -231,7 +236,7 @@ def call_with_tokens(integration_id: int, call: Callable[[TokenSet], T]) -> T:
     try:
         return call(tokens)
     except AccessTokenRejected:
-        tokens = fresh_tokens(integration_id, force=True)
+        tokens = fresh_tokens(integration_id, rejected=tokens.access_token)
         try:
             return call(tokens)
         except AccessTokenRejected as exc:
@@ -279,7 +284,7 @@ class LiveTokens:
         return self._tokens.extra
 
     def renew(self) -> None:
-        self._tokens = fresh_tokens(self.integration_id, force=True)
+        self._tokens = fresh_tokens(self.integration_id, rejected=self._tokens.access_token)
 
 
 def latest_integration_for(dossier: Dossier) -> Integration | None:

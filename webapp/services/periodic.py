@@ -19,7 +19,7 @@ from webapp.extensions import db
 from webapp.models import Integration, IntegrationStatus
 from webapp.models.base import utcnow
 from webapp.services.events import record_event
-from webapp.services.integrations import IntegrationExpired, fresh_tokens
+from webapp.services.integrations import IntegrationExpired, fresh_tokens, load_tokens
 from webapp.services.jobs import JobBackendUnavailable, UserFacingJobError, get_redis, launch_job
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def renew_tokens(integration_id: int) -> str:
     if refreshed_at is not None and utcnow() - refreshed_at < IDLE_AFTER:
         return "Accès renouvelé récemment : rien à faire."
     try:
-        fresh_tokens(integration_id, force=True)
+        fresh_tokens(integration_id, rejected=load_tokens(integration).access_token)
     except IntegrationExpired:
         raise UserFacingJobError(
             "Le logiciel comptable a refusé le renouvellement de l'accès : l'intégration est expirée."
