@@ -7,7 +7,6 @@ import html
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -20,6 +19,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from tests.processes import close_zygote, flask_command, run_flask_command, stop_leftovers
 from webapp import create_app
 from webapp.extensions import db
 
@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+#: Under pytest-xdist, "gw0", "gw1"...: each worker has its own Redis database, PostgreSQL schema,
+#: instance folder, SQLite file and ports, so that no test sees another's data.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-the-config-check"
 TEST_TOKEN_KEY = "kq0kHj1bBv0c4QnQW2vM0QzXo8p8dJvS7bq9v2p6bWk="
 
@@ -65,6 +68,10 @@ def postgres_schema() -> Iterator[str]:
     try:
         engine = sa.create_engine(POSTGRES_URL)
         with engine.begin() as conn:
+            # pg_trgm is one per database: made once in `public`, under a lock, by whichever worker
+            # comes first (made by a migration inside a worker's schema, it would go with that schema).
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(72100001)"))
+            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     except sa.exc.OperationalError:
         missing_service("PostgreSQL (TEST_POSTGRES_URL)")
@@ -143,6 +150,25 @@ def make_app(database_url: str, **overrides):
 _apps_made: list = []
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _worker_zygote() -> Iterator[None]:
+    """The process that forks the tests' RQ workers ends with the session (tests/processes.py)."""
+    yield
+    stop_leftovers()
+    close_zygote()
+
+
+@pytest.fixture(autouse=True)
+def _stop_processes() -> Iterator[None]:
+    """Whatever a test started and did not stop (it failed, or timed out) is stopped when it ends."""
+    yield
+    from tests.http_user import close_browsers
+
+    close_browsers()
+    left = stop_leftovers()
+    assert not left, f"processes still running when the test ended, now stopped: {left}"
+
+
 @pytest.fixture(autouse=True)
 def _close_apps() -> Iterator[None]:
     """Every app a test made gives its database connections back when the test ends. One still in
@@ -210,13 +236,25 @@ def login(client, email: str, password: str, *, next_url: str | None = None):
 # --- Redis and RQ workers ---------------------------------------------------------------
 
 
+def _worker_redis_url(base: str, worker: str) -> str:
+    """TEST_REDIS_URL for a run on one process; database 1, 2... for the xdist workers gw0, gw1..."""
+    if not worker.startswith("gw"):
+        return base
+    index = int(worker[2:])
+    if index >= 15:
+        raise pytest.UsageError("at most 15 xdist workers: each has a Redis database of its own (1 to 15)")
+    scheme_host, _, _ = base.rpartition("/") if base.count("/") > 2 else (base, "", "")
+    return f"{scheme_host}/{index + 1}"
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
+    url = _worker_redis_url(REDIS_URL, XDIST_WORKER)
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.exceptions.RedisError:
         missing_service("Redis (TEST_REDIS_URL)")
-    return REDIS_URL
+    return url
 
 
 @pytest.fixture
@@ -251,15 +289,9 @@ def worker_env(app) -> dict[str, str]:
 
 
 def run_worker_burst(app, timeout: float = 60, **extra_env: str) -> subprocess.CompletedProcess[str]:
-    """A real `rq` worker process (forking, as in production) that drains the queue and exits."""
-    return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
-        cwd=ROOT,
-        env={**worker_env(app), **extra_env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=True,
+    """A real `flask worker --burst` (RQ, forking, as in production) that drains the queue and exits."""
+    return run_flask_command(
+        ["--app", "wsgi", "worker", "--burst"], {**worker_env(app), **extra_env}, timeout
     )
 
 
@@ -332,26 +364,21 @@ class WorkerProcess:
     """A long-running `flask worker` (real RQ, forking) for tests that click and wait."""
 
     def __init__(self, app, **extra_env: str):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
-            cwd=ROOT,
-            env={**worker_env(app), **extra_env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        self.process = flask_command(
+            ["--app", "wsgi", "worker"], {**worker_env(app), **extra_env}, capture=False
         )
 
     def horses(self) -> list[int]:
         """The work horses this worker forked (the processes that run the jobs)."""
         path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+        try:
+            return [int(pid) for pid in path.read_text().split()]
+        except FileNotFoundError:
+            return []
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        """Warm shutdown (the current job ends), then SIGKILL to what is left after 15 s."""
+        self.process.stop(grace=15)
 
 
 @pytest.fixture

@@ -27,12 +27,26 @@ def token_in(page: str) -> str:
     return match.group(1) or match.group(2)
 
 
+_open: list[Browser] = []
+
+
+def close_browsers() -> None:
+    """Close every browser's connections when a test ends (else the garbage collector closes them
+    during a later test, and the ResourceWarning lands there)."""
+    while _open:
+        _open.pop().close()
+
+
 class Browser:
     """A user's browser, as plain HTTP: cookies, forms with their CSRF token, redirects."""
 
     def __init__(self, base_url: str):
         self.base = base_url
         self.http = requests.Session()
+        _open.append(self)
+
+    def close(self) -> None:
+        self.http.close()
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return self.http.get(path if path.startswith("http") else self.base + path, timeout=30, **kwargs)

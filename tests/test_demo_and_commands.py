@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import ROOT, TEST_SECRET, login, make_app
+from tests.processes import Spawned
 from webapp.extensions import db
 from webapp.models import Dossier, JobRun, JobStatus, Organisation, Role, User
 from webapp.services.demo import DemoRefused, refuse_demo_accounts
@@ -98,7 +99,7 @@ def test_serve_local_migrates_seeds_serves_and_stops_on_ctrl_c(tmp_path, unused_
     """The command behind `make run`, on an empty instance folder, as a new user would run it."""
     env = dict(os.environ)
     env.update({"RACCORD_INSTANCE_PATH": str(tmp_path), "PORT": str(unused_port), "SECRET_KEY": TEST_SECRET})
-    process = subprocess.Popen(
+    process = Spawned(
         [sys.executable, "-m", "flask", "--app", "wsgi", "serve-local"],
         cwd=ROOT,
         env=env,
@@ -119,8 +120,11 @@ def test_serve_local_migrates_seeds_serves_and_stops_on_ctrl_c(tmp_path, unused_
         assert "Connexion à Raccord" in body
         assert (tmp_path / "raccord.db").exists()
     finally:
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=30)
+        os.kill(process.pid, signal.SIGINT)  # Ctrl-C
+        try:
+            output, _ = process.communicate(timeout=30)
+        finally:
+            process.stop(grace=5)  # still serving after 30 s: stopped all the same, the test fails
     assert f"Raccord est prêt : http://127.0.0.1:{unused_port}/" in output
     assert "demo@raccord.test / demo" in output and "support@raccord.test / support" in output
     assert "Raccord arrêté." in output

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 
 from tests.conftest import ROOT, run_worker_burst, worker_env
 from tests.http_user import COMPANY
+from tests.processes import Spawned
 from webapp.extensions import db
 from webapp.models import Event, Integration, IntegrationStatus, JobRun, ListItem, ListKind, ListSync
 from webapp.models.base import utcnow
@@ -222,7 +223,7 @@ def test_a_consent_that_ends_soon_is_announced_once_then_on_the_page_until_recon
 
 
 def test_the_scheduler_command_enqueues_and_stops_cleanly(job_app):
-    process = subprocess.Popen(
+    process = Spawned(
         [sys.executable, "-m", "flask", "--app", "wsgi", "scheduler"],
         cwd=ROOT,
         env=worker_env(job_app),
@@ -242,5 +243,8 @@ def test_the_scheduler_command_enqueues_and_stops_cleanly(job_app):
         assert "jobs.periodic.nightly_refresh" not in funcs  # that one waits for the night
     finally:
         os.kill(process.pid, signal.SIGTERM)
-        output, _ = process.communicate(timeout=20)
+        try:
+            output, _ = process.communicate(timeout=20)
+        finally:
+            process.stop(grace=5)
     assert process.returncode == 0, output

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from tests.conftest import LiveServer, make_app, run_worker_burst, seed_sandbox_for
 from tests.factories import make_dossier, make_organisation, make_user
 from tests.http_user import Browser, connected, toast_of
+from tests.processes import Spawned
 from webapp.extensions import db
 from webapp.models import JobRun, JobStatus, ListKind, ListSync
 from webapp.models.lists import SyncStatus
@@ -36,10 +37,10 @@ class PrivateRedis:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
+        self.process: Spawned | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
+        self.process = Spawned(
             [
                 self.binary,
                 "--port",
@@ -69,8 +70,7 @@ class PrivateRedis:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+            self.process.stop(grace=10)
             self.process = None
 
 
