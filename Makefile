@@ -6,7 +6,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
 
-.PHONY: run test worker scheduler serve lint format clean
+T ?= tests
+K ?=
+
+.PHONY: run test test-fast worker scheduler serve lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +30,10 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+## make test-fast T=tests/test_rules.py K=transfer: one file, folder or keyword, on one process, in seconds.
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -n 0 -q $(T) $(if $(K),-k "$(K)")
 
 ## make worker: one RQ worker on REDIS_URL (run as many as wanted, on any machine).
 worker: $(VENV)/.installed

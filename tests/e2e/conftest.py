@@ -54,22 +54,54 @@ def live_server(live_app) -> Iterator[LiveServer]:
     server.stop()
 
 
+#: How long a step waits for what the user would see (an element, a text, a navigation). Generous,
+#: so a loaded machine slows a test down rather than failing it; a failure still names what was awaited.
+EXPECT_TIMEOUT_MS = 20_000
+ACTION_TIMEOUT_MS = 30_000
+
+
 @pytest.fixture
 def page(browser, request) -> Iterator:
     """A fresh browser context per test; any console error (a CSP refusal, a script error) fails the test."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
+    request.node.raccord_browser = (page, context, errors)
     yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    context.close()
+    _close_browser(request.node)
     marker = request.node.get_closest_marker("console_errors")
     expected = [re.compile(p) for p in (marker.args if marker else ())]
     unexpected = [e for e in errors if not any(p.search(e) for p in expected)]
     assert unexpected == [], f"browser console errors: {unexpected}"
+
+
+def _close_browser(item) -> None:
+    """Screenshot, then close the context: its pages stop polling before any server is stopped (a
+    poll sent to a server already gone would show as a console error of the page)."""
+    page, context, _ = getattr(item, "raccord_browser", (None, None, None))
+    if context is None:
+        return
+    item.raccord_browser = (None, None, None)
+    try:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{item.name}.png"), full_page=True)
+    finally:
+        context.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """The browser is closed as soon as the test's body ends, before the fixtures are torn down."""
+    try:
+        return (yield)
+    finally:
+        _close_browser(item)
 
 
 def open_demo_dossier(page, base_url: str, dossier: str = "Boulangerie Martin") -> None:
