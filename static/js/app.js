@@ -67,6 +67,15 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    // htmx has set the page up by now (its own DOMContentLoaded listener came first). What was typed
+    // into a search box before that, on a slow machine, still runs its search ("search" is the
+    // trigger htmx fires without comparing to the value it found when it set the box up).
+    Array.prototype.forEach.call(
+      document.querySelectorAll("input[type=search]"),
+      function (input) {
+        if (input.value !== input.defaultValue && window.htmx) { window.htmx.trigger(input, "search"); }
+      }
+    );
     var box = region();
     if (!box) { return; }
     Array.prototype.forEach.call(box.querySelectorAll(".toast"), dismissLater);

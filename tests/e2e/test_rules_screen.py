@@ -47,3 +47,23 @@ def test_create_a_supplier_rule_from_the_search(page, job_app, live):
     expect(row).to_contain_text("EDF Entreprises")
     expect(row).to_contain_text("606100 Fournitures non stockables (eau, énergie)")
     expect(row).to_contain_text("OK")
+
+
+def test_a_search_typed_before_the_page_scripts_are_ready_still_runs(page, job_app, live):
+    """On a slow machine the supplier box can take keys before htmx has set the page up."""
+    with job_app.app_context():
+        seed_demo()
+    http = Browser(live.url)
+    http.login("demo@raccord.test", "demo")
+    connected(job_app, http, 1)
+    run_worker_burst(job_app)
+    open_demo_dossier(page, live.url)
+    page.get_by_role("navigation", name="Menu du dossier").get_by_role("link", name="Documents").click()
+
+    held: list = []
+    page.route("**/assets/htmx.min.js*", lambda route: held.append(route))  # htmx comes after the typing
+    page.get_by_role("link", name="Nouvelle facture d'achat").click(no_wait_after=True)
+    page.get_by_label("Fournisseur").fill("edf")
+    assert held, "the page did not ask for htmx"
+    held[0].continue_()
+    expect(page.get_by_label("EDF Entreprises")).to_be_visible()
