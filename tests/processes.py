@@ -80,6 +80,14 @@ class Spawned(Started):
     def communicate(self, timeout: float | None = None):
         return self.popen.communicate(timeout=timeout)
 
+    def stop(self, grace: float = 15) -> None:
+        super().stop(grace)
+        # Its pipes are closed here, not by the garbage collector during a later test (where the
+        # ResourceWarning would fail that test instead).
+        for pipe in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
+            if pipe is not None:
+                pipe.close()
+
 
 class Forked(Started):
     """A `flask` command forked by the zygote; its output goes to files read when it ends."""

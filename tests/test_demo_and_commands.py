@@ -99,6 +99,9 @@ def test_serve_local_migrates_seeds_serves_and_stops_on_ctrl_c(tmp_path, unused_
     """The command behind `make run`, on an empty instance folder, as a new user would run it."""
     env = dict(os.environ)
     env.update({"RACCORD_INSTANCE_PATH": str(tmp_path), "PORT": str(unused_port), "SECRET_KEY": TEST_SECRET})
+    # Unbuffered, and every thread's stack on SIGABRT: if Ctrl-C ever fails to stop it, the failure
+    # shows where each thread of the process was.
+    env.update({"PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"})
     process = Spawned(
         [sys.executable, "-m", "flask", "--app", "wsgi", "serve-local"],
         cwd=ROOT,
@@ -123,8 +126,12 @@ def test_serve_local_migrates_seeds_serves_and_stops_on_ctrl_c(tmp_path, unused_
         os.kill(process.pid, signal.SIGINT)  # Ctrl-C
         try:
             output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGABRT)
+            stacks, _ = process.communicate(timeout=10)
+            pytest.fail(f"serve-local still running 30 s after Ctrl-C; its output and threads:\n{stacks}")
         finally:
-            process.stop(grace=5)  # still serving after 30 s: stopped all the same, the test fails
+            process.stop(grace=5)  # stopped whatever happens
     assert f"Raccord est prêt : http://127.0.0.1:{unused_port}/" in output
     assert "demo@raccord.test / demo" in output and "support@raccord.test / support" in output
     assert "Raccord arrêté." in output
