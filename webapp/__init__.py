@@ -94,24 +94,33 @@ def _init_extensions(app: Flask) -> None:
 
     @login_manager.unauthorized_handler
     def unauthorized():
-        from flask import flash, redirect, request, url_for
+        from flask import flash, redirect, request, session, url_for
         from htmx_flask import make_response
+
+        from webapp.services.sessions import SESSION_KEY, ended_message
 
         next_path = request.full_path.rstrip("?") if request.method == "GET" else None
         target = url_for("auth.login", next=next_path)
+        message = ended_message() or login_manager.login_message
+        if SESSION_KEY in session:
+            session.clear()  # a dead session id: the browser forgets it
+        flash(message, "info")
         if request.headers.get("HX-Request") == "true":
             # htmx would swap a login page into a fragment; ask it to load the page instead.
             return make_response("", 401, redirect=target)
-        flash(login_manager.login_message, "info")
         return redirect(target)
 
     @login_manager.user_loader
     def load_user(user_id: str):
+        """The user of the live server-side session the cookie names, never the cookie's word alone."""
         from webapp.models import User
+        from webapp.services.sessions import current_session
 
-        if not user_id.isdigit():
+        row = current_session()
+        if row is None or not user_id.isdigit() or row.user_id != int(user_id):
             return None
-        return db.session.get(User, int(user_id))
+        user = db.session.get(User, row.user_id)
+        return user if user is not None and user.is_active_account else None
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         with app.app_context():

@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(purge_jobs_command)
     app.cli.add_command(scheduler_command)
     app.cli.add_command(create_user_command)
+    app.cli.add_command(deactivate_user_command)
     app.cli.add_command(sandbox_seed_command)
 
     from webapp.support.cli import support_cli
@@ -167,6 +168,32 @@ def create_user_command(email: str, organisation: str, staff: bool, password: st
     db.session.add(user)
     db.session.commit()
     click.echo(f"Utilisateur {email} créé dans « {org.name} ».")
+
+
+@click.command("deactivate-user")
+@click.argument("email")
+@click.option("--reactivate", is_flag=True, help="Rend l'accès à un compte désactivé.")
+@with_appcontext
+def deactivate_user_command(email: str, reactivate: bool) -> None:
+    """Désactive un compte : il ne peut plus se connecter et toutes ses sessions sont fermées."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import User
+    from webapp.services.sessions import EndReason, end_user_sessions
+
+    user = db.session.scalar(select(User).where(User.email == User.normalise_email(email)))
+    if user is None:
+        raise click.ClickException(f"Aucun utilisateur {User.normalise_email(email)}.")
+    if reactivate:
+        user.is_active_account = True
+        db.session.commit()
+        click.echo(f"Le compte {user.email} est de nouveau actif.")
+        return
+    user.is_active_account = False
+    ended = end_user_sessions(user.id, EndReason.DEACTIVATED)
+    db.session.commit()
+    click.echo(f"Le compte {user.email} est désactivé ; sessions fermées : {ended}.")
 
 
 @click.command("sandbox-seed")

@@ -189,7 +189,10 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "SESSION_COOKIE_NAME": "raccord_session",
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SECURE": env_bool(env, "SESSION_COOKIE_SECURE", production),
+        # Both enforced on the server (webapp.services.sessions): from the login whatever the activity,
+        # and since the last request.
         "PERMANENT_SESSION_LIFETIME": env_int(env, "SESSION_LIFETIME_HOURS", 12, minimum=1) * 3600,
+        "SESSION_IDLE_MINUTES": env_int(env, "SESSION_IDLE_MINUTES", 60, minimum=1),
         # The cookie is sent only when the session changes. Re-sent on every response, a response that
         # started before a change (a stylesheet, a poll) and ended after it put the old session back:
         # the state of a connection started meanwhile was lost, and a logout could be undone.

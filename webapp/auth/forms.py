@@ -1,8 +1,8 @@
-"""The login form."""
+"""The login and password forms."""
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 
 class LoginForm(FlaskForm):
@@ -15,4 +15,36 @@ class LoginForm(FlaskForm):
         "Mot de passe",
         validators=[DataRequired("Saisissez votre mot de passe."), Length(max=200)],
         render_kw={"autocomplete": "current-password"},
+    )
+
+
+MIN_PASSWORD_LENGTH = 12  # as `flask create-user` asks
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField(
+        "Mot de passe actuel",
+        validators=[DataRequired("Saisissez votre mot de passe actuel."), Length(max=200)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    new_password = PasswordField(
+        "Nouveau mot de passe",
+        description=f"Au moins {MIN_PASSWORD_LENGTH} caractères.",
+        validators=[
+            DataRequired("Saisissez le nouveau mot de passe."),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=200,
+                message=f"Le mot de passe doit faire entre {MIN_PASSWORD_LENGTH} et 200 caractères.",
+            ),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        "Confirmez le nouveau mot de passe",
+        validators=[
+            DataRequired("Saisissez à nouveau le nouveau mot de passe."),
+            EqualTo("new_password", "Les deux mots de passe ne sont pas identiques."),
+        ],
+        render_kw={"autocomplete": "new-password"},
     )

@@ -6,12 +6,23 @@ import time
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
 
 from webapp.auth import bp
-from webapp.auth.forms import LoginForm
-from webapp.extensions import limiter, login_email_key
+from webapp.auth.forms import LoginForm, PasswordChangeForm
+from webapp.extensions import db, limiter, login_email_key
 from webapp.services.accounts import authenticate
+from webapp.services.sessions import (
+    EndReason,
+    current_session,
+    end_current_session,
+    end_user_sessions,
+    lifetime_limit,
+    open_session,
+    open_sessions,
+    rotate_session,
+)
 
 WRONG_CREDENTIALS = "Adresse e-mail ou mot de passe incorrect."
 TOO_MANY_ATTEMPTS = "Trop de tentatives de connexion échouées. Patientez quelques minutes avant de réessayer."
@@ -60,8 +71,10 @@ def login():
             next_url = safe_next_url(request.args.get("next"))
             # A new session on login: nothing set before it (a fixed session id) carries over.
             session.clear()
+            open_session(user)
             login_user(user)
             session.permanent = True
+            db.session.commit()
             return redirect(next_url or url_for("dossiers.index"))
     return render_template("auth/login.html", form=form)
 
@@ -75,7 +88,66 @@ def rate_limited_login():
 @bp.post("/logout")
 @login_required
 def logout():
+    end_current_session(EndReason.LOGOUT)
     logout_user()
     session.clear()
     flash("Vous êtes déconnecté de Raccord.", "info")
     return redirect(url_for("auth.login"))
+
+
+# --- 'Mon profil': password and open sessions ----------------------------------------------
+
+
+def _others_closed(count: int) -> str:
+    return ngettext("%(num)d autre session a été fermée.", "%(num)d autres sessions ont été fermées.", count)
+
+
+def _profile_page(form: PasswordChangeForm, status: int = 200):
+    return (
+        render_template(
+            "auth/profile.html",
+            form=form,
+            sessions=open_sessions(current_user),
+            idle_minutes=current_app.config["SESSION_IDLE_MINUTES"],
+            lifetime_hours=round(lifetime_limit().total_seconds() / 3600),
+        ),
+        status,
+    )
+
+
+@bp.get("/profil")
+@login_required
+def profile():
+    return _profile_page(PasswordChangeForm())
+
+
+@bp.post("/profil/mot-de-passe")
+@login_required
+def change_password():
+    form = PasswordChangeForm()
+    if not form.validate_on_submit():
+        return _profile_page(form, 422)
+    user = current_user._get_current_object()
+    if not user.check_password(form.current_password.data or ""):
+        time.sleep(current_app.config["LOGIN_FAILURE_DELAY"])
+        form.current_password.errors = ["Le mot de passe actuel n'est pas le bon."]
+        return _profile_page(form, 422)
+    user.set_password(form.new_password.data)
+    ended = end_user_sessions(user.id, EndReason.PASSWORD_CHANGED, keep=current_session())
+    rotate_session(user)
+    db.session.commit()
+    others = f" {_others_closed(ended)}" if ended else ""
+    flash(f"Votre mot de passe a été changé.{others}", "success")
+    return redirect(url_for("auth.profile"))
+
+
+@bp.post("/profil/sessions/fermer-les-autres")
+@login_required
+def close_other_sessions():
+    ended = end_user_sessions(current_user.id, EndReason.CLOSED_ELSEWHERE, keep=current_session())
+    db.session.commit()
+    flash(
+        _others_closed(ended) if ended else "Aucune autre session n'était ouverte.",
+        "success",
+    )
+    return redirect(url_for("auth.profile"))

@@ -7,7 +7,7 @@ from webapp.models.events import Event
 from webapp.models.integration import Integration, IntegrationStatus, ListKind
 from webapp.models.jobs import JobRun, JobStatus
 from webapp.models.lists import ListItem, ListItemStaging, ListSync, SyncStatus
-from webapp.models.people import Organisation, Role, User
+from webapp.models.people import Organisation, Role, User, UserSession
 from webapp.models.rules import CodingDefault, ItemChoice, PartyKind, PaymentRule, Rule, RuleTransfer
 
 __all__ = [
@@ -34,4 +34,5 @@ __all__ = [
     "RuleTransfer",
     "Role",
     "User",
+    "UserSession",
 ]

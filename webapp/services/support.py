@@ -31,6 +31,7 @@ from webapp.models.base import utcnow
 from webapp.services.dossiers import VIEW_AS_KEY
 from webapp.services.events import record_event
 from webapp.services.jobs import JobView, job_view
+from webapp.services.sessions import rotate_session
 
 SEARCH_LIMIT = 50
 
@@ -197,7 +198,9 @@ def reproductions(dossier: Dossier) -> list[Dossier]:
 
 
 def start_view_as(staff: User, dossier: Dossier, user: User) -> None:
-    """From now on staff see the dossier's screens as `user` sees them, read only."""
+    """From now on staff see the dossier's screens as `user` sees them, read only. The session gets a
+    new id: a cookie taken before (or after leaving) carries none of this privilege."""
+    rotate_session(staff)
     session[VIEW_AS_KEY] = {
         "dossier_id": dossier.id,
         "dossier_name": dossier.name,
@@ -221,6 +224,7 @@ def end_view_as(staff: User) -> int | None:
     view_as = session.pop(VIEW_AS_KEY, None)
     if not view_as:
         return None
+    rotate_session(staff)
     started = view_as.get("started_at")
     minutes = None
     if started:
