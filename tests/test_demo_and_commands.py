@@ -102,8 +102,14 @@ def test_serve_local_migrates_seeds_serves_and_stops_on_ctrl_c(tmp_path, unused_
     # Unbuffered, and every thread's stack on SIGABRT: if Ctrl-C ever fails to stop it, the failure
     # shows where each thread of the process was.
     env.update({"PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"})
+    # Started as a shell's background job or a script starts it: with SIGINT ignored. Ctrl-C must
+    # stop it all the same.
+    ignoring_ctrl_c = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "os.execv(sys.executable, [sys.executable, '-m', 'flask', '--app', 'wsgi', 'serve-local'])"
+    )
     process = Spawned(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "serve-local"],
+        [sys.executable, "-c", ignoring_ctrl_c],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

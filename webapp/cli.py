@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import click
 from flask import Flask, current_app
@@ -42,6 +43,10 @@ def seed_demo_command() -> None:
         click.echo("Les données de démonstration existent déjà ; rien n'a été modifié.")
 
 
+def _stop_on_sigterm(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
 @click.command("serve-local")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), type=int)
@@ -56,6 +61,10 @@ def serve_local_command(host: str, port: int) -> None:
     from webapp.worker import start_embedded_worker
 
     _refuse_in_production("serve-local")
+    # Ctrl-C stops it whoever started it: a shell's background job or a script inherits SIGINT
+    # ignored, and the server then never stopped. SIGTERM (kill, docker stop) stops it the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     upgrade()
     if database_is_empty():
