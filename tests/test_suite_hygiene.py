@@ -51,7 +51,9 @@ def test_a_test_that_times_out_leaves_no_process_running(tmp_path, redis_url):
             "-p",
             "no:cacheprovider",
             "-q",
-            "--timeout=5",
+            "--timeout=8",
+            "-o",
+            "timeout_func_only=true",  # the clock starts with the test itself, not its fixtures
             "-k",
             "sqlite",
             str(tmp_path),
@@ -63,7 +65,7 @@ def test_a_test_that_times_out_leaves_no_process_running(tmp_path, redis_url):
         timeout=120,
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "Timeout (>5.0s) from pytest-timeout" in result.stdout
+    assert "Timeout (>8.0s) from pytest-timeout" in result.stdout
     assert "processes still running when the test ended, now stopped" in result.stdout
     worker_pid, sleeper_pid = (int(pid) for pid in pids.read_text().split())
     assert not _alive(worker_pid) and not _alive(sleeper_pid)
