@@ -8,12 +8,11 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from tests.conftest import login, run_worker_burst, seed_sandbox_for, text_of
 from tests.factories import make_dossier, make_organisation, make_user
-from tests.http_user import Browser
+from tests.http_user import Browser, controls_api
 from tests.test_reconnect import expire, reconnect
 from webapp.extensions import db
 from webapp.models import (
@@ -168,7 +167,7 @@ def configured(job_app, dossier_with_rule, staff):
                 )
             )
         db.session.commit()
-    requests.post(
+    controls_api.post(
         f"{browser.base}/sandbox/controls/api/companies/cmp-boulangerie-martin/items/sup-000002",
         json={"active": False},
         timeout=10,
@@ -291,6 +290,9 @@ def test_reproduire_from_the_support_page_runs_a_job_with_a_link_to_the_copy(
         assert run.result_url == f"/support/dossiers/{copy_id}"
     fragment = text_of(client.get(f"/jobs/{run.id}", headers={"HX-Request": "true"}))
     assert f'href="/support/dossiers/{copy_id}"' in fragment and "Ouvrir" in fragment
+    # Finished before the page came back: still in 'Tâches', with its link, as the toast says.
+    tasks = text_of(client.get(page)).split('id="taches"')[1].split("</section>")[0]
+    assert "Terminé" in tasks and f'href="/support/dossiers/{copy_id}"' in tasks
     copy_page = text_of(client.get(f"/support/dossiers/{copy_id}"))
     assert (
         "Ce dossier est une reproduction de" in copy_page

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import session
 from sqlalchemy import func, or_, select
@@ -162,15 +162,23 @@ class SupportJob:
     retried: bool
 
 
+#: A job that ended well stays in 'Tâches' this long: one launched from the page and finished before
+#: the page came back (a quick reproduction) is still there, with its link.
+RECENT_JOBS = timedelta(hours=1)
+
+
 def dossier_jobs(dossier: Dossier, limit: int = 30) -> list[SupportJob]:
-    """The dossier's jobs waiting, running or failed (a run that died is found failed here), newest
-    first, with whether a failed one was already launched again."""
+    """The dossier's jobs waiting, running or failed (a run that died is found failed here), and those
+    done within the last hour, newest first, with whether a failed one was already launched again."""
     runs = list(
         db.session.scalars(
             select(JobRun)
             .where(
                 JobRun.dossier_id == dossier.id,
-                JobRun.status.in_([JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FAILED]),
+                or_(
+                    JobRun.status.in_([JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FAILED]),
+                    JobRun.created_at >= utcnow() - RECENT_JOBS,
+                ),
             )
             .order_by(JobRun.id.desc())
             .limit(limit)
