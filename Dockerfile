@@ -7,6 +7,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY webapp ./webapp
 COPY jobs ./jobs
+COPY sandbox ./sandbox
 RUN pip install .
 
 COPY wsgi.py ./

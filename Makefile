@@ -45,7 +45,7 @@ scheduler: $(VENV)/.installed
 
 ## make serve: the web app under gunicorn (production settings come from the environment).
 serve: $(VENV)/.installed
-	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/flask --app wsgi db upgrade heads
 	$(BIN)/gunicorn --bind 0.0.0.0:$(PORT) --workers $${WEB_CONCURRENCY:-2} --access-logfile - wsgi:app
 
 lint: $(VENV)/.installed-test

@@ -41,11 +41,11 @@ def _make_dossiers(app, org_id: int, prefix: str, count: int) -> list[int]:
     """`count` dossiers, each connected to a new sandbox company holding the demo lists."""
     from sqlalchemy import insert
 
+    from sandbox.models import SandboxCompany, SandboxGrant, SandboxItem, SandboxToken
+    from sandbox.seed import company_items
     from webapp.connectors.base import TokenSet
     from webapp.extensions import db
     from webapp.models import Dossier, Integration
-    from webapp.sandbox.models import SandboxCompany, SandboxGrant, SandboxItem, SandboxToken
-    from webapp.sandbox.seed import company_items
     from webapp.services.integrations import store_tokens
 
     ids = []
@@ -161,14 +161,14 @@ def main() -> None:
 
     from flask_migrate import upgrade
 
+    from sandbox.seed import seed_sandbox
     from webapp import create_app
     from webapp.extensions import db
     from webapp.models import Organisation
-    from webapp.sandbox.seed import seed_sandbox
 
     app = create_app()
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")
         seed_sandbox(app.config["SANDBOX_CLIENT_ID"], app.config["SANDBOX_CLIENT_SECRET"])
         org = Organisation(name="Cabinet Bench")
         db.session.add(org)

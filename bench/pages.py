@@ -254,7 +254,7 @@ def main() -> None:
     app = create_app()
     started = time.perf_counter()
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")
     dossier_id, integration_id = _populate(app)
     print(
         f"{backend} : {SUPPLIERS} fournisseurs et {DOCUMENTS} documents créés en {time.perf_counter() - started:.1f} s"

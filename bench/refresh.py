@@ -41,12 +41,12 @@ def main() -> None:
     from flask_migrate import upgrade
     from werkzeug.serving import make_server
 
+    from sandbox.models import SandboxCompany, SandboxGrant, SandboxToken
+    from sandbox.seed import generate_items, seed_sandbox
     from webapp import create_app
     from webapp.connectors.base import TokenSet
     from webapp.extensions import db
     from webapp.models import Dossier, Integration, JobRun, ListKind, Organisation
-    from webapp.sandbox.models import SandboxCompany, SandboxGrant, SandboxToken
-    from webapp.sandbox.seed import generate_items, seed_sandbox
     from webapp.services.integrations import store_tokens
     from webapp.services.lists import start_refresh
 
@@ -70,7 +70,7 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")
         seed_sandbox(app.config["SANDBOX_CLIENT_ID"], app.config["SANDBOX_CLIENT_SECRET"])
         org = Organisation(name="Cabinet Bench")
         db.session.add(org)

@@ -67,7 +67,7 @@ def main() -> None:
     app = create_app({"TESTING": True, **overrides})
     try:
         with app.app_context():
-            upgrade(directory=str(ROOT / "migrations"))
+            upgrade(directory=str(ROOT / "migrations"), revision="heads")
             org = Organisation(name="Cabinet du banc d'essai")
             db.session.add(org)
             db.session.flush()

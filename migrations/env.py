@@ -40,9 +40,10 @@ target_db = current_app.extensions["migrate"].db
 
 def render_item(type_, obj, autogen_context):
     """Write the app's column types as plain SQLAlchemy ones: migrations never import the app."""
+    from sandbox.columns import UTCDateTime as SandboxUTCDateTime
     from webapp.models.base import UTCDateTime
 
-    if type_ == "type" and isinstance(obj, UTCDateTime):
+    if type_ == "type" and isinstance(obj, UTCDateTime | SandboxUTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
 

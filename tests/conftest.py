@@ -32,6 +32,8 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-the-config-check"
 TEST_TOKEN_KEY = "kq0kHj1bBv0c4QnQW2vM0QzXo8p8dJvS7bq9v2p6bWk="
+#: The sandbox controls' JSON API token of the tests' apps (tests.http_user.controls_api sends it).
+SANDBOX_CONTROL_TOKEN = "test-sandbox-control-token-long-enough-0123456789"
 
 
 def missing_service(what: str) -> None:
@@ -97,7 +99,7 @@ _schemas_made: set[str] = set()
 
 
 def _reset_database(app) -> None:
-    import webapp.sandbox.models  # noqa: F401 - the sandbox's tables are part of the schema, sandbox on or off
+    import sandbox.models  # noqa: F401 - the sandbox's tables are part of the schema, sandbox on or off
 
     with app.app_context():
         url = app.config["SQLALCHEMY_DATABASE_URI"]
@@ -138,6 +140,7 @@ def make_app(database_url: str, **overrides):
         "TOKEN_ENCRYPTION_KEYS": [TEST_TOKEN_KEY],
         "PROVIDER_BACKOFF_SECONDS": 0.01,
         "SERVER_NAME": None,
+        "SANDBOX_CONTROL_TOKEN": SANDBOX_CONTROL_TOKEN,
     }
     config.update(overrides)
     app = create_app(config)
@@ -344,11 +347,12 @@ def _connections_in_use(app) -> int:
     return sum(engine.pool.checkedout() for engine in _engines_of(app))
 
 
-def seed_sandbox_for(app) -> None:
-    from webapp.sandbox.seed import seed_sandbox
+def seed_sandbox_for(app, organisation_id: int | None = None) -> None:
+    """The sandbox's demo companies; those nobody owns yet go to `organisation_id`."""
+    from webapp.sandbox_host import seed_sandbox_for as seed
 
     with app.app_context():
-        seed_sandbox(app.config["SANDBOX_CLIENT_ID"], app.config["SANDBOX_CLIENT_SECRET"])
+        seed(organisation_id)
 
 
 @pytest.fixture
@@ -397,7 +401,9 @@ def dossier_id(job_app) -> int:
         org = make_organisation("Cabinet Lefèvre")
         dossier = make_dossier(org, "Boulangerie Martin")
         make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
-        return dossier.id
+        dossier_id, org_id = dossier.id, org.id
+    seed_sandbox_for(job_app, org_id)  # the sandbox's companies are this cabinet's
+    return dossier_id
 
 
 @pytest.fixture

@@ -9,11 +9,30 @@ import re
 import requests
 from sqlalchemy import select
 
-from tests.conftest import run_worker_burst
+from tests.conftest import SANDBOX_CONTROL_TOKEN, run_worker_burst
 from webapp.extensions import db
 from webapp.models import Integration
 
 COMPANY = "cmp-boulangerie-martin"
+
+
+class ControlsApi:
+    """The sandbox's controls JSON API as automation calls it: with the configured token."""
+
+    headers = {"Authorization": f"Bearer {SANDBOX_CONTROL_TOKEN}"}
+
+    def get(self, url: str, **kwargs) -> requests.Response:
+        return self._send("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs) -> requests.Response:
+        return self._send("POST", url, **kwargs)
+
+    def _send(self, method: str, url: str, *, timeout: float = 10, **kwargs) -> requests.Response:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return requests.request(method, url, headers=headers, timeout=timeout, **kwargs)
+
+
+controls_api = ControlsApi()
 _TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 

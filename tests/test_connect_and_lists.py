@@ -5,17 +5,16 @@ from __future__ import annotations
 import html
 import re
 
-import requests
 from sqlalchemy import func, select
 
+from sandbox.models import SandboxToken
+from sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
 from tests.conftest import run_worker_burst
 from tests.factories import make_organisation, make_user
-from tests.http_user import COMPANY, Browser, connected, toast_of
+from tests.http_user import COMPANY, Browser, connected, controls_api, toast_of
 from webapp.extensions import db
 from webapp.models import Event, Integration, IntegrationStatus, JobRun, ListItem, ListKind, ListSync
 from webapp.models.lists import SyncStatus
-from webapp.sandbox.models import SandboxToken
-from webapp.sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
 
 EXPECTED_SIZES = {
     ListKind.ACCOUNTS: len(ACCOUNTS),
@@ -113,12 +112,14 @@ def test_another_user_cannot_start_a_connection_on_my_dossier(job_app, live, dos
 def test_recharger_la_liste_picks_up_what_changed_upstream(job_app, live, bookkeeper, dossier_id):
     integration_id = connected(job_app, bookkeeper, dossier_id)
     controls = f"{live.url}/sandbox/controls/api/companies/{COMPANY}"
-    added = requests.post(
+    added = controls_api.post(
         f"{controls}/suppliers", json={"name": "Fromagerie Nouvelle", "siren": "732829320"}, timeout=10
     )
     assert added.status_code == 201
-    requests.post(f"{controls}/items/sup-000001", json={"name": "EDF Entreprises (nouveau nom)"}, timeout=10)
-    requests.post(f"{controls}/items/sup-000002", json={"active": False}, timeout=10)
+    controls_api.post(
+        f"{controls}/items/sup-000001", json={"name": "EDF Entreprises (nouveau nom)"}, timeout=10
+    )
+    controls_api.post(f"{controls}/items/sup-000002", json={"active": False}, timeout=10)
 
     response = bookkeeper.post_form(
         f"/dossiers/{dossier_id}/listes/suppliers/recharger",
@@ -174,7 +175,7 @@ def test_an_expired_grant_marks_the_integration_expired_and_keeps_the_lists(
 ):
     integration_id = connected(job_app, bookkeeper, dossier_id)
     before = sizes(job_app, integration_id)
-    requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
 
     page = f"/dossiers/{dossier_id}/listes/accounts"
     bookkeeper.post_form(f"{page}/recharger", {}, page=page, htmx=True)
@@ -197,7 +198,7 @@ def test_an_expired_grant_marks_the_integration_expired_and_keeps_the_lists(
 
 
 def test_short_access_tokens_are_refreshed_and_rotated(job_app, live, bookkeeper, dossier_id):
-    requests.post(f"{live.url}/sandbox/controls/api/settings", json={"access_ttl": 60}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/settings", json={"access_ttl": 60}, timeout=10)
     integration_id = connected(job_app, bookkeeper, dossier_id)
     with job_app.app_context():  # the minute has passed: the next loads meet an expired access token
         for token in db.session.scalars(select(SandboxToken)):
@@ -217,7 +218,7 @@ def test_short_access_tokens_are_refreshed_and_rotated(job_app, live, bookkeeper
 def test_rate_limits_and_server_errors_are_retried(job_app, live, bookkeeper, dossier_id):
     integration_id = connected(job_app, bookkeeper, dossier_id)
     faults = f"{live.url}/sandbox/controls/api/faults"
-    requests.post(faults, json={"count": 2, "status": 429, "retry_after": 1}, timeout=10)
+    controls_api.post(faults, json={"count": 2, "status": 429, "retry_after": 1}, timeout=10)
     page = f"/dossiers/{dossier_id}/listes/customers"
     bookkeeper.post_form(f"{page}/recharger", {}, page=page, htmx=True)
     run_worker_burst(job_app)
@@ -229,10 +230,10 @@ def test_rate_limits_and_server_errors_are_retried(job_app, live, bookkeeper, do
         )
         assert sync.status is SyncStatus.SUCCEEDED
 
-    requests.post(faults, json={"count": 50, "status": 503}, timeout=10)
+    controls_api.post(faults, json={"count": 50, "status": 503}, timeout=10)
     bookkeeper.post_form(f"{page}/recharger", {}, page=page, htmx=True)
     run_worker_burst(job_app)
-    requests.post(faults, json={"count": 0}, timeout=10)
+    controls_api.post(faults, json={"count": 0}, timeout=10)
     with job_app.app_context():
         db.session.expire_all()
         sync = db.session.scalar(

@@ -6,12 +6,12 @@ import html
 
 from sqlalchemy import func, select
 
+from sandbox.models import SandboxGrant
 from tests.conftest import run_worker_burst
 from tests.http_user import COMPANY, connected
 from tests.test_publishing import click_publish, new_invoice, status_of
 from webapp.extensions import db
 from webapp.models import Document, DocumentStatus, Event, Integration, IntegrationStatus, ListItem, Rule
-from webapp.sandbox.models import SandboxGrant
 
 
 def integration_page(dossier_id: int, integration_id: int) -> str:

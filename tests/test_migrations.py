@@ -32,7 +32,7 @@ def test_migrations_build_the_schema_of_the_models_and_come_back_down(database_u
     app = _fresh_app(database_url)
     try:
         with app.app_context():
-            upgrade()
+            upgrade(revision="heads")
             with db.engine.connect() as conn:
                 diff = compare_metadata(_context(conn), db.metadata)
             assert diff == []
@@ -41,7 +41,7 @@ def test_migrations_build_the_schema_of_the_models_and_come_back_down(database_u
             assert ("ix_list_item_trigram" in indexes) is (db.engine.dialect.name == "postgresql")
             downgrade(revision="base")
             assert sa.inspect(db.engine).get_table_names() == ["alembic_version"]
-            upgrade()
+            upgrade(revision="heads")
     finally:
         with app.app_context():
             db.drop_all()

@@ -6,11 +6,10 @@ import hashlib
 import html
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from tests.conftest import run_worker_burst
-from tests.http_user import COMPANY, Browser
+from tests.http_user import COMPANY, Browser, controls_api
 from tests.test_publishing import click_publish, status_of, upstream_invoices
 from webapp.extensions import db
 from webapp.models import Document, DocumentStatus, Dossier, ListItem, ListKind
@@ -118,7 +117,7 @@ def new_invoice(browser: Browser, dossier_id: int, *, number="N-001", pdf: bytes
 
 def upstream_suppliers(job_app, name_part: str) -> list[dict]:
     """The sandbox company's suppliers whose name contains `name_part`, as the software holds them."""
-    from webapp.sandbox.models import SandboxItem
+    from sandbox.models import SandboxItem
 
     with job_app.app_context():
         rows = db.session.scalars(
@@ -132,7 +131,7 @@ def upstream_suppliers(job_app, name_part: str) -> list[dict]:
 
 
 def sandbox_count(job_app, kind: str, name: str) -> int:
-    from webapp.sandbox.models import SandboxItem
+    from sandbox.models import SandboxItem
 
     with job_app.app_context():
         return db.session.scalar(
@@ -228,7 +227,7 @@ def test_a_supplier_absent_everywhere_is_created_once_with_the_invoice_and_its_p
 
 def test_a_supplier_missing_from_the_list_but_present_upstream_is_used_not_duplicated(job_app, live, ready):
     browser, dossier_id, _ = ready
-    requests.post(
+    controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/suppliers",
         json={"name": "AB Builders Limited", "vat_number": "GB123456789"},
         timeout=10,
@@ -274,7 +273,7 @@ def test_rate_limited_during_publication_waits_and_publishes_once(job_app, live,
     _, document_id = new_invoice(browser, dossier_id, party_name="Fournil Dupont", pdf=PDF)
     faults = f"{live.url}/sandbox/controls/api/faults"
     # Every call of the publication meets a 429 first: the search, the creation, the invoice, the PDF.
-    requests.post(faults, json={"count": 3, "status": 429, "retry_after": 1}, timeout=10)
+    controls_api.post(faults, json={"count": 3, "status": 429, "retry_after": 1}, timeout=10)
     click_publish(browser, dossier_id, document_id)
     run_worker_burst(job_app)
     document = status_of(job_app, document_id)

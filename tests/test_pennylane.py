@@ -16,20 +16,19 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
+from sandbox.dialects.pennylane import company_number
+from sandbox.models import SandboxItem, SandboxToken
+from sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TRACKING
 from tests.conftest import run_worker_burst
-from tests.http_user import COMPANY, Browser, connected
+from tests.http_user import COMPANY, Browser, connected, controls_api
 from tests.test_publishing import click_publish, status_of, upstream_invoices
 from tests.vendor_helpers import active_sizes, new_bill, refresh_all
 from tests.vendor_specs import Route, SpecRecorder
 from webapp.connectors.catalogue import get_connector
 from webapp.extensions import db
 from webapp.models import Document, DocumentStatus, Integration, IntegrationStatus, ListItem, ListKind
-from webapp.sandbox.dialects.pennylane import company_number
-from webapp.sandbox.models import SandboxItem, SandboxToken
-from webapp.sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TRACKING
 from webapp.services.integrations import LiveTokens, load_tokens
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -96,12 +95,12 @@ def test_incremental_read_from_the_changelog_and_a_deleted_supplier(job_app, liv
     time.sleep(1.1)
     since = datetime.now(UTC)
     time.sleep(1.1)
-    requests.post(
+    controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/sup-000003",
         json={"name": "Metro France SAS"},
         timeout=10,
     ).raise_for_status()
-    requests.post(
+    controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/sup-000002",
         json={"active": False},
         timeout=10,
@@ -147,7 +146,7 @@ def test_expired_token_refreshed_and_rotated_then_invalid_grant_expiree(job_app,
         "status": 401,
     }
 
-    requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
     refresh_all(job_app, pennylane)
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.EXPIRED
@@ -158,7 +157,7 @@ def test_expired_token_refreshed_and_rotated_then_invalid_grant_expiree(job_app,
 
 def test_rate_limited_in_plain_text_waits_and_succeeds(job_app, live, wire, pennylane):
     _, _, integration_id = pennylane
-    requests.post(
+    controls_api.post(
         f"{live.url}/sandbox/controls/api/faults",
         json={"count": 1, "status": 429, "retry_after": 1},
         timeout=10,
@@ -231,7 +230,7 @@ def test_without_pdf_pennylane_cannot_import_and_says_so(job_app, live, wire, pe
 
 def test_a_disabled_account_is_refused_in_french_with_pennylanes_words(job_app, live, wire, pennylane):
     browser, dossier_id, _ = pennylane
-    requests.post(
+    controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/acc-606100",
         json={"active": False},
         timeout=10,
@@ -247,7 +246,7 @@ def test_a_disabled_account_is_refused_in_french_with_pennylanes_words(job_app, 
 
 def test_a_new_supplier_created_since_the_last_load_is_found_in_the_changelog(job_app, live, wire, pennylane):
     browser, dossier_id, _ = pennylane
-    created = requests.post(
+    created = controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/suppliers",
         json={"name": "Fournil Dupont", "siren": "303265045"},
         timeout=10,

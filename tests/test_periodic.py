@@ -11,16 +11,15 @@ import time
 from datetime import timedelta
 
 import redis
-import requests
 from sqlalchemy import func, select, update
 
+from sandbox.models import SandboxItem, SandboxToken
 from tests.conftest import ROOT, run_worker_burst, worker_env
-from tests.http_user import COMPANY
+from tests.http_user import COMPANY, controls_api
 from tests.processes import Spawned
 from webapp.extensions import db
 from webapp.models import Event, Integration, IntegrationStatus, JobRun, ListItem, ListKind, ListSync
 from webapp.models.base import utcnow
-from webapp.sandbox.models import SandboxItem, SandboxToken
 from webapp.scheduler import build_scheduler
 
 
@@ -70,7 +69,7 @@ def test_each_night_lists_refresh_by_themselves_once_even_with_two_schedulers(
         )
         db.session.commit()
     controls = f"{live.url}/sandbox/controls/api"  # …but for one supplier renamed today
-    renamed = requests.post(
+    renamed = controls_api.post(
         f"{controls}/companies/{COMPANY}/items/sup-000001", json={"name": "EDF Pro"}, timeout=10
     )
     assert renamed.status_code == 200
@@ -142,7 +141,7 @@ def test_tokens_of_an_idle_integration_are_renewed_and_a_withdrawn_access_shows_
         assert db.session.scalar(select(func.count()).where(JobRun.kind == "token_renewal")) == 1
 
     # The company withdrew the access at the software: the next renewal says so in the dossier.
-    revoked = requests.post(
+    revoked = controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/revoke", json={}, timeout=10
     )
     assert revoked.json() == {"grants": 1}
@@ -173,7 +172,7 @@ def test_a_consent_that_ends_soon_is_announced_once_then_on_the_page_until_recon
     browser, dossier_id, integration_id = connected_dossier
     _forget_claims(job_app)
     controls = f"{live.url}/sandbox/controls/api"
-    answer = requests.post(f"{controls}/companies/{COMPANY}/consent", json={"days": 20}, timeout=10)
+    answer = controls_api.post(f"{controls}/companies/{COMPANY}/consent", json={"days": 20}, timeout=10)
     assert answer.status_code == 200 and answer.json() == {"grants": 1}
     with job_app.app_context():
         integration = db.session.get(Integration, integration_id)

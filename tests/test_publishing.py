@@ -8,7 +8,7 @@ import requests
 from sqlalchemy import select
 
 from tests.conftest import run_worker_burst
-from tests.http_user import COMPANY, Browser
+from tests.http_user import COMPANY, Browser, controls_api
 from tests.test_reconnect import expire, reconnect
 from webapp.extensions import db
 from webapp.models import Document, DocumentStatus, JobRun, Rule
@@ -31,9 +31,9 @@ def new_invoice(browser: Browser, dossier_id: int, ids: dict, number: str = "F-0
 
 
 def upstream_invoices(live) -> list[dict]:
-    return requests.get(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/invoices", timeout=10).json()[
-        "items"
-    ]
+    return controls_api.get(
+        f"{live.url}/sandbox/controls/api/companies/{COMPANY}/invoices", timeout=10
+    ).json()["items"]
 
 
 def status_of(job_app, document_id: int) -> Document:
@@ -82,7 +82,7 @@ def test_a_double_click_and_a_retry_still_make_one_invoice_upstream(job_app, liv
 
 def test_an_account_archived_upstream_fails_with_both_messages(job_app, live, dossier_with_rule):
     browser, dossier_id, _, ids = dossier_with_rule
-    requests.post(
+    controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/acc-606100",
         json={"active": False},
         timeout=10,

@@ -15,20 +15,19 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 import pytest
-import requests
 from sqlalchemy import select
 
+from sandbox.dialects.quickbooks import realm_of
+from sandbox.models import SandboxItem, SandboxToken
+from sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
 from tests.conftest import run_worker_burst
-from tests.http_user import COMPANY, Browser, connected
+from tests.http_user import COMPANY, Browser, connected, controls_api
 from tests.test_publishing import click_publish, status_of, upstream_invoices
 from tests.vendor_helpers import active_sizes, new_bill, refresh_all
 from tests.vendor_specs import Route, SpecRecorder
 from webapp.connectors.catalogue import get_connector
 from webapp.extensions import db
 from webapp.models import Document, DocumentStatus, Integration, IntegrationStatus, ListItem, ListKind
-from webapp.sandbox.dialects.quickbooks import realm_of
-from webapp.sandbox.models import SandboxItem, SandboxToken
-from webapp.sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
 from webapp.services.integrations import LiveTokens, load_tokens
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -110,7 +109,7 @@ def test_incremental_read_and_inactive_items(job_app, live, wire, qbo):
     since = datetime.now(UTC)
     time.sleep(1.1)
     for external_id in ("sup-000002", "tax-TVA21"):
-        requests.post(
+        controls_api.post(
             f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/{external_id}",
             json={"active": False},
             timeout=10,
@@ -158,7 +157,7 @@ def test_expired_access_token_is_refreshed_and_the_new_refresh_token_stored(job_
 
 def test_invalid_grant_makes_the_integration_expiree(job_app, live, wire, qbo):
     browser, dossier_id, integration_id = qbo
-    requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
     refresh_all(job_app, qbo)
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.EXPIRED
@@ -169,7 +168,7 @@ def test_invalid_grant_makes_the_integration_expiree(job_app, live, wire, qbo):
 
 def test_throttled_without_retry_after_waits_as_configured_and_succeeds(job_app, live, wire, qbo):
     _, _, integration_id = qbo
-    requests.post(f"{live.url}/sandbox/controls/api/faults", json={"count": 1, "status": 429}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/faults", json={"count": 1, "status": 429}, timeout=10)
     started = time.monotonic()
     with job_app.test_request_context(base_url=live.url), job_app.app_context():
         pages = list(
@@ -224,7 +223,7 @@ def test_a_bill_is_published_once_with_its_pdf(job_app, live, wire, qbo):
 
 def test_a_rejected_reference_is_shown_in_french_with_intuits_words(job_app, live, wire, qbo):
     browser, dossier_id, _ = qbo
-    requests.post(
+    controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/acc-606100",
         json={"active": False},
         timeout=10,

@@ -9,7 +9,7 @@ import requests
 from sqlalchemy import select
 
 from tests.conftest import run_worker_burst
-from tests.http_user import COMPANY, Browser, token_in
+from tests.http_user import COMPANY, Browser, controls_api, token_in
 from webapp.extensions import db
 from webapp.models import Dossier, Event, Integration, IntegrationStatus, ListItem, ListSync
 
@@ -50,7 +50,7 @@ def snapshot(job_app, dossier_id: int, integration_id: int) -> dict:
 
 
 def expire(job_app, live, browser: Browser, dossier_id: int, integration_id: int) -> None:
-    requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
     page = f"/dossiers/{dossier_id}/listes/accounts"
     browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
     run_worker_burst(job_app)
@@ -137,7 +137,7 @@ def test_reconnecting_to_another_company_changes_nothing_and_says_which_company(
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.EXPIRED
         # The access just granted to the other company was given back.
-        from webapp.sandbox.models import SandboxGrant
+        from sandbox.models import SandboxGrant
 
         other = db.session.scalar(select(SandboxGrant).where(SandboxGrant.company_id == "cmp-atelier-dupont"))
         assert other.revoked_at is not None

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests.conftest import run_worker_burst
 from tests.factories import make_dossier
-from tests.http_user import COMPANY, connected
+from tests.http_user import COMPANY, connected, controls_api
 from tests.test_reconnect import expire, reconnect
 from webapp.connectors.base import ConnectorError
 from webapp.connectors.http import _snippet
@@ -24,7 +24,7 @@ IBAN_COMPACT = IBAN.replace(" ", "")
 
 
 def add_supplier_with_bank_details(live) -> None:
-    response = requests.post(
+    response = controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/suppliers",
         json={"name": "Imprimerie Lenoir", "extras": {"iban": IBAN, "email": "compta@lenoir.test"}},
         timeout=10,
@@ -117,7 +117,7 @@ def test_real_answers_of_the_vendors_are_kept_without_tokens_or_bank_details(
 def test_no_secret_reaches_the_timeline_in_a_whole_story(job_app, live, connected_dossier):
     """Connect, load the lists, expire, publish into the expiry, reconnect, disconnect: then every
     token the software ever issued, and the client secret, are looked for in what Raccord kept."""
-    from webapp.sandbox.models import SandboxToken
+    from sandbox.models import SandboxToken
 
     browser, dossier_id, integration_id = connected_dossier
     add_supplier_with_bank_details(live)
@@ -127,10 +127,10 @@ def test_no_secret_reaches_the_timeline_in_a_whole_story(job_app, live, connecte
     expire(job_app, live, browser, dossier_id, integration_id)
     reconnect(browser, dossier_id, integration_id)
     faults = f"{live.url}/sandbox/controls/api/faults"
-    requests.post(faults, json={"count": 100, "status": 503}, timeout=10)
+    controls_api.post(faults, json={"count": 100, "status": 503}, timeout=10)
     browser.post_form(f"{page}/actualiser", {}, page=page, htmx=True)
     run_worker_burst(job_app)
-    requests.post(faults, json={"count": 0}, timeout=10)
+    controls_api.post(faults, json={"count": 0}, timeout=10)
     browser.post_form(f"{page}/deconnecter", {"regles": "conserver"}, page=f"{page}/deconnecter")
 
     with job_app.app_context():

@@ -91,11 +91,12 @@ def test_redis_stopped_then_back(database_url, private_redis):
     )
     live = LiveServer(app).start()
     try:
-        seed_sandbox_for(app)
         with app.app_context():
             org = make_organisation("Cabinet Lefèvre")
             dossier_id = make_dossier(org, "Boulangerie Martin").id
             make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
+            org_id = org.id
+        seed_sandbox_for(app, org_id)
         browser = Browser(live.url)
         browser.login("claire@lefevre.test", "bon-mot-de-passe")
         integration_id = connected(app, browser, dossier_id)

@@ -11,20 +11,19 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
+from sandbox.dialects import tenant_guid
+from sandbox.models import SandboxItem, SandboxToken
+from sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
 from tests.conftest import run_worker_burst
-from tests.http_user import COMPANY, Browser, connected
+from tests.http_user import COMPANY, Browser, connected, controls_api
 from tests.test_publishing import click_publish, status_of, upstream_invoices
 from tests.vendor_helpers import active_sizes, new_bill, refresh_all
 from tests.vendor_specs import Route, SpecRecorder
 from webapp.connectors.catalogue import get_connector
 from webapp.extensions import db
 from webapp.models import Document, DocumentStatus, Integration, IntegrationStatus, ListItem, ListKind
-from webapp.sandbox.dialects import tenant_guid
-from webapp.sandbox.models import SandboxItem, SandboxToken
-from webapp.sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
 from webapp.services.integrations import LiveTokens, load_tokens
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -108,7 +107,7 @@ def test_incremental_read_and_inactive_items(job_app, live, spec, sage):
     since = datetime.now(UTC)
     time.sleep(1.1)
     for external_id in ("sup-000002", "tax-TVA21", "acc-606300"):
-        requests.post(
+        controls_api.post(
             f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/{external_id}",
             json={"active": False},
             timeout=10,
@@ -154,7 +153,7 @@ def test_the_5_minute_token_is_refreshed_and_rotated(job_app, live, spec, sage):
 
 def test_invalid_grant_makes_the_integration_expiree(job_app, live, spec, sage):
     browser, dossier_id, integration_id = sage
-    requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
     refresh_all(job_app, sage)
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.EXPIRED
@@ -164,7 +163,7 @@ def test_invalid_grant_makes_the_integration_expiree(job_app, live, spec, sage):
 
 def test_rate_limited_waits_and_succeeds(job_app, live, spec, sage):
     _, _, integration_id = sage
-    requests.post(
+    controls_api.post(
         f"{live.url}/sandbox/controls/api/faults",
         json={"count": 1, "status": 429, "retry_after": 1},
         timeout=10,
@@ -225,7 +224,7 @@ def test_a_purchase_invoice_is_published_once_with_its_pdf(job_app, live, spec, 
 
 def test_a_rejected_field_is_shown_in_french_with_sages_words_and_the_field(job_app, live, spec, sage):
     browser, dossier_id, _ = sage
-    requests.post(
+    controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/acc-606100",
         json={"active": False},
         timeout=10,

@@ -11,16 +11,16 @@ from urllib.parse import parse_qs, urlparse
 import requests
 from sqlalchemy import select
 
+from sandbox.models import SandboxToken
 from tests.conftest import run_worker_burst
-from tests.http_user import COMPANY, token_in
+from tests.http_user import COMPANY, controls_api, token_in
 from webapp.extensions import db
 from webapp.models import Event, Integration, IntegrationStatus, JobRun
-from webapp.sandbox.models import SandboxToken
 
 
 def test_tokens_are_in_no_log_page_event_or_job_record(job_app, live, bookkeeper, dossier_id, caplog):
     caplog.set_level(logging.DEBUG)  # every logger of the web process: the app's, authlib, urllib3, werkzeug
-    requests.post(f"{live.url}/sandbox/controls/api/settings", json={"access_ttl": 60}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/settings", json={"access_ttl": 60}, timeout=10)
     pages = [bookkeeper.connect(dossier_id).text]
     workers = [run_worker_burst(job_app)]
     with job_app.app_context():
@@ -32,7 +32,7 @@ def test_tokens_are_in_no_log_page_event_or_job_record(job_app, live, bookkeeper
     bookkeeper.post_form(f"{page}/actualiser", {}, page=page, htmx=True)
     workers.append(run_worker_burst(job_app))
     # The grant withdrawn at the software: the next refresh meets invalid_grant, whose answer is kept.
-    requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/revoke", json={}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/revoke", json={}, timeout=10)
     with job_app.app_context():
         for token in db.session.scalars(select(SandboxToken)):
             token.issued_at -= 120

@@ -34,7 +34,6 @@ def _pages(dossier, integration) -> list[str]:
         f"/dossiers/{dossier.id}/regles/fournisseurs/nouvelle",
         f"/dossiers/{dossier.id}/documents",
         f"/dossiers/{dossier.id}/documents/nouvelle/achat",
-        "/sandbox/controls",
         "/page-qui-n-existe-pas",
     ]
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import html
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from tests.conftest import run_worker_burst
+from tests.http_user import controls_api
 from tests.test_connect_and_lists import EXPECTED_SIZES, sizes
 from tests.test_publishing import click_publish, new_invoice, status_of, upstream_invoices
 from webapp.extensions import db
@@ -25,7 +25,7 @@ def _controls(live) -> str:
 
 
 def _faults_left(live) -> int:
-    return requests.get(f"{_controls(live)}/state", timeout=10).json()["settings"]["faults"]["count"]
+    return controls_api.get(f"{_controls(live)}/state", timeout=10).json()["settings"]["faults"]["count"]
 
 
 def _customers_sync(job_app, integration_id: int) -> ListSync:
@@ -71,13 +71,13 @@ def test_a_refresh_against_a_failing_software_stops_after_bounded_retries_and_ke
 ):
     browser, dossier_id, integration_id = connected_dossier
     before = sizes(job_app, integration_id)
-    requests.post(f"{_controls(live)}/faults", json={"count": 20, **fault}, timeout=10)
+    controls_api.post(f"{_controls(live)}/faults", json={"count": 20, **fault}, timeout=10)
     page = f"/dossiers/{dossier_id}/listes/customers"
     browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
     run_worker_burst(job_app, PROVIDER_MAX_RETRIES=str(RETRIES))
 
     assert 20 - _faults_left(live) == calls  # bounded: then the job ends
-    requests.post(f"{_controls(live)}/faults", json={"count": 0}, timeout=10)
+    controls_api.post(f"{_controls(live)}/faults", json={"count": 0}, timeout=10)
     sync = _customers_sync(job_app, integration_id)
     assert sync.status is SyncStatus.FAILED and sync.last_error == message
     with job_app.app_context():
@@ -94,13 +94,13 @@ def test_a_refresh_against_a_failing_software_stops_after_bounded_retries_and_ke
 
 def test_a_software_slower_than_the_timeout_is_given_up_on_in_bounded_time(job_app, live, connected_dossier):
     browser, dossier_id, integration_id = connected_dossier
-    requests.post(f"{_controls(live)}/settings", json={"latency_ms": 2500}, timeout=10)
+    controls_api.post(f"{_controls(live)}/settings", json={"latency_ms": 2500}, timeout=10)
     try:
         page = f"/dossiers/{dossier_id}/listes/customers"
         browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
         run_worker_burst(job_app, PROVIDER_TIMEOUT="1", PROVIDER_MAX_RETRIES="1")
     finally:
-        requests.post(f"{_controls(live)}/settings", json={"latency_ms": 0}, timeout=10)
+        controls_api.post(f"{_controls(live)}/settings", json={"latency_ms": 0}, timeout=10)
     sync = _customers_sync(job_app, integration_id)
     assert sync.status is SyncStatus.FAILED
     assert sync.last_error == "Le logiciel comptable ne répond pas. Réessayez dans quelques minutes."
@@ -114,7 +114,7 @@ def test_a_publication_whose_connection_is_closed_is_retried_and_makes_one_invoi
 ):
     browser, dossier_id, integration_id, ids = dossier_with_rule
     document_id = new_invoice(browser, dossier_id, ids)
-    requests.post(f"{_controls(live)}/faults", json={"count": 2, "kind": "drop"}, timeout=10)
+    controls_api.post(f"{_controls(live)}/faults", json={"count": 2, "kind": "drop"}, timeout=10)
     click_publish(browser, dossier_id, document_id)
     run_worker_burst(job_app, PROVIDER_MAX_RETRIES=str(RETRIES))
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import html
 
-import requests
 from sqlalchemy import func, select
 
+from sandbox.models import SandboxGrant
 from tests.conftest import run_worker_burst
-from tests.http_user import COMPANY, Browser, token_in
+from tests.http_user import COMPANY, Browser, controls_api, token_in
 from tests.xero_helpers import XERO_TENANT
 from webapp.extensions import db
 from webapp.models import Event, Integration, IntegrationStatus, ListItem, ListKind, Rule
-from webapp.sandbox.models import SandboxGrant
 
 
 def switch(browser: Browser, dossier_id: int, integration_id: int, software: str, *, decision: str = "allow"):
@@ -109,13 +108,15 @@ def test_a_failed_switch_changes_nothing(job_app, live, dossier_with_rule):
     start = browser.post_form(f"{page}/xero", {}, page=page, allow_redirects=False)
     consent = browser.get(start.headers["Location"])
     # The new software's token endpoint fails for good at the moment of the exchange.
-    requests.post(f"{live.url}/sandbox/controls/api/faults", json={"count": 20, "status": 503}, timeout=10)
+    controls_api.post(
+        f"{live.url}/sandbox/controls/api/faults", json={"count": 20, "status": 503}, timeout=10
+    )
     done = browser.http.post(
         start.headers["Location"],
         data={"decision": "allow", "csrf_token": token_in(consent.text), "company_id": COMPANY},
         timeout=60,
     )
-    requests.post(f"{live.url}/sandbox/controls/api/faults", json={"count": 0}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/faults", json={"count": 0}, timeout=10)
     assert "La connexion à Xero a échoué" in html.unescape(
         done.text
     ) and "Rien n'a été modifié." in html.unescape(done.text)

@@ -14,10 +14,10 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 
+from sandbox.models import SandboxToken
 from tests.conftest import WorkerProcess
 from webapp.extensions import db
 from webapp.models import Event, Integration, IntegrationStatus
-from webapp.sandbox.models import SandboxToken
 
 ROUNDS = 100
 

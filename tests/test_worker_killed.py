@@ -8,11 +8,10 @@ import signal
 import time
 
 import pytest
-import requests
 from sqlalchemy import func, select, text
 
 from tests.conftest import WorkerProcess
-from tests.http_user import COMPANY
+from tests.http_user import COMPANY, controls_api
 from webapp.extensions import db
 from webapp.models import ListItem, ListItemStaging, ListKind, ListSync, Rule, RuleTransfer
 from webapp.models.lists import SyncStatus
@@ -43,10 +42,10 @@ def test_a_refresh_killed_mid_way_leaves_the_list_whole_and_can_be_retried(job_a
 
     before = suppliers()
     controls = f"{live.url}/sandbox/controls/api"
-    requests.post(
+    controls_api.post(
         f"{controls}/companies/{COMPANY}/items/sup-000001", json={"name": "EDF (renommé)"}, timeout=10
     )
-    requests.post(f"{controls}/settings", json={"latency_ms": 700}, timeout=10)
+    controls_api.post(f"{controls}/settings", json={"latency_ms": 700}, timeout=10)
 
     worker = WorkerProcess(job_app, LIST_PAGE_SIZE="10")
     try:
@@ -72,7 +71,7 @@ def test_a_refresh_killed_mid_way_leaves_the_list_whole_and_can_be_retried(job_a
         assert "Échec du dernier chargement" in shown and CRASHED_MESSAGE in shown
         assert suppliers() == before  # nothing half-written
 
-        requests.post(f"{controls}/settings", json={"latency_ms": 0}, timeout=10)
+        controls_api.post(f"{controls}/settings", json={"latency_ms": 0}, timeout=10)
         browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
 
         def loaded() -> bool:
@@ -119,7 +118,7 @@ def test_a_publication_killed_after_the_software_made_the_invoice_is_published_o
     controls = f"{live.url}/sandbox/controls/api"
     # Every call to the software takes 1.5 s: the invoice is made, then its PDF is being sent when
     # the worker dies; the answer with the invoice's id never reaches Raccord.
-    requests.post(f"{controls}/settings", json={"latency_ms": 1500}, timeout=10)
+    controls_api.post(f"{controls}/settings", json={"latency_ms": 1500}, timeout=10)
     row = f"/dossiers/{dossier_id}/documents/{document_id}/ligne?suivi=1"
 
     worker = WorkerProcess(job_app)
@@ -139,7 +138,7 @@ def test_a_publication_killed_after_the_software_made_the_invoice_is_published_o
         assert "Échec" in shown and CRASHED_MESSAGE in shown
 
         # Publishing again completes, and the software still has one invoice, now with its PDF.
-        requests.post(f"{controls}/settings", json={"latency_ms": 0}, timeout=10)
+        controls_api.post(f"{controls}/settings", json={"latency_ms": 0}, timeout=10)
         click_publish(browser, dossier_id, document_id)
 
         def published() -> str | None:
@@ -148,7 +147,7 @@ def test_a_publication_killed_after_the_software_made_the_invoice_is_published_o
 
         _wait_for(published)
     finally:
-        requests.post(f"{controls}/settings", json={"latency_ms": 0}, timeout=10)
+        controls_api.post(f"{controls}/settings", json={"latency_ms": 0}, timeout=10)
         worker.stop()
     invoices = upstream_invoices(live)
     assert len(invoices) == 1

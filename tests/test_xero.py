@@ -8,20 +8,19 @@ import html
 import time
 
 import pytest
-import requests
 from sqlalchemy import select
 
+from sandbox.dialects import tenant_guid
+from sandbox.models import SandboxItem, SandboxToken
+from sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
 from tests.conftest import run_worker_burst
-from tests.http_user import COMPANY, Browser, connected
+from tests.http_user import COMPANY, Browser, connected, controls_api
 from tests.test_publishing import click_publish, status_of, upstream_invoices
 from tests.vendor_helpers import active_sizes, new_bill, refresh_all
 from tests.vendor_specs import Route, SpecRecorder
 from webapp.connectors.catalogue import get_connector
 from webapp.extensions import db
 from webapp.models import Document, DocumentStatus, Integration, IntegrationStatus, ListItem, ListKind
-from webapp.sandbox.dialects import tenant_guid
-from webapp.sandbox.models import SandboxItem, SandboxToken
-from webapp.sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
 from webapp.services.integrations import LiveTokens
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -99,12 +98,12 @@ def test_incremental_read_archived_contact_and_deleted_tax_rate(job_app, live, s
     _, _, integration_id = xero
     time.sleep(1.1)  # If-Modified-Since has a one-second grain
     since = time.time()
-    requests.post(
+    controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/sup-000002",
         json={"active": False},
         timeout=10,
     ).raise_for_status()
-    requests.post(
+    controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/tax-TVA21",
         json={"active": False},
         timeout=10,
@@ -161,7 +160,7 @@ def test_expired_access_token_is_refreshed_and_the_rotated_refresh_token_stored(
 
 def test_invalid_grant_makes_the_integration_expiree(job_app, live, spec, xero):
     browser, dossier_id, integration_id = xero
-    requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
     refresh_all(job_app, xero)
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.EXPIRED
@@ -171,7 +170,7 @@ def test_invalid_grant_makes_the_integration_expiree(job_app, live, spec, xero):
 
 def test_rate_limited_with_xeros_headers_waits_and_succeeds(job_app, live, spec, xero):
     _, _, integration_id = xero
-    requests.post(
+    controls_api.post(
         f"{live.url}/sandbox/controls/api/faults",
         json={"count": 1, "status": 429, "retry_after": 1},
         timeout=10,
@@ -211,7 +210,7 @@ def test_a_bill_is_published_once_with_its_pdf(job_app, live, spec, xero):
 
 def test_a_validation_error_is_shown_in_french_with_xeros_words(job_app, live, spec, xero):
     browser, dossier_id, _ = xero
-    requests.post(
+    controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/acc-606100",
         json={"active": False},
         timeout=10,
@@ -272,7 +271,7 @@ def test_a_new_supplier_is_created_once_as_a_xero_contact(job_app, live, spec, x
 
 def test_a_disconnected_organisation_answers_403_and_the_integration_is_expiree(job_app, live, spec, xero):
     browser, dossier_id, integration_id = xero
-    requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/revoke", json={}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/revoke", json={}, timeout=10)
     refresh_all(job_app, xero)
     with job_app.app_context():
         integration = db.session.get(Integration, integration_id)
@@ -286,7 +285,7 @@ def test_a_disconnected_organisation_answers_403_and_the_integration_is_expiree(
 def test_a_background_refresh_reads_only_what_changed(job_app, live, spec, xero):
     _, _, integration_id = xero
     time.sleep(1.1)
-    requests.post(
+    controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/items/sup-000004",
         json={"name": "Bureau Vallée Pro"},
         timeout=10,

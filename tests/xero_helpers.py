@@ -1,6 +1,6 @@
 """Facts about the sandbox's Xero dialect that several tests compare with."""
 
+from sandbox.dialects import tenant_guid
 from tests.http_user import COMPANY
-from webapp.sandbox.dialects import tenant_guid
 
 XERO_TENANT = tenant_guid(COMPANY)  # the demo company's organisation id, as Xero shows it

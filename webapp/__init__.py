@@ -45,12 +45,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_job_backend(app)
 
     if app.config["SANDBOX_ENABLED"]:
-        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+        from webapp.sandbox_host import mount_sandbox
 
-        from webapp.sandbox import create_sandbox_app
-
-        app.extensions["raccord.sandbox"] = sandbox = create_sandbox_app(app)
-        app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/sandbox": sandbox})  # type: ignore[method-assign]
+        mount_sandbox(app)
 
     if app.config["RACCORD_ENV"] == "production":
         from webapp.services.demo import refuse_demo_accounts

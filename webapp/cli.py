@@ -66,15 +66,16 @@ def serve_local_command(host: str, port: int) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    upgrade()
+    upgrade(revision="heads")
     if database_is_empty():
         seed_demo()
         click.echo("Données de démonstration créées.")
     if app.config["SANDBOX_ENABLED"]:
-        from webapp.sandbox.seed import seed_sandbox
+        from webapp.sandbox_host import seed_sandbox_for
+        from webapp.services.demo import demo_organisation_id
 
         app.config["SANDBOX_BASE_URL"] = app.config["SANDBOX_BASE_URL"] or f"http://{host}:{port}/sandbox"
-        seed_sandbox(app.config["SANDBOX_CLIENT_ID"], app.config["SANDBOX_CLIENT_SECRET"])
+        seed_sandbox_for(demo_organisation_id())  # the demo companies belong to the demo cabinet
     db.session.remove()
 
     worker, _thread = start_embedded_worker(app)
@@ -206,16 +207,30 @@ def deactivate_user_command(email: str, reactivate: bool) -> None:
 
 
 @click.command("sandbox-seed")
+@click.option(
+    "--organisation",
+    default=None,
+    help="Cabinet à qui donner les sociétés qui ne sont encore à personne (défaut : le cabinet de démo).",
+)
 @with_appcontext
-def sandbox_seed_command() -> None:
+def sandbox_seed_command(organisation: str | None) -> None:
     """Crée les sociétés et les listes du logiciel de démonstration « Compta Démo »."""
-    from webapp.sandbox.seed import seed_sandbox
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import Organisation
+    from webapp.sandbox_host import seed_sandbox_for
+    from webapp.services.demo import demo_organisation_id
 
     if not current_app.config["SANDBOX_ENABLED"]:
         raise click.ClickException("Le logiciel de démonstration est désactivé (SANDBOX_ENABLED=false).")
-    created = seed_sandbox(
-        current_app.config["SANDBOX_CLIENT_ID"], current_app.config["SANDBOX_CLIENT_SECRET"]
-    )
+    if organisation is None:
+        owner = demo_organisation_id()
+    else:
+        owner = db.session.scalar(select(Organisation.id).where(Organisation.name == organisation))
+        if owner is None:
+            raise click.ClickException(f"Aucun cabinet « {organisation} ».")
+    created = seed_sandbox_for(owner)
     click.echo(
         "Sociétés de démonstration créées." if created else "Les sociétés de démonstration existent déjà."
     )

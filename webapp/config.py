@@ -165,6 +165,10 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
     if sandbox_base_url and not sandbox_base_url.startswith(("http://", "https://")):
         raise ConfigError("SANDBOX_BASE_URL doit commencer par http:// ou https://.")
 
+    control_token = env_secret(env, "SANDBOX_CONTROL_TOKEN")
+    if control_token is not None and len(control_token) < 32:
+        raise ConfigError("SANDBOX_CONTROL_TOKEN doit faire au moins 32 caractères.")
+
     config: dict[str, Any] = {
         "RACCORD_ENV": environment,
         "SECRET_KEY": secret_key,
@@ -209,6 +213,8 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "SANDBOX_ENABLED": sandbox_enabled,
         "SANDBOX_BASE_URL": sandbox_base_url,
         "SANDBOX_CLIENT_ID": env.get("SANDBOX_CLIENT_ID", "raccord"),
+        # The controls' JSON API for automation (tests, support scripts); without it, staff only.
+        "SANDBOX_CONTROL_TOKEN": control_token,
         # None: derived from SECRET_KEY once the app's final settings are known (derived_settings).
         "SANDBOX_CLIENT_SECRET": env_secret(env, "SANDBOX_CLIENT_SECRET"),
         "PROVIDER_TIMEOUT": env_float(env, "PROVIDER_TIMEOUT", 30.0, minimum=1.0),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-import requests
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import open_demo_dossier
+from tests.http_user import controls_api
 from webapp.services.demo import seed_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
@@ -52,7 +52,7 @@ def test_connect_refresh_and_reload_a_list(page, live, worker, demo):
     expect(toasts.get_by_text("Les listes sont à jour.")).to_have_count(2)
 
     # A supplier added in the software appears after 'Recharger la liste'.
-    added = requests.post(
+    added = controls_api.post(
         f"{live.url}/sandbox/controls/api/companies/cmp-boulangerie-martin/suppliers",
         json={"name": "Fromagerie des Alpages", "vat_number": "FR40303265045"},
         timeout=10,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import requests
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.conftest import run_worker_burst
 from tests.e2e.conftest import open_demo_dossier
-from tests.http_user import COMPANY, Browser, connected
+from tests.http_user import COMPANY, Browser, connected, controls_api
 from webapp.extensions import db
 from webapp.models import ListItem, PartyKind, Rule
 from webapp.services.demo import seed_demo
@@ -83,9 +82,9 @@ def test_expiry_story(page, job_app, live, worker):
     row = page.locator("#documents tbody tr", has_text="F-2026-101")
     row.get_by_role("button", name="Publier").click()
     expect(row).to_contain_text("Publié", timeout=60_000)
-    assert len(requests.get(invoices, timeout=10).json()["items"]) == 1
+    assert len(controls_api.get(invoices, timeout=10).json()["items"]) == 1
 
-    requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
     add_invoice(page, "F-2026-102")
     row = page.locator("#documents tbody tr", has_text="F-2026-102")
     row.get_by_role("button", name="Publier").click()
@@ -107,5 +106,5 @@ def test_expiry_story(page, job_app, live, worker):
     expect(page.locator("#toasts")).to_contain_text("Publication relancée pour 1 facture(s).")
     row = page.locator("#documents tbody tr", has_text="F-2026-102")
     expect(row).to_contain_text("Publié", timeout=60_000)
-    upstream = requests.get(invoices, timeout=10).json()["items"]
+    upstream = controls_api.get(invoices, timeout=10).json()["items"]
     assert sorted(i["payload"]["number"] for i in upstream) == ["F-2026-101", "F-2026-102"]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import requests
 from playwright.sync_api import expect
 
 from tests.conftest import run_worker_burst
 from tests.e2e.conftest import open_demo_dossier
-from tests.http_user import COMPANY, Browser, connected
+from tests.http_user import COMPANY, Browser, connected, controls_api
 from webapp.services.demo import seed_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
@@ -73,7 +72,7 @@ def test_new_supplier_waits_for_agreement_then_is_created_and_the_invoice_publis
     page.reload()
     expect(page.locator("#documents tbody tr", has_text="PL-2026-117")).to_contain_text("Publié")
 
-    invoices = requests.get(
+    invoices = controls_api.get(
         f"{live.url}/sandbox/controls/api/companies/{COMPANY}/invoices", timeout=10
     ).json()
     (invoice,) = invoices["items"]

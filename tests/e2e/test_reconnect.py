@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-import requests
 from playwright.sync_api import expect
 
 from tests.conftest import run_worker_burst
 from tests.e2e.conftest import open_demo_dossier
-from tests.http_user import COMPANY, Browser, connected
+from tests.http_user import COMPANY, Browser, connected, controls_api
 from webapp.services.demo import seed_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
@@ -22,7 +21,7 @@ def test_expired_banner_then_se_reconnecter(page, job_app, live):
     http = Browser(live.url)
     http.login("demo@raccord.test", "demo")
     integration_id = connected(job_app, http, 1)
-    requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
     lists = "/dossiers/1/listes/suppliers"
     http.post_form(f"{lists}/recharger", {}, page=lists, htmx=True)
     run_worker_burst(job_app)

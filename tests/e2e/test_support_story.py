@@ -7,14 +7,13 @@ from __future__ import annotations
 import re
 
 import pytest
-import requests
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.conftest import run_worker_burst
 from tests.e2e.conftest import open_demo_dossier
 from tests.e2e.test_expiry_story import add_invoice
-from tests.http_user import COMPANY, Browser, connected
+from tests.http_user import COMPANY, Browser, connected, controls_api
 from webapp.extensions import db
 from webapp.models import Dossier, Integration, IntegrationStatus, ListItem, PartyKind, Rule
 from webapp.services.demo import seed_demo
@@ -52,7 +51,7 @@ def test_support_story(page, job_app, live, worker):
 
     # The user: the connection expires, an invoice fails.
     open_demo_dossier(page, live.url)
-    requests.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
+    controls_api.post(f"{live.url}/sandbox/controls/api/companies/{COMPANY}/expire", json={}, timeout=10)
     add_invoice(page, "F-2026-102")
     row = page.locator("#documents tbody tr", has_text="F-2026-102")
     row.get_by_role("button", name="Publier").click()

@@ -8,11 +8,11 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from sandbox.models import SandboxGrant
 from tests.e2e.conftest import open_demo_dossier
 from tests.http_user import Browser, connected
 from webapp.extensions import db
 from webapp.models import Integration, IntegrationStatus, ListItem, PartyKind, Rule
-from webapp.sandbox.models import SandboxGrant
 from webapp.services.demo import seed_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]

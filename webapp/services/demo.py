@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import func, inspect, select
 
 from webapp.extensions import db
@@ -27,11 +27,18 @@ def database_is_empty() -> bool:
     return not db.session.scalar(select(func.count()).select_from(Organisation))
 
 
+DEMO_ORGANISATION = "Cabinet Démo"
+
+
+def demo_organisation_id() -> int | None:
+    return db.session.scalar(select(Organisation.id).where(Organisation.name == DEMO_ORGANISATION))
+
+
 def seed_demo() -> bool:
     """Create the demo organisation, logins and dossiers. Returns False if already there."""
     if db.session.scalar(select(User).where(User.email == DEMO_MEMBER[0])) is not None:
         return False
-    cabinet = Organisation(name="Cabinet Démo")
+    cabinet = Organisation(name=DEMO_ORGANISATION)
     support_team = Organisation(name="Équipe Raccord")
     db.session.add_all([cabinet, support_team])
 
@@ -44,6 +51,10 @@ def seed_demo() -> bool:
     for name, siren in DEMO_DOSSIERS:
         db.session.add(Dossier(organisation=cabinet, name=name, siren=siren))
     db.session.commit()
+    if current_app.config.get("SANDBOX_ENABLED"):
+        from webapp.sandbox_host import seed_sandbox_for
+
+        seed_sandbox_for(cabinet.id)  # the demo companies of 'Compta Démo' belong to the demo cabinet
     return True
 
 

@@ -75,7 +75,8 @@ def reproduce(dossier_id: int, staff_id: int, *, job_run_id: int | None = None) 
     if original is None or staff is None or not staff.is_staff:
         raise UserFacingJobError("Dossier ou membre du support introuvable.")
 
-    from webapp.sandbox.models import SandboxClient, SandboxCompany
+    from sandbox.models import SandboxClient, SandboxCompany
+    from webapp.sandbox_host import owner_key
 
     client_id = app.config["SANDBOX_CLIENT_ID"]
     if db.session.get(SandboxClient, client_id) is None:
@@ -103,6 +104,7 @@ def reproduce(dossier_id: int, staff_id: int, *, job_run_id: int | None = None) 
             id=f"rep-{copy.id}-{uuid.uuid4().hex[:8]}",
             name=f"{seed_from.company_name} (reproduction n° {copy.id})",
             siren=original.siren,
+            owner=owner_key(staff.organisation_id),  # offered to the support team only
         )
         db.session.add(company)
         db.session.flush()
@@ -206,7 +208,7 @@ def _copy_lists(old: Integration, new: Integration, item_map: dict[int, int], co
 
 def _seed_sandbox(company_id: str, rows: list[ListItem]) -> None:
     """The sandbox company gets the items as the original's software last gave them."""
-    from webapp.sandbox.models import SandboxItem
+    from sandbox.models import SandboxItem
 
     now = utcnow()
     db.session.execute(
@@ -320,9 +322,9 @@ def _copy_documents(
 def _put_in_state(integration: Integration, company: Any, client_id: str) -> str:
     """The sandbox grant as the original's: live tokens for Connectée; for Expirée, tokens whose
     consent has ended, so the next refresh gets invalid_grant and 'Se reconnecter' is the way out."""
-    from webapp.sandbox.faults import get_setting
-    from webapp.sandbox.models import SandboxGrant, SandboxToken
-    from webapp.sandbox.oauth import DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL
+    from sandbox.faults import get_setting
+    from sandbox.models import SandboxGrant, SandboxToken
+    from sandbox.oauth import DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL
 
     if integration.status is IntegrationStatus.DISCONNECTED:
         return "déconnectée"

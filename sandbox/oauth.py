@@ -14,17 +14,18 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import Blueprint, Flask, g, render_template, request
 from sqlalchemy import select
 
-from webapp.extensions import db
-from webapp.models.base import utcnow
-from webapp.sandbox.csrf import sandbox_csrf
-from webapp.sandbox.faults import apply_faults, get_setting
-from webapp.sandbox.models import (
+from sandbox.columns import utcnow
+from sandbox.csrf import sandbox_csrf
+from sandbox.faults import apply_faults, get_setting
+from sandbox.models import (
     SandboxAuthCode,
     SandboxClient,
     SandboxCompany,
     SandboxGrant,
     SandboxToken,
 )
+from sandbox.tenancy import signed_in_owner
+from webapp.extensions import db
 
 bp = Blueprint("sandbox_oauth", __name__, url_prefix="/oauth")
 
@@ -193,19 +194,27 @@ def authorize():
         grant = server.get_consent_grant(end_user=None)
     except OAuth2Error as error:
         return render_template("consent_error.html", error=error.description or error.error), 400
-    companies = db.session.scalars(select(SandboxCompany).order_by(SandboxCompany.name)).all()
+    owner = signed_in_owner()
+    companies = (
+        db.session.scalars(
+            select(SandboxCompany).where(SandboxCompany.owner == owner).order_by(SandboxCompany.name)
+        ).all()
+        if owner
+        else []
+    )
     if request.method == "GET":
         return render_template("consent.html", grant=grant, companies=companies, client=grant.client)
     if request.form.get("decision") != "allow":
         return server.create_authorization_response(grant=grant, grant_user=None)
-    company = db.session.get(SandboxCompany, request.form.get("company_id") or "")
+    chosen = request.form.get("company_id") or ""
+    company = next((each for each in companies if each.id == chosen), None)  # only one offered
     if company is None:
         return render_template(
             "consent.html",
             grant=grant,
             companies=companies,
             client=grant.client,
-            error="Choisissez la société à laquelle Raccord aura accès.",
+            error="Choisissez la société à laquelle Raccord aura accès." if companies else None,
         ), 400
     return server.create_authorization_response(grant=grant, grant_user=company)
 

@@ -11,8 +11,8 @@ from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMix
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from sandbox.columns import UTCDateTime, utcnow
 from webapp.extensions import db
-from webapp.models.base import UTCDateTime, utcnow
 
 # Scopes the vendors' dialects are asked for, granted like the sandbox's own.
 DIALECT_SCOPES = {
@@ -41,6 +41,9 @@ class SandboxCompany(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     siren: Mapped[str | None] = mapped_column(String(9))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: The organisation this company belongs to (the key the host gives): only its users are offered
+    #: it on the consent page. None: nobody's yet.
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class SandboxItem(db.Model):

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from flask import request
 from sqlalchemy import select
 
+from sandbox.models import SandboxCompany, SandboxGrant, SandboxToken
 from webapp.extensions import db
-from webapp.sandbox.models import SandboxCompany, SandboxGrant, SandboxToken
 
 TENANT_NAMESPACE = uuid.UUID("6f1c1d0e-4a3b-5c2d-8e9f-0a1b2c3d4e5f")
 

@@ -11,8 +11,8 @@ from typing import Any
 from flask import Response, request
 from sqlalchemy import select
 
+from sandbox.models import SandboxSetting
 from webapp.extensions import db
-from webapp.sandbox.models import SandboxSetting
 
 
 def get_setting(key: str, default: Any = None) -> Any:

@@ -28,13 +28,12 @@ from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.extensions import db
-from webapp.models.base import utcnow
-from webapp.sandbox import oauth
-from webapp.sandbox.csrf import sandbox_csrf
-from webapp.sandbox.dialects import check_bearer, company_for_guid, tenant_guid
-from webapp.sandbox.faults import apply_faults
-from webapp.sandbox.models import (
+from sandbox import oauth
+from sandbox.columns import utcnow
+from sandbox.csrf import sandbox_csrf
+from sandbox.dialects import check_bearer, company_for_guid, tenant_guid
+from sandbox.faults import apply_faults
+from sandbox.models import (
     SandboxAttachment,
     SandboxCompany,
     SandboxGrant,
@@ -42,6 +41,7 @@ from webapp.sandbox.models import (
     SandboxItem,
     SandboxSetting,
 )
+from webapp.extensions import db
 
 bp = Blueprint("sandbox_xero", __name__, url_prefix="/xero")
 # Token lifetimes as the vendor's (https://developer.xero.com/documentation/guides/oauth2/token-types).
@@ -535,7 +535,7 @@ def _replay(what: str) -> Response | None:
     key = request.headers.get("Idempotency-Key")
     if not key:
         return None
-    from webapp.sandbox.faults import get_setting
+    from sandbox.faults import get_setting
 
     stored = get_setting(_key_name(what, key))
     if stored is None:

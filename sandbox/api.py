@@ -11,11 +11,10 @@ from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.extensions import db
-from webapp.models.base import utcnow
-from webapp.sandbox.csrf import sandbox_csrf
-from webapp.sandbox.faults import apply_faults
-from webapp.sandbox.models import (
+from sandbox.columns import utcnow
+from sandbox.csrf import sandbox_csrf
+from sandbox.faults import apply_faults
+from sandbox.models import (
     SandboxAttachment,
     SandboxCompany,
     SandboxGrant,
@@ -23,6 +22,7 @@ from webapp.sandbox.models import (
     SandboxItem,
     SandboxToken,
 )
+from webapp.extensions import db
 
 bp = Blueprint("sandbox_api", __name__, url_prefix="/api/v1")
 sandbox_csrf.exempt(bp)

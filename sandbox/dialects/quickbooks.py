@@ -32,13 +32,12 @@ from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.extensions import db
-from webapp.models.base import utcnow
-from webapp.sandbox import oauth
-from webapp.sandbox.csrf import sandbox_csrf
-from webapp.sandbox.dialects import check_bearer
-from webapp.sandbox.faults import apply_faults, get_setting
-from webapp.sandbox.models import (
+from sandbox import oauth
+from sandbox.columns import utcnow
+from sandbox.csrf import sandbox_csrf
+from sandbox.dialects import check_bearer
+from sandbox.faults import apply_faults, get_setting
+from sandbox.models import (
     SandboxAttachment,
     SandboxClient,
     SandboxCompany,
@@ -48,6 +47,7 @@ from webapp.sandbox.models import (
     SandboxSetting,
     SandboxToken,
 )
+from webapp.extensions import db
 
 bp = Blueprint("sandbox_quickbooks", __name__, url_prefix="/quickbooks")
 # Token lifetimes as the vendor's (https://developer.intuit.com/app/developer/qbo/docs/develop/authentication-and-authorization/faq).

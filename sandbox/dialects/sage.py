@@ -33,13 +33,13 @@ from sqlalchemy import false as sa_false
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from sandbox import oauth
+from sandbox.columns import utcnow
+from sandbox.csrf import sandbox_csrf
+from sandbox.dialects import check_bearer, company_for_guid, tenant_guid
+from sandbox.faults import apply_faults
+from sandbox.models import SandboxAttachment, SandboxInvoice, SandboxItem
 from webapp.extensions import db
-from webapp.models.base import utcnow
-from webapp.sandbox import oauth
-from webapp.sandbox.csrf import sandbox_csrf
-from webapp.sandbox.dialects import check_bearer, company_for_guid, tenant_guid
-from webapp.sandbox.faults import apply_faults
-from webapp.sandbox.models import SandboxAttachment, SandboxInvoice, SandboxItem
 
 bp = Blueprint("sandbox_sage", __name__, url_prefix="/sage")
 # Token lifetimes as the vendor's (https://developer.sage.com/accounting/guides/authenticating/authentication/).

@@ -10,12 +10,11 @@ from typing import Any
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select, update
 
-from webapp.extensions import db
-from webapp.models.base import utcnow
-from webapp.sandbox.api import LIST_KINDS
-from webapp.sandbox.csrf import sandbox_csrf
-from webapp.sandbox.faults import get_setting, set_setting
-from webapp.sandbox.models import (
+from sandbox.api import LIST_KINDS
+from sandbox.columns import utcnow
+from sandbox.csrf import sandbox_csrf
+from sandbox.faults import get_setting, set_setting
+from sandbox.models import (
     SandboxAttachment,
     SandboxCompany,
     SandboxGrant,
@@ -23,8 +22,10 @@ from webapp.sandbox.models import (
     SandboxItem,
     SandboxToken,
 )
-from webapp.sandbox.oauth import DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL
-from webapp.sandbox.seed import generate_items
+from sandbox.oauth import DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL
+from sandbox.seed import generate_items
+from sandbox.tenancy import has_control_token, signed_in_staff
+from webapp.extensions import db
 
 bp = Blueprint("sandbox_controls", __name__, url_prefix="/controls")
 api = Blueprint("sandbox_controls_api", __name__, url_prefix="/controls/api")
@@ -211,6 +212,23 @@ def state() -> dict[str, Any]:
 
 
 # --- the JSON API -----------------------------------------------------------------------
+
+
+@bp.before_request
+def staff_only():
+    """The page is for Raccord's support staff, signed in to Raccord; to anyone else it does not exist."""
+    if not signed_in_staff():
+        abort(404)
+
+
+@api.before_request
+def staff_or_token_only():
+    """The JSON API: Raccord's staff in their browser, or automation with the configured token."""
+    if signed_in_staff() or has_control_token():
+        return None
+    response = jsonify({"error": "Accès refusé : réservé au support de Raccord ou au jeton de contrôle."})
+    response.headers["WWW-Authenticate"] = 'Bearer realm="Compta Démo controls"'
+    return response, 401
 
 
 @api.before_request

@@ -28,13 +28,13 @@ from decimal import Decimal, InvalidOperation
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import select
 
+from sandbox import oauth
+from sandbox.columns import utcnow
+from sandbox.csrf import sandbox_csrf
+from sandbox.dialects import check_bearer
+from sandbox.faults import apply_faults
+from sandbox.models import SandboxAttachment, SandboxInvoice, SandboxItem
 from webapp.extensions import db
-from webapp.models.base import utcnow
-from webapp.sandbox import oauth
-from webapp.sandbox.csrf import sandbox_csrf
-from webapp.sandbox.dialects import check_bearer
-from webapp.sandbox.faults import apply_faults
-from webapp.sandbox.models import SandboxAttachment, SandboxInvoice, SandboxItem
 
 bp = Blueprint("sandbox_pennylane", __name__, url_prefix="/pennylane")
 # Token lifetimes as the vendor's (VENDORS.md).

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
+from sandbox.models import SandboxClient, SandboxCompany, SandboxItem
 from webapp.extensions import db
-from webapp.sandbox.models import SandboxClient, SandboxCompany, SandboxItem
 
 COMPANIES = [
     ("cmp-boulangerie-martin", "Boulangerie Martin SARL", "732829320"),
@@ -227,8 +227,11 @@ def company_items(company_index: int) -> Iterator[dict[str, Any]]:
         yield {"kind": "payment_methods", "external_id": f"pay-{code}", "code": code, "name": name}
 
 
-def seed_sandbox(client_id: str, client_secret: str, redirect_uris: list[str] | None = None) -> bool:
-    """Create the sandbox companies with their lists, and Raccord's OAuth client. Idempotent."""
+def seed_sandbox(
+    client_id: str, client_secret: str, redirect_uris: list[str] | None = None, *, owner: str | None = None
+) -> bool:
+    """Create the demo companies with their lists, and Raccord's OAuth client. Idempotent. Companies
+    that belong to nobody yet are given to `owner` (never taken from another)."""
     client = db.session.get(SandboxClient, client_id)
     if client is None:
         db.session.add(
@@ -243,10 +246,13 @@ def seed_sandbox(client_id: str, client_secret: str, redirect_uris: list[str] | 
         client.client_secret = client_secret
     created = False
     for index, (company_id, name, siren) in enumerate(COMPANIES):
-        if db.session.get(SandboxCompany, company_id) is not None:
+        existing = db.session.get(SandboxCompany, company_id)
+        if existing is not None:
+            if existing.owner is None and owner is not None:
+                existing.owner = owner
             continue
         created = True
-        db.session.add(SandboxCompany(id=company_id, name=name, siren=siren))
+        db.session.add(SandboxCompany(id=company_id, name=name, siren=siren, owner=owner))
         db.session.flush()
         rows = [
             {"company_id": company_id, "active": True, "extras": {}, **item} for item in company_items(index)
