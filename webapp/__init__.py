@@ -30,6 +30,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(derived_settings(app.config))
     _tune_database(app)
 
+    from webapp import ids
+
+    ids.init_app(app)  # before the routes: `<int:…>` is bounded to what the columns hold
     _init_extensions(app)
     _register_blueprints(app)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from flask import Flask, render_template, request
@@ -24,11 +25,36 @@ MESSAGES = {
 
 def render_error(code: int, message: str | None = None):
     title, default_message = MESSAGES.get(code, MESSAGES[500])
-    template = "errors/_error.html" if request.headers.get("HX-Request") == "true" else "errors/error.html"
-    return render_template(template, code=code, title=title, message=message or default_message), code
+    message = message or default_message
+    if request.headers.get("HX-Request") == "true":
+        # htmx does not swap an error answer: the message comes as a toast.
+        toast = {"raccord:toast": {"message": message, "level": "error"}}
+        body = render_template("errors/_error.html", code=code, title=title, message=message)
+        return body, code, {"HX-Trigger": json.dumps(toast)}
+    return render_template("errors/error.html", code=code, title=title, message=message), code
+
+
+NUL_REFUSED = (
+    "Le texte envoyé contient un caractère invisible interdit (NUL), souvent venu d'un copier-coller : "
+    "retirez-le puis réessayez. Rien n'a été enregistré."
+)
+
+
+def has_nul() -> bool:
+    """A NUL anywhere in what the request sends (query, form fields, file names): PostgreSQL cannot
+    store it, so it is refused before anything reads it."""
+    values = [*request.args.values(), *request.form.values()]
+    values += [upload.filename or "" for upload in request.files.values()]
+    return any("\x00" in value for value in values) or "\x00" in request.path
 
 
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_characters():
+        if has_nul():
+            return render_error(400, NUL_REFUSED)
+        return None
+
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         return render_error(

@@ -5,13 +5,13 @@ from flask_wtf.file import FileField
 from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import Optional
 
-from webapp.ids import coerce_choice_id
+from webapp.ids import ItemChoiceField
 from webapp.rules.forms import CodingForm
 from webapp.services.rules import CURRENCIES
 
 
 class DocumentForm(FlaskForm):
-    party_id = SelectField("Tiers", coerce=coerce_choice_id, validate_choice=False)
+    party_id = ItemChoiceField("Tiers")
     number = StringField("Numéro de facture")
     issue_date = DateField("Date de facture", validators=[Optional()])
     amount_ht = StringField("Montant HT")
@@ -24,9 +24,7 @@ class DocumentForm(FlaskForm):
         validate_choice=False,
     )
     pdf = FileField("PDF de la facture (facultatif, 10 Mo au plus)")
-    payment_method_id = SelectField(
-        "Moyen de paiement (facultatif)", coerce=coerce_choice_id, validate_choice=False
-    )
+    payment_method_id = ItemChoiceField("Moyen de paiement (facultatif)")
     # A party the list does not hold: what the invoice says of it.
     party_name = StringField("Nom (tel qu'il figure sur la facture)")
     party_vat_number = StringField("N° de TVA intracommunautaire (facultatif)")
@@ -37,5 +35,5 @@ class DocumentCodingForm(CodingForm):
     """A waiting document's own coding; what the user sets here wins over every rule."""
 
     due_days = None
-    party_id = SelectField("Tiers", coerce=coerce_choice_id, validate_choice=False)
+    party_id = ItemChoiceField("Tiers")
     due_date = DateField("Date d'échéance", validators=[Optional()])

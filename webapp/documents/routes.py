@@ -11,7 +11,7 @@ from webapp.documents import bp
 from webapp.documents.forms import DocumentCodingForm, DocumentForm
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
-from webapp.ids import parse_id
+from webapp.ids import parse_id, parse_page
 from webapp.models import Direction, Document, DocumentStatus, Integration, ListItem, ListKind
 from webapp.models.base import utcnow
 from webapp.services.documents import (
@@ -54,11 +54,8 @@ def index():
         release_if_crashed(awaiting_a_job(integration))
         counts = counts_by_status(integration)
         total = counts.get(status, 0) if status else sum(counts.values())
-        asked = request.args.get("page", "")
         # Any number of digits is a page (clamped to the last); anything else is the first.
-        page = documents_page(
-            integration, status, int(asked[:18]) if asked.isascii() and asked.isdigit() else 1, total
-        )
+        page = documents_page(integration, status, parse_page(request.args.get("page")), total)
     return render_template(
         "documents/index.html",
         dossier=g.dossier,

@@ -10,7 +10,7 @@ from webapp.jobstatus import bp
 from webapp.services.jobs import get_job_run_for, job_view
 
 
-@bp.get("/jobs/<int:job_run_id>")
+@bp.get("/jobs/<bigid:job_run_id>")
 @login_required
 def show(job_run_id: int):
     run = get_job_run_for(current_user, job_run_id)

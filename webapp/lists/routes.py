@@ -8,6 +8,7 @@ from htmx_flask import make_response
 
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
+from webapp.ids import parse_page
 from webapp.lists import bp
 from webapp.models import ListItem, ListKind
 from webapp.services.integrations import current_integration_for, latest_integration_for
@@ -43,10 +44,7 @@ def show(kind: str):
     status = request.args.get("statut", "actifs")
     if status not in STATUSES:
         status = "actifs"
-    try:
-        page_number = int(request.args.get("page", 1))
-    except ValueError:
-        page_number = 1
+    page_number = parse_page(request.args.get("page"))
     query = (request.args.get("q") or "")[:100]
     page = (
         search_items(integration, list_kind, query=query, status=status, page=page_number)
@@ -69,7 +67,7 @@ def show(kind: str):
     return render_template("lists/page.html", **context)
 
 
-@bp.post("/accounts/<int:item_id>/visible")
+@bp.post("/accounts/<bigid:item_id>/visible")
 def toggle_visible(item_id: int):
     """Column 'Visible' of the plan comptable: a hidden account is not offered when coding."""
     integration = current_integration_for(g.dossier)

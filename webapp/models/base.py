@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime
+from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.types import TypeDecorator
 
 
@@ -31,3 +31,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+#: 64-bit ids on PostgreSQL for the tables that grow with every full reload (list items and their
+#: staging, events, job runs), and for the columns that point to them. SQLite's INTEGER PRIMARY KEY
+#: is 64-bit already (and must stay INTEGER to be the rowid).
+BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -7,6 +7,7 @@ import enum
 from sqlalchemy import Enum, ForeignKey, Text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
+from webapp.models.base import BigId
 from webapp.models.lists import ListItem
 
 CODING_ITEMS = ("account", "tax_rate", "payment_method", "tracking")
@@ -48,10 +49,10 @@ def item_relationship(column: str):
 class CodingItemsMixin:
     """What codes an invoice, without its party: shared by defaults, rules and documents."""
 
-    account_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
-    tax_rate_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
-    payment_method_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
-    tracking_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
+    account_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("list_item.id"))
+    tax_rate_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("list_item.id"))
+    payment_method_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("list_item.id"))
+    tracking_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("list_item.id"))
     paid: Mapped[bool | None] = mapped_column()
     description: Mapped[str] = mapped_column(Text, default="")
 
@@ -64,7 +65,7 @@ class CodingItemsMixin:
 class CodingMixin(CodingItemsMixin):
     """A party rule's coding: always about one supplier or customer of the list."""
 
-    party_id: Mapped[int] = mapped_column(ForeignKey("list_item.id"))
+    party_id: Mapped[int] = mapped_column(BigId, ForeignKey("list_item.id"))
     party = item_relationship("party_id")
 
 

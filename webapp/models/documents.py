@@ -11,7 +11,7 @@ from sqlalchemy import Date, Enum, ForeignKey, Index, LargeBinary, Numeric, Stri
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from webapp.extensions import db
-from webapp.models.base import UTCDateTime, utcnow
+from webapp.models.base import BigId, UTCDateTime, utcnow
 from webapp.models.coding import CodingItemsMixin, Direction, direction_enum, item_relationship
 
 
@@ -56,7 +56,7 @@ class Document(CodingItemsMixin, db.Model):
     direction: Mapped[Direction] = mapped_column(direction_enum())
     # The supplier or customer: an item of the list, or, when the invoice names one the list does
     # not hold (yet), what the invoice says of it, looked for and created upstream at publication.
-    party_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
+    party_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("list_item.id"))
     party = item_relationship("party_id")
     party_name: Mapped[str] = mapped_column(String(300), default="")
     party_vat_number: Mapped[str | None] = mapped_column(String(40))
@@ -86,7 +86,7 @@ class Document(CodingItemsMixin, db.Model):
     failure_reason: Mapped[str] = mapped_column(Text, default="")
     failure_detail: Mapped[str] = mapped_column(Text, default="")
     # The last publication job: a document left 'En cours' by a dead worker is released by it.
-    job_run_id: Mapped[int | None] = mapped_column(ForeignKey("job_run.id", ondelete="SET NULL"))
+    job_run_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("job_run.id", ondelete="SET NULL"))
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Enum, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
-from webapp.models.base import UTCDateTime, utcnow
+from webapp.models.base import BigId, UTCDateTime, utcnow
 
 
 class JobStatus(enum.StrEnum):
@@ -39,7 +39,7 @@ _JOB_LABELS = {
 class JobRun(db.Model):
     __tablename__ = "job_run"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     rq_job_id: Mapped[str] = mapped_column(String(64), unique=True)
     kind: Mapped[str] = mapped_column(String(60))
     description: Mapped[str] = mapped_column(String(200), default="")
@@ -58,6 +58,6 @@ class JobRun(db.Model):
     func: Mapped[str] = mapped_column(String(200), default="")
     args: Mapped[list[Any]] = mapped_column(JSON, default=list)
     kwargs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("job_run.id", ondelete="SET NULL"))
+    retry_of_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("job_run.id", ondelete="SET NULL"))
     # Where to look at what the job made (a path inside the app), once it succeeded.
     result_url: Mapped[str | None] = mapped_column(String(300))

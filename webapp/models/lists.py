@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
-from webapp.models.base import UTCDateTime, utcnow
+from webapp.models.base import BigId, UTCDateTime, utcnow
 from webapp.models.integration import ListKind
 
 _kind_enum = Enum(
@@ -64,7 +64,7 @@ class ListItem(_ItemColumns, db.Model):
         ),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     visible: Mapped[bool] = mapped_column(default=True)  # 'Visible' in coding choices (accounts)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -79,7 +79,7 @@ class ListItemStaging(_ItemColumns, db.Model):
         Index("ix_list_item_staging_list", "integration_id", "kind"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_key: Mapped[str] = mapped_column(String(64))
 
 
@@ -105,7 +105,7 @@ class ListSync(db.Model):
         ),
         default=SyncStatus.NEVER,
     )
-    job_run_id: Mapped[int | None] = mapped_column(ForeignKey("job_run.id"))
+    job_run_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("job_run.id"))
     item_count: Mapped[int] = mapped_column(default=0)
     active_count: Mapped[int] = mapped_column(default=0)
     last_loaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Enum, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
-from webapp.models.base import UTCDateTime, utcnow
+from webapp.models.base import BigId, UTCDateTime, utcnow
 from webapp.models.coding import CodingItemsMixin, CodingMixin, Direction, direction_enum, item_review_reasons
 
 
@@ -105,9 +105,9 @@ class ItemChoice(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)
-    source_item_id: Mapped[int] = mapped_column(ForeignKey("list_item.id"))
+    source_item_id: Mapped[int] = mapped_column(BigId, ForeignKey("list_item.id"))
     target_integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"))
-    target_item_id: Mapped[int | None] = mapped_column(ForeignKey("list_item.id"))
+    target_item_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("list_item.id"))
     chosen_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     chosen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -128,4 +128,4 @@ class RuleTransfer(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The job writing the rules: when it fails (a worker killed, an error), the page says so and
     # offers to start again instead of waiting for ever.
-    job_run_id: Mapped[int | None] = mapped_column(ForeignKey("job_run.id", ondelete="SET NULL"))
+    job_run_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("job_run.id", ondelete="SET NULL"))

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, TextAreaField
 from wtforms.validators import NumberRange, Optional
 
-from webapp.ids import coerce_choice_id
+from webapp.ids import ItemChoiceField
 from webapp.models import ListKind
 from webapp.services.rules import CURRENCIES, MAX_DUE_DAYS, CodingInput, choices
 
@@ -14,10 +14,10 @@ from webapp.services.rules import CURRENCIES, MAX_DUE_DAYS, CodingInput, choices
 class CodingForm(FlaskForm):
     """The coding fields shared by rules, payment-method rules and the dossier's defaults."""
 
-    account_id = SelectField("Compte", coerce=coerce_choice_id, validate_choice=False)
-    tax_rate_id = SelectField("Taux de TVA", coerce=coerce_choice_id, validate_choice=False)
-    payment_method_id = SelectField("Moyen de paiement", coerce=coerce_choice_id, validate_choice=False)
-    tracking_id = SelectField("Axe analytique", coerce=coerce_choice_id, validate_choice=False)
+    account_id = ItemChoiceField("Compte")
+    tax_rate_id = ItemChoiceField("Taux de TVA")
+    payment_method_id = ItemChoiceField("Moyen de paiement")
+    tracking_id = ItemChoiceField("Axe analytique")
     due_days = IntegerField(
         "Date d'échéance (jours après la date de facture)",
         validators=[
@@ -82,7 +82,7 @@ class CodingForm(FlaskForm):
 
 
 class RuleForm(CodingForm):
-    party_id = SelectField("Tiers", coerce=coerce_choice_id, validate_choice=False)
+    party_id = ItemChoiceField("Tiers")
     currency = SelectField(
         "Devise",
         choices=[SelectChoice(code, label) for code, label in CURRENCIES.items()],

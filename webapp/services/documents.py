@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from babel.numbers import format_decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, lazyload
 
@@ -38,8 +39,19 @@ class DocumentError(ValueError):
         self.errors = errors
 
 
+#: What the amount columns hold (NUMERIC(14, 2)): SQLite would keep a bigger one changed, PostgreSQL
+#: would refuse it with an error.
+MAX_AMOUNT = Decimal("999999999999.99")
+MAX_AMOUNT_TEXT = format_decimal(MAX_AMOUNT, format="#,##0.00", locale="fr_FR")
+
+
+class AmountTooLarge(ValueError):
+    pass
+
+
 def parse_amount(raw: str | None) -> Decimal | None:
-    """'1 234,56', '1234.56' or '1 234,56 €' as a Decimal; None if it is not an amount."""
+    """'1 234,56', '1234.56' or '1 234,56 €' as a Decimal; None if it is not an amount; AmountTooLarge
+    beyond what the database holds (never a changed amount)."""
     if raw is None:
         return None
     text = re.sub(r"[\s\u00a0\u202f€]", "", raw)
@@ -50,6 +62,8 @@ def parse_amount(raw: str | None) -> Decimal | None:
     text = text.replace(",", ".")
     if not re.fullmatch(r"-?\d+(\.\d+)?", text):
         return None
+    if len(text.lstrip("-").split(".")[0].lstrip("0")) > 12:
+        raise AmountTooLarge(text)
     try:
         value = Decimal(text)
     except InvalidOperation:
@@ -130,7 +144,12 @@ def create_document(
         errors["issue_date"] = "La date de facture doit être comprise entre 2000 et l'an prochain."
     amounts = {}
     for field, label in (("amount_ht", "hors taxes"), ("amount_tva", "de TVA"), ("amount_ttc", "TTC")):
-        value = parse_amount(getattr(data, field))
+        try:
+            value = parse_amount(getattr(data, field))
+        except AmountTooLarge:
+            errors[field] = f"Le montant {label} dépasse le plus grand montant accepté ({MAX_AMOUNT_TEXT})."
+            amounts[field] = None
+            continue
         if value is None:
             errors[field] = f"Saisissez le montant {label} en euros et centimes (par exemple 1 234,56)."
         elif value < 0:

@@ -10,6 +10,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import aliased
 
 from webapp.extensions import db
+from webapp.ids import parse_id
 from webapp.models import Event, Integration, User
 
 # Filters on the kind of event: the label shown, and the prefixes of `Event.kind` they cover.
@@ -41,8 +42,8 @@ class TimelineFilters:
         return cls(
             category=category if category in CATEGORIES else "",
             outcome=outcome if outcome in OUTCOMES else "",
-            integration_id=_int(args.get("integration")),
-            before_id=_int(args.get("avant")),
+            integration_id=parse_id(args.get("integration")),
+            before_id=parse_id(args.get("avant"), big=True),  # an event's id
         )
 
     def as_args(self, **changes: Any) -> dict[str, Any]:
@@ -54,14 +55,6 @@ class TimelineFilters:
         }
         values.update(changes)
         return {k: v for k, v in values.items() if v not in (None, "")}
-
-
-def _int(value: Any) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
 
 
 @dataclass(frozen=True)

@@ -301,7 +301,7 @@ def transfer_review(integration_id: int, run_id: int):
         answers: dict[int, int | None] = {}
         for entry in run.to_review:
             raw = request.form.get(f"choix-{entry['item_id']}", "ignorer")
-            answers[entry["item_id"]] = parse_id(raw)
+            answers[entry["item_id"]] = parse_id(raw, big=True)
         try:
             save_choices(run, answers, current_user)
             _launch_transfer(integration, run)
@@ -332,7 +332,7 @@ def transfer_party_search(integration_id: int, run_id: int):
     """Active search among the new suppliers or customers, for one item of the review."""
     integration = get_integration_for(g.dossier, integration_id)
     run = _transfer_or_404(integration, run_id)
-    item_id = request.args.get("item", type=int)
+    item_id = parse_id(request.args.get("item"), big=True)
     entry = next((e for e in run.to_review if e["item_id"] == item_id), None)
     if entry is None:
         abort(404)

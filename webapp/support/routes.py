@@ -8,6 +8,7 @@ from htmx_flask import make_response
 
 from webapp.errors import render_error
 from webapp.extensions import db
+from webapp.ids import parse_id
 from webapp.models import Dossier, JobRun, User
 from webapp.services.dossiers import viewed_as
 from webapp.services.jobs import JobBackendUnavailable, NotRetryable, launch_job, retry_job
@@ -129,7 +130,7 @@ def dossier(dossier_id: int):
 @bp.post("/dossiers/<int:dossier_id>/voir-comme")
 def view_as(dossier_id: int):
     dossier = _dossier(dossier_id)
-    user_id = request.form.get("user_id", type=int)
+    user_id = parse_id(request.form.get("user_id"))
     user = db.session.get(User, user_id) if user_id else None
     if user is None or user.organisation_id != dossier.organisation_id or user.is_staff:
         flash("Choisissez un utilisateur du cabinet de ce dossier.", "error")
@@ -175,7 +176,7 @@ def reproduce(dossier_id: int):
     return redirect(url_for("support.dossier", dossier_id=dossier.id) + "#taches")
 
 
-@bp.post("/taches/<int:job_run_id>/relancer")
+@bp.post("/taches/<bigid:job_run_id>/relancer")
 def retry(job_run_id: int):
     run = db.session.get(JobRun, job_run_id)
     if run is None:

@@ -15,7 +15,7 @@ from alembic import op
 revision = "s0001"
 down_revision = None
 branch_labels = ("sandbox",)
-depends_on = "0016"
+depends_on = "0002"  # where the sandbox_company table was made
 
 
 def upgrade():
