@@ -41,7 +41,8 @@ def _make_dossiers(app, org_id: int, prefix: str, count: int) -> list[int]:
     """`count` dossiers, each connected to a new sandbox company holding the demo lists."""
     from sqlalchemy import insert
 
-    from sandbox.models import SandboxCompany, SandboxGrant, SandboxItem, SandboxToken
+    from sandbox.models import SandboxCompany, SandboxItem
+    from sandbox.oauth import issue_tokens
     from sandbox.seed import company_items
     from webapp.connectors.base import TokenSet
     from webapp.extensions import db
@@ -62,21 +63,12 @@ def _make_dossiers(app, org_id: int, prefix: str, count: int) -> list[int]:
                     for item in company_items(index)
                 ],
             )
-            grant = SandboxGrant(client_id=client_id, company_id=company_id)
-            db.session.add(grant)
-            db.session.flush()
-            access = f"bench-{uuid.uuid4().hex}"
-            db.session.add(
-                SandboxToken(
-                    grant_id=grant.id,
-                    client_id=client_id,
-                    company_id=company_id,
-                    access_token=access,
-                    refresh_token=f"bench-refresh-{uuid.uuid4().hex}",
-                    expires_in=86400,
-                    issued_at=time.time(),
-                    refresh_expires_at=time.time() + 86400,
-                )
+            access, _refresh = issue_tokens(
+                client_id=client_id,
+                company_id=company_id,
+                scope="lists invoices",
+                access_ttl=86400,
+                refresh_ttl=86400,
             )
             dossier = Dossier(organisation_id=org_id, name=f"Dossier {prefix} {index}")
             db.session.add(dossier)

@@ -41,7 +41,8 @@ def main() -> None:
     from flask_migrate import upgrade
     from werkzeug.serving import make_server
 
-    from sandbox.models import SandboxCompany, SandboxGrant, SandboxToken
+    from sandbox.models import SandboxCompany
+    from sandbox.oauth import issue_tokens
     from sandbox.seed import generate_items, seed_sandbox
     from webapp import create_app
     from webapp.connectors.base import TokenSet
@@ -80,25 +81,16 @@ def main() -> None:
     results = []
     for size in SIZES:
         company_id = f"cmp-bench-{size}"
-        access_token = f"bench-access-{uuid.uuid4().hex}"
         with app.app_context():
             db.session.add(SandboxCompany(id=company_id, name=f"Bench {size}"))
             db.session.commit()
             generate_items(company_id, "suppliers", size)
-            grant = SandboxGrant(client_id=app.config["SANDBOX_CLIENT_ID"], company_id=company_id)
-            db.session.add(grant)
-            db.session.flush()
-            db.session.add(
-                SandboxToken(
-                    grant_id=grant.id,
-                    client_id=app.config["SANDBOX_CLIENT_ID"],
-                    company_id=company_id,
-                    access_token=access_token,
-                    refresh_token=f"bench-refresh-{uuid.uuid4().hex}",
-                    expires_in=86400,
-                    issued_at=time.time(),
-                    refresh_expires_at=time.time() + 86400,
-                )
+            access_token, _refresh = issue_tokens(
+                client_id=app.config["SANDBOX_CLIENT_ID"],
+                company_id=company_id,
+                scope="lists invoices",
+                access_ttl=86400,
+                refresh_ttl=86400,
             )
             dossier = Dossier(organisation_id=org_id, name=f"Dossier {size}")
             db.session.add(dossier)

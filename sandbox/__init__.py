@@ -48,6 +48,9 @@ def create_sandbox_app(
     app.config["SESSION_COOKIE_SECURE"] = settings.get("RACCORD_ENV") == "production"
     app.config["WTF_CSRF_TIME_LIMIT"] = None
     app.json.sort_keys = False  # answers keep the field order of the software they imitate
+    from sandbox.inputs import IdConverter
+
+    app.url_map.converters["int"] = IdConverter  # before the routes: they are compiled with it
     db.init_app(app)
     sandbox_csrf.init_app(app)
     oauth.init_app(app)
@@ -61,8 +64,34 @@ def create_sandbox_app(
         app.register_blueprint(dialect.bp)
         app.register_blueprint(dialect.api)
 
+    app.before_request(_refuse_nul_characters)
     app.after_request(_security_headers)
     return app
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _refuse_nul_characters():
+    """A NUL in a path, a query, a form or a JSON body: no software stores one (PostgreSQL cannot),
+    so it is refused before anything reads it. Attachments' bytes are not text and are not looked at."""
+    from flask import jsonify, render_template, request
+
+    texts = [request.path, *request.args.values(), *request.form.values()]
+    texts += [upload.filename or "" for upload in request.files.values()]
+    if not (_has_nul(texts) or (request.is_json and _has_nul(request.get_json(silent=True)))):
+        return None
+    message = "NUL characters are not allowed"
+    if request.endpoint and request.endpoint.endswith("authorize"):
+        return render_template("consent_error.html", error="La demande contient un caractère interdit."), 400
+    return jsonify({"error": "invalid_request", "message": message}), 400
 
 
 def _security_headers(response: Response) -> Response:

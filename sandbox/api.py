@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sandbox.columns import utcnow
 from sandbox.csrf import sandbox_csrf
 from sandbox.faults import apply_faults
+from sandbox.inputs import after_id, to_int
 from sandbox.models import (
     SandboxAttachment,
     SandboxCompany,
@@ -47,7 +48,7 @@ def authenticate():
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         return _error(401, "invalid_token", "Missing bearer token")
-    token = db.session.scalar(select(SandboxToken).where(SandboxToken.access_token == header[7:]))
+    token = SandboxToken.by_access_token(header[7:])
     if token is None or token.revoked or token.is_expired():
         return _error(401, "invalid_token", "The access token is invalid or has expired")
     grant = db.session.get(SandboxGrant, token.grant_id)
@@ -80,14 +81,15 @@ def _item_json(item: SandboxItem) -> dict:
 def list_items(kind: str):
     if kind not in LIST_KINDS:
         return _error(404, "not_found", f"Unknown list {kind!r}")
-    try:
-        limit = min(int(request.args.get("limit", 100)), MAX_LIMIT)
-        after = int(request.args.get("cursor") or 0)
-    except ValueError:
-        return _error(400, "invalid_request", "cursor and limit must be integers", field="cursor")
+    limit, after = to_int(request.args.get("limit"), 100), to_int(request.args.get("cursor"), 0)
+    if limit is None or after is None or limit < 1:
+        return _error(400, "invalid_request", "cursor and limit must be positive integers", field="cursor")
+    limit = min(limit, MAX_LIMIT)
     query = (
         select(SandboxItem)
-        .where(SandboxItem.company_id == g.company.id, SandboxItem.kind == kind, SandboxItem.id > after)
+        .where(
+            SandboxItem.company_id == g.company.id, SandboxItem.kind == kind, SandboxItem.id > after_id(after)
+        )
         .order_by(SandboxItem.id)
         .limit(limit + 1)
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from datetime import datetime
 from typing import Any
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sandbox.columns import UTCDateTime, utcnow
@@ -95,6 +96,14 @@ class SandboxClient(db.Model, ClientMixin):
         if redirect_uri in self.redirect_uris:
             return True
         # The sandbox is a local software: any loopback port reaching Raccord's callback is accepted.
+        # Nothing a browser reads otherwise than Python: a backslash ('http://evil\\@127.0.0.1/' goes
+        # to evil for a browser, to 127.0.0.1 for urlsplit), user info, spaces or control characters.
+        if (
+            any(char in redirect_uri for char in "\\@")
+            or not redirect_uri.isprintable()
+            or " " in redirect_uri
+        ):
+            return False
         parts = urlsplit(redirect_uri)
         return (
             parts.scheme == "http"
@@ -154,6 +163,12 @@ class SandboxGrant(db.Model):
     consent_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+def token_hash(value: str) -> str:
+    """What the sandbox keeps of a token it issued: tokens are long random strings, so a plain SHA-256
+    is enough (no salt or slow hash needed, unlike passwords)."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
 class SandboxToken(db.Model, TokenMixin):
     __tablename__ = "sandbox_token"
 
@@ -161,13 +176,22 @@ class SandboxToken(db.Model, TokenMixin):
     grant_id: Mapped[int] = mapped_column(ForeignKey("sandbox_grant.id"))
     client_id: Mapped[str] = mapped_column(String(80))
     company_id: Mapped[str] = mapped_column(ForeignKey("sandbox_company.id"))
-    access_token: Mapped[str] = mapped_column(String(120), unique=True)
-    refresh_token: Mapped[str | None] = mapped_column(String(120), unique=True)
+    # Only a hash of each token is kept (token_hash): a copy of the table gives no access.
+    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     scope: Mapped[str] = mapped_column(Text, default="")
     issued_at: Mapped[float] = mapped_column(default=time.time)
     expires_in: Mapped[int] = mapped_column(default=1800)
     refresh_expires_at: Mapped[float | None] = mapped_column()
     revoked: Mapped[bool] = mapped_column(default=False)
+
+    @classmethod
+    def by_access_token(cls, value: str) -> SandboxToken | None:
+        return db.session.scalar(select(cls).where(cls.access_token_hash == token_hash(value)))
+
+    @classmethod
+    def by_refresh_token(cls, value: str) -> SandboxToken | None:
+        return db.session.scalar(select(cls).where(cls.refresh_token_hash == token_hash(value)))
 
     def check_client(self, client: ClientMixin) -> bool:
         return self.client_id == client.get_client_id()

@@ -11,7 +11,7 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
-from flask import Blueprint, Flask, g, render_template, request
+from flask import Blueprint, Flask, g, jsonify, render_template, request
 from sqlalchemy import select
 
 from sandbox.columns import utcnow
@@ -23,6 +23,7 @@ from sandbox.models import (
     SandboxCompany,
     SandboxGrant,
     SandboxToken,
+    token_hash,
 )
 from sandbox.tenancy import signed_in_owner
 from webapp.extensions import db
@@ -35,6 +36,12 @@ DEFAULT_REFRESH_TTL = 60 * 86400
 
 def _generate(*_args, **_kwargs) -> str:
     return secrets.token_urlsafe(32)
+
+
+def _new_token(*_args, **_kwargs) -> str:
+    """The token generator authlib is given: looks `_generate` up at each call (tests spy on it to see
+    the tokens in clear, which the sandbox itself no longer keeps)."""
+    return _generate()
 
 
 def _access_ttl(_client, _grant_type) -> int:
@@ -95,7 +102,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):
-        token = db.session.scalar(select(SandboxToken).where(SandboxToken.refresh_token == refresh_token))
+        token = SandboxToken.by_refresh_token(refresh_token)
         if token is None or token.revoked:
             return None
         if token.refresh_expires_at is not None and time.time() >= token.refresh_expires_at:
@@ -136,8 +143,8 @@ def save_token(token: dict, request) -> None:
             grant_id=grant_id,
             client_id=request.client.client_id,
             company_id=company.id,
-            access_token=token["access_token"],
-            refresh_token=token.get("refresh_token"),
+            access_token_hash=token_hash(token["access_token"]),
+            refresh_token_hash=token_hash(token["refresh_token"]) if token.get("refresh_token") else None,
             scope=token.get("scope", ""),
             issued_at=time.time(),
             expires_in=token["expires_in"],
@@ -147,16 +154,52 @@ def save_token(token: dict, request) -> None:
     db.session.commit()
 
 
+def issue_tokens(
+    *,
+    client_id: str,
+    company_id: str,
+    scope: str,
+    access_ttl: int,
+    refresh_ttl: int,
+    issued_at: float | None = None,
+    refresh_expired: bool = False,
+) -> tuple[str, str]:
+    """A new grant to `company_id` with its tokens, as if the consent had been given at `issued_at`
+    (support's reproductions, benches, tests): the access and refresh tokens, which only the caller
+    ever sees. `refresh_expired`: the consent has ended, the next refresh is refused. Not committed."""
+    grant = SandboxGrant(client_id=client_id, company_id=company_id)
+    if refresh_expired:
+        grant.refresh_expired_at = utcnow()
+    db.session.add(grant)
+    db.session.flush()
+    issued_at = time.time() if issued_at is None else issued_at
+    access, refresh = _generate(), _generate()
+    db.session.add(
+        SandboxToken(
+            grant_id=grant.id,
+            client_id=client_id,
+            company_id=company_id,
+            access_token_hash=token_hash(access),
+            refresh_token_hash=token_hash(refresh),
+            scope=scope,
+            issued_at=issued_at,
+            expires_in=access_ttl,
+            refresh_expires_at=issued_at + refresh_ttl,
+        )
+    )
+    db.session.flush()  # the caller commits, with what else it makes
+    return access, refresh
+
+
 class SandboxRevocationEndpoint(RevocationEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def query_token(self, token_string, token_type_hint):
-        column = (
-            SandboxToken.refresh_token if token_type_hint == "refresh_token" else SandboxToken.access_token  # noqa: S105
-        )
-        token = db.session.scalar(select(SandboxToken).where(column == token_string))
+        if token_type_hint == "refresh_token":  # noqa: S105 - a hint's name, not a secret
+            return SandboxToken.by_refresh_token(token_string)
+        token = SandboxToken.by_access_token(token_string)
         if token is None and token_type_hint is None:
-            token = db.session.scalar(select(SandboxToken).where(SandboxToken.refresh_token == token_string))
+            token = SandboxToken.by_refresh_token(token_string)
         return token
 
     def revoke_token(self, token, request):
@@ -180,7 +223,9 @@ def init_app(app: Flask) -> None:
     server.register_token_generator(
         "default",
         BearerTokenGenerator(
-            access_token_generator=_generate, refresh_token_generator=_generate, expires_generator=_access_ttl
+            access_token_generator=_new_token,
+            refresh_token_generator=_new_token,
+            expires_generator=_access_ttl,
         ),
     )
     server.register_grant(AuthorizationCodeGrant, [CodeChallenge(required=True)])
@@ -188,7 +233,29 @@ def init_app(app: Flask) -> None:
     server.register_endpoint(SandboxRevocationEndpoint)
 
 
+INVALID_REQUEST = "La demande d'autorisation est invalide."
+
+
+def _refused_input(call):
+    """authlib raises ValueError for what it cannot put in an answer (a control character in a
+    parameter, a redirect_uri it cannot parse): that is a bad request, not a failure of the server."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except ValueError:
+            db.session.rollback()
+            if request.endpoint and request.endpoint.endswith("authorize"):
+                return render_template("consent_error.html", error=INVALID_REQUEST), 400
+            return jsonify({"error": "invalid_request"}), 400
+
+    wrapper.__name__ = call.__name__
+    wrapper.__doc__ = call.__doc__
+    return wrapper
+
+
 @bp.route("/authorize", methods=["GET", "POST"])
+@_refused_input
 def authorize():
     try:
         grant = server.get_consent_grant(end_user=None)
@@ -221,6 +288,7 @@ def authorize():
 
 @bp.post("/token")
 @sandbox_csrf.exempt
+@_refused_input
 def issue_token():
     faulted = apply_faults()
     if faulted is not None:
@@ -230,5 +298,6 @@ def issue_token():
 
 @bp.post("/revoke")
 @sandbox_csrf.exempt
+@_refused_input
 def revoke_token():
     return server.create_endpoint_response(SandboxRevocationEndpoint.ENDPOINT_NAME)

@@ -356,6 +356,24 @@ def seed_sandbox_for(app, organisation_id: int | None = None) -> None:
 
 
 @pytest.fixture
+def issued_tokens(monkeypatch) -> list[str]:
+    """Every token the sandbox issues during the test, in clear: the sandbox keeps only their hashes,
+    and its server runs in the test's process (workers reach it over HTTP)."""
+    import sandbox.oauth
+
+    issued: list[str] = []
+    real = sandbox.oauth._generate
+
+    def spy(*args, **kwargs) -> str:
+        value = real()
+        issued.append(value)
+        return value
+
+    monkeypatch.setattr(sandbox.oauth, "_generate", spy)
+    return issued
+
+
+@pytest.fixture
 def live(job_app) -> Iterator[LiveServer]:
     """The whole stack over HTTP: the app and its sandbox on a port, jobs on the real Redis."""
     server = LiveServer(job_app).start()

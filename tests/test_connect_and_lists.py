@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy import func, select
 
-from sandbox.models import SandboxToken
+from sandbox.models import SandboxToken, token_hash
 from sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
 from tests.conftest import run_worker_burst
 from tests.factories import make_organisation, make_user
@@ -36,7 +36,9 @@ def sizes(job_app, integration_id: int) -> dict[ListKind, int]:
     return dict(rows)
 
 
-def test_connecting_stores_encrypted_tokens_and_loads_every_list(job_app, live, bookkeeper, dossier_id):
+def test_connecting_stores_encrypted_tokens_and_loads_every_list(
+    job_app, live, bookkeeper, dossier_id, issued_tokens
+):
     response = bookkeeper.connect(dossier_id)
     page = html.unescape(response.text)
     assert re.search(r"/dossiers/\d+/integrations/\d+$", response.url)
@@ -48,7 +50,10 @@ def test_connecting_stores_encrypted_tokens_and_loads_every_list(job_app, live, 
         assert integration.status is IntegrationStatus.CONNECTED
         assert (integration.company_id, integration.company_name) == (COMPANY, "Boulangerie Martin SARL")
         issued = db.session.scalar(select(SandboxToken).where(SandboxToken.company_id == COMPANY))
-        for secret in (issued.access_token, issued.refresh_token):
+        assert len(issued_tokens) == 2  # an access token and a refresh token
+        # The software keeps only their hashes; Raccord keeps them encrypted; the page shows neither.
+        assert {issued.access_token_hash, issued.refresh_token_hash} == set(map(token_hash, issued_tokens))
+        for secret in issued_tokens:
             assert secret not in integration.token_ciphertext
             assert secret not in page
         assert db.session.scalar(select(func.count()).select_from(JobRun)) == 6

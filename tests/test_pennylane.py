@@ -131,7 +131,7 @@ def test_expired_token_refreshed_and_rotated_then_invalid_grant_expiree(job_app,
     with job_app.app_context():
         token = db.session.scalar(select(SandboxToken).order_by(SandboxToken.id.desc()))
         token.issued_at = time.time() - 90_000
-        old_refresh = token.refresh_token
+        old_refresh = load_tokens(db.session.get(Integration, integration_id)).refresh_token
         db.session.commit()
     with job_app.test_request_context(base_url=live.url), job_app.app_context():
         pages = list(

@@ -111,7 +111,7 @@ def test_tokens_of_an_idle_integration_are_renewed_and_a_withdrawn_access_shows_
         integration.tokens_refreshed_at = utcnow() - timedelta(days=2)
         db.session.commit()
         live_refresh_tokens = set(
-            db.session.scalars(select(SandboxToken.refresh_token).where(SandboxToken.revoked.is_(False)))
+            db.session.scalars(select(SandboxToken.refresh_token_hash).where(SandboxToken.revoked.is_(False)))
         )
         scheduler = build_scheduler(job_app)
         scheduler.enqueue_jobs()  # the hourly ticks run at once on start
@@ -123,10 +123,12 @@ def test_tokens_of_an_idle_integration_are_renewed_and_a_withdrawn_access_shows_
         assert utcnow() - integration.tokens_refreshed_at < timedelta(minutes=5)
         # The software saw a refresh: the refresh token held before is spent.
         spent = db.session.scalars(
-            select(SandboxToken.refresh_token).where(SandboxToken.refresh_token.in_(live_refresh_tokens))
+            select(SandboxToken.refresh_token_hash).where(
+                SandboxToken.refresh_token_hash.in_(live_refresh_tokens)
+            )
         ).all()
         assert spent and all(
-            db.session.scalar(select(SandboxToken.revoked).where(SandboxToken.refresh_token == token))
+            db.session.scalar(select(SandboxToken.revoked).where(SandboxToken.refresh_token_hash == token))
             for token in spent
         )
         renewal = db.session.scalars(select(JobRun).where(JobRun.kind == "token_renewal")).one()

@@ -141,7 +141,7 @@ def test_expired_access_token_is_refreshed_and_the_new_refresh_token_stored(job_
     with job_app.app_context():
         token = db.session.scalar(select(SandboxToken).order_by(SandboxToken.id.desc()))
         token.issued_at = time.time() - 7200
-        old_refresh = token.refresh_token
+        old_refresh = load_tokens(db.session.get(Integration, integration_id)).refresh_token
         db.session.commit()
     with job_app.test_request_context(base_url=live.url), job_app.app_context():
         pages = list(

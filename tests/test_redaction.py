@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import run_worker_burst
 from tests.factories import make_dossier
@@ -114,7 +114,7 @@ def test_real_answers_of_the_vendors_are_kept_without_tokens_or_bank_details(
             assert secret not in text
 
 
-def test_no_secret_reaches_the_timeline_in_a_whole_story(job_app, live, connected_dossier):
+def test_no_secret_reaches_the_timeline_in_a_whole_story(job_app, issued_tokens, live, connected_dossier):
     """Connect, load the lists, expire, publish into the expiry, reconnect, disconnect: then every
     token the software ever issued, and the client secret, are looked for in what Raccord kept."""
     from sandbox.models import SandboxToken
@@ -134,12 +134,8 @@ def test_no_secret_reaches_the_timeline_in_a_whole_story(job_app, live, connecte
     browser.post_form(f"{page}/deconnecter", {"regles": "conserver"}, page=f"{page}/deconnecter")
 
     with job_app.app_context():
-        tokens = {
-            value
-            for row in db.session.scalars(select(SandboxToken))
-            for value in (row.access_token, row.refresh_token)
-            if value
-        }
+        tokens = set(issued_tokens)
+        assert len(tokens) == 2 * db.session.scalar(select(func.count()).select_from(SandboxToken))
         secret = job_app.config["SANDBOX_CLIENT_SECRET"]
         kinds = {e.kind for e in db.session.scalars(select(Event).where(Event.dossier_id == dossier_id))}
         texts = stored_texts(dossier_id)

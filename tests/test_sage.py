@@ -139,7 +139,7 @@ def test_the_5_minute_token_is_refreshed_and_rotated(job_app, live, spec, sage):
     with job_app.app_context():
         token = db.session.scalar(select(SandboxToken).order_by(SandboxToken.id.desc()))
         token.issued_at = time.time() - 3600  # expired, unseen by Raccord
-        old_refresh = token.refresh_token
+        old_refresh = load_tokens(db.session.get(Integration, integration_id)).refresh_token
         db.session.commit()
     with job_app.test_request_context(base_url=live.url), job_app.app_context():
         pages = list(get_connector("sage").iter_pages(LiveTokens(integration_id), ListKind.TAX_RATES))

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from sandbox.dialects import tenant_guid
-from sandbox.models import SandboxItem, SandboxToken
+from sandbox.models import SandboxItem, SandboxToken, token_hash
 from sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
 from tests.conftest import run_worker_burst
 from tests.http_user import COMPANY, Browser, connected, controls_api
@@ -21,7 +21,7 @@ from tests.vendor_specs import Route, SpecRecorder
 from webapp.connectors.catalogue import get_connector
 from webapp.extensions import db
 from webapp.models import Document, DocumentStatus, Integration, IntegrationStatus, ListItem, ListKind
-from webapp.services.integrations import LiveTokens
+from webapp.services.integrations import LiveTokens, load_tokens
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
@@ -136,11 +136,9 @@ def test_expired_access_token_is_refreshed_and_the_rotated_refresh_token_stored(
         before = db.session.get(Integration, integration_id).token_ciphertext
         token = db.session.scalar(select(SandboxToken).order_by(SandboxToken.id.desc()))
         token.issued_at = time.time() - 3600  # the access token expired an hour ago, unseen by Raccord
-        old_refresh = token.refresh_token
+        old_refresh = load_tokens(db.session.get(Integration, integration_id)).refresh_token
         db.session.commit()
     with job_app.test_request_context(base_url=live.url), job_app.app_context():
-        from webapp.services.integrations import load_tokens
-
         tokens = LiveTokens(integration_id)
         pages = list(get_connector("xero").iter_pages(tokens, ListKind.TAX_RATES))
         assert len(pages[0]) == len(TAX_RATES)
@@ -152,7 +150,7 @@ def test_expired_access_token_is_refreshed_and_the_rotated_refresh_token_stored(
         # The rotated refresh token is the one stored, and the old one is dead at the software.
         assert stored.refresh_token != old_refresh
         assert db.session.scalar(
-            select(SandboxToken.revoked).where(SandboxToken.refresh_token == old_refresh)
+            select(SandboxToken.revoked).where(SandboxToken.refresh_token_hash == token_hash(old_refresh))
         )
     unauthorized = [e for e in spec.exchanges if e.status == 401]
     assert unauthorized and b"TokenExpired" in unauthorized[0].answer

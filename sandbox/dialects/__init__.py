@@ -46,7 +46,7 @@ def check_bearer() -> BearerCheck:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         return BearerCheck(problem="missing")
-    token = db.session.scalar(select(SandboxToken).where(SandboxToken.access_token == header[7:]))
+    token = SandboxToken.by_access_token(header[7:])
     if token is None:
         return BearerCheck(problem="missing")
     if token.revoked or token.is_expired():

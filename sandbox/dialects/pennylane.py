@@ -33,6 +33,7 @@ from sandbox.columns import utcnow
 from sandbox.csrf import sandbox_csrf
 from sandbox.dialects import check_bearer
 from sandbox.faults import apply_faults
+from sandbox.inputs import after_id, to_id, to_int
 from sandbox.models import SandboxAttachment, SandboxInvoice, SandboxItem
 from webapp.extensions import db
 
@@ -134,10 +135,18 @@ def list_items(kind: str):
         column = {"id": SandboxItem.id, "number": SandboxItem.code, "name": SandboxItem.name}.get(field)
         if column is None:
             return _error(400, f"Filter on {field} is not supported")
+        values = value if operator == "in" and isinstance(value, list) else [value]
+        if field == "id":
+            numbers = [to_int(v) if isinstance(v, str | int) else None for v in values]
+            if None in numbers:
+                return _error(400, "Filter on id takes integers")
+            values = [number if to_id(number) else 0 for number in numbers]  # 0: no such id
+        else:
+            values = [str(v) for v in values]
         if operator == "eq":
-            query = query.where(column == (int(value) if field == "id" else str(value)))
+            query = query.where(column == values[0])
         elif operator == "in" and isinstance(value, list):
-            query = query.where(column.in_([int(v) if field == "id" else str(v) for v in value]))
+            query = query.where(column.in_(values))
         elif operator == "start_with":
             query = query.where(column.ilike(f"{str(value).replace('%', '')}%"))
         else:
@@ -250,7 +259,8 @@ def import_invoice():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return _error(422, "Body must be a JSON object")
-    pending = db.session.get(SandboxInvoice, body.get("file_attachment_id") or 0)
+    pending_id = to_id(body.get("file_attachment_id"))
+    pending = db.session.get(SandboxInvoice, pending_id) if pending_id else None
     if pending is None or pending.company_id != g.company.id or not pending.payload.get("pending_file"):
         return _error(422, "file_attachment_id is invalid or already used by another invoice")
     attachment = db.session.scalar(
@@ -329,15 +339,13 @@ def _filters():
 
 
 def _page(query, shape) -> Response:
-    try:
-        limit = int(request.args.get("limit") or 20)
-        after = int(request.args.get("cursor") or 0)
-    except ValueError:
+    limit, after = to_int(request.args.get("limit"), 20), to_int(request.args.get("cursor"), 0)
+    if after is None:
         return _error(400, "cursor is invalid")
-    if not 1 <= limit <= MAX_LIMIT:
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         return _error(400, f"limit must be between 1 and {MAX_LIMIT}")
     rows = db.session.scalars(
-        query.where(SandboxItem.id > after).order_by(SandboxItem.id).limit(limit + 1)
+        query.where(SandboxItem.id > after_id(after)).order_by(SandboxItem.id).limit(limit + 1)
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]

@@ -37,6 +37,7 @@ from sandbox.columns import utcnow
 from sandbox.csrf import sandbox_csrf
 from sandbox.dialects import check_bearer
 from sandbox.faults import apply_faults, get_setting
+from sandbox.inputs import field, json_object, page_offset, to_id, to_int
 from sandbox.models import (
     SandboxAttachment,
     SandboxClient,
@@ -93,15 +94,11 @@ def token():
 def revoke():
     """Intuit's revocation: a JSON body {"token": …} with the client's Basic credentials."""
     auth = request.authorization
-    client = db.session.get(SandboxClient, auth.username) if auth else None
+    client = db.session.get(SandboxClient, auth.username) if auth and auth.username else None
     if client is None or not client.check_client_secret(auth.password or ""):
         return jsonify({"error": "invalid_client"}), 401
-    value = str((request.get_json(silent=True) or {}).get("token") or request.form.get("token") or "")
-    found = db.session.scalar(
-        select(SandboxToken).where(
-            (SandboxToken.refresh_token == value) | (SandboxToken.access_token == value)
-        )
-    )
+    value = str(json_object().get("token") or request.form.get("token") or "")
+    found = SandboxToken.by_refresh_token(value) or SandboxToken.by_access_token(value)
     if found is not None:
         grant = db.session.get(SandboxGrant, found.grant_id)
         if grant is not None and grant.revoked_at is None:
@@ -207,8 +204,12 @@ def query():
             )
     if not include_inactive:
         statement = statement.where(SandboxItem.active.is_(True))
-    start_at = max(1, int(start or 1))
-    limit = min(MAX_RESULTS, int(maximum or 100))
+    start_at, limit = to_int(start, 1), to_int(maximum, 100)
+    if start_at is None or limit is None or page_offset(max(1, start_at), 1) is None:
+        return _fault(
+            400, "ValidationFault", "QueryValidationError: STARTPOSITION or MAXRESULTS", "4001", "query"
+        )
+    start_at, limit = max(1, start_at), min(MAX_RESULTS, max(0, limit))
     rows = db.session.scalars(statement.order_by(SandboxItem.id).offset(start_at - 1).limit(limit)).all()
     shape = {
         "Account": _account_json,
@@ -229,7 +230,7 @@ def query():
 @api.post("/customer")
 def create_party():
     entity = "Vendor" if request.path.endswith("/vendor") else "Customer"
-    body = request.get_json(silent=True) or {}
+    body = json_object()
     replay = _replay(entity)
     if replay is not None:
         return replay
@@ -279,7 +280,7 @@ def create_bill():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return _fault(400, "ValidationFault", "Request has invalid or unsupported property", "2010", "")
-    vendor = _by_id(("suppliers",), (body.get("VendorRef") or {}).get("value"))
+    vendor = _by_id(("suppliers",), field(body, "VendorRef", "value"))
     if vendor is None or not vendor.active:
         return _fault(
             400,
@@ -341,9 +342,9 @@ def create_item():
     replay = _replay("Item")
     if replay is not None:
         return replay
-    body = request.get_json(silent=True) or {}
+    body = json_object()
     name = str(body.get("Name") or "").strip()
-    account = _by_id(("accounts",), (body.get("IncomeAccountRef") or {}).get("value"))
+    account = _by_id(("accounts",), field(body, "IncomeAccountRef", "value"))
     if not name:
         return _fault(400, "ValidationFault", "Required param missing", "2020", "Name")
     if account is None or not account.active:
@@ -375,7 +376,7 @@ def create_invoice():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return _fault(400, "ValidationFault", "Request has invalid or unsupported property", "2010", "")
-    customer = _by_id(("customers",), (body.get("CustomerRef") or {}).get("value"))
+    customer = _by_id(("customers",), field(body, "CustomerRef", "value"))
     if customer is None or not customer.active:
         return _fault(400, "ValidationFault", "Invalid Reference Id", "2500", "CustomerRef")
     lines = body.get("Line") or []
@@ -525,16 +526,18 @@ def _bills() -> list[SandboxInvoice]:
 
 
 def _bill_by_id(value) -> SandboxInvoice | None:
-    if not str(value or "").isdigit():
+    number = to_id(value)
+    if number is None:
         return None
-    invoice = db.session.get(SandboxInvoice, int(value))
+    invoice = db.session.get(SandboxInvoice, number)
     return invoice if invoice is not None and invoice.company_id == g.company.id else None
 
 
 def _by_id(kinds, value) -> SandboxItem | None:
-    if not str(value or "").isdigit():
+    number = to_id(value)
+    if number is None:
         return None
-    item = db.session.get(SandboxItem, int(value))
+    item = db.session.get(SandboxItem, number)
     return item if item is not None and item.company_id == g.company.id and item.kind in kinds else None
 
 

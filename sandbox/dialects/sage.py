@@ -38,6 +38,7 @@ from sandbox.columns import utcnow
 from sandbox.csrf import sandbox_csrf
 from sandbox.dialects import check_bearer, company_for_guid, tenant_guid
 from sandbox.faults import apply_faults
+from sandbox.inputs import json_object, page_offset, to_int
 from sandbox.models import SandboxAttachment, SandboxInvoice, SandboxItem
 from webapp.extensions import db
 
@@ -182,7 +183,7 @@ def analysis_types():
 
 @api.post("/contacts")
 def create_contact():
-    body = (request.get_json(silent=True) or {}).get("contact")
+    body = json_object().get("contact")
     if not isinstance(body, dict):
         return _errors(422, "RecordInvalid", "contact is missing", "contact")
     name = str(body.get("name") or "").strip()
@@ -245,7 +246,7 @@ def create_invoice(kind: str):
     if kind not in INVOICE_KINDS:
         return _errors(404, "RecordNotFound", "Not found")
     root, _context = INVOICE_KINDS[kind]
-    body = (request.get_json(silent=True) or {}).get(root)
+    body = json_object().get(root)
     if not isinstance(body, dict):
         return _errors(422, "RecordInvalid", f"{root} is missing", root)
     key = f"sage-{body['idempotency_id']}" if body.get("idempotency_id") else f"sage-{uuid.uuid4().hex}"
@@ -293,7 +294,7 @@ def attachments():
 
 @api.post("/attachments")
 def attach():
-    body = (request.get_json(silent=True) or {}).get("attachment")
+    body = json_object().get("attachment")
     if not isinstance(body, dict):
         return _errors(422, "RecordInvalid", "attachment is missing", "attachment")
     invoice = _invoice_by_guid(str(body.get("attachment_context_id") or ""))
@@ -343,11 +344,13 @@ def _query(kinds: tuple[str, ...]):
 
 
 def _page(query, shape) -> Response:
-    try:
-        page = max(1, int(request.args.get("page") or 1))
-        per_page = min(MAX_PER_PAGE, max(1, int(request.args.get("items_per_page") or DEFAULT_PER_PAGE)))
-    except ValueError:
+    page = to_int(request.args.get("page"), 1)
+    per_page = to_int(request.args.get("items_per_page"), DEFAULT_PER_PAGE)
+    if page is None or per_page is None:
         return _errors(400, "InvalidParameter", "page and items_per_page must be integers", "page")
+    page, per_page = max(1, page), min(MAX_PER_PAGE, max(1, per_page))
+    if page_offset(page, per_page) is None:
+        return _errors(400, "InvalidParameter", "page is out of range", "page")
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     rows = db.session.scalars(
         query.order_by(SandboxItem.id).offset((page - 1) * per_page).limit(per_page)

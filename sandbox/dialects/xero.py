@@ -33,6 +33,7 @@ from sandbox.columns import utcnow
 from sandbox.csrf import sandbox_csrf
 from sandbox.dialects import check_bearer, company_for_guid, tenant_guid
 from sandbox.faults import apply_faults
+from sandbox.inputs import page_offset, to_int
 from sandbox.models import (
     SandboxAttachment,
     SandboxCompany,
@@ -179,11 +180,13 @@ def contacts():
             "Name": SandboxItem.name,
         }
         query = query.where(column[found.group(1)] == found.group(2))
-    try:
-        page = max(1, int(request.args.get("page") or 1))
-        size = min(MAX_PAGE_SIZE, max(1, int(request.args.get("pageSize") or DEFAULT_PAGE_SIZE)))
-    except ValueError:
+    page = to_int(request.args.get("page"), 1)
+    size = to_int(request.args.get("pageSize"), DEFAULT_PAGE_SIZE)
+    if page is None or size is None:
         return _validation("page and pageSize must be integers", "page")
+    page, size = max(1, page), min(MAX_PAGE_SIZE, max(1, size))
+    if page_offset(page, size) is None:
+        return _validation("page is out of range", "page")
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     rows = db.session.scalars(query.order_by(SandboxItem.id).offset((page - 1) * size).limit(size)).all()
     return _ok(

@@ -12,7 +12,6 @@ or disconnected, so staff replay the user's steps ('Se reconnecter'…) on the s
 
 from __future__ import annotations
 
-import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -323,40 +322,30 @@ def _put_in_state(integration: Integration, company: Any, client_id: str) -> str
     """The sandbox grant as the original's: live tokens for Connectée; for Expirée, tokens whose
     consent has ended, so the next refresh gets invalid_grant and 'Se reconnecter' is the way out."""
     from sandbox.faults import get_setting
-    from sandbox.models import SandboxGrant, SandboxToken
-    from sandbox.oauth import DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL
+    from sandbox.oauth import DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL, issue_tokens
 
     if integration.status is IntegrationStatus.DISCONNECTED:
         return "déconnectée"
     access_ttl = int(get_setting("access_ttl", None) or DEFAULT_ACCESS_TTL)
     refresh_ttl = int(get_setting("refresh_ttl", None) or DEFAULT_REFRESH_TTL)
     expired = integration.status is IntegrationStatus.EXPIRED
-    now = time.time()
-    grant = SandboxGrant(client_id=client_id, company_id=company.id)
-    if expired:
-        grant.refresh_expired_at = utcnow()
-    db.session.add(grant)
-    db.session.flush()
-    issued_at = now - 10**7 if expired else now
-    token = SandboxToken(
-        grant_id=grant.id,
+    issued_at = time.time() - 10**7 if expired else time.time()
+    access, refresh = issue_tokens(
         client_id=client_id,
         company_id=company.id,
-        access_token=secrets.token_urlsafe(32),
-        refresh_token=secrets.token_urlsafe(32),
         scope="lists invoices",
+        access_ttl=access_ttl,
+        refresh_ttl=refresh_ttl,
         issued_at=issued_at,
-        expires_in=access_ttl,
-        refresh_expires_at=issued_at + refresh_ttl,
+        refresh_expired=expired,
     )
-    db.session.add(token)
     store_tokens(
         integration,
         TokenSet(
-            access_token=token.access_token,
-            refresh_token=token.refresh_token,
+            access_token=access,
+            refresh_token=refresh,
             expires_at=issued_at + access_ttl,
-            scope=token.scope,
+            scope="lists invoices",
             extra={"lifetime": access_ttl},
         ),
     )
