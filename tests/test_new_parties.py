@@ -97,7 +97,15 @@ def ready(job_app, connected_dossier):
     return browser, dossier_id, integration_id
 
 
-def new_invoice(browser: Browser, dossier_id: int, *, number="N-001", pdf: bytes | None = None, **party):
+def new_invoice(
+    browser: Browser,
+    dossier_id: int,
+    *,
+    number="N-001",
+    pdf: bytes | None = None,
+    filename: str = "facture-n-001.pdf",
+    **party,
+):
     url = f"/dossiers/{dossier_id}/documents/nouvelle/achat"
     form = {
         "number": number,
@@ -108,7 +116,7 @@ def new_invoice(browser: Browser, dossier_id: int, *, number="N-001", pdf: bytes
         "currency": "EUR",
         **party,
     }
-    files = {"pdf": ("facture-n-001.pdf", pdf, "application/pdf")} if pdf else None
+    files = {"pdf": (filename, pdf, "application/pdf")} if pdf else None
     response = browser.post_form(url, form, page=url, files=files)
     assert response.status_code == 200, html.unescape(response.text)[-2000:]
     with_id = response.text.split('id="document-')

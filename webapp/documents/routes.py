@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from flask import abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from htmx_flask import make_response
@@ -20,6 +22,7 @@ from webapp.services.documents import (
     DocumentError,
     DocumentInput,
     approve_party_creation,
+    attachment_name,
     awaiting_a_job,
     counts_by_status,
     create_document,
@@ -223,9 +226,12 @@ def pdf(document_id: int):
         abort(404)
     from io import BytesIO
 
-    return send_file(
-        BytesIO(document.pdf_data or b""), mimetype="application/pdf", download_name=document.pdf_name
-    )
+    name = document.pdf_filename or attachment_name(document.pdf_name)
+    response = send_file(BytesIO(document.pdf_data or b""), mimetype="application/pdf", max_age=0)
+    # Shown in the browser under a name that cannot break the header; never kept by a cache.
+    response.headers["Content-Disposition"] = f"inline; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/<int:document_id>", methods=["GET", "POST"])

@@ -78,7 +78,9 @@ class Document(CodingItemsMixin, db.Model):
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("rule.id", ondelete="SET NULL"))
     payment_rule_id: Mapped[int | None] = mapped_column(ForeignKey("payment_rule.id", ondelete="SET NULL"))
-    pdf_name: Mapped[str | None] = mapped_column(String(200))
+    pdf_name: Mapped[str | None] = mapped_column(String(200))  # as the user's file was named, shown
+    # The name the PDF is sent to the software and served under (services.documents.attachment_name).
+    pdf_filename: Mapped[str | None] = mapped_column(String(120))
     pdf_data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
     # Sent with the invoice so the software creates it once, whatever the retries.
     idempotency_key: Mapped[str] = mapped_column(String(64), default=lambda: uuid.uuid4().hex, unique=True)

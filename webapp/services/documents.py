@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -47,6 +48,20 @@ MAX_AMOUNT_TEXT = format_decimal(MAX_AMOUNT, format="#,##0.00", locale="fr_FR")
 
 class AmountTooLarge(ValueError):
     pass
+
+
+_NAME_KEEPS = re.compile(r"[^A-Za-z0-9 ()_,.-]+")
+
+
+def attachment_name(name: str | None) -> str:
+    """The name a PDF is sent to the software and served under: the user's file name, without a
+    folder, accents or anything a URL, a header or a file system reads otherwise ('..' in a URL path
+    sent the PDF to the invoice itself), always ending in .pdf. The user's own name stays on display."""
+    base = re.split(r"[/\\]", unicodedata.normalize("NFKD", name or ""))[-1]
+    base = "".join(char for char in base if not unicodedata.combining(char))
+    stem = base[:-4] if base.lower().endswith(".pdf") else base
+    stem = re.sub(r"\s+", " ", _NAME_KEEPS.sub("_", stem)).strip(" ._-")[:100].strip(" ._-")
+    return f"{stem or 'facture'}.pdf"
 
 
 def parse_amount(raw: str | None) -> Decimal | None:
@@ -186,6 +201,7 @@ def create_document(
         issue_date=data.issue_date,
         currency=data.currency,
         pdf_name=(data.pdf_name or "facture.pdf")[:200] if data.pdf_data else None,
+        pdf_filename=attachment_name(data.pdf_name) if data.pdf_data else None,
         pdf_data=data.pdf_data,
         created_by_id=user.id if user else None,
         **amounts,

@@ -24,6 +24,7 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
+from webapp.services.documents import attachment_name
 from webapp.services.events import record_event
 from webapp.services.integrations import LiveTokens, mark_expired
 from webapp.services.jobs import CRASHED_MESSAGE, launch_job
@@ -175,7 +176,10 @@ def publish(document_id: int, job_run_id: int | None = None) -> str:
             if held:
                 return held
         attachment = (
-            Attachment(filename=document.pdf_name, content=document.pdf_data)
+            Attachment(
+                filename=document.pdf_filename or attachment_name(document.pdf_name),
+                content=document.pdf_data,
+            )
             if document.pdf_name and document.pdf_data
             else None
         )

@@ -295,7 +295,7 @@ def _copy_documents(
     item_map: dict[int, int],
     maps: _RuleMaps,
 ) -> int:
-    skip = ("id", "pdf_data", "pdf_name", "idempotency_key", "upstream_id", "job_run_id")
+    skip = ("id", "pdf_data", "pdf_name", "pdf_filename", "idempotency_key", "upstream_id", "job_run_id")
     count = 0
     for document in db.session.scalars(
         select(Document).where(Document.dossier_id == original.id).order_by(Document.id)
