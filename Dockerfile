@@ -10,7 +10,7 @@ COPY jobs ./jobs
 COPY sandbox ./sandbox
 RUN pip install .
 
-COPY wsgi.py ./
+COPY wsgi.py gunicorn.conf.py ./
 COPY templates ./templates
 COPY static ./static
 COPY migrations ./migrations

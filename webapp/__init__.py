@@ -62,6 +62,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Authlib writes whole tokens in its DEBUG records ('Issue token {...} to <client>', 'Fetch request
     # token'): its logger stops at INFO whatever the root level, so no token reaches a log.
     logging.getLogger("authlib").setLevel(logging.INFO)
+    from webapp.access_log import install_werkzeug_filter
+
+    install_werkzeug_filter()  # the OAuth callback's code and state stay out of the access log
     return app
 
 
