@@ -161,3 +161,46 @@ def test_a_response_that_changes_nothing_sends_no_session_cookie(client, logged_
     out = client.post("/logout", data={"csrf_token": csrf_token(client, page)})
     assert _session_cookies(out)
     assert client.get(f"/dossiers/{dossier.id}").status_code == 302  # logged out, and it stays so
+
+
+def test_the_sqlite_file_is_readable_by_its_owner_only(tmp_path):
+    import stat
+
+    from tests.conftest import make_app
+
+    fresh = tmp_path / "instance" / "raccord.db"
+    make_app(f"sqlite:///{fresh}")  # creates the tables in it
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+    older = tmp_path / "older.db"
+    older.write_bytes(b"")
+    older.chmod(0o644)  # as an earlier start left it
+    make_app(f"sqlite:///{older}")
+    assert stat.S_IMODE(older.stat().st_mode) == 0o600
+
+
+def test_forms_may_send_the_browser_only_here_and_to_the_softwares_sign_in(client, logged_in):
+    for path in _pages(*logged_in):
+        csp = client.get(path).headers["Content-Security-Policy"]
+        assert csp.endswith("form-action 'self'"), (path, csp)  # no software configured: nothing else
+
+
+def test_a_configured_software_adds_its_sign_in_pages_to_form_action(tmp_path):
+    from tests.conftest import make_app
+
+    app = make_app(
+        f"sqlite:///{tmp_path / 'raccord.db'}",
+        XERO_CLIENT_ID="xero-id",
+        XERO_CLIENT_SECRET="xero-secret",
+        SAGE_CLIENT_ID="sage-id",
+        SAGE_CLIENT_SECRET="sage-secret",
+    )
+    csp = app.test_client().get("/login").headers["Content-Security-Policy"]
+    form_action = csp.split("form-action ")[1].split(";")[0].split()
+    assert form_action == [
+        "'self'",
+        "https://login.xero.com",
+        "https://*.xero.com",
+        "https://www.sageone.com",
+        "https://*.sageone.com",
+        "https://*.sage.com",
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Mapping
@@ -74,7 +75,26 @@ def _tune_database(app: Flask) -> None:
     if uri.startswith("sqlite"):
         # The web threads and the job worker share the file: wait for a lock rather than fail.
         options.setdefault("connect_args", {"timeout": 30})
+        _private_sqlite_file(uri)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _private_sqlite_file(uri: str) -> None:
+    """The SQLite file holds the tokens (encrypted) and everything of every dossier: readable by its
+    owner only, like the key files. Made so before SQLite creates it (its journals take the file's
+    mode), and tightened if an older start left it readable by others."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(uri).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
 
 
 def _init_extensions(app: Flask) -> None:

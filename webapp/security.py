@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from urllib.parse import urlsplit
+
 from flask import Flask, Response, current_app
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -19,6 +22,38 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+VENDORS = ("XERO", "QUICKBOOKS", "PENNYLANE", "SAGE")
+#: Where a vendor's sign-in goes beyond the domain of its authorisation page (Sage ID).
+SIGN_IN_ELSEWHERE = {"SAGE": ("https://*.sage.com",)}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+@lru_cache(maxsize=16)
+def _policy(form_targets: tuple[str, ...]) -> str:
+    return f"{CONTENT_SECURITY_POLICY}; form-action 'self' {' '.join(form_targets)}".rstrip()
+
+
+def form_action_targets(config) -> tuple[str, ...]:
+    """Where a form may send the browser: this app, and the authorisation pages of the software it
+    connects to ('Connecter' posts here, then redirects there, and the browser checks the redirect
+    too). A vendor's sign-in moves between the hosts of its own domain: its whole domain is allowed."""
+    targets: list[str] = []
+    for vendor in VENDORS:
+        if not (config.get(f"{vendor}_CLIENT_ID") and config.get(f"{vendor}_CLIENT_SECRET")):
+            continue
+        parts = urlsplit(config.get(f"{vendor}_AUTHORIZE_URL") or "")
+        if parts.scheme == "https" and parts.hostname and parts.hostname.count(".") >= 1:
+            domain = ".".join(parts.hostname.split(".")[-2:])
+            targets += [_origin(parts.geturl()), f"https://*.{domain}", *SIGN_IN_ELSEWHERE.get(vendor, ())]
+        elif parts.scheme and parts.netloc:  # a proxy or a vendor's test host given by its address
+            targets.append(_origin(parts.geturl()))
+    if config.get("SANDBOX_ENABLED") and config.get("SANDBOX_BASE_URL"):
+        targets.append(_origin(config["SANDBOX_BASE_URL"]))  # 'Compta Démo' served from elsewhere
+    return tuple(dict.fromkeys(t for t in targets if t))
 
 
 def init_app(app: Flask) -> None:
@@ -32,7 +67,7 @@ def init_app(app: Flask) -> None:
 def set_security_headers(response: Response) -> Response:
     production = current_app.config.get("RACCORD_ENV") == "production"
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("Content-Security-Policy", _policy(form_action_targets(current_app.config)))
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
