@@ -125,3 +125,47 @@ def test_inactive_account_cannot_log_in(client, member):
     db.session.commit()
     response = login(client, "claire@lefevre.test", "bon-mot-de-passe")
     assert "Adresse e-mail ou mot de passe incorrect." in response.get_data(as_text=True)
+
+
+def _from(app, address: str):
+    browser = app.test_client()
+    browser.environ_base["REMOTE_ADDR"] = address
+    return browser
+
+
+def test_failures_from_elsewhere_stop_the_guesser_not_the_user(app, member):
+    attacker = _from(app, "203.0.113.9")
+    for _ in range(5):
+        assert login(attacker, "claire@lefevre.test", "mauvais").status_code == 200
+    assert login(attacker, "claire@lefevre.test", "bon-mot-de-passe").status_code == 429
+    claire = _from(app, "198.51.100.7")  # her office, never seen before
+    assert login(claire, "claire@lefevre.test", "bon-mot-de-passe").status_code == 302
+
+
+def test_a_guess_spread_over_many_addresses_meets_the_account_ceiling_but_not_the_users_browser(app, member):
+    claire = _from(app, "198.51.100.7")
+    assert login(claire, "claire@lefevre.test", "bon-mot-de-passe").status_code == 302  # her browser
+    claire.post("/logout", data={"csrf_token": csrf_token(claire, "/dossiers")})
+    for index in range(20):  # one failure from each of 20 addresses: no per-address limit is reached
+        attacker = _from(app, f"203.0.113.{index + 1}")
+        assert login(attacker, "claire@lefevre.test", f"essai-{index}").status_code == 200
+    refused = login(_from(app, "203.0.113.99"), "claire@lefevre.test", "bon-mot-de-passe")
+    assert refused.status_code == 429
+    assert "Trop de tentatives de connexion échouées" in refused.get_data(as_text=True)
+    # Claire's browser has logged in to her account before: the ceiling does not apply to it.
+    assert login(claire, "claire@lefevre.test", "bon-mot-de-passe").status_code == 302
+    # Nor does it to another account of the office.
+    assert login(_from(app, "203.0.113.99"), "personne@nulle-part.test", "x").status_code == 200
+
+
+def test_the_known_browser_cookie_is_signed_and_names_no_address(app, member):
+    claire = _from(app, "198.51.100.7")
+    response = login(claire, "claire@lefevre.test", "bon-mot-de-passe")
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("raccord_appareil="))
+    assert "claire" not in cookie and "lefevre" not in cookie
+    assert "Path=/login" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    forged = _from(app, "203.0.113.50")
+    forged.set_cookie("raccord_appareil", "eyJmYWtlIjp0cnVlfQ.forged", path="/login")
+    for index in range(20):
+        login(_from(app, f"203.0.113.{index + 1}"), "claire@lefevre.test", "mauvais")
+    assert login(forged, "claire@lefevre.test", "bon-mot-de-passe").status_code == 429

@@ -46,6 +46,23 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
     return value
 
 
+def env_rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    """A limit as Flask-Limiter reads it ('5 per minute; 30 per hour')."""
+    from limits import parse_many
+
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} doit être une ou plusieurs limites séparées par « ; », par exemple "
+            f"« 5 per minute; 30 per hour » (reçu : {raw!r})."
+        ) from None
+    return raw
+
+
 def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -179,8 +196,11 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "JOB_TIMEOUT": env_int(env, "JOB_TIMEOUT", 1800, minimum=10),
         "JOB_POLL_SECONDS": env_float(env, "JOB_POLL_SECONDS", 1.0, minimum=0.2),
         "LOGIN_FAILURE_DELAY": env_float(env, "LOGIN_FAILURE_DELAY", 0.7),
-        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "5 per minute; 30 per hour"),
-        "LOGIN_IP_RATE_LIMIT": env.get("LOGIN_IP_RATE_LIMIT", "30 per minute; 300 per hour"),
+        "LOGIN_RATE_LIMIT": env_rate_limit(env, "LOGIN_RATE_LIMIT", "5 per minute; 30 per hour"),
+        "LOGIN_IP_RATE_LIMIT": env_rate_limit(env, "LOGIN_IP_RATE_LIMIT", "30 per minute; 300 per hour"),
+        "LOGIN_ACCOUNT_RATE_LIMIT": env_rate_limit(
+            env, "LOGIN_ACCOUNT_RATE_LIMIT", "20 per hour; 100 per day"
+        ),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": False,
         # Redis down: the login limits go on in this process's memory rather than refusing logins.

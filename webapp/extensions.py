@@ -40,3 +40,8 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 def login_email_key() -> str:
     """Rate-limit key for login attempts: the account aimed at, whatever the address it comes from."""
     return "login:" + (request.form.get("email") or "").strip().lower()
+
+
+def login_email_and_address_key() -> str:
+    """Rate-limit key for login attempts: the account aimed at, from this address."""
+    return f"{login_email_key()}@{get_remote_address()}"

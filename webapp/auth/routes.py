@@ -10,8 +10,9 @@ from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
 
 from webapp.auth import bp
+from webapp.auth.devices import known_device, remember_device
 from webapp.auth.forms import LoginForm, PasswordChangeForm
-from webapp.extensions import db, limiter, login_email_key
+from webapp.extensions import db, limiter, login_email_and_address_key, login_email_key
 from webapp.services.accounts import authenticate
 from webapp.services.sessions import (
     EndReason,
@@ -47,7 +48,7 @@ def safe_next_url(target: str | None) -> str | None:
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(
     lambda: current_app.config["LOGIN_RATE_LIMIT"],
-    key_func=login_email_key,
+    key_func=login_email_and_address_key,
     methods=["POST"],
     deduct_when=lambda _response: _login_failed(),
 )
@@ -55,6 +56,13 @@ def safe_next_url(target: str | None) -> str | None:
     lambda: current_app.config["LOGIN_IP_RATE_LIMIT"],
     methods=["POST"],
     deduct_when=lambda _r: _login_failed(),
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"],
+    key_func=login_email_key,
+    methods=["POST"],
+    deduct_when=lambda _r: _login_failed(),
+    exempt_when=known_device,  # the user's own browser is never locked out by someone else's guesses
 )
 def login():
     if current_user.is_authenticated:
@@ -75,7 +83,9 @@ def login():
             login_user(user)
             session.permanent = True
             db.session.commit()
-            return redirect(next_url or url_for("dossiers.index"))
+            response = redirect(next_url or url_for("dossiers.index"))
+            remember_device(response, form.email.data or "")
+            return response
     return render_template("auth/login.html", form=form)
 
 
