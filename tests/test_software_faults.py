@@ -57,7 +57,7 @@ def _customers_sync(job_app, integration_id: int) -> ListSync:
             1,
             "Le logiciel comptable limite le nombre de demandes. Réessayez dans 60 minute(s).",
         ),
-        ({"kind": "malformed"}, 1, "Le logiciel comptable a renvoyé une réponse illisible."),
+        ({"kind": "malformed"}, RETRIES + 1, "Le logiciel comptable a renvoyé une réponse illisible."),
         (
             {"kind": "drop"},
             RETRIES + 1,
@@ -90,6 +90,20 @@ def test_a_refresh_against_a_failing_software_stops_after_bounded_retries_and_ke
     browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
     run_worker_burst(job_app, PROVIDER_MAX_RETRIES=str(RETRIES))
     assert _customers_sync(job_app, integration_id).status is SyncStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("kind", ["malformed", "drop"])
+def test_a_list_read_cut_short_once_is_read_again_and_loads(job_app, live, connected_dossier, kind):
+    """A truncated JSON answer (or a connection closed mid-answer) during a refresh is transient."""
+    browser, dossier_id, integration_id = connected_dossier
+    controls_api.post(f"{_controls(live)}/faults", json={"count": 1, "kind": kind}, timeout=10)
+    page = f"/dossiers/{dossier_id}/listes/customers"
+    browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
+    run_worker_burst(job_app, PROVIDER_MAX_RETRIES=str(RETRIES))
+    assert _faults_left(live) == 0  # the fault was met
+    sync = _customers_sync(job_app, integration_id)
+    assert sync.status is SyncStatus.SUCCEEDED, sync.last_error
+    assert sizes(job_app, integration_id) == EXPECTED_SIZES
 
 
 def test_a_software_slower_than_the_timeout_is_given_up_on_in_bounded_time(job_app, live, connected_dossier):

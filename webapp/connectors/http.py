@@ -47,6 +47,10 @@ def parse_retry_after(value: str | None, default: float = 5.0) -> float:
         return default
 
 
+#: A call that got no whole answer: no connection, no answer in time, or an answer cut short.
+TRANSIENT_FAILURES = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
 class ProviderHttp:
     def __init__(
         self,
@@ -72,7 +76,11 @@ class ProviderHttp:
             attempt += 1
             try:
                 response = self.session.request(method, url, timeout=self.policy.timeout, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as exc:
                 if attempt > self.policy.max_retries:
                     raise ProviderError(
                         "Le logiciel comptable ne répond pas. Réessayez dans quelques minutes.",
@@ -118,13 +126,22 @@ class ProviderHttp:
             return response
 
     def json(self, method: str, url: str, **kwargs: Any) -> Any:
-        response = self.request(method, url, **kwargs)
-        body = _json_or_none(response)
-        if body is None:
-            raise ProviderError(
-                "Le logiciel comptable a renvoyé une réponse illisible.", detail=_snippet(response)
-            )
-        return body
+        """The JSON body of a successful call. A body cut short or garbled is a transient fault of the
+        network or the software, like a 5xx: a read is tried again within the same bounds. A write is
+        not (the software may have done it; its idempotency key makes the job's own retry safe)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            response = self.request(method, url, **kwargs)
+            body = _json_or_none(response)
+            if body is not None:
+                return body
+            if method.upper() not in ("GET", "HEAD") or attempt > self.policy.max_retries:
+                raise ProviderError(
+                    "Le logiciel comptable a renvoyé une réponse illisible.", detail=_snippet(response)
+                )
+            log.info("Unreadable answer from %s, trying again", url.split("?")[0])
+            self._backoff(attempt)
 
     def _backoff(self, attempt: int) -> None:
         self.sleep(random.uniform(0, self.policy.backoff * (2 ** (attempt - 1))))
