@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from tests.conftest import csrf_token, login, run_worker_burst, text_of
 from tests.factories import make_dossier, make_integration, make_item, make_organisation, make_user
+from tests.test_documents import invoice
 from tests.test_new_parties import PDF, new_invoice, ready  # noqa: F401 - the fixture
 from tests.test_publishing import click_publish, status_of, upstream_invoices
 from webapp.extensions import db
@@ -65,13 +66,7 @@ def stored_pdf(app_ctx, client):
     url = f"/dossiers/{dossier.id}/documents/nouvelle/achat"
     form = {
         "csrf_token": csrf_token(client, url),
-        "party_id": supplier.id,
-        "number": "F-2026-001",
-        "issue_date": "2026-11-02",
-        "amount_ht": "100,00",
-        "amount_tva": "20,00",
-        "amount_ttc": "120,00",
-        "currency": "EUR",
+        **invoice({"edf": supplier.id}),
         "pdf": (io.BytesIO(b"%PDF-1.7 test"), "facture été; filename=evil.html"),
     }
     response = client.post(url, data=form, content_type="multipart/form-data")

@@ -390,7 +390,7 @@ def _call_sandbox(rule, client, sandbox_world: dict, good: dict) -> None:
 
 
 #: The numbers at an edge, each tried alone in each query parameter of each route that reads one.
-NUMERIC_EDGES = ["-1", "0", str(2**31), str(2**63), "99999999999999999999", "²"]
+NUMERIC_EDGES = ["-1", str(2**31), "99999999999999999999", "²"]
 SANDBOX_QUERY_NAMES = [
     "cursor",
     "limit",

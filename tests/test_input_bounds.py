@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import csrf_token, login, text_of
 from tests.factories import make_dossier, make_integration, make_item, make_organisation, make_user
+from tests.test_documents import invoice
 from webapp.extensions import db
 from webapp.models import Document, Dossier, ListKind, PartyKind, Role, Rule
 from webapp.services.documents import MAX_AMOUNT
@@ -156,17 +157,7 @@ def test_an_id_beyond_its_column_in_a_form_is_a_french_error(app, client, world,
     assert "dans la liste" in text_of(response)
 
     new_invoice = f"/dossiers/{dossier}/documents/nouvelle/achat"
-    form = {
-        "csrf_token": token,
-        "party_id": world["supplier"],
-        "number": "F-2026-001",
-        "issue_date": "2026-11-02",
-        "amount_ht": "100,00",
-        "amount_tva": "20,00",
-        "amount_ttc": "120,00",
-        "currency": "EUR",
-        "payment_method_id": value,
-    }
+    form = {"csrf_token": token, **invoice({"edf": world["supplier"]}, payment_method_id=value)}
     response = client.post(new_invoice, data=form)
     assert response.status_code in (200, 400, 422)
     assert "dans la liste" in text_of(response)
@@ -197,23 +188,14 @@ def test_a_nul_character_anywhere_is_refused_in_french_and_nothing_is_stored(cli
     dossier = world["dossier"]
     new_invoice = f"/dossiers/{dossier}/documents/nouvelle/achat"
     token = csrf_token(client, new_invoice)
-    invoice = {
-        "csrf_token": token,
-        "party_id": world["supplier"],
-        "number": "F-2026-001",
-        "issue_date": "2026-11-02",
-        "amount_ht": "100,00",
-        "amount_tva": "20,00",
-        "amount_ttc": "120,00",
-        "currency": "EUR",
-    }
+    form = {"csrf_token": token, **invoice({"edf": world["supplier"]})}
     before = _table_counts()
     posts = [
-        (new_invoice, {**invoice, "number": "F-2026\x00-001"}, None),
-        (new_invoice, {**invoice, "party_id": "", "party_name": "EDF\x00 Entreprises"}, None),
+        (new_invoice, {**form, "number": "F-2026\x00-001"}, None),
+        (new_invoice, {**form, "party_id": "", "party_name": "EDF\x00 Entreprises"}, None),
         (
             new_invoice,
-            invoice,
+            form,
             lambda: {"pdf": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "facture\x00.pdf", "application/pdf")},
         ),
         (
@@ -256,16 +238,7 @@ def test_an_amount_beyond_what_is_stored_is_refused_never_changed(client, world,
     login(client, "claire@lefevre.test", "bon-mot-de-passe")
     new_invoice = f"/dossiers/{world['dossier']}/documents/nouvelle/achat"
     token = csrf_token(client, new_invoice)
-    form = {
-        "csrf_token": token,
-        "party_id": world["supplier"],
-        "number": "F-2026-001",
-        "issue_date": "2026-11-02",
-        "amount_ht": amount,
-        "amount_tva": "20,00",
-        "amount_ttc": "120,00",
-        "currency": "EUR",
-    }
+    form = {"csrf_token": token, **invoice({"edf": world["supplier"]}, amount_ht=amount)}
     response = client.post(new_invoice, data=form)
     assert response.status_code in (200, 400, 422)
     page = text_of(response)
@@ -279,16 +252,8 @@ def test_the_largest_amount_is_stored_exactly(client, world):
     login(client, "claire@lefevre.test", "bon-mot-de-passe")
     new_invoice = f"/dossiers/{world['dossier']}/documents/nouvelle/achat"
     token = csrf_token(client, new_invoice)
-    form = {
-        "csrf_token": token,
-        "party_id": world["supplier"],
-        "number": "F-2026-001",
-        "issue_date": "2026-11-02",
-        "amount_ht": "999 999 999 979,99",
-        "amount_tva": "20,00",
-        "amount_ttc": "999 999 999 999,99",
-        "currency": "EUR",
-    }
+    amounts = {"amount_ht": "999 999 999 979,99", "amount_tva": "20,00", "amount_ttc": "999 999 999 999,99"}
+    form = {"csrf_token": token, **invoice({"edf": world["supplier"]}, **amounts)}
     response = client.post(new_invoice, data=form)
     assert response.status_code in (200, 302, 303), text_of(response)[:500]
     document = db.session.scalar(select(Document))
