@@ -36,6 +36,13 @@ TEST_TOKEN_KEY = "kq0kHj1bBv0c4QnQW2vM0QzXo8p8dJvS7bq9v2p6bWk="
 SANDBOX_CONTROL_TOKEN = "test-sandbox-control-token-long-enough-0123456789"
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: one process more than the cores. A test spends much of its time waiting for the RQ
+    workers, servers and browser it started (which run on the cores meanwhile): with one process per
+    core, a third of the machine was idle."""
+    return min((os.cpu_count() or 1) + 1, 15)
+
+
 def missing_service(what: str) -> None:
     """In CI a missing service is a failure; on a developer's machine, a skip that says why."""
     if IN_CI:
