@@ -233,7 +233,10 @@ def init_app(app: Flask) -> None:
     server.register_endpoint(SandboxRevocationEndpoint)
 
 
-INVALID_REQUEST = "La demande d'autorisation est invalide."
+INVALID_REQUEST = (
+    "Un paramètre de la demande (l'adresse de retour, par exemple) n'est pas accepté. "
+    "Recommencez la connexion depuis Raccord."
+)
 
 
 def _refused_input(call):
@@ -260,7 +263,8 @@ def authorize():
     try:
         grant = server.get_consent_grant(end_user=None)
     except OAuth2Error as error:
-        return render_template("consent_error.html", error=error.description or error.error), 400
+        detail = error.description or error.error  # authlib's words, for whoever debugs the client
+        return render_template("consent_error.html", error=f"{INVALID_REQUEST} ({detail})"), 400
     owner = signed_in_owner()
     companies = (
         db.session.scalars(

@@ -6,6 +6,7 @@ member and as staff) and every route of 'Compta Démo' and its vendors' dialects
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import time
@@ -495,3 +496,5 @@ def test_a_redirect_uri_with_a_backslash_before_an_at_is_refused_on_the_consent_
             )
             assert response.status_code == 400, (path, redirect_uri)
             assert "evil.test" not in response.headers.get("Location", "")
+            page = html.unescape(response.get_data(as_text=True))
+            assert "Demande d'autorisation invalide" in page, page
