@@ -74,6 +74,13 @@ def post(client, url, form, **kwargs):
         ("1.234,56 €", Decimal("1234.56")),
         ("12", Decimal("12.00")),
         ("1,234", None),
+        ("10,000.00", Decimal("10000.00")),  # English grouping: never read as 10,00
+        ("1,234.56", Decimal("1234.56")),
+        ("10.000,00", Decimal("10000.00")),
+        ("1.000.000,00", Decimal("1000000.00")),
+        ("1.2345,00", None),  # a group of four is not thousands: ambiguous, refused
+        ("1,23,456.00", None),
+        ("１００", None),  # digits of another script
         ("abc", None),
         ("", None),
     ],
@@ -128,7 +135,7 @@ def test_an_invoice_without_a_rule_waits_for_review(client, world):
     [
         (
             {"amount_ttc": "1 200,01"},
-            "Le montant TTC doit être la somme du HT et de la TVA (1200.00 et non 1200.01).",
+            "Le montant TTC doit être la somme du HT et de la TVA (1\u202f200,00 et non 1\u202f200,01).",
         ),
         ({"amount_ht": "mille"}, "Saisissez le montant hors taxes en euros et centimes"),
         ({"amount_tva": "200,005"}, "Saisissez le montant de TVA en euros et centimes"),

@@ -43,7 +43,13 @@ class DocumentError(ValueError):
 #: What the amount columns hold (NUMERIC(14, 2)): SQLite would keep a bigger one changed, PostgreSQL
 #: would refuse it with an error.
 MAX_AMOUNT = Decimal("999999999999.99")
-MAX_AMOUNT_TEXT = format_decimal(MAX_AMOUNT, format="#,##0.00", locale="fr_FR")
+
+
+def _french(amount: Decimal) -> str:
+    return format_decimal(amount, format="#,##0.00", locale="fr_FR")
+
+
+MAX_AMOUNT_TEXT = _french(MAX_AMOUNT)
 
 
 class AmountTooLarge(ValueError):
@@ -73,9 +79,16 @@ def parse_amount(raw: str | None) -> Decimal | None:
     if not text:
         return None
     if "," in text and "." in text:
-        text = text.replace(".", "")  # 1.234,56: dots group the thousands
+        # Both marks: the last one separates the cents, the other groups thousands by three
+        # ('1.234,56' as in France, '1,234.56' as in English). Anything else is ambiguous.
+        decimal_mark = "," if text.rfind(",") > text.rfind(".") else "."
+        group_mark = "." if decimal_mark == "," else ","
+        whole, _, cents = text.rpartition(decimal_mark)
+        if not re.fullmatch(rf"-?[0-9]{{1,3}}(\{group_mark}[0-9]{{3}})+", whole):
+            return None
+        text = f"{whole.replace(group_mark, '')}.{cents}"
     text = text.replace(",", ".")
-    if not re.fullmatch(r"-?\d+(\.\d+)?", text):
+    if not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
         return None
     if len(text.lstrip("-").split(".")[0].lstrip("0")) > 12:
         raise AmountTooLarge(text)
@@ -176,7 +189,8 @@ def create_document(
     ):
         errors["amount_ttc"] = (
             f"Le montant TTC doit être la somme du HT et de la TVA "
-            f"({amounts['amount_ht'] + amounts['amount_tva']} et non {amounts['amount_ttc']})."
+            f"({_french(amounts['amount_ht'] + amounts['amount_tva'])} et non "
+            f"{_french(amounts['amount_ttc'])})."
         )
     if data.currency not in CURRENCIES:
         errors["currency"] = "Choisissez une devise de la liste."
