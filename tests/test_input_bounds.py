@@ -198,6 +198,16 @@ def test_a_nul_character_anywhere_is_refused_in_french_and_nothing_is_stored(cli
             form,
             lambda: {"pdf": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "facture\x00.pdf", "application/pdf")},
         ),
+        (  # an empty first part, then the file the form reads: every part is looked at
+            new_invoice,
+            form,
+            lambda: {
+                "pdf": [
+                    (io.BytesIO(b""), ""),
+                    (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "a\x00b.pdf", "application/pdf"),
+                ]
+            },
+        ),
         (
             f"/dossiers/{dossier}/parametres",
             {"csrf_token": token, "name": "Boulangerie\x00", "siren": ""},
@@ -219,6 +229,7 @@ def test_a_nul_character_anywhere_is_refused_in_french_and_nothing_is_stored(cli
         f"/dossiers/{dossier}/regles/fournisseurs/tiers?q=%00",
         f"/dossiers/{dossier}/documents?statut=%00",
         "/support?q=boulangerie%00",
+        f"/dossiers/{dossier}/listes/suppliers?q=edf&q=ed%00f",  # a second value of the same name
     ):
         response = client.get(path)
         assert response.status_code == 400, path

@@ -36,23 +36,25 @@ def render_error(code: int, message: str | None = None):
 
 NUL_REFUSED = (
     "Le texte envoyé contient un caractère invisible interdit (NUL), souvent venu d'un copier-coller : "
-    "retirez-le puis réessayez. Rien n'a été enregistré."
+    "retirez-le puis réessayez."
 )
 
 
 def has_nul() -> bool:
-    """A NUL anywhere in what the request sends (query, form fields, file names): PostgreSQL cannot
-    store it, so it is refused before anything reads it."""
-    values = [*request.args.values(), *request.form.values()]
-    values += [upload.filename or "" for upload in request.files.values()]
-    return any("\x00" in value for value in values) or "\x00" in request.path
+    """A NUL anywhere in what the request sends (every value of the query and the form, every file
+    name, the path): PostgreSQL cannot store it, so it is refused before anything reads it."""
+    values = [value for _, values in request.args.lists() for value in values]
+    values += [value for _, values in request.form.lists() for value in values]
+    values += [upload.filename or "" for _, uploads in request.files.lists() for upload in uploads]
+    return "\x00" in request.path or any("\x00" in value for value in values)
 
 
 def init_app(app: Flask) -> None:
     @app.before_request
     def refuse_nul_characters():
         if has_nul():
-            return render_error(400, NUL_REFUSED)
+            saved = " Rien n'a été enregistré." if request.method == "POST" else ""
+            return render_error(400, NUL_REFUSED + saved)
         return None
 
     @app.errorhandler(CSRFError)
@@ -64,10 +66,6 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         code = error.code or 500
-        if code == 429 and request.endpoint == "auth.login":
-            from webapp.auth.routes import rate_limited_login
-
-            return rate_limited_login()
         return render_error(code)
 
     @app.errorhandler(Exception)
