@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
 from tests.conftest import csrf_token, login
@@ -169,3 +171,66 @@ def test_the_known_browser_cookie_is_signed_and_names_no_address(app, member):
     for index in range(20):
         login(_from(app, f"203.0.113.{index + 1}"), "claire@lefevre.test", "mauvais")
     assert login(forged, "claire@lefevre.test", "bon-mot-de-passe").status_code == 429
+
+
+def test_guesses_sent_all_at_once_are_counted_all_at_once(app, member):
+    """Each attempt takes its place before the password is checked: 20 wrong passwords sent together
+    from one address get 5 checked answers and 15 refusals, not 20 checks."""
+    import threading
+
+    import requests
+
+    from tests.conftest import LiveServer
+    from tests.http_user import token_in
+
+    app.config["LOGIN_FAILURE_DELAY"] = 0.5  # the time between a check and its outcome, widened
+    server = LiveServer(app).start()
+    try:
+        browsers = []
+        for _ in range(20):
+            http = requests.Session()
+            browsers.append((http, token_in(http.get(f"{server.url}/login", timeout=30).text)))
+        start, statuses = threading.Barrier(len(browsers)), []
+
+        def guess(http, token):
+            start.wait()
+            form = {"email": "claire@lefevre.test", "password": "mauvais", "csrf_token": token}
+            statuses.append(http.post(f"{server.url}/login", data=form, timeout=60).status_code)
+            http.close()
+
+        threads = [threading.Thread(target=guess, args=browser) for browser in browsers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        server.stop()
+    assert sorted(statuses) == [200] * 5 + [429] * 15
+
+
+def test_the_current_password_cannot_be_guessed_from_a_session(client, member):
+    login(client, "claire@lefevre.test", "bon-mot-de-passe")
+    token = csrf_token(client, "/profil")
+    for _ in range(5):
+        form = {"current_password": "essai", "new_password": "nouveau-mot-de-passe-long", "csrf_token": token}
+        form["confirm"] = form["new_password"]
+        assert client.post("/profil/mot-de-passe", data=form).status_code == 422
+    refused = client.post("/profil/mot-de-passe", data={**form, "current_password": "bon-mot-de-passe"})
+    assert refused.status_code == 429
+    assert "Trop d'essais du mot de passe actuel." in html.unescape(refused.get_data(as_text=True))
+    db.session.expire_all()
+    assert db.session.get(User, member.id).check_password("bon-mot-de-passe")
+
+
+def test_a_password_change_retires_the_browsers_known_to_the_account(app, member):
+    claire = _from(app, "198.51.100.7")
+    assert login(claire, "claire@lefevre.test", "bon-mot-de-passe").status_code == 302
+    claire.post("/logout", data={"csrf_token": csrf_token(claire, "/dossiers")})
+    user = db.session.get(User, member.id)
+    user.set_password("un-autre-mot-de-passe")  # changed elsewhere (on another browser, by an admin)
+    db.session.commit()
+    for index in range(20):
+        login(_from(app, f"203.0.113.{index + 1}"), "claire@lefevre.test", f"essai-{index}")
+    refused = login(claire, "claire@lefevre.test", "un-autre-mot-de-passe")
+    assert refused.status_code == 429  # the cookie was earned with the old password
+    assert "Ce compte est protégé pendant une heure au plus" in refused.get_data(as_text=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -35,13 +34,3 @@ babel = Babel()
 htmx = Htmx()
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
-
-
-def login_email_key() -> str:
-    """Rate-limit key for login attempts: the account aimed at, whatever the address it comes from."""
-    return "login:" + (request.form.get("email") or "").strip().lower()
-
-
-def login_email_and_address_key() -> str:
-    """Rate-limit key for login attempts: the account aimed at, from this address."""
-    return f"{login_email_key()}@{get_remote_address()}"

@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import ngettext
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 
 from webapp.auth import bp
+from webapp.auth.attempts import Kind, reserve
 from webapp.auth.devices import known_device, remember_device
 from webapp.auth.forms import LoginForm, PasswordChangeForm
-from webapp.extensions import db, limiter, login_email_and_address_key, login_email_key
+from webapp.extensions import db
 from webapp.services.accounts import authenticate
 from webapp.services.sessions import (
     EndReason,
@@ -27,10 +29,11 @@ from webapp.services.sessions import (
 
 WRONG_CREDENTIALS = "Adresse e-mail ou mot de passe incorrect."
 TOO_MANY_ATTEMPTS = "Trop de tentatives de connexion échouées. Patientez quelques minutes avant de réessayer."
-
-
-def _login_failed() -> bool:
-    return bool(g.get("login_failed"))
+ACCOUNT_PROTECTED = (
+    "Trop de tentatives de connexion échouées. Ce compte est protégé pendant une heure au plus : "
+    "connectez-vous depuis un navigateur où vous vous êtes déjà connecté, ou réessayez plus tard."
+)
+PASSWORD_TRIES = "Trop d'essais du mot de passe actuel. Patientez quelques minutes avant de réessayer."  # noqa: S105 - a message
 
 
 def safe_next_url(target: str | None) -> str | None:
@@ -45,37 +48,33 @@ def safe_next_url(target: str | None) -> str | None:
     return target
 
 
+def _login_limits(email: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    config, account, address = current_app.config, email.strip().lower(), get_remote_address()
+    limits = [
+        (Kind.ACCOUNT_AND_ADDRESS, config["LOGIN_RATE_LIMIT"], (account, address)),
+        (Kind.ADDRESS, config["LOGIN_IP_RATE_LIMIT"], (address,)),
+    ]
+    if not known_device():  # the user's own browser is never locked out by someone else's guesses
+        limits.append((Kind.ACCOUNT, config["LOGIN_ACCOUNT_RATE_LIMIT"], (account,)))
+    return limits
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT"],
-    key_func=login_email_and_address_key,
-    methods=["POST"],
-    deduct_when=lambda _response: _login_failed(),
-)
-@limiter.limit(
-    lambda: current_app.config["LOGIN_IP_RATE_LIMIT"],
-    methods=["POST"],
-    deduct_when=lambda _r: _login_failed(),
-)
-@limiter.limit(
-    lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"],
-    key_func=login_email_key,
-    methods=["POST"],
-    deduct_when=lambda _r: _login_failed(),
-    exempt_when=known_device,  # the user's own browser is never locked out by someone else's guesses
-)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("dossiers.index"))
     form = LoginForm()
     if form.validate_on_submit():
+        reservation = reserve(_login_limits(form.email.data or ""))
+        if reservation.refused:
+            return rate_limited_login(reservation.refused)
         user = authenticate(form.email.data or "", form.password.data or "")
         if user is None:
-            g.login_failed = True
-            # A short pause makes guessing slow, on top of the rate limit.
+            # A short pause makes guessing slow, on top of the limits (the attempt keeps its places).
             time.sleep(current_app.config["LOGIN_FAILURE_DELAY"])
             form.password.errors = [WRONG_CREDENTIALS]
         else:
+            reservation.give_back()
             next_url = safe_next_url(request.args.get("next"))
             # A new session on login: nothing set before it (a fixed session id) carries over.
             session.clear()
@@ -84,14 +83,14 @@ def login():
             session.permanent = True
             db.session.commit()
             response = redirect(next_url or url_for("dossiers.index"))
-            remember_device(response, form.email.data or "")
+            remember_device(response, user)
             return response
     return render_template("auth/login.html", form=form)
 
 
-def rate_limited_login():
+def rate_limited_login(kind: str = Kind.ACCOUNT_AND_ADDRESS):
     form = LoginForm()
-    form.password.errors = [TOO_MANY_ATTEMPTS]
+    form.password.errors = [ACCOUNT_PROTECTED if kind == Kind.ACCOUNT else TOO_MANY_ATTEMPTS]
     return render_template("auth/login.html", form=form), 429
 
 
@@ -138,10 +137,16 @@ def change_password():
     if not form.validate_on_submit():
         return _profile_page(form, 422)
     user = current_user._get_current_object()
+    # A stolen session must not be a way to guess the password: tries counted as logins are.
+    reservation = reserve([(Kind.PASSWORD_CHANGE, current_app.config["LOGIN_RATE_LIMIT"], (str(user.id),))])
+    if reservation.refused:
+        form.current_password.errors = [PASSWORD_TRIES]
+        return _profile_page(form, 429)
     if not user.check_password(form.current_password.data or ""):
         time.sleep(current_app.config["LOGIN_FAILURE_DELAY"])
         form.current_password.errors = ["Le mot de passe actuel n'est pas le bon."]
         return _profile_page(form, 422)
+    reservation.give_back()
     user.set_password(form.new_password.data)
     ended = end_user_sessions(user.id, EndReason.PASSWORD_CHANGED, keep=current_session())
     rotate_session(user)
