@@ -17,6 +17,8 @@ from typing import Any
 
 from flask import Flask, Response
 
+from sandbox.inputs import BadField
+
 HERE = Path(__file__).resolve().parent
 
 #: Settings the host passes on (the database, and whether it runs tests or production).
@@ -64,34 +66,12 @@ def create_sandbox_app(
         app.register_blueprint(dialect.bp)
         app.register_blueprint(dialect.api)
 
-    app.before_request(_refuse_nul_characters)
+    app.before_request(_refuse_unstorable_input)
+    app.register_error_handler(BadField, _bad_field)
+    for shape_error in (AttributeError, TypeError, KeyError, ArithmeticError):
+        app.register_error_handler(shape_error, _body_of_another_shape)
     app.after_request(_security_headers)
     return app
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-def _refuse_nul_characters():
-    """A NUL in a path, a query, a form or a JSON body: no software stores one (PostgreSQL cannot),
-    so it is refused before anything reads it. Attachments' bytes are not text and are not looked at."""
-    from flask import jsonify, render_template, request
-
-    texts = [request.path, *request.args.values(), *request.form.values()]
-    texts += [upload.filename or "" for upload in request.files.values()]
-    if not (_has_nul(texts) or (request.is_json and _has_nul(request.get_json(silent=True)))):
-        return None
-    message = "NUL characters are not allowed"
-    if request.endpoint and request.endpoint.endswith("authorize"):
-        return render_template("consent_error.html", error="La demande contient un caractère interdit."), 400
-    return jsonify({"error": "invalid_request", "message": message}), 400
 
 
 def _security_headers(response: Response) -> Response:
@@ -103,3 +83,82 @@ def _security_headers(response: Response) -> Response:
     if response.mimetype == "text/html":
         headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+def _bad_field(error: BadField):
+    from flask import jsonify
+
+    from webapp.extensions import db
+
+    db.session.rollback()
+    return jsonify({"error": "invalid_request", "message": str(error), "field": error.field}), 400
+
+
+def _body_of_another_shape(error: Exception):
+    """A JSON body whose parts are not of the types the software reads (a string where it reads an
+    object, a list of strings for a list of lines): refused as the vendors refuse it, 400. Anything
+    else that fails is a fault of the sandbox and stays an error 500."""
+    from flask import jsonify, request
+
+    from webapp.extensions import db
+
+    if request.method in ("GET", "HEAD") or not request.is_json:
+        raise error
+    db.session.rollback()
+    message = "The request body does not have the shape this endpoint reads"
+    return jsonify({"error": "invalid_request", "message": message}), 400
+
+
+def _unstorable(value: Any) -> bool:
+    """Text no database stores: a NUL (PostgreSQL refuses it) or a lone surrogate (no UTF-8 for it).
+    Walked without recursion: a body nested 5 000 deep is an answer, not a crash."""
+    pending = [value]
+    while pending:
+        each = pending.pop()
+        if isinstance(each, str):
+            if "\x00" in each or not each.isascii() and _has_surrogate(each):
+                return True
+        elif isinstance(each, dict):
+            pending += [*each.keys(), *each.values()]
+        elif isinstance(each, list):
+            pending += each
+    return False
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+#: What the sandbox stores of an Idempotency-Key (its column's length).
+MAX_IDEMPOTENCY_KEY = 120
+
+
+def _refuse_unstorable_input():
+    """A NUL or a lone surrogate in a path, a query, a form, a file name, a JSON body or the
+    Idempotency-Key; a JSON body too deep to read; a key longer than the sandbox keeps: refused before
+    anything reads them, as the software would. Attachments' bytes are not text and are not looked at."""
+    from flask import jsonify, render_template, request
+
+    texts: list[Any] = [request.path, request.headers.get("Idempotency-Key", "")]
+    texts += [value for _, values in request.args.lists() for value in values]
+    texts += [value for _, values in request.form.lists() for value in values]
+    texts += [upload.filename or "" for _, uploads in request.files.lists() for upload in uploads]
+    problem = None
+    if request.is_json:
+        try:
+            texts.append(request.get_json(silent=True))
+        except RecursionError:
+            problem = "The JSON body is nested too deeply"
+    if problem is None and _unstorable(texts):
+        problem = "NUL characters and lone surrogates are not allowed"
+    if problem is None and len(request.headers.get("Idempotency-Key", "")) > MAX_IDEMPOTENCY_KEY:
+        problem = f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters"
+    if problem is None:
+        return None
+    if request.endpoint and request.endpoint.endswith("authorize"):
+        return render_template("consent_error.html", error="La demande contient un caractère interdit."), 400
+    return jsonify({"error": "invalid_request", "message": problem}), 400

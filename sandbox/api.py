@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from datetime import datetime
 
 from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
@@ -14,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sandbox.columns import utcnow
 from sandbox.csrf import sandbox_csrf
 from sandbox.faults import apply_faults
-from sandbox.inputs import after_id, to_int
+from sandbox.inputs import after_id, to_int, to_moment
 from sandbox.models import (
     SandboxAttachment,
     SandboxCompany,
@@ -103,12 +102,12 @@ def list_items(kind: str):
         )
     since = request.args.get("updated_since")
     if since:
-        try:
-            query = query.where(SandboxItem.updated_at > datetime.fromisoformat(since))
-        except ValueError:
+        moment = to_moment(since)
+        if moment is None:
             return _error(
                 400, "invalid_request", "updated_since must be an ISO 8601 date", field="updated_since"
             )
+        query = query.where(SandboxItem.updated_at > moment)
     rows = db.session.scalars(query).all()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -196,8 +195,8 @@ def create_invoice():
     # Refused as real software refuse them: an unknown or archived account, contact or tax rate.
     for field, kind in (("account_id", "accounts"), ("contact_id", None), ("tax_rate_id", "tax_rates")):
         external_id = payload.get(field)
-        if not external_id:
-            return _error(422, "validation_error", f"{field} is required", field=field)
+        if not external_id or not isinstance(external_id, str):
+            return _error(422, "validation_error", f"{field} is required, as text", field=field)
         query = select(SandboxItem).where(
             SandboxItem.company_id == g.company.id, SandboxItem.external_id == external_id
         )

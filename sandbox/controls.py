@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from sandbox.api import LIST_KINDS
 from sandbox.columns import utcnow
@@ -44,7 +45,7 @@ class ControlError(ValueError):
 def _int(value: Any, name: str, minimum: int, maximum: int) -> int:
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 is read as infinity
         raise ControlError(f"{name} doit être un nombre entier.") from None
     if not minimum <= number <= maximum:
         raise ControlError(f"{name} doit être compris entre {minimum} et {maximum}.")
@@ -135,9 +136,10 @@ def add_item(company_id: str, kind: str, data: dict[str, Any]) -> SandboxItem:
     _company(company_id)
     if kind not in LIST_KINDS:
         raise ControlError("Liste inconnue.")
-    name = (data.get("name") or "").strip()
-    if not name:
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
         raise ControlError("Le nom est obligatoire.")
+    name = name.strip()
     item = SandboxItem(
         company_id=company_id,
         kind=kind,
@@ -152,7 +154,11 @@ def add_item(company_id: str, kind: str, data: dict[str, Any]) -> SandboxItem:
         updated_at=utcnow(),
     )
     db.session.add(item)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise ControlError("Un élément de cette liste a déjà cet identifiant.") from None
     return item
 
 

@@ -6,6 +6,8 @@ refuses) and numbers no column or OFFSET holds; `body.get` fails on a list: each
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from flask import request
@@ -74,3 +76,33 @@ class IdConverter(IntegerConverter):
         if not 1 <= number <= MAX_ID:
             raise ValidationError()
         return number
+
+
+def to_moment(value: Any, *, http_date: bool = False) -> datetime | None:
+    """An ISO 8601 date-time ('Z' or an offset; none is UTC), or an HTTP date when `http_date`, as an
+    aware UTC datetime; None when it is not one or lies beyond what a datetime holds in UTC (year 1
+    at +01:00 is in year 0)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        if not http_date:
+            return None
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+class BadField(ValueError):
+    """A field of a request that no column of the sandbox holds (not text, or too long): the request
+    is refused with its name (sandbox/__init__.py answers 400)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field

@@ -10,9 +10,10 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from sandbox.columns import UTCDateTime, utcnow
+from sandbox.inputs import BadField
 from webapp.extensions import db
 
 # Scopes the vendors' dialects are asked for, granted like the sandbox's own.
@@ -71,6 +72,17 @@ class SandboxItem(db.Model):
     guid: Mapped[str] = mapped_column(String(36), default=lambda: str(uuid.uuid4()), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
+    @validates("external_id", "code", "name", "vat_number", "siren", "rate", "creation_key")
+    def _text_that_fits(self, key: str, value: Any) -> Any:
+        """Whatever route set it (the API, a dialect, the controls): text that fits its column, or the
+        request is refused by name, rather than failing in the database."""
+        if value is None:
+            return None
+        length = self.__table__.c[key].type.length
+        if not isinstance(value, str) or (length is not None and len(value) > length):
+            raise BadField(key, f"{key} must be text of at most {length} characters")
+        return value
+
 
 class SandboxClient(db.Model, ClientMixin):
     __tablename__ = "sandbox_client"
@@ -101,14 +113,20 @@ class SandboxClient(db.Model, ClientMixin):
         if (
             any(char in redirect_uri for char in "\\@")
             or not redirect_uri.isprintable()
+            or not redirect_uri.isascii()
             or " " in redirect_uri
         ):
             return False
         parts = urlsplit(redirect_uri)
+        try:
+            port = parts.port  # ValueError for ':99999', ':-1', ':80:evil.com'
+        except ValueError:
+            return False
         return (
             parts.scheme == "http"
             and parts.hostname in ("127.0.0.1", "localhost")
-            and (parts.path.endswith("/oauth/callback"))
+            and parts.netloc == (f"{parts.hostname}:{port}" if port is not None else parts.hostname)
+            and parts.path.endswith("/oauth/callback")
         )
 
     def check_client_secret(self, client_secret: str) -> bool:

@@ -7,6 +7,7 @@ member and as staff) and every route of 'Compta Démo' and its vendors' dialects
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import time
@@ -53,6 +54,11 @@ EDGES = [
     "SELECT * FROM Vendor STARTPOSITION 99999999999999999999 MAXRESULTS -1",
     "true",
     "é" * 300,
+    "0001-01-01T00:00:00+01:00",  # a date that leaves what a datetime holds once in UTC
+    "9999-12-31T23:59:59-01:00",
+    "2020-01-01",  # a date without its zone
+    "1e999",
+    "http://127.0.0.1:99999/oauth/callback",  # a port no URL has
 ]
 VALUES = st.one_of(
     st.sampled_from(EDGES),
@@ -279,6 +285,7 @@ JSON = st.recursive(
         st.integers(min_value=-(2**70), max_value=2**70),
         st.floats(),
         st.sampled_from(EDGES),
+        st.just("a\ud800b"),  # a lone surrogate, which only JSON carries: no UTF-8 for it
         st.text(max_size=20),
     ),
     lambda inner: st.one_of(
@@ -498,3 +505,72 @@ def test_a_redirect_uri_with_a_backslash_before_an_at_is_refused_on_the_consent_
             assert "evil.test" not in response.headers.get("Location", "")
             page = html.unescape(response.get_data(as_text=True))
             assert "Demande d'autorisation invalide" in page, page
+
+
+def test_the_sandbox_refuses_what_it_cannot_store_as_a_bad_request(app, sandbox_world):
+    """What an outsider found past the fuzz: each a 400 (or the route's own refusal), none a 500."""
+    client = app.test_client()
+    bearer = {"Authorization": f"Bearer {sandbox_world['access']}"}
+    tenant = {"xero-tenant-id": sandbox_world["tenant"], "X-Business": sandbox_world["tenant"]}
+    realm = sandbox_world["realm"]
+    deep = "[" * 5000 + "]" * 5000
+    year_one, year_end = "0001-01-01T00:00:00%2B01:00", "9999-12-31T23:59:59-01:00"
+    qbo_since = "select * from Vendor where Metadata.LastUpdatedTime >= '" + year_one + "'"  # noqa: S608
+    suppliers = "/sandbox/api/v1/suppliers"
+    changelogs = "/sandbox/pennylane/api/external/v2/changelogs/suppliers"
+    calls = [
+        ("GET", f"{suppliers}?updated_since=2020-01-01", {}, None, 200),
+        ("GET", f"/sandbox/api/v1/accounts?updated_since={year_one}", {}, None, 400),
+        ("GET", f"/sandbox/sage/v3.1/contacts?updated_or_created_since={year_one}", tenant, None, 200),
+        ("GET", f"{changelogs}?start_date={year_end}", {}, None, 400),
+        ("GET", f"/sandbox/quickbooks/v3/company/{realm}/query?query={qbo_since}", {}, None, 400),
+        ("GET", "/sandbox/xero/api.xro/2.0/Contacts", {**tenant, "If-Modified-Since": year_one}, None, 200),
+        ("POST", suppliers, {"Idempotency-Key": "k1"}, {"name": "Z", "vat_number": ["a"]}, 400),
+        ("POST", suppliers, {"Idempotency-Key": "k2"}, {"name": "Z", "siren": 10**30}, 400),
+        ("POST", suppliers, {"Idempotency-Key": "k3"}, {"name": "Z", "siren": "1" * 40}, 400),
+        ("POST", suppliers, {"Idempotency-Key": "k4"}, {"name": "a\ud800b"}, 400),
+        ("POST", suppliers, {"Idempotency-Key": "k" * 121}, {"name": "Z"}, 400),
+        ("POST", "/sandbox/api/v1/invoices", {"Idempotency-Key": "k5"}, {"account_id": ["x"]}, 422),
+        ("PUT", "/sandbox/xero/api.xro/2.0/Contacts", tenant, {"Contacts": ["x"]}, 400),
+        ("POST", "/sandbox/oauth/token", {}, deep, 400),
+        ("POST", suppliers, {"Idempotency-Key": "k6"}, deep, 400),
+    ]
+    for method, path, headers, body, status in calls:
+        kwargs = {"headers": {**bearer, **headers}}
+        if isinstance(body, str):
+            kwargs |= {"data": body, "content_type": "application/json"}
+        elif body is not None:
+            kwargs["json"] = body
+        response = client.open(path, method=method, **kwargs)
+        _assert_no_error(response, (method, path, body if not isinstance(body, str) else "deep"))
+        assert response.status_code == status, (method, path, response.status_code)
+    controls = {"Authorization": f"Bearer {SANDBOX_CONTROL_TOKEN}"}
+    for path, body in (
+        ("/sandbox/controls/api/settings", {"latency_ms": float("inf")}),
+        (f"/sandbox/controls/api/companies/{sandbox_world['company']}/consent", {"days": float("inf")}),
+        (f"/sandbox/controls/api/companies/{sandbox_world['company']}/suppliers", {"name": ["x"]}),
+        (
+            f"/sandbox/controls/api/companies/{sandbox_world['company']}/suppliers",
+            {"name": "X", "id": "sup-000001"},
+        ),
+    ):
+        response = client.post(path, data=json.dumps(body), content_type="application/json", headers=controls)
+        _assert_no_error(response, (path, body))
+        assert response.status_code == 400, (path, response.status_code)
+
+
+def test_a_redirect_uri_with_a_port_no_url_has_is_refused_before_the_consent(app, sandbox_world):
+    client = app.test_client()
+    for port in ("99999", "-1", "80:evil.test", "5077\u2044evil.test"):
+        response = client.get(
+            "/sandbox/oauth/authorize",
+            query_string={
+                "response_type": "code",
+                "client_id": app.config["SANDBOX_CLIENT_ID"],
+                "redirect_uri": f"http://127.0.0.1:{port}/oauth/callback",
+                "state": "s",
+                "code_challenge": "x" * 43,
+                "code_challenge_method": "S256",
+            },
+        )
+        assert response.status_code == 400, port

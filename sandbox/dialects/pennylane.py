@@ -33,7 +33,7 @@ from sandbox.columns import utcnow
 from sandbox.csrf import sandbox_csrf
 from sandbox.dialects import check_bearer
 from sandbox.faults import apply_faults
-from sandbox.inputs import after_id, to_id, to_int
+from sandbox.inputs import after_id, to_id, to_int, to_moment
 from sandbox.models import SandboxAttachment, SandboxInvoice, SandboxItem
 from webapp.extensions import db
 
@@ -170,11 +170,9 @@ def changelog(kind: str):
     start = request.args.get("start_date")
     since = None
     if start:
-        try:
-            since = datetime.fromisoformat(start.replace("Z", "+00:00"))
-        except ValueError:
+        since = to_moment(start)
+        if since is None:
             return _error(400, "start_date must be an ISO 8601 date-time")
-        since = since if since.tzinfo else since.replace(tzinfo=UTC)
         if (datetime.now(UTC) - since).days > 28:
             return _error(422, "start_date must be within the last 4 weeks")
     query = select(SandboxItem).where(SandboxItem.company_id == g.company.id, SandboxItem.kind == KINDS[kind])

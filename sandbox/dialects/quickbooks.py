@@ -37,7 +37,7 @@ from sandbox.columns import utcnow
 from sandbox.csrf import sandbox_csrf
 from sandbox.dialects import check_bearer
 from sandbox.faults import apply_faults, get_setting
-from sandbox.inputs import field, json_object, page_offset, to_id, to_int
+from sandbox.inputs import field, json_object, page_offset, to_id, to_int, to_moment
 from sandbox.models import (
     SandboxAttachment,
     SandboxClient,
@@ -181,13 +181,10 @@ def query():
             include_inactive = True
             statement = statement.where(SandboxItem.active.is_(False))
         elif moment := re.fullmatch(r"(?i)metadata\.lastupdatedtime\s*>=?\s*'([^']+)'", condition):
-            try:
-                since = datetime.fromisoformat(moment.group(1).replace("Z", "+00:00"))
-            except ValueError:
+            since = to_moment(moment.group(1))
+            if since is None:
                 return _fault(400, "ValidationFault", "QueryValidationError: invalid date", "4001", "query")
-            statement = statement.where(
-                SandboxItem.updated_at > (since if since.tzinfo else since.replace(tzinfo=UTC))
-            )
+            statement = statement.where(SandboxItem.updated_at > since)
         elif name := re.fullmatch(r"(?i)(displayname|name)\s*(=|like)\s*'((?:[^'\\]|\\.)*)'", condition):
             value = re.sub(r"\\(.)", r"\1", name.group(3))
             if name.group(2).lower() == "like":

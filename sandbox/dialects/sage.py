@@ -38,7 +38,7 @@ from sandbox.columns import utcnow
 from sandbox.csrf import sandbox_csrf
 from sandbox.dialects import check_bearer, company_for_guid, tenant_guid
 from sandbox.faults import apply_faults
-from sandbox.inputs import json_object, page_offset, to_int
+from sandbox.inputs import json_object, page_offset, to_int, to_moment
 from sandbox.models import SandboxAttachment, SandboxInvoice, SandboxItem
 from webapp.extensions import db
 
@@ -333,13 +333,10 @@ def _query(kinds: tuple[str, ...]):
     query = select(SandboxItem).where(SandboxItem.company_id == g.company.id, SandboxItem.kind.in_(kinds))
     since = request.args.get("updated_or_created_since")
     if since:
-        try:
-            moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
-        except ValueError:
+        moment = to_moment(since)
+        if moment is None:
             return query.where(sa_false())
-        query = query.where(
-            SandboxItem.updated_at > (moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-        )
+        query = query.where(SandboxItem.updated_at > moment)
     return query
 
 

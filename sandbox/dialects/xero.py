@@ -22,7 +22,6 @@ import re
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
 
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import func, or_, select
@@ -33,7 +32,7 @@ from sandbox.columns import utcnow
 from sandbox.csrf import sandbox_csrf
 from sandbox.dialects import check_bearer, company_for_guid, tenant_guid
 from sandbox.faults import apply_faults
-from sandbox.inputs import page_offset, to_int
+from sandbox.inputs import page_offset, to_int, to_moment
 from sandbox.models import (
     SandboxAttachment,
     SandboxCompany,
@@ -641,11 +640,4 @@ def _iso(moment: datetime) -> str:
 
 
 def _parse_since(value: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return to_moment(value, http_date=True)
