@@ -24,11 +24,14 @@ def test_werkzeug_logs_the_callback_without_its_query(app, caplog):
             f"{server.url}/oauth/callback?code={CODE}&state={STATE}", timeout=10, allow_redirects=False
         )
         requests.get(f"{server.url}/login?next=/dossiers", timeout=10)
+        # The same state is in the address of the software's authorisation page: masked there too.
+        requests.get(f"{server.url}/sandbox/oauth/authorize?response_type=code&state={STATE}", timeout=10)
     finally:
         server.stop()
     logged = caplog.text
     assert "GET /oauth/callback HTTP/1.1" in logged
     assert "GET /login?next=/dossiers HTTP/1.1" in logged  # other queries are kept
+    assert "GET /sandbox/oauth/authorize?response_type=code&state=… HTTP/1.1" in logged
     assert CODE not in logged and STATE not in logged
 
 
@@ -61,9 +64,9 @@ def test_gunicorn_logs_the_callback_without_its_query(job_app, tmp_path):
         deadline = time.monotonic() + 60
         while True:
             try:
-                requests.get(f"{base}/robots.txt", timeout=2)
+                requests.get(f"{base}/robots.txt", timeout=10)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy to answer yet
                 assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.1)
         callback = f"{base}/oauth/callback?code={CODE}&state={STATE}"

@@ -14,11 +14,17 @@ from gunicorn.glogging import Logger
 #: Paths whose query string is never written to an access log.
 SECRET_QUERY_PATHS = ("/oauth/callback",)
 _SECRET_QUERY = re.compile("(" + "|".join(re.escape(path) for path in SECRET_QUERY_PATHS) + r")\?[^\s\"]*")
+#: Parameters whose value is masked wherever they appear (the same state is in the authorisation
+#: page's address; a code, a verifier or a token in any query).
+SECRET_PARAMETERS = re.compile(
+    r"([?&](?:code|state|code_verifier|code_challenge|access_token|refresh_token|client_secret|token)=)[^&\s\"]*"
+)
 
 
 def without_secret_query(text: str) -> str:
-    """`text` (a request line, a URL) with the query string of those paths cut off."""
-    return _SECRET_QUERY.sub(r"\1", text)
+    """`text` (a request line, a URL) with the query string of those paths cut off, and the values of
+    the secret parameters masked everywhere else."""
+    return SECRET_PARAMETERS.sub(r"\1…", _SECRET_QUERY.sub(r"\1", text))
 
 
 class SecretQueryFilter(logging.Filter):
@@ -43,8 +49,9 @@ class GunicornLogger(Logger):
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)
+        atoms["q"] = without_secret_query("?" + atoms["q"])[1:] if atoms.get("q") else ""
         if any((environ.get("PATH_INFO") or "").endswith(path) for path in SECRET_QUERY_PATHS):
             atoms["q"] = ""
-            atoms["r"] = without_secret_query(atoms["r"])
+        atoms["r"] = without_secret_query(atoms["r"])
         atoms["f"] = without_secret_query(atoms.get("f", ""))  # a Referer can be that URL too
         return atoms
