@@ -113,7 +113,7 @@ def _local_secret(instance_path: Path, file_name: str, generate=lambda: secrets.
     path = instance_path / file_name
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
-    instance_path.mkdir(parents=True, exist_ok=True)
+    instance_path.mkdir(parents=True, exist_ok=True, mode=0o700)  # the owner's only
     value = generate()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -149,7 +149,7 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
     if not database_url:
         if production:
             raise ConfigError("DATABASE_URL est obligatoire en production (PostgreSQL).")
-        instance_path.mkdir(parents=True, exist_ok=True)
+        instance_path.mkdir(parents=True, exist_ok=True, mode=0o700)  # the owner's only
         database_url = f"sqlite:///{instance_path / 'raccord.db'}"
     database_url = _normalise_database_url(database_url)
     if not (database_url.startswith("sqlite:") or database_url.startswith("postgresql+psycopg://")):
