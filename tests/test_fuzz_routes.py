@@ -387,8 +387,13 @@ def _call_sandbox(rule, client, sandbox_world: dict, good: dict) -> None:
             headers["Idempotency-Key"] = re.sub(r"[\x00\r\n]", "", key)
         kwargs = {"query_string": query, "headers": headers}
         if body is not None and method != "GET":
-            if as_form and isinstance(body, dict):
-                kwargs["data"] = {k: v if isinstance(v, str) else str(v) for k, v in body.items()}
+            form = (
+                {k: v if isinstance(v, str) else str(v) for k, v in body.items()}
+                if isinstance(body, dict)
+                else {}
+            )
+            if isinstance(body, dict) and as_form and "\ud800" not in "".join(form.values()):
+                kwargs["data"] = form  # (a lone surrogate has no form encoding: JSON carries it)
             else:
                 kwargs["json"] = body
         response = client.open(url, method=method, **kwargs)
