@@ -45,13 +45,14 @@ def install_werkzeug_filter() -> None:
 
 
 class GunicornLogger(Logger):
-    """gunicorn's logger, whose access lines leave out the query string of those paths."""
+    """gunicorn's logger, whose access lines leave out the query string of those paths and mask the
+    secret parameters of the others."""
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)
-        atoms["q"] = without_secret_query("?" + atoms["q"])[1:] if atoms.get("q") else ""
-        if any((environ.get("PATH_INFO") or "").endswith(path) for path in SECRET_QUERY_PATHS):
-            atoms["q"] = ""
+        callback = any((environ.get("PATH_INFO") or "").endswith(path) for path in SECRET_QUERY_PATHS)
+        query = atoms.get("q") or ""
+        atoms["q"] = "" if callback or not query else without_secret_query("?" + query)[1:]
         atoms["r"] = without_secret_query(atoms["r"])
         atoms["f"] = without_secret_query(atoms.get("f", ""))  # a Referer can be that URL too
         return atoms

@@ -88,7 +88,7 @@ def login():
     return render_template("auth/login.html", form=form)
 
 
-def rate_limited_login(kind: str = Kind.ACCOUNT_AND_ADDRESS):
+def rate_limited_login(kind: str):
     form = LoginForm()
     form.password.errors = [ACCOUNT_PROTECTED if kind == Kind.ACCOUNT else TOO_MANY_ATTEMPTS]
     return render_template("auth/login.html", form=form), 429
