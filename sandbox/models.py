@@ -155,6 +155,10 @@ class SandboxAuthCode(db.Model, AuthorizationCodeMixin):
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     code_challenge_method: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[float] = mapped_column(default=time.time)
+    # Every company this consent authorised (Xero and Sage let one consent cover several), the
+    # first being `company_id`; and the consent's identifier, Xero's authentication_event_id.
+    company_ids: Mapped[list[str] | None] = mapped_column(JSON)
+    auth_event_id: Mapped[str | None] = mapped_column(String(36))
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -167,7 +171,8 @@ class SandboxAuthCode(db.Model, AuthorizationCodeMixin):
 
 
 class SandboxGrant(db.Model):
-    """One consent: a client's access to one company. Expiring or revoking it ends every token under it."""
+    """One consent: a client's access to one company (or to several, where the vendor allows it: then
+    `company_ids`). Expiring or revoking it ends every token under it."""
 
     __tablename__ = "sandbox_grant"
 
@@ -179,6 +184,29 @@ class SandboxGrant(db.Model):
     refresh_expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The day the consent ends whatever the use (QuickBooks' five-year maximum): tokens say so.
     consent_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    company_ids: Mapped[list[str] | None] = mapped_column(JSON)
+    auth_event_id: Mapped[str | None] = mapped_column(String(36))
+
+    @property
+    def companies(self) -> list[str]:
+        """Every company this consent gave access to, `company_id` first."""
+        return list(self.company_ids or [self.company_id])
+
+
+class SandboxConnection(db.Model):
+    """Xero's connection: one per app and organisation (tenant). A new consent that includes the
+    organisation updates it (new authEventId, updatedDateUtc) instead of adding another; DELETE
+    /connections/{id} removes it (https://developer.xero.com/documentation/guides/oauth2/tenants)."""
+
+    __tablename__ = "sandbox_connection"
+    __table_args__ = (UniqueConstraint("client_id", "company_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    client_id: Mapped[str] = mapped_column(String(80))
+    company_id: Mapped[str] = mapped_column(ForeignKey("sandbox_company.id"), index=True)
+    auth_event_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 def token_hash(value: str) -> str:
@@ -202,6 +230,8 @@ class SandboxToken(db.Model, TokenMixin):
     expires_in: Mapped[int] = mapped_column(default=1800)
     refresh_expires_at: Mapped[float | None] = mapped_column()
     revoked: Mapped[bool] = mapped_column(default=False)
+    # When a refresh replaced this token's refresh token (Xero still accepts it for 30 minutes).
+    rotated_at: Mapped[float | None] = mapped_column()
 
     @classmethod
     def by_access_token(cls, value: str) -> SandboxToken | None:

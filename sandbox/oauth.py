@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import uuid
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
@@ -21,6 +22,7 @@ from sandbox.models import (
     SandboxAuthCode,
     SandboxClient,
     SandboxCompany,
+    SandboxConnection,
     SandboxGrant,
     SandboxToken,
     token_hash,
@@ -38,10 +40,24 @@ def _generate(*_args, **_kwargs) -> str:
     return secrets.token_urlsafe(32)
 
 
+def _issued(value: str) -> str:
+    """Every token the sandbox hands out passes here (tests spy on it to see the tokens in clear,
+    which the sandbox itself no longer keeps)."""
+    return value
+
+
 def _new_token(*_args, **_kwargs) -> str:
-    """The token generator authlib is given: looks `_generate` up at each call (tests spy on it to see
-    the tokens in clear, which the sandbox itself no longer keeps)."""
-    return _generate()
+    """The refresh token generator authlib is given."""
+    return _issued(_generate())
+
+
+def _new_access_token(client, grant_type, user, scope) -> str:
+    """The access token: random, or a signed JWT where the vendor issues one (Xero)."""
+    if g.get("dialect_jwt") is not None:
+        return _issued(
+            g.dialect_jwt(client=client, user=user, scope=scope, ttl=_access_ttl(client, grant_type))
+        )
+    return _issued(_generate())
 
 
 def _access_ttl(_client, _grant_type) -> int:
@@ -53,10 +69,21 @@ def _refresh_ttl() -> int:
     return int(get_setting("refresh_ttl", None) or g.get("dialect_refresh_ttl") or DEFAULT_REFRESH_TTL)
 
 
-def issue_token_as(access_ttl: int, refresh_ttl: int):
-    """The token endpoint, with a vendor's token lifetimes (a dialect's /token calls this)."""
+def issue_token_as(access_ttl: int, refresh_ttl: int, *, jwt=None, refresh_grace: int = 0):
+    """The token endpoint, with a vendor's token lifetimes (a dialect's /token calls this).
+
+    `jwt(client=, user=, scope=, ttl=)` makes the access token where the vendor's is a JWT;
+    `refresh_grace`: seconds during which a refresh token already replaced is still accepted."""
     g.dialect_access_ttl, g.dialect_refresh_ttl = access_ttl, refresh_ttl
+    g.dialect_jwt, g.dialect_refresh_grace = jwt, refresh_grace
     return issue_token()
+
+
+def consent_of(grant: SandboxGrant | None) -> tuple[list[str], str | None]:
+    """The companies and the consent's identifier behind a grant."""
+    if grant is None:
+        return [], None
+    return grant.companies, grant.auth_event_id
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -64,10 +91,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def save_authorization_code(self, code, request):
         company = request.user
+        chosen = g.get("consent_companies") or [company.id]
+        g.consent_auth_event = str(uuid.uuid4())
         item = SandboxAuthCode(
             code=code,
             client_id=request.client.client_id,
             company_id=company.id,
+            company_ids=chosen,
+            auth_event_id=g.consent_auth_event,
             redirect_uri=request.payload.redirect_uri or "",
             scope=request.payload.scope or "",
             code_challenge=request.payload.data.get("code_challenge"),
@@ -92,6 +123,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         db.session.commit()
 
     def authenticate_user(self, authorization_code):
+        g.token_consent = (
+            list(authorization_code.company_ids or [authorization_code.company_id]),
+            authorization_code.auth_event_id,
+        )
         return db.session.get(SandboxCompany, authorization_code.company_id)
 
 
@@ -103,13 +138,21 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token):
         token = SandboxToken.by_refresh_token(refresh_token)
-        if token is None or token.revoked:
+        if token is None:
             return None
+        if token.revoked:
+            # Xero: "the previous refresh token remains valid for a grace period of 30 minutes" after
+            # a rotation, so that a client that lost the answer can try again
+            # (https://developer.xero.com/documentation/guides/oauth2/token-types). A revoked one never.
+            grace = g.get("dialect_refresh_grace") or 0
+            if not grace or token.rotated_at is None or time.time() - token.rotated_at > grace:
+                return None
         if token.refresh_expires_at is not None and time.time() >= token.refresh_expires_at:
             return None
         grant = db.session.get(SandboxGrant, token.grant_id)
         if grant is None or grant.revoked_at is not None or grant.refresh_expired_at is not None:
             return None
+        g.token_consent = consent_of(grant)
         return token
 
     def authenticate_user(self, refresh_token):
@@ -117,6 +160,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def revoke_old_credential(self, refresh_token):
         refresh_token.revoked = True
+        if refresh_token.rotated_at is None:
+            refresh_token.rotated_at = time.time()
         db.session.commit()
 
 
@@ -126,7 +171,13 @@ def save_token(token: dict, request) -> None:
     if isinstance(previous, SandboxToken):
         grant_id = previous.grant_id
     else:
-        grant = SandboxGrant(client_id=request.client.client_id, company_id=company.id)
+        companies, auth_event = g.get("token_consent") or ([company.id], None)
+        grant = SandboxGrant(
+            client_id=request.client.client_id,
+            company_id=company.id,
+            company_ids=companies,
+            auth_event_id=auth_event or str(uuid.uuid4()),
+        )
         db.session.add(grant)
         db.session.flush()
         grant_id = grant.id
@@ -167,13 +218,13 @@ def issue_tokens(
     """A new grant to `company_id` with its tokens, as if the consent had been given at `issued_at`
     (support's reproductions, benches, tests): the access and refresh tokens, which only the caller
     ever sees. `refresh_expired`: the consent has ended, the next refresh is refused. Not committed."""
-    grant = SandboxGrant(client_id=client_id, company_id=company_id)
+    grant = SandboxGrant(client_id=client_id, company_id=company_id, auth_event_id=str(uuid.uuid4()))
     if refresh_expired:
         grant.refresh_expired_at = utcnow()
     db.session.add(grant)
     db.session.flush()
     issued_at = time.time() if issued_at is None else issued_at
-    access, refresh = _generate(), _generate()
+    access, refresh = _issued(_generate()), _issued(_generate())
     db.session.add(
         SandboxToken(
             grant_id=grant.id,
@@ -187,8 +238,8 @@ def issue_tokens(
             refresh_expires_at=issued_at + refresh_ttl,
         )
     )
-    db.session.flush()  # the caller commits, with what else it makes
-    return access, refresh
+    record_connections(client_id, [company_id], grant.auth_event_id)  # read by Xero's clients only
+    return access, refresh  # the caller commits, with what else it makes
 
 
 class SandboxRevocationEndpoint(RevocationEndpoint):
@@ -223,7 +274,7 @@ def init_app(app: Flask) -> None:
     server.register_token_generator(
         "default",
         BearerTokenGenerator(
-            access_token_generator=_new_token,
+            access_token_generator=_new_access_token,
             refresh_token_generator=_new_token,
             expires_generator=_access_ttl,
         ),
@@ -259,7 +310,9 @@ def _refused_input(call):
 
 @bp.route("/authorize", methods=["GET", "POST"])
 @_refused_input
-def authorize():
+def authorize(*, several: bool = False):
+    """The consent page. `several`: the user may authorise several companies at once (Xero's
+    organisations, Sage's businesses); otherwise one, as QuickBooks and Pennylane ask."""
     try:
         grant = server.get_consent_grant(end_user=None)
     except OAuth2Error as error:
@@ -273,21 +326,49 @@ def authorize():
         if owner
         else []
     )
+    page = {"grant": grant, "companies": companies, "client": grant.client, "several": several}
     if request.method == "GET":
-        return render_template("consent.html", grant=grant, companies=companies, client=grant.client)
+        return render_template("consent.html", **page)
     if request.form.get("decision") != "allow":
         return server.create_authorization_response(grant=grant, grant_user=None)
-    chosen = request.form.get("company_id") or ""
-    company = next((each for each in companies if each.id == chosen), None)  # only one offered
-    if company is None:
-        return render_template(
-            "consent.html",
-            grant=grant,
-            companies=companies,
-            client=grant.client,
-            error="Choisissez la société à laquelle Raccord aura accès." if companies else None,
-        ), 400
-    return server.create_authorization_response(grant=grant, grant_user=company)
+    wanted = set(request.form.getlist("company_id")) if several else {request.form.get("company_id") or ""}
+    chosen = [each for each in companies if each.id in wanted]  # only those offered
+    if not chosen or (not several and len(chosen) > 1):
+        error = None
+        if companies:
+            error = (
+                "Choisissez au moins une société à laquelle Raccord aura accès."
+                if several
+                else "Choisissez la société à laquelle Raccord aura accès."
+            )
+        return render_template("consent.html", **page, error=error, checked=wanted), 400
+    g.consent_companies = [each.id for each in chosen]
+    return server.create_authorization_response(grant=grant, grant_user=chosen[0])
+
+
+def record_connections(client_id: str, company_ids: list[str], auth_event_id: str) -> None:
+    """Xero's connections after a consent: one per organisation, made or brought up to date (not
+    committed: the caller commits with the rest)."""
+    now = utcnow()
+    for company_id in company_ids:
+        connection = db.session.scalar(
+            select(SandboxConnection).where(
+                SandboxConnection.client_id == client_id, SandboxConnection.company_id == company_id
+            )
+        )
+        if connection is None:
+            db.session.add(
+                SandboxConnection(
+                    client_id=client_id,
+                    company_id=company_id,
+                    auth_event_id=auth_event_id,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        else:
+            connection.auth_event_id, connection.updated_at = auth_event_id, now
+    db.session.flush()
 
 
 @bp.post("/token")

@@ -369,14 +369,14 @@ def issued_tokens(monkeypatch) -> list[str]:
     import sandbox.oauth
 
     issued: list[str] = []
-    real = sandbox.oauth._generate
+    real = sandbox.oauth._issued
 
     def spy(*args, **kwargs) -> str:
-        value = real()
+        value = real(*args, **kwargs)
         issued.append(value)
         return value
 
-    monkeypatch.setattr(sandbox.oauth, "_generate", spy)
+    monkeypatch.setattr(sandbox.oauth, "_issued", spy)
     return issued
 
 

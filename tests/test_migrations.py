@@ -91,6 +91,10 @@ def _row_for(table: sa.Table, model_table: sa.Table | None, ids: dict[str, int])
     return values
 
 
+#: Tables a migration fills from the rows before it: s0003 makes a Xero connection of each grant.
+DERIVED_ROWS = {"sandbox_connection": 1}
+
+
 def test_every_migration_upgrades_a_database_with_data_in_it(database_url):
     """From the first migration to the last, one step at a time, with a row in every table made so
     far: each step keeps the rows, and at the end the app reads every one of them."""
@@ -129,7 +133,11 @@ def test_every_migration_upgrades_a_database_with_data_in_it(database_url):
                 if table_name in made:
                     rows = db.session.scalars(sa.select(model)).all()
                     (key_column,) = model.__table__.primary_key.columns
-                    assert [getattr(r, key_column.key) for r in rows] == [ids[table_name]], table_name
+                    keys = [getattr(r, key_column.key) for r in rows]
+                    if table_name in DERIVED_ROWS:  # rows a migration made from others, and ours
+                        assert ids[table_name] in keys and len(keys) == 1 + DERIVED_ROWS[table_name]
+                    else:
+                        assert keys == [ids[table_name]], table_name
     finally:
         with app.app_context():
             db.session.remove()

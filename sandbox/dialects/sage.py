@@ -36,10 +36,10 @@ from sqlalchemy.exc import IntegrityError
 from sandbox import oauth
 from sandbox.columns import utcnow
 from sandbox.csrf import sandbox_csrf
-from sandbox.dialects import check_bearer, company_for_guid, tenant_guid
+from sandbox.dialects import check_bearer, tenant_guid
 from sandbox.faults import apply_faults
 from sandbox.inputs import json_object, page_offset, to_int, to_moment
-from sandbox.models import SandboxAttachment, SandboxInvoice, SandboxItem
+from sandbox.models import SandboxAttachment, SandboxCompany, SandboxInvoice, SandboxItem
 from webapp.extensions import db
 
 bp = Blueprint("sandbox_sage", __name__, url_prefix="/sage")
@@ -56,7 +56,8 @@ INVOICE_KINDS = {
 
 @bp.route("/oauth2/auth/central", methods=["GET", "POST"])
 def authorize():
-    return oauth.authorize()
+    """Sage's sign-in: the user's businesses are all reachable with the token; here, those ticked."""
+    return oauth.authorize(several=True)
 
 
 @bp.post("/token")
@@ -83,26 +84,33 @@ def authenticate():
     check = check_bearer()
     if check.problem:
         return _errors(401, "Unauthorized", "Your access token is invalid or has expired")
+    g.businesses = [
+        company
+        for company in (db.session.get(SandboxCompany, each) for each in check.grant.companies)
+        if company is not None
+    ]
     wanted = request.headers.get("X-Business")
-    if wanted and (company_for_guid(wanted) is None or tenant_guid(check.company.id) != wanted):
+    # Without X-Business, Sage uses the user's lead business: the first one here.
+    chosen = next((c for c in g.businesses if tenant_guid(c.id) == wanted), None) if wanted else check.company
+    if chosen is None:
         return _errors(403, "BusinessNotFound", "You do not have access to this business", "X-Business")
-    g.company = check.company
+    g.company = chosen
     return None
 
 
 @api.get("/businesses")
 def businesses():
-    """Sage's core API: the businesses the user gave access to (in the sandbox, the grant's company)."""
-    guid = tenant_guid(g.company.id)
+    """Sage's core API: the businesses the user gave access to (in the sandbox, those of the consent)."""
     return jsonify(
         [
             {
-                "id": guid,
-                "displayed_as": g.company.name,
-                "$path": f"/businesses/{guid}",
-                "name": g.company.name,
+                "id": tenant_guid(company.id),
+                "displayed_as": company.name,
+                "$path": f"/businesses/{tenant_guid(company.id)}",
+                "name": company.name,
                 "is_demo": False,
             }
+            for company in g.businesses
         ]
     )
 

@@ -19,24 +19,29 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Blueprint, Response, g, jsonify, request
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import RSAKey
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from sandbox import oauth
 from sandbox.columns import utcnow
 from sandbox.csrf import sandbox_csrf
-from sandbox.dialects import check_bearer, company_for_guid, tenant_guid
-from sandbox.faults import apply_faults
+from sandbox.dialects import check_bearer, tenant_guid
+from sandbox.faults import apply_faults, get_setting
 from sandbox.inputs import page_offset, to_int, to_moment
 from sandbox.models import (
     SandboxAttachment,
     SandboxCompany,
-    SandboxGrant,
+    SandboxConnection,
     SandboxInvoice,
     SandboxItem,
     SandboxSetting,
@@ -52,17 +57,31 @@ DEFAULT_PAGE_SIZE = 100
 
 
 # --- identity ---------------------------------------------------------------------------------
+# One consent may authorise several organisations; each becomes (or updates) one connection, and
+# the access token is a JWT whose authentication_event_id is the authEventId of the connections that
+# consent made or updated (https://developer.xero.com/documentation/guides/oauth2/auth-flow, "Check
+# the tenants you're authorized to access"; claims: .../guides/oauth2/token-types).
+
+REFRESH_GRACE = 30 * 60  # the replaced refresh token still works this long (token-types page)
+AUDIENCE = "https://identity.xero.com/resources"
 
 
 @bp.route("/identity/connect/authorize", methods=["GET", "POST"])
 def authorize():
-    return oauth.authorize()
+    response = oauth.authorize(several=True)
+    location = response.headers.get("Location", "") if hasattr(response, "headers") else ""
+    if "code=" in location and g.get("consent_auth_event"):
+        oauth.record_connections(
+            request.args.get("client_id", ""), g.get("consent_companies") or [], g.consent_auth_event
+        )
+        db.session.commit()
+    return response
 
 
 @bp.post("/identity/connect/token")
 @sandbox_csrf.exempt
 def token():
-    return oauth.issue_token_as(ACCESS_TTL, REFRESH_TTL)
+    return oauth.issue_token_as(ACCESS_TTL, REFRESH_TTL, jwt=_access_jwt, refresh_grace=REFRESH_GRACE)
 
 
 @bp.post("/identity/connect/revocation")
@@ -71,42 +90,113 @@ def revocation():
     return oauth.revoke_token()
 
 
-def _connection_json(grant: SandboxGrant) -> dict:
-    company_guid = tenant_guid(grant.company_id)
-    name = db.session.get(SandboxCompany, grant.company_id).name
-    return {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"xero-connection-{grant.id}")),
-        "authEventId": str(uuid.uuid5(uuid.NAMESPACE_OID, f"xero-auth-event-{grant.id}")),
-        "tenantId": company_guid,
-        "tenantType": "ORGANISATION",
-        "tenantName": name,
-        "createdDateUtc": _iso(grant.created_at),
-        "updatedDateUtc": _iso(grant.created_at),
+@bp.get("/identity/.well-known/openid-configuration/jwks")
+@sandbox_csrf.exempt
+def jwks():
+    """The public key that signs the access tokens, as Xero publishes its own."""
+    key = _signing_key()
+    public = {**key.as_dict(private=False), "kid": key.thumbprint(), "use": "sig", "alg": "RS256"}
+    return jsonify({"keys": [public]})
+
+
+def _access_jwt(*, client, user, scope: str, ttl: int) -> str:
+    companies, auth_event = g.get("token_consent") or ([user.id], None)
+    now = int(time.time())
+    user_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"xero-user-{user.owner or user.id}"))
+    session_id = uuid.uuid4().hex
+    claims = {
+        "nbf": now,
+        "exp": now + ttl,
+        "iss": f"{request.host_url}sandbox/xero/identity",
+        "aud": AUDIENCE,
+        "client_id": client.client_id,
+        "sub": uuid.uuid5(uuid.NAMESPACE_OID, user_id).hex,
+        "auth_time": now,
+        "xero_userid": user_id,
+        "global_session_id": session_id,
+        "sid": session_id,
+        "jti": uuid.uuid4().hex,
+        "authentication_event_id": auth_event or "",
+        "scope": (scope or "").split(),
+        "amr": ["pwd"],
     }
+    key = _signing_key()
+    header = {"alg": "RS256", "kid": key.thumbprint(), "typ": "JWT"}
+    return jose_jwt.encode(header, claims, key)
+
+
+_keys: dict[str, RSAKey] = {}
+
+
+def _signing_key():
+    """The RSA key that signs access tokens: made once per sandbox database, kept in its settings."""
+    url = str(db.engine.url)
+    if url not in _keys:
+        pem = get_setting(KEY_SETTING)
+        if pem is None:
+            made = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            pem = made.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ).decode()
+            try:  # on a connection of its own: the token request's transaction stays as it is
+                with db.engine.begin() as connection:
+                    connection.execute(SandboxSetting.__table__.insert().values(key=KEY_SETTING, value=pem))
+            except IntegrityError:  # another process made it first: theirs it is
+                pass
+            db.session.expire_all()
+            pem = get_setting(KEY_SETTING)
+        _keys[url] = RSAKey.import_key(pem)
+    return _keys[url]
+
+
+KEY_SETTING = "xero_token_signing_key"
+
+
+def _connection_json(connection: SandboxConnection, company: SandboxCompany) -> dict:
+    return {
+        "id": connection.id,
+        "authEventId": connection.auth_event_id,
+        "tenantId": tenant_guid(company.id),
+        "tenantType": "ORGANISATION",
+        "tenantName": company.name,
+        "createdDateUtc": _iso(connection.created_at),
+        "updatedDateUtc": _iso(connection.updated_at),
+    }
+
+
+def _connections(check) -> list[tuple[SandboxConnection, SandboxCompany]]:
+    """The connections of the token's user to this app: every organisation of theirs connected by
+    any consent (a Xero token reaches them all; the xero-tenant-id header says which)."""
+    owner = check.company.owner
+    query = (
+        select(SandboxConnection, SandboxCompany)
+        .join(SandboxCompany, SandboxCompany.id == SandboxConnection.company_id)
+        .where(SandboxConnection.client_id == check.token.client_id)
+        .order_by(SandboxConnection.created_at, SandboxConnection.id)
+    )
+    if owner:
+        query = query.where(SandboxCompany.owner == owner)
+    else:
+        query = query.where(SandboxCompany.id.in_(check.grant.companies))
+    return [(connection, company) for connection, company in db.session.execute(query)]
 
 
 @bp.get("/connections")
 @bp.get("/Connections")
 @sandbox_csrf.exempt
 def connections():
-    """The tenants this token's user connected to the app (in the sandbox: the grant's company)."""
     faulted = _faults()
     if faulted is not None:
         return faulted
     check = check_bearer()
     if check.problem:
         return _unauthorized(check)
-    grants = db.session.scalars(
-        select(SandboxGrant).where(
-            SandboxGrant.client_id == check.token.client_id,
-            SandboxGrant.company_id == check.token.company_id,
-            SandboxGrant.revoked_at.is_(None),
-        )
-    ).all()
     wanted = request.args.get("authEventId")
-    rows = [_connection_json(grant) for grant in grants]
-    if wanted:
-        rows = [r for r in rows if r["authEventId"] == wanted]
+    rows = [
+        _connection_json(connection, company)
+        for connection, company in _connections(check)
+        if not wanted or connection.auth_event_id == wanted
+    ]
     return jsonify(rows)
 
 
@@ -117,13 +207,9 @@ def disconnect(connection_id: str):
     check = check_bearer()
     if check.problem:
         return _unauthorized(check)
-    for grant in db.session.scalars(
-        select(SandboxGrant).where(
-            SandboxGrant.client_id == check.token.client_id, SandboxGrant.revoked_at.is_(None)
-        )
-    ):
-        if _connection_json(grant)["id"] == connection_id:
-            grant.revoked_at = utcnow()
+    for connection, _company in _connections(check):
+        if connection.id == connection_id:
+            db.session.delete(connection)
             db.session.commit()
             return Response(status=204)
     return _problem(404, "Not Found", "Connection not found")
@@ -147,9 +233,10 @@ def authenticate():
     if check.problem:
         return _unauthorized(check)
     tenant = request.headers.get("xero-tenant-id", "")
-    if not tenant or company_for_guid(tenant) is None or tenant_guid(check.company.id) != tenant:
+    company = next((c for _, c in _connections(check) if tenant and tenant_guid(c.id) == tenant), None)
+    if company is None:  # not an organisation this user connected to the app
         return _problem(403, "Forbidden", "AuthenticationUnsuccessful")
-    g.company = check.company
+    g.company = company
     return None
 
 
