@@ -6,13 +6,14 @@ import logging
 import secrets
 import time
 
-from flask import abort, flash, redirect, request, session, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 from webapp.connections import bp
-from webapp.connectors.base import ConnectorError
+from webapp.connectors.base import Company, ConnectorError
 from webapp.connectors.catalogue import CATALOGUE, get_connector, software_name, software_status
 from webapp.models import Dossier
+from webapp.services import consents
 from webapp.services.dossiers import get_dossier_for, get_integration_for
 from webapp.services.integrations import (
     CompanyMismatch,
@@ -153,7 +154,7 @@ def callback():
             code_verifier=pending["verifier"],
             callback={k: v for k, v in request.args.items() if k not in ("code", "state")},
         )
-        company = connector.company(tokens)
+        companies = connector.companies(tokens)
     except ConnectorError as exc:
         log.warning(
             "OAuth callback for %s failed on dossier %s: %s", software, dossier.id, type(exc).__name__
@@ -162,6 +163,48 @@ def callback():
             f"La connexion à {software_name(software)} a échoué : {exc.message} Rien n'a été modifié.",
             "error",
         )
+        return redirect(back)
+
+    purpose = {k: v for k, v in (("reconnect", reconnecting), ("replace", replacing)) if v}
+    if reconnecting:
+        # 'Se reconnecter' is for the dossier's own company: taken from the consent if it is there
+        # (whatever else the consent covers); another one alone is refused below.
+        integration = get_integration_for(dossier, reconnecting)
+        own = next((c for c in companies if c.id == integration.company_id), None)
+        return _finish(dossier, software, purpose, tokens, own or companies[0])
+    elsewhere = consents.connected_elsewhere(dossier, software, [c.id for c in companies])
+    if len(companies) == 1 and not elsewhere:
+        return _finish(dossier, software, purpose, tokens, companies[0])
+    held = consents.hold(
+        user=current_user,
+        dossier=dossier,
+        software=software,
+        purpose=purpose,
+        tokens=tokens,
+        companies=companies,
+    )
+    return redirect(url_for("connections.choose", dossier_id=dossier.id, key=held.key))
+
+
+def _back_to(dossier: Dossier, purpose: dict[str, int]) -> str:
+    existing = purpose.get("reconnect") or purpose.get("replace")
+    if existing:
+        return url_for("settings.integration", dossier_id=dossier.id, integration_id=existing)
+    return url_for("settings.connections", dossier_id=dossier.id)
+
+
+def _finish(dossier: Dossier, software: str, purpose: dict[str, int], tokens, company: Company):
+    """Connect the dossier to the company the user chose (or the consent's only one)."""
+    connector = get_connector(software)
+    connector.use_company(tokens, company)
+    back = _back_to(dossier, purpose)
+    reconnecting, replacing = purpose.get("reconnect"), purpose.get("replace")
+    current = current_integration_for(dossier)
+    if replacing and (current is None or current.id != replacing):
+        flash("Le logiciel du dossier a changé entre-temps : rien n'a été modifié.", "error")
+        return redirect(back)
+    if not reconnecting and not replacing and current is not None:
+        flash("Ce dossier est déjà relié à un logiciel comptable : rien n'a été modifié.", "error")
         return redirect(back)
 
     if reconnecting:
@@ -206,3 +249,77 @@ def callback():
     except JobBackendUnavailable as exc:
         flash(f"{software_name(software)} est connecté. {exc}", "error")
     return redirect(url_for("settings.integration", dossier_id=dossier.id, integration_id=integration.id))
+
+
+#: How each software names a company, for the choice page's title (all feminine in French).
+COMPANY_WORDS = {"xero": "organisation", "sage": "entreprise", "quickbooks": "entreprise"}
+
+
+def _choice_page(
+    dossier: Dossier, pending, *, chosen: str = "", confirm: Company | None = None, error: str = ""
+):
+    companies = consents.companies_of(pending)
+    elsewhere = consents.connected_elsewhere(dossier, pending.software, [c.id for c in companies])
+    name = software_name(pending.software)
+    word = COMPANY_WORDS.get(pending.software, "société")
+    return render_template(
+        "settings/choose_company.html",
+        dossier=dossier,
+        section="connections",
+        pending=pending,
+        companies=companies,
+        elsewhere=elsewhere,
+        software=name,
+        word=word,
+        title=f"Choisissez l'{word} {name} de ce dossier"
+        if word[0] in "aeiouéè"
+        else f"Choisissez la {word} {name} de ce dossier",
+        chosen=chosen or (companies[0].id if len(companies) == 1 else ""),
+        confirm=confirm,
+        error=error,
+        back=_back_to(dossier, pending.purpose or {}),
+    ), (400 if error else 200)
+
+
+@bp.route("/dossiers/<int:dossier_id>/connexions/choix/<key>", methods=["GET", "POST"])
+@login_required
+def choose(dossier_id: int, key: str):
+    """The consent covered several companies, or one already connected to another dossier of the
+    organisation: the user says which one is this dossier's, and confirms such a one knowingly."""
+    dossier = get_dossier_for(current_user, dossier_id)
+    pending = consents.find(key, user=current_user, dossier=dossier)
+    if pending is None:
+        flash(
+            "Ce choix de société n'est plus valable (plus de 15 minutes, ou déjà fait). "
+            "Recommencez depuis « Connecter ».",
+            "error",
+        )
+        return redirect(url_for("settings.connections", dossier_id=dossier.id))
+    if request.method == "GET":
+        return _choice_page(dossier, pending)
+    companies = consents.companies_of(pending)
+    wanted = request.form.get("company_id", "")
+    company = next((c for c in companies if c.id == wanted), None)
+    if company is None:
+        return _choice_page(dossier, pending, error="Choisissez une des sociétés proposées.")
+    others = consents.connected_elsewhere(dossier, pending.software, [company.id]).get(company.id)
+    if others and request.form.get("confirm") != company.id:
+        return _choice_page(dossier, pending, chosen=company.id, confirm=company)
+    tokens = consents.tokens_of(pending)
+    purpose = dict(pending.purpose or {})
+    software = pending.software
+    consents.forget(pending)
+    return _finish(dossier, software, purpose, tokens, company)
+
+
+@bp.post("/dossiers/<int:dossier_id>/connexions/choix/<key>/annuler")
+@login_required
+def cancel_choice(dossier_id: int, key: str):
+    dossier = get_dossier_for(current_user, dossier_id)
+    pending = consents.find(key, user=current_user, dossier=dossier)
+    back = url_for("settings.connections", dossier_id=dossier.id)
+    if pending is not None:
+        back = _back_to(dossier, pending.purpose or {})
+        consents.forget(pending)
+    flash(CANCELLED, "info")
+    return redirect(back)

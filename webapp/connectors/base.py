@@ -110,6 +110,15 @@ class TokenSet:
 class Company:
     id: str
     name: str
+    # What the connector needs to use this company with the same tokens (Xero's connection id).
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "extra": dict(self.extra)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Company:
+        return cls(id=str(data["id"]), name=str(data["name"]), extra=dict(data.get("extra") or {}))
 
 
 @dataclass
@@ -180,6 +189,16 @@ class Connector(abc.ABC):
 
     @abc.abstractmethod
     def company(self, tokens: TokenSet) -> Company: ...
+
+    def companies(self, tokens: TokenSet) -> list[Company]:
+        """Every company the consent just given covers (Xero and Sage: possibly several; the others
+        ask for one on their consent page). The user chooses, and `use_company` records the choice."""
+        return [self.company(tokens)]
+
+    def use_company(self, tokens: TokenSet, company: Company) -> None:
+        """Make the tokens act on `company` (one of `companies`): where the software needs it said.
+        The others name the company in the tokens already (QuickBooks' realmId) or have one only."""
+        return None
 
     @abc.abstractmethod
     def iter_pages(

@@ -113,13 +113,28 @@ class SageConnector(OAuthConnector):
     # --- OAuth (tokens and consent: OAuthConnector) ---
 
     def company(self, tokens: TokenSet) -> Company:
+        """The business of a user who has only one."""
+        found = self.companies(tokens)
+        self.use_company(tokens, found[0])
+        return found[0]
+
+    def companies(self, tokens: TokenSet) -> list[Company]:
+        """Every business the user reaches with this token (GET /businesses): the user chooses."""
         body = self._call(tokens, "GET", "/businesses", business=False)
-        businesses = body if isinstance(body, list) else body.get("$items", [])
-        if not businesses:
+        businesses = body.get("$items") if isinstance(body, dict) else body
+        if not isinstance(businesses, list):
+            raise ProviderError("Sage a renvoyé une liste d'entreprises illisible.", detail=repr(body)[:300])
+        found = [
+            Company(id=str(b["id"]), name=str(b.get("name") or b.get("displayed_as") or "Entreprise Sage"))
+            for b in businesses
+            if isinstance(b, dict) and b.get("id")
+        ]
+        if not found:
             raise ProviderError("Aucune entreprise Sage n'est accessible avec ce compte.")
-        chosen = businesses[0]
-        tokens.extra["business_id"] = chosen["id"]
-        return Company(id=str(chosen["id"]), name=str(chosen.get("name") or chosen.get("displayed_as")))
+        return found
+
+    def use_company(self, tokens: TokenSet, company: Company) -> None:
+        tokens.extra["business_id"] = company.id
 
     # --- API ---
     def _call(self, tokens: TokenSet, method: str, path: str, *, business: bool = True, **kwargs: Any) -> Any:

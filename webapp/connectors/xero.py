@@ -35,6 +35,9 @@ Xero's words beside the French one; 429 → wait Retry-After (X-Rate-Limit-Probl
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -106,6 +109,19 @@ def parse_msdate(value: str | None) -> datetime | None:
     return datetime.fromtimestamp(int(millis) / 1000, UTC)
 
 
+def auth_event_of(access_token: str) -> str | None:
+    """The `authentication_event_id` claim of a Xero access token (a JWT), or None."""
+    parts = (access_token or "").split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    event = payload.get("authentication_event_id") if isinstance(payload, dict) else None
+    return event if isinstance(event, str) and event else None
+
+
 class XeroConnector(OAuthConnector):
     key = "xero"
     name = "Xero"
@@ -140,27 +156,59 @@ class XeroConnector(OAuthConnector):
     # --- OAuth (tokens and consent: OAuthConnector) ---
 
     def company(self, tokens: TokenSet) -> Company:
-        """The organisation just authorised: the newest connection (Xero lists every one the user
-        connected to this app; the tenant chosen on the consent screen is the one updated last)."""
+        """The organisation of a consent that covered exactly one."""
+        found = self.companies(tokens)
+        self.use_company(tokens, found[0])
+        return found[0]
+
+    def companies(self, tokens: TokenSet) -> list[Company]:
+        """The organisations this consent authorised, never others the user connected before.
+
+        Xero's guidance: the access token is a JWT whose `authentication_event_id` is the
+        `authEventId` of the connections that consent made or updated; GET /connections filters on it
+        (https://developer.xero.com/documentation/guides/oauth2/auth-flow). The token comes straight
+        from Xero's token endpoint, so its claims are read without checking the signature."""
+        event = auth_event_of(tokens.access_token)
+        if not event:
+            raise ProviderError(
+                "Xero n'a pas dit quelles organisations viennent d'être autorisées. "
+                "Recommencez la connexion.",
+                detail="access token without authentication_event_id",
+            )
         connections = with_renewal(
             tokens,
             lambda: self.http.json(
                 "GET",
                 self.connections_url,
+                params={"authEventId": event},
                 headers={"Authorization": f"Bearer {tokens.access_token}", "Accept": "application/json"},
             ),
         )
-        organisations = [c for c in connections or [] if c.get("tenantType") == "ORGANISATION"]
-        if not organisations:
+        if not isinstance(connections, list):
+            raise ProviderError(
+                "Xero a renvoyé une liste d'organisations illisible.", detail=repr(connections)[:300]
+            )
+        found = [
+            Company(
+                id=str(c["tenantId"]),
+                name=str(c.get("tenantName") or "Organisation Xero"),
+                extra={"connection_id": c.get("id")},
+            )
+            for c in connections
+            if isinstance(c, dict)
+            and c.get("tenantType") == "ORGANISATION"
+            and c.get("tenantId")
+            and c.get("authEventId") == event  # whatever the filter did
+        ]
+        if not found:
             raise ProviderError(
                 "Aucune organisation Xero n'a été autorisée : recommencez en en choisissant une."
             )
-        chosen = max(
-            organisations, key=lambda c: str(c.get("updatedDateUtc") or c.get("createdDateUtc") or "")
-        )
-        tokens.extra["tenant_id"] = chosen["tenantId"]
-        tokens.extra["connection_id"] = chosen.get("id")
-        return Company(id=str(chosen["tenantId"]), name=str(chosen.get("tenantName") or "Organisation Xero"))
+        return found
+
+    def use_company(self, tokens: TokenSet, company: Company) -> None:
+        tokens.extra["tenant_id"] = company.id
+        tokens.extra["connection_id"] = company.extra.get("connection_id")
 
     # --- API ---
     def _call(

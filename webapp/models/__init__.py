@@ -4,7 +4,7 @@ from webapp.models.coding import Direction
 from webapp.models.documents import Document, DocumentStatus
 from webapp.models.dossier import Dossier
 from webapp.models.events import Event
-from webapp.models.integration import Integration, IntegrationStatus, ListKind
+from webapp.models.integration import Integration, IntegrationStatus, ListKind, PendingConsent
 from webapp.models.jobs import JobRun, JobStatus
 from webapp.models.lists import ListItem, ListItemStaging, ListSync, SyncStatus
 from webapp.models.people import Organisation, Role, User, UserSession
@@ -29,6 +29,7 @@ __all__ = [
     "JobStatus",
     "Organisation",
     "PartyKind",
+    "PendingConsent",
     "PaymentRule",
     "Rule",
     "RuleTransfer",

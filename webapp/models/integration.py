@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Enum, ForeignKey, String, Text
+from sqlalchemy import JSON, Enum, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -109,3 +109,26 @@ class Integration(db.Model):
         from webapp.connectors.catalogue import software_name
 
         return software_name(self.software)
+
+
+class PendingConsent(db.Model):
+    """A consent the software gave, waiting for the user to say which company is the dossier's (one
+    consent may cover several) or to confirm one already connected to another dossier. Its tokens
+    are encrypted like an integration's; the row goes when the user decides, or after 15 minutes."""
+
+    __tablename__ = "pending_consent"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # in the choice page's address
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id", ondelete="CASCADE"), index=True)
+    software: Mapped[str] = mapped_column(String(40))
+    # {"reconnect": id} or {"replace": id}, or {} for a first connection.
+    purpose: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    token_ciphertext: Mapped[str] = mapped_column(Text)
+    # The companies the consent covers, as the software names them: [{"id", "name", "extra"}].
+    companies: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:  # never the tokens
+        return f"<PendingConsent {self.id} {self.software} dossier={self.dossier_id}>"
