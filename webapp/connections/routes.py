@@ -251,8 +251,17 @@ def _finish(dossier: Dossier, software: str, purpose: dict[str, int], tokens, co
     return redirect(url_for("settings.integration", dossier_id=dossier.id, integration_id=integration.id))
 
 
-#: How each software names a company, for the choice page's title (all feminine in French).
+#: How each software names a company, for the choice page's title (all feminine in French), and
+#: the short name its users call it by.
 COMPANY_WORDS = {"xero": "organisation", "sage": "entreprise", "quickbooks": "entreprise"}
+SHORT_NAMES = {"sage": "Sage", "quickbooks": "QuickBooks"}
+
+
+def choice_title(software: str) -> str:
+    """'Choisissez l'organisation Xero de ce dossier', 'Choisissez la société Compta Démo de ce dossier'."""
+    word = COMPANY_WORDS.get(software, "société")
+    article = "l'" if word[0] in "aeiouéè" else "la "
+    return f"Choisissez {article}{word} {SHORT_NAMES.get(software, software_name(software))} de ce dossier"
 
 
 def _choice_page(
@@ -271,9 +280,7 @@ def _choice_page(
         elsewhere=elsewhere,
         software=name,
         word=word,
-        title=f"Choisissez l'{word} {name} de ce dossier"
-        if word[0] in "aeiouéè"
-        else f"Choisissez la {word} {name} de ce dossier",
+        title=choice_title(pending.software),
         chosen=chosen or (companies[0].id if len(companies) == 1 else ""),
         confirm=confirm,
         error=error,
