@@ -205,15 +205,17 @@ def test_a_company_connected_to_another_dossier_asks_for_confirmation(
     first = integration_of(job_app, dossier_id)
     assert first is not None and first.company_id == company_id_as(software, COMPANY)
 
+    # The consent covered that company only: the page asks to confirm it, naming the other dossier.
     page = bookkeeper.connect(second_dossier, software=software)
-    body = text(page)
     assert "/connexions/choix/" in page.url
-    assert "déjà reliée au dossier « Boulangerie Martin »" in body
-    assert integration_of(job_app, second_dossier) is None
+    assert "« Boulangerie Martin SARL » est déjà reliée au dossier « Boulangerie Martin »" in text(page)
+    assert "Confirmez" in text(page) and integration_of(job_app, second_dossier) is None
 
-    # Choosing it again shows what it means, and asks once more.
-    warned = choose(bookkeeper, page, "Boulangerie Martin SARL")
-    assert warned.status_code == 200
+    # Sent without the confirmation (an old form, a replayed request): asked again, nothing connected.
+    company = company_id_as(software, COMPANY)
+    warned = bookkeeper.http.post(
+        page.url, data={"company_id": company, "csrf_token": token_in(page.text)}, timeout=30
+    )
     assert "« Boulangerie Martin SARL » est déjà reliée au dossier « Boulangerie Martin »" in text(warned)
     assert integration_of(job_app, second_dossier) is None
 
@@ -228,7 +230,6 @@ def test_a_company_connected_to_another_dossier_asks_for_confirmation(
 
     # Confirmed knowingly, it is connected; the first dossier keeps its connection.
     page = bookkeeper.connect(second_dossier, software=software)
-    company = company_id_as(software, COMPANY)
     done = bookkeeper.http.post(
         page.url,
         data={"company_id": company, "confirm": company, "csrf_token": token_in(page.text)},

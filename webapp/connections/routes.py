@@ -257,11 +257,12 @@ COMPANY_WORDS = {"xero": "organisation", "sage": "entreprise", "quickbooks": "en
 SHORT_NAMES = {"sage": "Sage", "quickbooks": "QuickBooks"}
 
 
-def choice_title(software: str) -> str:
-    """'Choisissez l'organisation Xero de ce dossier', 'Choisissez la société Compta Démo de ce dossier'."""
+def choice_title(software: str, *, confirm: bool = False) -> str:
+    """'Choisissez l'organisation Xero de ce dossier', 'Confirmez la société Compta Démo de ce dossier'."""
     word = COMPANY_WORDS.get(software, "société")
     article = "l'" if word[0] in "aeiouéè" else "la "
-    return f"Choisissez {article}{word} {SHORT_NAMES.get(software, software_name(software))} de ce dossier"
+    verb = "Confirmez" if confirm else "Choisissez"
+    return f"{verb} {article}{word} {SHORT_NAMES.get(software, software_name(software))} de ce dossier"
 
 
 def _choice_page(
@@ -280,7 +281,7 @@ def _choice_page(
         elsewhere=elsewhere,
         software=name,
         word=word,
-        title=choice_title(pending.software),
+        title=choice_title(pending.software, confirm=confirm is not None),
         chosen=chosen or (companies[0].id if len(companies) == 1 else ""),
         confirm=confirm,
         error=error,
@@ -302,9 +303,11 @@ def choose(dossier_id: int, key: str):
             "error",
         )
         return redirect(url_for("settings.connections", dossier_id=dossier.id))
-    if request.method == "GET":
-        return _choice_page(dossier, pending)
     companies = consents.companies_of(pending)
+    if request.method == "GET":
+        if len(companies) == 1 and consents.connected_elsewhere(dossier, pending.software, [companies[0].id]):
+            return _choice_page(dossier, pending, confirm=companies[0])  # nothing to choose: confirm
+        return _choice_page(dossier, pending)
     wanted = request.form.get("company_id", "")
     company = next((c for c in companies if c.id == wanted), None)
     if company is None:
