@@ -13,6 +13,20 @@ How the sandbox's lists read in Xero:
   includeArchived=true, paged by `page` and `pageSize` with a `pagination` object;
 - tax rates → TaxRates (TaxType is the sandbox code, EffectiveRate the rate);
 - tracking → TrackingCategories, one per axis, with the items as Options.
+
+Every list takes `where` and `order` on the fields named below (Name=="…", ==/!= with text, true,
+false, null or GUID("…"), .Contains/.StartsWith/.EndsWith("…"), joined by AND or &&; `order` by
+fields, ASC or DESC); any other field or syntax is answered with Xero's QueryParseException.
+
+PUT /Contacts and PUT /Invoices read each field as Xero does (sandbox/dialects/xero_input.py:
+types, Xero's lengths, finite numbers rounded to its precision, dates as YYYY-MM-DD, ISO or
+/Date(…)/) and create all the elements or none; a refusal is Xero's 400 ValidationException, each
+element as read with its ValidationErrors. An invoice is answered as Xero answers one
+(https://developer.xero.com/documentation/api/accounting/invoices): its dates in Xero's JSON form
+(https://developer.xero.com/documentation/api/requests-and-responses), each line with its
+LineItemID, LineAmount and TaxAmount, the tax computed and rounded line by line
+(https://developer.xero.com/documentation/api-guides/rounding-in-xero), and SubTotal, TotalTax and
+Total the sums of those lines.
 """
 
 from __future__ import annotations
@@ -613,12 +627,12 @@ def _read_line(raw: dict, reading: Reading, four_places: bool, amount_types: str
     unit = reading.number(raw, "UnitAmount", 4 if four_places else 2)
     line_amount = reading.number(raw, "LineAmount", 2)
     tax_amount = reading.number(raw, "TaxAmount", 2)
-    code = reading.text(raw, "AccountCode", 10)
-    if code is not None or "AccountCode" not in raw:
-        account = _by_code(("accounts",), code) if code else None
+    code = reading.text(raw, "AccountCode", 10, required=True)
+    if code is not None:
+        account = _by_code(("accounts",), code)
         if account is None or not account.active:
             reading.refuse(
-                f"Account code '{code or ''}' has been archived or has been deleted. "
+                f"Account code '{code}' has been archived or has been deleted. "
                 "Each line item must reference a valid account."
             )
         else:
