@@ -8,6 +8,7 @@ under its real HTTP layer."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -196,15 +197,45 @@ def test_an_answer_as_xero_sends_it_is_read(kind):
     read()
 
 
+EVENT = "3a90165d-571e-5ff8-beab-7cd15cf0c01a"
+
+
+def _consent_tokens() -> TokenSet:
+    """Tokens of a consent, as Xero gives them: the access token a JWT naming its authentication event."""
+
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    access = f"{part({'alg': 'RS256'})}.{part({'authentication_event_id': EVENT})}.signature"
+    return TokenSet(access_token=access, refresh_token="r", expires_at=time.time() + 3600)
+
+
 def test_any_answer_to_the_connections_is_read_or_refused_as_a_connector_error():
+    def of_this_consent(connection):
+        return {**connection, "authEventId": EVENT} if isinstance(connection, dict) else connection
+
     connection = from_schema("xero-identity.yaml", {"$ref": "#/components/schemas/Connection"}, mischief=True)
+    faithful = from_schema("xero-identity.yaml", {"$ref": "#/components/schemas/Connection"}, mischief=False)
 
     @EXAMPLES
-    @given(body=st.one_of(st.lists(connection, max_size=3), ANY_JSON))
+    @given(
+        body=st.one_of(
+            st.lists(st.one_of(connection, connection.map(of_this_consent)), max_size=3),
+            ANY_JSON,
+        )
+    )
     def read(body):
-        _only_connector_errors(lambda: _connector([(200, body)]).company(_tokens()))
+        _only_connector_errors(lambda: _connector([(200, body)]).companies(_consent_tokens()))
+
+    @EXAMPLES
+    @given(body=st.lists(faithful.map(of_this_consent), min_size=1, max_size=3))
+    def read_faithful(body):
+        body = [{**each, "tenantType": "ORGANISATION"} for each in body]
+        found = _connector([(200, body)]).companies(_consent_tokens())
+        assert [c.id for c in found] == [each["tenantId"] for each in body]
 
     read()
+    read_faithful()
 
 
 def test_any_answer_to_a_search_or_a_new_contact_is_read_or_refused_as_a_connector_error():
