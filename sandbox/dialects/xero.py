@@ -13,6 +13,20 @@ How the sandbox's lists read in Xero:
   includeArchived=true, paged by `page` and `pageSize` with a `pagination` object;
 - tax rates → TaxRates (TaxType is the sandbox code, EffectiveRate the rate);
 - tracking → TrackingCategories, one per axis, with the items as Options.
+
+Every list takes `where` and `order` on the fields named below (Name=="…", ==/!= with text, true,
+false, null or GUID("…"), .Contains/.StartsWith/.EndsWith("…"), joined by AND or &&; `order` by
+fields, ASC or DESC); any other field or syntax is answered with Xero's QueryParseException.
+
+PUT /Contacts and PUT /Invoices read each field as Xero does (sandbox/dialects/xero_input.py:
+types, Xero's lengths, finite numbers rounded to its precision, dates as YYYY-MM-DD, ISO or
+/Date(…)/) and create all the elements or none; a refusal is Xero's 400 ValidationException, each
+element as read with its ValidationErrors. An invoice is answered as Xero answers one
+(https://developer.xero.com/documentation/api/accounting/invoices): its dates in Xero's JSON form
+(https://developer.xero.com/documentation/api/requests-and-responses), each line with its
+LineItemID, LineAmount and TaxAmount, the tax computed and rounded line by line
+(https://developer.xero.com/documentation/api-guides/rounding-in-xero), and SubTotal, TotalTax and
+Total the sums of those lines.
 """
 
 from __future__ import annotations
@@ -21,8 +35,8 @@ import hashlib
 import re
 import time
 import uuid
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -36,6 +50,20 @@ from sandbox import oauth
 from sandbox.columns import utcnow
 from sandbox.csrf import sandbox_csrf
 from sandbox.dialects import check_bearer, tenant_guid
+from sandbox.dialects.xero_input import (
+    MAX_NUMBER,
+    TWO_PLACES,
+    QueryError,
+    Reading,
+    is_guid,
+    matches,
+    money,
+    msdate,
+    ordered,
+    parse_order,
+    parse_where,
+    to_decimal,
+)
 from sandbox.faults import apply_faults, get_setting
 from sandbox.inputs import page_offset, to_int, to_moment
 from sandbox.models import (
@@ -52,8 +80,13 @@ bp = Blueprint("sandbox_xero", __name__, url_prefix="/xero")
 # Token lifetimes as the vendor's (https://developer.xero.com/documentation/guides/oauth2/token-types).
 ACCESS_TTL, REFRESH_TTL = 30 * 60, 60 * 86400
 
-MAX_PAGE_SIZE = 1000  # https://developer.xero.com/documentation/api/accounting/contacts (pageSize ≤ 1000)
+# Contacts come 100 a page, up to 1000 with pageSize
+# (https://developer.xero.com/documentation/api/accounting/contacts).
+MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
+#: Elements created by one PUT: Xero asks for batches of at most 50
+#: (https://developer.xero.com/documentation/api/accounting/invoices, "up to 50" [to confirm]).
+MAX_ELEMENTS = 50
 
 
 # --- identity ---------------------------------------------------------------------------------
@@ -240,57 +273,101 @@ def authenticate():
     return None
 
 
+#: What `where` and `order` read on each list (Xero takes any field; the dialect these, and answers
+#: any other as Xero answers a field it does not know, a QueryParseException).
+ACCOUNT_FIELDS = frozenset(
+    {
+        "AccountID",
+        "Code",
+        "Name",
+        "Type",
+        "Status",
+        "Class",
+        "BankAccountType",
+        "ReportingCode",
+        "UpdatedDateUTC",
+    }
+)
+CONTACT_FIELDS = frozenset(
+    {
+        "ContactID",
+        "ContactNumber",
+        "ContactStatus",
+        "Name",
+        "TaxNumber",
+        "CompanyNumber",
+        "EmailAddress",
+        "IsSupplier",
+        "IsCustomer",
+        "UpdatedDateUTC",
+    }
+)
+TAX_RATE_FIELDS = frozenset({"Name", "TaxType", "Status", "ReportTaxType", "EffectiveRate", "DisplayTaxRate"})
+TRACKING_FIELDS = frozenset({"TrackingCategoryID", "Name", "Status"})
+
+
 @api.get("/Accounts")
 def accounts():
-    items = _items(("accounts", "payment_methods"), archived=True)
-    return _ok({"Accounts": [_account_json(i) for i in items]})
+    rows = [_account_json(i) for i in _items(("accounts", "payment_methods"), archived=True)]
+    return _listed("Accounts", rows, ACCOUNT_FIELDS, "Account")
 
 
 @api.get("/Contacts")
 def contacts():
+    """Contacts, paged (https://developer.xero.com/documentation/api/accounting/contacts): `page`
+    from 1, `pageSize` up to 1000 (100 when absent), archived ones only with includeArchived=true,
+    `IDs`, `searchTerm`, `where` and `order`, If-Modified-Since."""
+    try:
+        conditions = _where(CONTACT_FIELDS, "Contact")
+        keys = _order(CONTACT_FIELDS, "Contact")
+    except QueryError as error:
+        return _query_error(error)
+    page = to_int(request.args.get("page"), 1)
+    size = to_int(request.args.get("pageSize"), DEFAULT_PAGE_SIZE)
+    if page is None or size is None or page_offset(max(1, page), min(MAX_PAGE_SIZE, max(1, size))) is None:
+        return _validation(["page and pageSize must be whole numbers within range."])
+    page, size = max(1, page), min(MAX_PAGE_SIZE, max(1, size))
     query = _items_query(("suppliers", "customers"))
     if request.args.get("includeArchived", "").lower() != "true":
         query = query.where(SandboxItem.active.is_(True))
+    ids = [i.strip().lower() for i in (request.args.get("IDs") or "").split(",") if i.strip()]
+    if ids:
+        if len(ids) > MAX_PAGE_SIZE or not all(is_guid(i) for i in ids):
+            return _query_error(QueryError("IDs must be a comma separated list of GUIDs"))
+        query = query.where(func.lower(SandboxItem.guid).in_(ids))
     term = (request.args.get("searchTerm") or "").strip()
     if term:
         pattern = f"%{term.replace('%', '').replace('_', '')}%"
         query = query.where(or_(SandboxItem.name.ilike(pattern), SandboxItem.code.ilike(pattern)))
-    where = request.args.get("where")
-    if where:
-        found = re.fullmatch(r'\s*(TaxNumber|CompanyNumber|Name)\s*==\s*"([^"]*)"\s*', where)
-        if not found:
-            return _validation("The where clause is not supported by this sandbox", "where")
-        column = {
-            "TaxNumber": SandboxItem.vat_number,
-            "CompanyNumber": SandboxItem.siren,
-            "Name": SandboxItem.name,
-        }
-        query = query.where(column[found.group(1)] == found.group(2))
-    page = to_int(request.args.get("page"), 1)
-    size = to_int(request.args.get("pageSize"), DEFAULT_PAGE_SIZE)
-    if page is None or size is None:
-        return _validation("page and pageSize must be integers", "page")
-    page, size = max(1, page), min(MAX_PAGE_SIZE, max(1, size))
-    if page_offset(page, size) is None:
-        return _validation("page is out of range", "page")
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(query.order_by(SandboxItem.id).offset((page - 1) * size).limit(size)).all()
+    if conditions or keys:
+        # Filtered or sorted on the answer's own fields: read whole, then paged (a sandbox's lists
+        # are small enough; the plain reads below stay paged by the database).
+        rows = [_contact_json(i) for i in db.session.scalars(query.order_by(SandboxItem.id))]
+        rows = ordered([r for r in rows if matches(r, conditions)], keys)
+        total = len(rows)
+        rows = rows[(page - 1) * size : page * size]
+    else:
+        total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+        items = db.session.scalars(query.order_by(SandboxItem.id).offset((page - 1) * size).limit(size))
+        rows = [_contact_json(i) for i in items]
     return _ok(
         {
+            **_envelope(),
             "pagination": {
                 "page": page,
                 "pageSize": size,
                 "pageCount": (total + size - 1) // size,
                 "itemCount": total,
             },
-            "Contacts": [_contact_json(i) for i in rows],
+            "Contacts": rows,
         }
     )
 
 
 @api.get("/TaxRates")
 def tax_rates():
-    return _ok({"TaxRates": [_tax_rate_json(i) for i in _items(("tax_rates",), archived=True)]})
+    rows = [_tax_rate_json(i) for i in _items(("tax_rates",), archived=True)]
+    return _listed("TaxRates", rows, TAX_RATE_FIELDS, "TaxRate")
 
 
 @api.get("/TrackingCategories")
@@ -301,7 +378,7 @@ def tracking_categories():
         axes.setdefault((item.extras or {}).get("axis") or "Analytique", []).append(item)
     categories = []
     for axis, options in axes.items():
-        category_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{g.company.id}/tracking/{axis}"))
+        category_id = _tracking_category_id(axis)
         active = any(o.active for o in options)
         if not active and not archived:
             continue
@@ -322,23 +399,127 @@ def tracking_categories():
                 ],
             }
         )
-    return _ok({"TrackingCategories": categories})
+    return _listed("TrackingCategories", categories, TRACKING_FIELDS, "TrackingCategory")
+
+
+def _listed(name: str, rows: list[dict], fields: frozenset[str], type_name: str) -> Response:
+    """An unpaged list, filtered by `where` and sorted by `order` on the fields the dialect reads."""
+    try:
+        conditions = _where(fields, type_name)
+        keys = _order(fields, type_name)
+    except QueryError as error:
+        return _query_error(error)
+    return _ok({**_envelope(), name: ordered([r for r in rows if matches(r, conditions)], keys)})
+
+
+def _where(fields: frozenset[str], type_name: str):
+    text = (request.args.get("where") or "").strip()
+    return parse_where(text, fields, type_name) if text else []
+
+
+def _order(fields: frozenset[str], type_name: str):
+    text = (request.args.get("order") or "").strip()
+    return parse_order(text, fields, type_name) if text else []
+
+
+def _tracking_category_id(axis: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{g.company.id}/tracking/{axis}"))
+
+
+# --- creating contacts and invoices -----------------------------------------------------------
 
 
 @api.put("/Contacts")
 def create_contacts():
-    body = request.get_json(silent=True)
+    """Contacts created (https://developer.xero.com/documentation/api/accounting/contacts), all or
+    none: every element is checked first, and one refused element refuses the request."""
     replay = _replay("contacts")
     if replay is not None:
         return replay
-    if not isinstance(body, dict) or not isinstance(body.get("Contacts"), list) or not body["Contacts"]:
-        return _validation("A Contacts array is required", "Contacts")
+    elements = _elements("Contacts", "contact")
+    if isinstance(elements, Response):
+        return elements
+    readings = [_read_contact(raw) for raw in elements]
+    names = [clean.get("Name", "").lower() for clean, _ in readings]
+    for index, (clean, reading) in enumerate(readings):
+        name = clean.get("Name")
+        if name and (names.index(name.lower()) < index or _active_contact_named(name)):
+            reading.refuse(
+                f"The contact name {name} is already assigned to another contact. "
+                "The contact name must be unique across all active contacts."
+            )
+    if any(reading.problems for _, reading in readings):
+        return _validation_elements([(clean, reading.problems) for clean, reading in readings])
     created = []
-    for raw in body["Contacts"]:
-        name = str((raw or {}).get("Name") or "").strip()
-        if not name:
-            return _validation("The contact name must be specified.", "Name")
-        duplicate = db.session.scalar(
+    for clean, _ in readings:
+        company_number, tax_number = clean.get("CompanyNumber"), clean.get("TaxNumber")
+        extras: dict = {"unused": True}  # neither supplier nor customer until a bill or invoice uses it
+        # What Xero holds beyond the sandbox's columns (a SIREN has 9 digits, Xero's field 50).
+        if company_number and len(company_number) > 9:
+            extras["company_number"], company_number = company_number, None
+        if tax_number and len(tax_number) > 40:
+            extras["tax_number"], tax_number = tax_number, None
+        for key, extra in (("EmailAddress", "email"), ("BankAccountDetails", "iban")):
+            if clean.get(key):
+                extras[extra] = clean[key]
+        item = SandboxItem(
+            company_id=g.company.id,
+            kind="customers" if clean.get("IsCustomer") and not clean.get("IsSupplier") else "suppliers",
+            external_id=f"xero-{uuid.uuid4().hex[:12]}",
+            code=clean.get("ContactNumber"),
+            name=clean["Name"],
+            vat_number=tax_number,
+            siren=company_number,
+            creation_key=request.headers.get("Idempotency-Key") or None,
+            extras=extras,
+            updated_at=utcnow(),
+        )
+        db.session.add(item)
+        created.append(item)
+    db.session.flush()
+    return _commit_and_remember("contacts", {**_envelope(), "Contacts": [_contact_json(i) for i in created]})
+
+
+def _read_contact(raw: dict) -> tuple[dict, Reading]:
+    """A contact as Xero reads it (the description's lengths); `clean` holds only what passed."""
+    reading = Reading()
+    clean: dict = {}
+    name = reading.text(raw, "Name", 255, required=True)
+    if name is not None and not name.strip():
+        reading.refuse("Name must be specified.")
+    elif name is not None:
+        clean["Name"] = name.strip()
+    for key, length in (
+        ("ContactNumber", 50),
+        ("TaxNumber", 50),
+        ("CompanyNumber", 50),
+        ("EmailAddress", 255),
+        ("BankAccountDetails", 255),
+        ("FirstName", 255),
+        ("LastName", 255),
+        ("AccountNumber", 50),
+    ):
+        value = reading.text(raw, key, length)
+        if value is not None:
+            clean[key] = value
+    for key in ("IsSupplier", "IsCustomer"):
+        value = reading.flag(raw, key)
+        if value is not None:
+            clean[key] = value
+    contact_id = reading.guid(raw, "ContactID")
+    if contact_id is not None:
+        reading.refuse(
+            "A contact is updated with POST /Contacts/{ContactID}, which the sandbox does not offer."
+        )
+    status = reading.choice(raw, "ContactStatus", ("ACTIVE",))
+    if status is not None:
+        clean["ContactStatus"] = status
+    return clean, reading
+
+
+def _active_contact_named(name: str) -> bool:
+    return (
+        db.session.scalar(
             select(SandboxItem.id).where(
                 SandboxItem.company_id == g.company.id,
                 SandboxItem.kind.in_(("suppliers", "customers")),
@@ -346,70 +527,205 @@ def create_contacts():
                 func.lower(SandboxItem.name) == name.lower(),
             )
         )
-        if duplicate is not None:
-            return _validation(
-                f"The contact name {name} is already assigned to another contact. "
-                "The contact name must be unique across all active contacts.",
-                "Name",
-            )
-        item = SandboxItem(
-            company_id=g.company.id,
-            kind="customers" if raw.get("IsCustomer") and not raw.get("IsSupplier") else "suppliers",
-            external_id=f"xero-{uuid.uuid4().hex[:12]}",
-            name=name[:300],
-            vat_number=raw.get("TaxNumber") or None,
-            siren=raw.get("CompanyNumber") or None,
-            creation_key=request.headers.get("Idempotency-Key") or None,
-            extras={"unused": True},  # neither supplier nor customer until a bill or invoice uses it
-            updated_at=utcnow(),
-        )
-        db.session.add(item)
-        created.append(item)
-    db.session.flush()
-    answer = {
-        "Id": str(uuid.uuid4()),
-        "Status": "OK",
-        "ProviderName": "Raccord",
-        "DateTimeUTC": _msdate(utcnow()),
-    }
-    answer["Contacts"] = [_contact_json(i) for i in created]
-    return _commit_and_remember("contacts", answer)
+        is not None
+    )
 
 
 @api.put("/Invoices")
 def create_invoices():
+    """Invoices created (https://developer.xero.com/documentation/api/accounting/invoices), all or
+    none, and answered as Xero answers them: dates in its JSON form, each line with its LineItemID,
+    LineAmount and TaxAmount, and the totals computed from the lines."""
     replay = _replay("invoices")
     if replay is not None:
         return replay
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("Invoices"), list) or not body["Invoices"]:
-        return _validation("An Invoices array is required", "Invoices")
+    elements = _elements("Invoices", "invoice")
+    if isinstance(elements, Response):
+        return elements
+    four_places = request.args.get("unitdp") == "4"
+    readings = [_read_invoice(raw, four_places) for raw in elements]
+    if any(reading.problems for _, reading in readings):
+        return _validation_elements([(clean, reading.problems) for clean, reading in readings])
     created = []
-    for raw in body["Invoices"]:
-        problems = _invoice_problems(raw)
-        if problems:
-            return _validation_elements(raw, problems)
-        contact = _by_guid(("suppliers", "customers"), raw["Contact"]["ContactID"])
+    for clean, _ in readings:
+        contact = _by_guid(("suppliers", "customers"), clean["Contact"]["ContactID"])
         if (contact.extras or {}).get("unused"):
-            contact.kind = "suppliers" if raw["Type"] == "ACCPAY" else "customers"
+            contact.kind = "suppliers" if clean["Type"] == "ACCPAY" else "customers"
             contact.extras = {k: v for k, v in contact.extras.items() if k != "unused"}
             contact.updated_at = utcnow()
         invoice = SandboxInvoice(
             company_id=g.company.id,
             idempotency_key=request.headers.get("Idempotency-Key") or f"xero-{uuid.uuid4().hex}",
-            payload={"dialect": "xero", **raw},
         )
         db.session.add(invoice)
-        created.append((invoice, raw))
-    db.session.flush()
-    answer = {
-        "Id": str(uuid.uuid4()),
-        "Status": "OK",
-        "ProviderName": "Raccord",
-        "DateTimeUTC": _msdate(utcnow()),
-        "Invoices": [_invoice_json(invoice, raw) for invoice, raw in created],
+        db.session.flush()
+        answer = _invoice_json(invoice, clean, contact)
+        invoice.payload = {"dialect": "xero", **answer}
+        created.append(answer)
+    return _commit_and_remember("invoices", {**_envelope(), "Invoices": created})
+
+
+INVOICE_TYPES = ("ACCPAY", "ACCREC")
+#: The statuses an invoice can be created in (PAID, VOIDED and DELETED come later).
+CREATE_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED")
+LINE_AMOUNT_TYPES = ("Exclusive", "Inclusive", "NoTax")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def _read_invoice(raw: dict, four_places: bool) -> tuple[dict, Reading]:
+    """An invoice as Xero reads it: types, lengths, dates, numbers, then the references (contact,
+    accounts, tax types, tracking) within the organisation. `clean` holds what passed, for the
+    answer and for an error's element (never a refused value)."""
+    reading = Reading()
+    clean: dict = {}
+    kind = reading.choice(raw, "Type", INVOICE_TYPES)
+    if kind is None and "Type must be one of" not in " ".join(reading.problems):
+        reading.refuse("Invoice Type must be ACCPAY or ACCREC.")
+    clean["Type"] = kind
+    contact_raw = raw.get("Contact")
+    contact_id = reading.guid(contact_raw, "ContactID") if isinstance(contact_raw, dict) else None
+    if contact_raw is not None and not isinstance(contact_raw, dict):
+        reading.refuse("Contact must be an object.")
+    contact = _by_guid(("suppliers", "customers"), contact_id) if contact_id else None
+    if contact is None:
+        if not reading.problems or contact_raw is None or contact_id is None:
+            reading.refuse("A Contact must be specified with a valid ContactID.")
+    elif not contact.active:
+        reading.refuse(f"The contact {contact.name} has been archived and cannot be used.")
+    else:
+        clean["Contact"] = {"ContactID": contact.guid}
+    for key in ("Date", "DueDate"):
+        day = reading.day(raw, key)
+        if day is not None:
+            clean[key] = day
+    for key, length in (("InvoiceNumber", 255), ("Reference", 255), ("Url", 2000)):
+        value = reading.text(raw, key, length)
+        if value is not None:
+            clean[key] = value
+    currency = reading.text(raw, "CurrencyCode", 3)
+    if currency is not None and not _CURRENCY.fullmatch(currency):
+        reading.refuse("CurrencyCode must be a three-letter ISO 4217 code.")
+    elif currency is not None:
+        clean["CurrencyCode"] = currency
+    clean["Status"] = reading.choice(raw, "Status", CREATE_STATUSES, default="DRAFT")
+    clean["LineAmountTypes"] = reading.choice(raw, "LineAmountTypes", LINE_AMOUNT_TYPES, default="Exclusive")
+    lines = reading.objects(raw, "LineItems", "line items")
+    if not lines:
+        if lines is not None or "LineItems" not in raw:
+            reading.refuse("Invoices must have at least one line item.")
+        return clean, reading
+    clean["LineItems"] = [_read_line(line, reading, four_places, clean["LineAmountTypes"]) for line in lines]
+    return clean, reading
+
+
+def _read_line(raw: dict, reading: Reading, four_places: bool, amount_types: str | None) -> dict:
+    line: dict = {}
+    description = reading.text(raw, "Description", 4000)
+    if description is not None:
+        line["Description"] = description
+    quantity = reading.number(raw, "Quantity", 4)
+    unit = reading.number(raw, "UnitAmount", 4 if four_places else 2)
+    line_amount = reading.number(raw, "LineAmount", 2)
+    tax_amount = reading.number(raw, "TaxAmount", 2)
+    code = reading.text(raw, "AccountCode", 10, required=True)
+    if code is not None:
+        account = _by_code(("accounts",), code)
+        if account is None or not account.active:
+            reading.refuse(
+                f"Account code '{code}' has been archived or has been deleted. "
+                "Each line item must reference a valid account."
+            )
+        else:
+            line["AccountCode"], line["AccountID"] = account.code, account.guid
+    rate = Decimal(0)
+    tax_type = reading.text(raw, "TaxType", 50)
+    if tax_type is not None:
+        tax = _by_code(("tax_rates",), tax_type)
+        if tax is None or not tax.active:
+            reading.refuse(
+                f"The TaxType code '{tax_type}' does not exist or cannot be used with this account code."
+            )
+        else:
+            line["TaxType"] = tax.code
+            rate = to_decimal(tax.rate or "0") or Decimal(0)
+    tracking = reading.objects(raw, "Tracking", "tracking categories")
+    if tracking:
+        if len(tracking) > 2:
+            reading.refuse("A line item can have at most 2 tracking categories.")
+        else:
+            line["Tracking"] = [_read_tracking(each, reading) for each in tracking]
+    # The line's amounts, as Xero computes them: LineAmount = Quantity × UnitAmount (or the missing
+    # one from LineAmount), tax per line rounded to two decimals, on top of the amount (Exclusive)
+    # or inside it (Inclusive), none with NoTax.
+    if quantity is None:
+        quantity = Decimal(1) if unit is not None or line_amount is None else None
+    if line_amount is None:
+        line_amount = _round2((quantity or Decimal(0)) * (unit or Decimal(0)))
+    elif unit is None and quantity:
+        unit = (line_amount / quantity).quantize(
+            Decimal("0.0001") if four_places else TWO_PLACES, ROUND_HALF_UP
+        )
+    if abs(line_amount) > MAX_NUMBER:
+        reading.refuse(f"LineAmount must be less than {MAX_NUMBER:,}.")
+        return line
+    if amount_types == "NoTax":
+        tax_amount = Decimal(0)
+    elif tax_amount is None:
+        divisor = Decimal(100) + rate if amount_types == "Inclusive" else Decimal(100)
+        tax_amount = _round2(line_amount * rate / divisor)
+    line.update(
+        {
+            "Quantity": quantity if quantity is not None else Decimal(0),
+            "UnitAmount": unit if unit is not None else Decimal(0),
+            "LineAmount": line_amount,
+            "TaxAmount": tax_amount,
+        }
+    )
+    return line
+
+
+def _read_tracking(raw: dict, reading: Reading) -> dict:
+    name = reading.text(raw, "Name", 100)
+    option = reading.text(raw, "Option", 100)
+    if name is None or option is None:
+        reading.refuse("Each tracking category of a line item needs a Name and an Option.")
+        return {}
+    found = db.session.scalar(
+        select(SandboxItem).where(
+            SandboxItem.company_id == g.company.id,
+            SandboxItem.kind == "tracking_categories",
+            SandboxItem.name == option,
+            SandboxItem.active.is_(True),
+        )
+    )
+    if found is None or ((found.extras or {}).get("axis") or "Analytique") != name:
+        reading.refuse(f"The tracking option '{option}' does not exist in the tracking category '{name}'.")
+        return {}
+    return {
+        "TrackingCategoryID": _tracking_category_id(name),
+        "TrackingOptionID": found.guid,
+        "Name": name,
+        "Option": option,
     }
-    return _commit_and_remember("invoices", answer)
+
+
+def _round2(amount: Decimal) -> Decimal:
+    return amount.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+
+
+def _elements(key: str, what: str) -> list[dict] | Response:
+    """The request's list of elements (`{"Invoices": [{…}]}`), or Xero's refusal of its shape."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _validation([f"The request body must be a JSON object with a {key} array."])
+    elements = body.get(key)
+    if not isinstance(elements, list) or not elements:
+        return _validation([f"A {key} array with at least one {what} is required."])
+    if len(elements) > MAX_ELEMENTS:
+        return _validation([f"At most {MAX_ELEMENTS} {key} can be sent in one request."])
+    if not all(isinstance(each, dict) for each in elements):
+        return _validation([f"Each element of {key} must be a {what} object."])
+    return elements
 
 
 @api.put("/Invoices/<invoice_id>/Attachments/<filename>")
@@ -499,7 +815,7 @@ def _account_json(item: SandboxItem) -> dict:
         "Name": item.name,
         "Type": kind,
         "Status": "ACTIVE" if item.active else "ARCHIVED",
-        "UpdatedDateUTC": _msdate(item.updated_at),
+        "UpdatedDateUTC": msdate(item.updated_at),
         **extra,
     }
 
@@ -511,13 +827,13 @@ def _contact_json(item: SandboxItem) -> dict:
         "ContactNumber": item.code,
         "ContactStatus": "ACTIVE" if item.active else "ARCHIVED",
         "Name": item.name,
-        "TaxNumber": item.vat_number,
-        "CompanyNumber": item.siren,
+        "TaxNumber": item.vat_number or extras.get("tax_number"),
+        "CompanyNumber": item.siren or extras.get("company_number"),
         "EmailAddress": extras.get("email"),
         "BankAccountDetails": extras.get("iban"),
         "IsSupplier": item.kind == "suppliers" and not extras.get("unused"),
         "IsCustomer": item.kind == "customers" and not extras.get("unused"),
-        "UpdatedDateUTC": _msdate(item.updated_at),
+        "UpdatedDateUTC": msdate(item.updated_at),
     }
     return {k: v for k, v in body.items() if v is not None}
 
@@ -537,68 +853,81 @@ def _tax_rate_json(item: SandboxItem) -> dict:
     }
 
 
-def _invoice_problems(raw) -> list[str]:
-    if not isinstance(raw, dict):
-        return ["An invoice must be an object"]
-    problems = []
-    if raw.get("Type") not in ("ACCPAY", "ACCREC"):
-        problems.append("Invoice Type must be ACCPAY or ACCREC")
-    contact_id = ((raw.get("Contact") or {}) if isinstance(raw.get("Contact"), dict) else {}).get("ContactID")
-    contact = _by_guid(("suppliers", "customers"), contact_id) if contact_id else None
-    if contact is None:
-        problems.append("A Contact must be specified with a valid ContactID")
-    elif not contact.active:
-        problems.append(f"The contact {contact.name} has been archived and cannot be used")
-    lines = raw.get("LineItems")
-    if not isinstance(lines, list) or not lines:
-        problems.append("Invoices must have at least one line item")
-        return problems
-    for line in lines:
-        code = str((line or {}).get("AccountCode") or "")
-        account = _by_code(("accounts",), code) if code else None
-        if account is None or not account.active:
-            problems.append(
-                f"Account code '{code}' has been archived or has been deleted. "
-                "Each line item must reference a valid account."
-            )
-        tax_type = (line or {}).get("TaxType")
-        if tax_type:
-            tax = _by_code(("tax_rates",), str(tax_type))
-            if tax is None or not tax.active:
-                problems.append(
-                    f"The TaxType code '{tax_type}' does not exist or cannot be used with this account code"
-                )
-        try:
-            Decimal(str((line or {}).get("UnitAmount")))
-        except (InvalidOperation, ValueError):
-            problems.append("Line item UnitAmount must be a number")
-    return problems
-
-
-def _invoice_json(invoice: SandboxInvoice, raw: dict) -> dict:
-    lines = raw.get("LineItems") or []
-    sub_total = sum(
-        Decimal(str(li.get("UnitAmount") or 0)) * Decimal(str(li.get("Quantity") or 1)) for li in lines
-    )
-    tax = sum(Decimal(str(li.get("TaxAmount") or 0)) for li in lines)
-    body = {
+def _invoice_json(invoice: SandboxInvoice, clean: dict, contact: SandboxItem) -> dict:
+    lines = clean["LineItems"]
+    total_tax = sum((line["TaxAmount"] for line in lines), Decimal(0))
+    line_total = sum((line["LineAmount"] for line in lines), Decimal(0))
+    inclusive = clean["LineAmountTypes"] == "Inclusive"
+    sub_total = line_total - total_tax if inclusive else line_total
+    total = sub_total + total_tax
+    body: dict = {
+        "Type": clean["Type"],
         "InvoiceID": invoice.guid,
-        "Type": raw.get("Type"),
-        "InvoiceNumber": raw.get("InvoiceNumber"),
-        "Reference": raw.get("Reference"),
-        "Contact": {"ContactID": raw["Contact"]["ContactID"]},
-        "Date": raw.get("Date"),
-        "DueDate": raw.get("DueDate"),
-        "Status": raw.get("Status") or "DRAFT",
-        "LineAmountTypes": raw.get("LineAmountTypes") or "Exclusive",
-        "CurrencyCode": raw.get("CurrencyCode") or "EUR",
-        "SubTotal": float(sub_total),
-        "TotalTax": float(tax),
-        "Total": float(sub_total + tax),
+        "InvoiceNumber": clean.get("InvoiceNumber"),
+        "Reference": clean.get("Reference"),
+        "Payments": [],
+        "CreditNotes": [],
+        "Prepayments": [],
+        "Overpayments": [],
+        "AmountDue": money(total),
+        "AmountPaid": 0.0,
+        "AmountCredited": 0.0,
+        "CurrencyRate": 1.0,
+        "IsDiscounted": False,
         "HasAttachments": False,
-        "UpdatedDateUTC": _msdate(utcnow()),
+        "HasErrors": False,
+        "Contact": {"ContactID": contact.guid, "Name": contact.name, "ContactStatus": "ACTIVE"},
+    }
+    for key in ("Date", "DueDate"):
+        if clean.get(key):
+            # Xero answers each date twice: as text, and in its JSON date form.
+            body[f"{key}String"] = clean[key].isoformat() + "T00:00:00"
+            body[key] = msdate(clean[key])
+    body.update(
+        {
+            "Status": clean["Status"],
+            "LineAmountTypes": clean["LineAmountTypes"],
+            "LineItems": [_line_json(invoice, index, line) for index, line in enumerate(lines)],
+            "SubTotal": money(sub_total),
+            "TotalTax": money(total_tax),
+            "Total": money(total),
+            "UpdatedDateUTC": msdate(utcnow()),
+            "CurrencyCode": clean.get("CurrencyCode") or "EUR",
+            "Url": clean.get("Url"),
+        }
+    )
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def _line_json(invoice: SandboxInvoice, index: int, line: dict) -> dict:
+    body = {
+        "LineItemID": str(uuid.uuid5(uuid.NAMESPACE_OID, f"xero-line-{invoice.guid}-{index}")),
+        "Description": line.get("Description"),
+        "Quantity": float(line["Quantity"]),
+        "UnitAmount": float(line["UnitAmount"]),
+        "AccountCode": line.get("AccountCode"),
+        "AccountID": line.get("AccountID"),
+        "TaxType": line.get("TaxType"),
+        "TaxAmount": money(line["TaxAmount"]),
+        "LineAmount": money(line["LineAmount"]),
+        "Tracking": line.get("Tracking") or [],
     }
     return {k: v for k, v in body.items() if v is not None}
+
+
+def _element_json(clean: dict) -> dict:
+    """What an error's element repeats of the request: the fields that passed, in Xero's JSON form."""
+    element = {}
+    for key, value in clean.items():
+        if isinstance(value, date):
+            element[key] = msdate(value)
+        elif key == "LineItems":
+            element[key] = [
+                {k: (float(v) if isinstance(v, Decimal) else v) for k, v in line.items()} for line in value
+            ]
+        elif value is not None:
+            element[key] = value
+    return element
 
 
 def _by_guid(kinds, guid: str) -> SandboxItem | None:
@@ -680,25 +1009,46 @@ def _unauthorized(check) -> Response:
     return response
 
 
-def _validation(message: str, _field: str) -> Response:
-    response = jsonify({"ErrorNumber": 10, "Type": "ValidationException", "Message": message})
-    response.status_code = 400
-    return response
+def _validation(messages: list[str]) -> Response:
+    """Xero's 400 for a request it cannot read as a whole: one element carrying the reasons."""
+    return _validation_elements([({}, messages)])
 
 
-def _validation_elements(raw, problems: list[str]) -> Response:
-    element = dict(raw) if isinstance(raw, dict) else {}
-    element["ValidationErrors"] = [{"Message": p} for p in problems]
+def _validation_elements(elements: list[tuple[dict, list[str]]]) -> Response:
+    """Xero's 400 ValidationException: each element of the request as it was read (the values that
+    passed, never a refused one) with its ValidationErrors, as in
+    https://developer.xero.com/documentation/api/http-response-codes."""
     response = jsonify(
         {
             "ErrorNumber": 10,
             "Type": "ValidationException",
             "Message": "A validation exception occurred",
-            "Elements": [element],
+            "Elements": [
+                {**_element_json(clean), "ValidationErrors": [{"Message": m} for m in problems]}
+                for clean, problems in elements
+            ],
         }
     )
     response.status_code = 400
     return response
+
+
+def _query_error(error: QueryError) -> Response:
+    """Xero's answer to a `where` or `order` it cannot read: QueryParseException, error 16 (the
+    example of the published description's APIException)."""
+    response = jsonify({"ErrorNumber": 16, "Type": "QueryParseException", "Message": str(error)})
+    response.status_code = 400
+    return response
+
+
+def _envelope() -> dict:
+    """What every answer of the Accounting API starts with."""
+    return {
+        "Id": str(uuid.uuid4()),
+        "Status": "OK",
+        "ProviderName": "Raccord",
+        "DateTimeUTC": msdate(utcnow()),
+    }
 
 
 def _faults() -> Response | None:
@@ -711,13 +1061,6 @@ def _faults() -> Response | None:
     response.headers["X-Rate-Limit-Problem"] = "minute"
     response.headers["X-MinLimit-Remaining"] = "0"
     return response
-
-
-def _msdate(moment: datetime) -> str:
-    """Xero's JSON dates: /Date(milliseconds+0000)/."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return f"/Date({int(moment.timestamp() * 1000)}+0000)/"
 
 
 def _iso(moment: datetime) -> str:

@@ -38,8 +38,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
@@ -65,28 +67,48 @@ SCOPES = (
     "offline_access accounting.settings accounting.contacts accounting.transactions accounting.attachments"
 )
 REVERSE_CHARGE_REPORTING_CODE = "LIA.CUR.TAX.REV"
+GENERIC = "Le logiciel comptable"
 
 
 def xero_error(response: requests.Response) -> ConnectorError | None:
-    """Xero's error bodies as typed errors (None: let the generic handling decide)."""
+    """Xero's error bodies as typed errors, whatever their shape (None: let the generic handling
+    decide, for 401, 429 and 5xx)."""
     body = _json_or_none(response)
-    if response.status_code == 403:
-        detail = str((body or {}).get("Detail") or "") if isinstance(body, dict) else ""
+    status = response.status_code
+    if status == 403:
+        detail = str(body.get("Detail") or "") if isinstance(body, dict) else ""
         if "AuthenticationUnsuccessful" in detail or not detail:
             return IntegrationExpired(detail=_snippet(response))
-    if response.status_code == 400 and isinstance(body, dict) and body.get("Type") == "ValidationException":
+        return ProviderError(
+            f"Xero a refusé l'accès (erreur 403) : {detail[:200]}", detail=_snippet(response)
+        )
+    if status == 400 and isinstance(body, dict) and body.get("Type") == "ValidationException":
         messages = [
-            str(error.get("Message"))
-            for element in body.get("Elements") or []
-            for error in (element.get("ValidationErrors") or [])
-            if error.get("Message")
-        ] or [str(body.get("Message") or "données invalides")]
+            str(error["Message"])
+            for element in _as_list(body.get("Elements"))
+            if isinstance(element, dict)
+            for error in _as_list(element.get("ValidationErrors"))
+            if isinstance(error, dict) and isinstance(error.get("Message"), str) and error["Message"]
+        ]
+        if not messages and isinstance(body.get("Message"), str) and body["Message"]:
+            messages = [body["Message"]]
+        message = messages[0][:500] if messages else "données invalides"
         return ProviderValidationError(
-            _field_of(messages[0]),
-            "Xero a refusé la demande : " + messages[0],
+            _field_of(message), "Xero a refusé la demande : " + message, detail=_snippet(response)
+        )
+    if status in (400, 409, 413, 415, 422):
+        message = body.get("Message") if isinstance(body, dict) else None
+        return ProviderValidationError(
+            "",
+            "Xero a refusé la demande"
+            + (f" : {message[:500]}" if isinstance(message, str) and message else f" (erreur {status})."),
             detail=_snippet(response),
         )
     return None
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _field_of(message: str) -> str:
@@ -101,12 +123,87 @@ def _field_of(message: str) -> str:
     return ""
 
 
-def parse_msdate(value: str | None) -> datetime | None:
-    """Xero's '/Date(1573755038314+0000)/' as an aware datetime."""
-    if not value or not value.startswith("/Date("):
+def parse_msdate(value: Any) -> datetime | None:
+    """Xero's '/Date(1573755038314+0000)/' as an aware datetime; None when it is not one."""
+    found = _MS_DATE.fullmatch(value) if isinstance(value, str) else None
+    if not found:
         return None
-    millis = value[6:].split(")")[0].split("+")[0].split("-")[0]
-    return datetime.fromtimestamp(int(millis) / 1000, UTC)
+    try:
+        return datetime.fromtimestamp(int(found.group(1)) / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+_MS_DATE = re.compile(r"/Date\((-?[0-9]{1,15})([+-][0-9]{4})?\)/")
+#: Xero's largest page of Contacts (https://developer.xero.com/documentation/api/accounting/contacts:
+#: 100 by default, up to 1000 with pageSize).
+MAX_PAGE_SIZE = 1000
+#: Beyond this many pages of one list, the answers are not those of a real organisation.
+MAX_PAGES = 10_000
+
+
+class UnexpectedAnswer(ValueError):
+    """An answer of Xero that does not have the shape Xero documents (turned into a ProviderError)."""
+
+
+def _unexpected(what: str, problem: str) -> ProviderError:
+    return ProviderError(
+        f"Xero a renvoyé une réponse inattendue ({what}). Réessayez plus tard ; si cela se reproduit, "
+        "contactez le support de Raccord.",
+        detail=problem[:500],
+    )
+
+
+def _objects(body: Any, key: str) -> list[dict]:
+    """`body[key]`: a list of objects, as every list of Xero comes."""
+    if not isinstance(body, dict):
+        raise UnexpectedAnswer(f"the answer is a {type(body).__name__}, not an object")
+    value = body.get(key)
+    if not isinstance(value, list) or not all(isinstance(each, dict) for each in value):
+        raise UnexpectedAnswer(f"{key} is not a list of objects")
+    return value
+
+
+def _first(body: Any, key: str) -> dict:
+    found = _objects(body, key)
+    if not found:
+        raise UnexpectedAnswer(f"{key} is empty")
+    return found[0]
+
+
+def _text(raw: dict, key: str, *, required: bool = True) -> str | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        if required:
+            raise UnexpectedAnswer(f"{key} is missing")
+        return None
+    if not isinstance(value, str):
+        raise UnexpectedAnswer(f"{key} is a {type(value).__name__}, not text")
+    return value
+
+
+def _status(raw: dict, key: str) -> bool:
+    """Whether a Status / ContactStatus says ACTIVE (absent: active, as Xero omits it on some lists)."""
+    value = raw.get(key, "ACTIVE")
+    if not isinstance(value, str):
+        raise UnexpectedAnswer(f"{key} is not text")
+    return value == "ACTIVE"
+
+
+def _rate(raw: dict) -> str | None:
+    rate = raw.get("EffectiveRate", raw.get("DisplayTaxRate"))
+    if rate is None:
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, int | float | str):
+        raise UnexpectedAnswer("EffectiveRate is not a number")
+    try:
+        number = Decimal(str(rate))
+    except InvalidOperation:
+        raise UnexpectedAnswer("EffectiveRate is not a number") from None
+    if not number.is_finite() or not 0 <= number <= 100:
+        raise UnexpectedAnswer("EffectiveRate is not a rate")
+    return format(float(number), "g")
 
 
 def auth_event_of(access_token: str) -> str | None:
@@ -137,11 +234,12 @@ class XeroConnector(OAuthConnector):
         connections_url: str,
         api_url: str,
         policy: RetryPolicy,
-        page_size: int = 100,
+        page_size: int = MAX_PAGE_SIZE,
     ):
         self.api_url = api_url.rstrip("/")
         self.connections_url = connections_url
-        self.page_size = min(max(page_size, 1), 1000)
+        # The largest page Xero gives, unless Raccord is configured for less (LIST_PAGE_SIZE).
+        self.page_size = min(max(page_size, 1), MAX_PAGE_SIZE)
         self.http = ProviderHttp(policy, describe=xero_error)
         self.oauth = OAuthClient(
             client_id=client_id,
@@ -190,14 +288,17 @@ class XeroConnector(OAuthConnector):
             )
         found = [
             Company(
-                id=str(c["tenantId"]),
-                name=str(c.get("tenantName") or "Organisation Xero"),
-                extra={"connection_id": c.get("id")},
+                id=c["tenantId"],
+                name=c["tenantName"]
+                if isinstance(c.get("tenantName"), str) and c["tenantName"]
+                else ("Organisation Xero"),
+                extra={"connection_id": c["id"] if isinstance(c.get("id"), str) else None},
             )
             for c in connections
             if isinstance(c, dict)
             and c.get("tenantType") == "ORGANISATION"
-            and c.get("tenantId")
+            and isinstance(c.get("tenantId"), str)
+            and c["tenantId"]
             and c.get("authEventId") == event  # whatever the filter did
         ]
         if not found:
@@ -228,7 +329,13 @@ class XeroConnector(OAuthConnector):
                 headers["If-Modified-Since"] = since.astimezone(UTC).isoformat(timespec="seconds")
             return self.http.json(method, f"{self.api_url}{path}", headers=headers, **kwargs)
 
-        return with_renewal(tokens, call)
+        try:
+            return with_renewal(tokens, call)
+        except ProviderError as error:
+            if type(error) is not ProviderError or not error.message.startswith(GENERIC):
+                raise
+            # The generic words of the HTTP layer (unavailable, no answer, unreadable), naming Xero.
+            raise ProviderError("Xero" + error.message[len(GENERIC) :], detail=error.detail) from None
 
     def iter_pages(
         self, tokens: TokenSet, kind: ListKind, *, since: datetime | None = None
@@ -237,21 +344,27 @@ class XeroConnector(OAuthConnector):
             if kind in (ListKind.ACCOUNTS, ListKind.PAYMENT_METHODS):
                 body = self._call(tokens, "GET", "/Accounts", since=since)
                 bank = kind is ListKind.PAYMENT_METHODS
-                yield [self._account(raw) for raw in body["Accounts"] if (raw.get("Type") == "BANK") == bank]
+                yield [
+                    self._account(raw)
+                    for raw in _objects(body, "Accounts")
+                    if (raw.get("Type") == "BANK") == bank
+                ]
             elif kind in (ListKind.SUPPLIERS, ListKind.CUSTOMERS):
                 yield from self._contacts(tokens, kind, since)
             elif kind is ListKind.TAX_RATES:
                 body = self._call(tokens, "GET", "/TaxRates")
-                yield [self._tax_rate(raw) for raw in body["TaxRates"]]
+                yield [self._tax_rate(raw) for raw in _objects(body, "TaxRates")]
             elif kind is ListKind.TRACKING_CATEGORIES:
                 body = self._call(tokens, "GET", "/TrackingCategories", params={"includeArchived": "true"})
                 yield [
                     self._tracking_option(category, option)
-                    for category in body["TrackingCategories"]
-                    for option in category.get("Options") or []
+                    for category in _objects(body, "TrackingCategories")
+                    for option in (
+                        _objects(category, "Options") if category.get("Options") is not None else []
+                    )
                 ]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProviderError("Xero a renvoyé une liste illisible.", detail=repr(exc)) from None
+        except UnexpectedAnswer as problem:
+            raise _unexpected("liste", str(problem)) from None
 
     def _contacts(
         self, tokens: TokenSet, kind: ListKind, since: datetime | None
@@ -265,12 +378,20 @@ class XeroConnector(OAuthConnector):
                 since=since,
                 params={"page": page, "pageSize": self.page_size, "includeArchived": "true"},
             )
-            contacts = body["Contacts"]
+            contacts = _objects(body, "Contacts")
             yield [self._contact(raw) for raw in contacts if self._in_list(raw, kind)]
-            pagination = body.get("pagination") or {}
-            last = pagination.get("pageCount")
-            if not contacts or (last is not None and page >= int(last)) or len(contacts) < self.page_size:
+            pagination = body.get("pagination")
+            if pagination is not None and not isinstance(pagination, dict):
+                raise UnexpectedAnswer("pagination is not an object")
+            last = (pagination or {}).get("pageCount")
+            if last is not None and (isinstance(last, bool) or not isinstance(last, int)):
+                raise UnexpectedAnswer("pagination.pageCount is not a whole number")
+            if not contacts or (last is not None and page >= last):
                 return
+            if last is None and len(contacts) < self.page_size:
+                return
+            if page >= MAX_PAGES:
+                raise UnexpectedAnswer(f"more than {MAX_PAGES} pages of contacts")
             page += 1
 
     @staticmethod
@@ -281,50 +402,61 @@ class XeroConnector(OAuthConnector):
         return supplier if kind is ListKind.SUPPLIERS else customer
 
     @staticmethod
+    def _in_list(raw: dict, kind: ListKind) -> bool:
+        supplier, customer = raw.get("IsSupplier"), raw.get("IsCustomer")
+        if not isinstance(supplier, bool | None) or not isinstance(customer, bool | None):
+            raise UnexpectedAnswer("IsSupplier or IsCustomer is not true or false")
+        if not supplier and not customer:
+            return True
+        return bool(supplier if kind is ListKind.SUPPLIERS else customer)
+
+    @staticmethod
     def _account(raw: dict) -> NormalisedItem:
+        kind = _text(raw, "Type", required=False) or ""
         return NormalisedItem(
-            external_id=str(raw["AccountID"]),
-            name=str(raw["Name"]),
-            code=raw.get("Code"),
-            active=raw.get("Status", "ACTIVE") == "ACTIVE",
+            external_id=_text(raw, "AccountID"),
+            name=_text(raw, "Name"),
+            code=_text(raw, "Code", required=False),
+            active=_status(raw, "Status"),
             extras={
-                "type": str(raw.get("Type") or "").lower(),
+                "type": kind.lower(),
                 "reverse_charge": raw.get("ReportingCode") == REVERSE_CHARGE_REPORTING_CODE,
             },
         )
 
     @staticmethod
     def _contact(raw: dict) -> NormalisedItem:
+        email = _text(raw, "EmailAddress", required=False)
         return NormalisedItem(
-            external_id=str(raw["ContactID"]),
-            name=str(raw["Name"]),
-            code=raw.get("ContactNumber"),
-            vat_number=raw.get("TaxNumber") or None,
-            siren=(raw.get("CompanyNumber") or None),
-            active=raw.get("ContactStatus", "ACTIVE") == "ACTIVE",
-            extras={k: raw[k] for k in ("EmailAddress",) if raw.get(k)},
+            external_id=_text(raw, "ContactID"),
+            name=_text(raw, "Name"),
+            code=_text(raw, "ContactNumber", required=False),
+            vat_number=_text(raw, "TaxNumber", required=False),
+            siren=_text(raw, "CompanyNumber", required=False),
+            active=_status(raw, "ContactStatus"),
+            extras={"EmailAddress": email} if email else {},
         )
 
     @staticmethod
     def _tax_rate(raw: dict) -> NormalisedItem:
-        rate = raw.get("EffectiveRate", raw.get("DisplayTaxRate"))
+        tax_type = _text(raw, "TaxType")
         return NormalisedItem(
-            external_id=str(raw["TaxType"]),
-            name=str(raw["Name"]),
-            code=str(raw["TaxType"]),
-            rate=format(float(rate), "g") if rate is not None else None,
-            active=raw.get("Status", "ACTIVE") == "ACTIVE",
+            external_id=tax_type,
+            name=_text(raw, "Name"),
+            code=tax_type,
+            rate=_rate(raw),
+            active=_status(raw, "Status"),
         )
 
     @staticmethod
     def _tracking_option(category: dict, option: dict) -> NormalisedItem:
+        category_name, option_name = _text(category, "Name"), _text(option, "Name")
         return NormalisedItem(
-            external_id=str(option["TrackingOptionID"]),
-            name=f"{category['Name']} : {option['Name']}",
+            external_id=_text(option, "TrackingOptionID"),
+            name=f"{category_name} : {option_name}",
             code=None,
-            active=option.get("Status", "ACTIVE") == "ACTIVE"
-            and category.get("Status", "ACTIVE") == "ACTIVE",
-            extras={"category": category["Name"], "option": option["Name"]},
+            active=_status(option, "Status") and _status(category, "Status"),
+            extras={"category": category_name, "option": option_name},
         )
 
     # --- parties ---
@@ -333,9 +465,12 @@ class XeroConnector(OAuthConnector):
         searches = [{"searchTerm": term}]
         if term.isalnum() and any(c.isdigit() for c in term):  # a VAT number or a SIREN
             searches += [{"where": f'TaxNumber=="{term}"'}, {"where": f'CompanyNumber=="{term}"'}]
-        for params in searches:
-            body = self._call(tokens, "GET", "/Contacts", params={**params, "includeArchived": "true"})
-            found += [self._contact(raw) for raw in body.get("Contacts") or []]
+        try:
+            for params in searches:
+                body = self._call(tokens, "GET", "/Contacts", params={**params, "includeArchived": "true"})
+                found += [self._contact(raw) for raw in _objects(body, "Contacts")]
+        except UnexpectedAnswer as problem:
+            raise _unexpected("recherche de contacts", str(problem)) from None
         return found
 
     def create_party(
@@ -360,7 +495,10 @@ class XeroConnector(OAuthConnector):
             json={"Contacts": [contact]},
             headers={"Idempotency-Key": idempotency_key[:128]},
         )
-        return self._contact(body["Contacts"][0])
+        try:
+            return self._contact(_first(body, "Contacts"))
+        except UnexpectedAnswer as problem:
+            raise _unexpected("création du contact", str(problem)) from None
 
     # --- publishing ---
     def publish_invoice(
@@ -402,7 +540,12 @@ class XeroConnector(OAuthConnector):
             json={"Invoices": [body]},
             headers={"Idempotency-Key": idempotency_key[:128]},
         )
-        invoice_id = str(answer["Invoices"][0]["InvoiceID"])
+        try:
+            invoice_id = _text(_first(answer, "Invoices"), "InvoiceID")
+        except UnexpectedAnswer as problem:
+            raise _unexpected("création de la facture", str(problem)) from None
+        if not _GUID.fullmatch(invoice_id):
+            raise _unexpected("création de la facture", "InvoiceID is not a GUID")
         if attachment is not None:
             self._call(
                 tokens,
