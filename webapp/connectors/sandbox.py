@@ -51,9 +51,11 @@ def _text(raw: dict, key: str, what: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise _unexpected(what, raw)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _unexpected(what, raw)
-    return value if isinstance(value, str) else format(value, "g") if isinstance(value, float) else str(value)
+    if isinstance(value, float):  # a rate sent as a number: written as Raccord keeps rates, "5.5"
+        if not math.isfinite(value):
+            raise _unexpected(what, raw)
+        return format(value, "g")
+    return str(value)
 
 
 class SandboxConnector(OAuthConnector):
