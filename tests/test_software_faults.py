@@ -57,7 +57,7 @@ def _customers_sync(job_app, integration_id: int) -> ListSync:
             1,
             "Le logiciel comptable limite le nombre de demandes. Réessayez dans 60 minute(s).",
         ),
-        ({"kind": "malformed"}, RETRIES + 1, "Le logiciel comptable a renvoyé une réponse illisible."),
+        ({"kind": "malformed"}, RETRIES + 1, "Compta Démo a renvoyé une réponse illisible."),
         (
             {"kind": "drop"},
             RETRIES + 1,

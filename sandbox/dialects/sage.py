@@ -24,9 +24,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import false as sa_false
@@ -98,6 +101,28 @@ def authenticate():
     return None
 
 
+@api.after_request
+def in_sages_words(response: Response) -> Response:
+    """What the sandbox refuses before the dialect reads the request (a NUL, a lone surrogate, text a
+    column cannot hold, a body of another shape) comes in Sage's error body too: an array of
+    {$severity, $dataCode, $message, $source}
+    (https://developer.sage.com/accounting/guides/concepts/frequently_raised_errors/), with 422 for
+    data Sage cannot process (https://developer.sage.com/accounting/guides/concepts/response_codes/)."""
+    if not 400 <= response.status_code < 500 or response.mimetype != "application/json":
+        return response
+    body = response.get_json(silent=True)
+    if not isinstance(body, dict) or "error" not in body:
+        return response
+    field = body.get("field")
+    status = 422 if field or request.is_json else response.status_code
+    return _errors(
+        status,
+        "RecordInvalid" if status == 422 else "BadRequest",
+        str(body.get("message") or "The request is not valid"),
+        str(field or ""),
+    )
+
+
 @api.get("/businesses")
 def businesses():
     """Sage's core API: the businesses the user gave access to (in the sandbox, those of the consent)."""
@@ -163,7 +188,7 @@ def analysis_types():
         .where(SandboxItem.company_id == g.company.id, SandboxItem.kind == "tracking_categories")
         .order_by(SandboxItem.id)
     ):
-        axes.setdefault((item.extras or {}).get("axis") or "Analytique", []).append(item)
+        axes.setdefault(_text_of(_extras(item).get("axis")) or "Analytique", []).append(item)
     rows = []
     for axis, items in axes.items():
         type_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{g.company.id}/analysis/{axis}"))
@@ -191,16 +216,14 @@ def analysis_types():
 
 @api.post("/contacts")
 def create_contact():
-    body = json_object().get("contact")
-    if not isinstance(body, dict):
-        return _errors(422, "RecordInvalid", "contact is missing", "contact")
-    name = str(body.get("name") or "").strip()
-    types = body.get("contact_type_ids") or []
-    if not name:
-        return _errors(422, "RecordInvalid", "Name can't be blank", "name")
+    try:
+        body = _checked(json_object(), "contact", CONTACT_FIELDS)
+    except _Refused as refused:
+        return refused.response()
+    types = body["contact_type_ids"]
     if not types or any(t not in CONTACT_TYPES for t in types):
         return _errors(422, "RecordInvalid", "Contact type must be VENDOR or CUSTOMER", "contact_type_ids")
-    key = str(body.get("idempotency_id") or "") or None
+    key = body.get("idempotency_id") or None
     if key:
         replayed = db.session.scalar(
             select(SandboxItem).where(SandboxItem.company_id == g.company.id, SandboxItem.creation_key == key)
@@ -209,13 +232,14 @@ def create_contact():
             response = jsonify(_contact_json(replayed))
             response.status_code = 201
             return response
+    name = body["name"]
     item = SandboxItem(
         company_id=g.company.id,
         creation_key=key,
         kind=CONTACT_TYPES[types[0]],
         external_id=f"sage-{uuid.uuid4().hex[:12]}",
-        code=(body.get("reference") or name.upper().replace(" ", "")[:8]),
-        name=name[:300],
+        code=body.get("reference") or name.upper().replace(" ", "")[:8],
+        name=name,
         vat_number=body.get("tax_number") or None,
         siren=body.get("registered_number") or None,
         updated_at=utcnow(),
@@ -231,21 +255,19 @@ def create_contact():
 def list_invoices(kind: str):
     if kind not in INVOICE_KINDS:
         return _errors(404, "RecordNotFound", "Not found")
-    query = select(SandboxInvoice).where(
-        SandboxInvoice.company_id == g.company.id, SandboxInvoice.payload["sage_kind"].as_string() == kind
-    )
-    rows = [i for i in db.session.scalars(query.order_by(SandboxInvoice.id))]
+    # The payloads are filtered here, not in SQL: SQLite's JSON functions fail on a whole table for
+    # one payload they cannot read (a NaN kept before the checks), and the list must still answer.
+    query = select(SandboxInvoice).where(SandboxInvoice.company_id == g.company.id)
     contact = request.args.get("contact_id")
     term = (request.args.get("search") or "").strip().lower()
-    rows = [
-        i
-        for i in rows
-        if (not contact or i.payload.get("contact_id") == contact)
-        and (
-            not term
-            or term in str(i.payload.get("vendor_reference") or i.payload.get("reference") or "").lower()
-        )
-    ]
+    rows = []
+    for invoice in db.session.scalars(query.order_by(SandboxInvoice.id)):
+        payload = _payload(invoice)
+        if payload.get("dialect") != "sage" or payload.get("sage_kind") != kind:
+            continue
+        reference = _text_of(payload.get("vendor_reference")) or _text_of(payload.get("reference")) or ""
+        if (not contact or payload.get("contact_id") == contact) and (not term or term in reference.lower()):
+            rows.append(invoice)
     return _wrap([_invoice_json(i) for i in rows], total=len(rows), page=1, per_page=max(len(rows), 1))
 
 
@@ -254,10 +276,11 @@ def create_invoice(kind: str):
     if kind not in INVOICE_KINDS:
         return _errors(404, "RecordNotFound", "Not found")
     root, _context = INVOICE_KINDS[kind]
-    body = json_object().get(root)
-    if not isinstance(body, dict):
-        return _errors(422, "RecordInvalid", f"{root} is missing", root)
-    key = f"sage-{body['idempotency_id']}" if body.get("idempotency_id") else f"sage-{uuid.uuid4().hex}"
+    try:
+        body = _checked(json_object(), root, INVOICE_FIELDS)
+    except _Refused as refused:
+        return refused.response()
+    key = f"sage-{body.get('idempotency_id') or uuid.uuid4().hex}"
     replayed = db.session.scalar(
         select(SandboxInvoice).where(
             SandboxInvoice.company_id == g.company.id, SandboxInvoice.idempotency_key == key
@@ -270,6 +293,7 @@ def create_invoice(kind: str):
     problem = _invoice_problem(body, "VENDOR" if kind == "purchase_invoices" else "CUSTOMER")
     if problem is not None:
         return _errors(422, "RecordInvalid", problem[1], problem[0])
+    # Only what Sage's description names, checked: nothing else of the request is kept.
     invoice = SandboxInvoice(
         company_id=g.company.id, idempotency_key=key, payload={"dialect": "sage", "sage_kind": kind, **body}
     )
@@ -302,23 +326,25 @@ def attachments():
 
 @api.post("/attachments")
 def attach():
-    body = json_object().get("attachment")
-    if not isinstance(body, dict):
-        return _errors(422, "RecordInvalid", "attachment is missing", "attachment")
-    invoice = _invoice_by_guid(str(body.get("attachment_context_id") or ""))
+    try:
+        body = _checked(json_object(), "attachment", ATTACHMENT_FIELDS)
+    except _Refused as refused:
+        return refused.response()
+    invoice = _invoice_by_guid(body.get("attachment_context_id") or "")
     if invoice is None:
         return _errors(422, "RecordInvalid", "Attachment context not found", "attachment_context_id")
     try:
-        data = base64.b64decode(str(body.get("file") or ""), validate=True)
+        data = base64.b64decode(body["file"], validate=True)
     except (binascii.Error, ValueError):
         return _errors(422, "RecordInvalid", "File is not valid base64", "file")
     if not data:
         return _errors(422, "RecordInvalid", "File can't be blank", "file")
-    name = str(body.get("file_name") or "piece-jointe")[:200]
+    if len(data) > MAX_FILE_SIZE:
+        return _errors(422, "RecordInvalid", "File is too large (maximum is 2.5 MB)", "file")
     attachment = SandboxAttachment(
         invoice_id=invoice.id,
-        filename=name,
-        content_type=str(body.get("mime_type") or "application/octet-stream")[:80],
+        filename=body["file_name"],
+        content_type=body["mime_type"],
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         data=data,
@@ -386,7 +412,7 @@ def _stamp(item) -> dict:
 
 
 def _ledger_account_json(item: SandboxItem) -> dict:
-    extras = item.extras or {}
+    extras = _extras(item)
     code = item.code or "0"
     kind = {"expense": "EXPENSES", "revenue": "SALES"}.get(extras.get("type"))
     kind = kind or ("CURRENT_LIABILITY" if code.startswith("4") else "CURRENT_ASSETS")
@@ -403,7 +429,7 @@ def _ledger_account_json(item: SandboxItem) -> dict:
         "included_in_chart": item.active,
         "name": item.name,
         "display_name": item.name,
-        "nominal_code": int(code) if code.isdigit() else 0,
+        "nominal_code": int(code) if code.isascii() and code.isdigit() else 0,
         "visible_in_expenses": kind == "EXPENSES",
         "visible_in_sales": kind == "SALES",
         # The sandbox's reverse-charge VAT accounts; Sage marks them by their tax rate.
@@ -432,7 +458,7 @@ def _bank_account_json(item: SandboxItem) -> dict:
 
 def _contact_json(item: SandboxItem) -> dict:
     kind = "VENDOR" if item.kind == "suppliers" else "CUSTOMER"
-    extras = item.extras or {}
+    extras = _extras(item)
     body = {
         "id": item.guid,
         "displayed_as": f"{item.name} ({item.code})" if item.code else item.name,
@@ -449,7 +475,7 @@ def _contact_json(item: SandboxItem) -> dict:
         "reference": item.code,
         "tax_number": item.vat_number,
         "registered_number": item.siren,
-        "email": extras.get("email"),
+        "email": _text_of(extras.get("email")),
         "is_active": item.active,
         "system": False,
     }
@@ -463,35 +489,43 @@ def _tax_rate_json(item: SandboxItem) -> dict:
         "$path": f"/tax_rates/{item.code}",
         **_stamp(item),
         "name": item.name,
-        "percentage": float(item.rate or 0),
+        "percentage": float(_amount(item.rate)),
         "is_visible": item.active,
         "is_combined_rate": False,
     }
 
 
 def _invoice_json(invoice: SandboxInvoice) -> dict:
-    payload = invoice.payload
-    lines = payload.get("invoice_lines") or []
-    net = sum(Decimal(str(li.get("unit_price") or 0)) * Decimal(str(li.get("quantity") or 1)) for li in lines)
-    tax = sum(Decimal(str(li.get("tax_amount") or 0)) for li in lines)
+    """An invoice as Sage shows it, whatever its stored payload holds: a value of another type (an
+    invoice kept before the checks above, or written by hand) is left out or counts as zero, so the
+    list of invoices always answers."""
+    payload = _payload(invoice)
+    lines = [li for li in payload.get("invoice_lines") or [] if isinstance(li, dict)]
+    lines = lines if isinstance(payload.get("invoice_lines"), list) else []
+    net = sum((_amount(li.get("unit_price")) * _amount(li.get("quantity"), 1) for li in lines), Decimal(0))
+    tax = sum((_amount(li.get("tax_amount")) for li in lines), Decimal(0))
+    kind = payload.get("sage_kind") if payload.get("sage_kind") in INVOICE_KINDS else "purchase_invoices"
+    contact_id = _text_of(payload.get("contact_id"))
+    reference, vendor_reference = (
+        _text_of(payload.get("reference")),
+        _text_of(payload.get("vendor_reference")),
+    )
     body = {
         "id": invoice.guid,
-        "displayed_as": payload.get("vendor_reference") or payload.get("reference") or invoice.guid,
-        "$path": f"/{payload.get('sage_kind')}/{invoice.guid}",
+        "displayed_as": vendor_reference or reference or invoice.guid,
+        "$path": f"/{kind}/{invoice.guid}",
         "created_at": _iso(invoice.created_at),
         "updated_at": _iso(invoice.created_at),
-        "contact": {
-            "id": payload.get("contact_id"),
-            "displayed_as": "",
-            "$path": f"/contacts/{payload.get('contact_id')}",
-        },
-        "date": payload.get("date"),
-        "due_date": payload.get("due_date"),
-        "reference": payload.get("reference"),
-        "vendor_reference": payload.get("vendor_reference"),
-        "net_amount": float(net),
-        "tax_amount": float(tax),
-        "total_amount": float(net + tax),
+        "contact": (
+            {"id": contact_id, "displayed_as": "", "$path": f"/contacts/{contact_id}"} if contact_id else None
+        ),
+        "date": _text_of(payload.get("date")),
+        "due_date": _text_of(payload.get("due_date")),
+        "reference": reference,
+        "vendor_reference": vendor_reference,
+        "net_amount": float(round(net, 2)),
+        "tax_amount": float(round(tax, 2)),
+        "total_amount": float(round(net + tax, 2)),
         "status": {"id": "UNPAID", "displayed_as": "Unpaid", "$path": "/artefact_statuses/UNPAID"},
     }
     return {k: v for k, v in body.items() if v is not None}
@@ -517,27 +551,21 @@ def _attachment_json(attachment: SandboxAttachment, invoice) -> dict:
 
 
 def _invoice_problem(body: dict, contact_type: str) -> tuple[str, str] | None:
-    contact = _by_guid(
-        tuple(v for k, v in CONTACT_TYPES.items() if k == contact_type), str(body.get("contact_id") or "")
-    )
+    """What Sage refuses in a well-formed invoice: a contact, account or tax rate that is not there or
+    no longer in use. `body` has passed `_checked`: every value is of its type."""
+    contact = _by_guid(tuple(v for k, v in CONTACT_TYPES.items() if k == contact_type), body["contact_id"])
     if contact is None:
         return "contact_id", "Contact is not valid"
     if not contact.active:
         return "contact_id", f"The contact {contact.name} is inactive"
-    for field in ("date", "due_date"):
-        if not body.get(field):
-            return field, f"{field.replace('_', ' ').capitalize()} can't be blank"
-    lines = body.get("invoice_lines")
-    if not isinstance(lines, list) or not lines:
-        return "invoice_lines", "Invoice lines can't be blank"
-    for index, line in enumerate(lines):
-        account = _by_guid(("accounts",), str((line or {}).get("ledger_account_id") or ""))
+    for index, line in enumerate(body["invoice_lines"]):
+        account = _by_guid(("accounts",), line["ledger_account_id"])
         if account is None or not account.active:
             return (
                 f"invoice_lines.{index}.ledger_account_id",
                 "Ledger account is not valid or is no longer in use",
             )
-        tax_id = (line or {}).get("tax_rate_id")
+        tax_id = line.get("tax_rate_id")
         if tax_id:
             tax = db.session.scalar(
                 select(SandboxItem).where(
@@ -548,10 +576,6 @@ def _invoice_problem(body: dict, contact_type: str) -> tuple[str, str] | None:
             )
             if tax is None or not tax.active:
                 return f"invoice_lines.{index}.tax_rate_id", "Tax rate is not valid"
-        try:
-            Decimal(str(line.get("unit_price")))
-        except (InvalidOperation, ValueError):
-            return f"invoice_lines.{index}.unit_price", "Unit price is not a number"
     return None
 
 
@@ -569,6 +593,230 @@ def _invoice_by_guid(guid: str) -> SandboxInvoice | None:
     return db.session.scalar(
         select(SandboxInvoice).where(SandboxInvoice.company_id == g.company.id, SandboxInvoice.guid == guid)
     )
+
+
+# --- what a request may hold, as Sage's description types it -----------------------------------
+#
+# Each body is checked whole before anything is read from it or stored: the types of Sage's published
+# description (shared/specs/sage-accounting-v3.1-swagger.json: postContacts, postPurchaseInvoices,
+# postSalesInvoices, postAttachments), its required fields, finite numbers in Sage's precision (money
+# in cents; quantities and unit prices to 5 places, as Sage's screens take them [?]) and lengths that
+# the sandbox's columns hold. A refusal is Sage's 422 RecordInvalid naming the field ($source) and
+# never repeating the value. Fields the description does not name are ignored and not kept, as Sage
+# ignores unknown attributes.
+
+#: The largest amount the sandbox takes: twelve digits before the decimal point.
+MAX_AMOUNT = Decimal("999999999999.99999")
+#: Sage's largest attachment, from the description (postAttachments.file_size maximum).
+MAX_FILE_SIZE = 2621440
+
+
+@dataclass(frozen=True)
+class _Field:
+    kind: str  # text, date, number, integer, boolean, texts (a list of text), lines (a list of objects)
+    required: bool = False
+    max_length: int = 200
+    places: int = 2  # a number's decimal places
+    minimum: int = 0  # an integer's bounds
+    maximum: int = 2**31 - 1
+    fields: dict[str, _Field] | None = None  # a line's
+
+
+def _text(max_length: int = 200, *, required: bool = False) -> _Field:
+    return _Field("text", required=required, max_length=max_length)
+
+
+def _number(places: int = 2, *, required: bool = False) -> _Field:
+    return _Field("number", required=required, places=places)
+
+
+ID = _text(100)
+BOOLEAN = _Field("boolean")
+CONTACT_FIELDS = {
+    "name": _text(300, required=True),
+    "contact_type_ids": _Field("texts", required=True, max_length=20),
+    "reference": _text(60),
+    "tax_number": _text(40),
+    "registered_number": _text(9),  # the sandbox keeps a SIREN
+    "notes": _text(2000),
+    "locale": _text(10),
+    "currency_id": _text(10),
+    "credit_limit": _number(),
+    "credit_days": _Field("integer", maximum=365),
+    "default_sales_ledger_account_id": ID,
+    "default_purchase_ledger_account_id": ID,
+    "default_sales_tax_rate_id": ID,
+    "idempotency_id": ID,
+}
+LINE_FIELDS = {
+    "description": _text(2000, required=True),
+    "ledger_account_id": _text(100, required=True),
+    "quantity": _number(5, required=True),
+    "unit_price": _number(5, required=True),
+    "tax_rate_id": ID,
+    "net_amount": _number(),
+    "tax_amount": _number(),
+    "total_amount": _number(),
+    "unit_price_includes_tax": BOOLEAN,
+    "is_purchase_for_resale": BOOLEAN,
+    "tax_recoverable": BOOLEAN,
+    "product_id": ID,
+    "service_id": ID,
+}
+INVOICE_FIELDS = {
+    "contact_id": _text(100, required=True),
+    "date": _Field("date", required=True),
+    "due_date": _Field("date", required=True),
+    "invoice_lines": _Field("lines", required=True, maximum=500, fields=LINE_FIELDS),
+    "reference": _text(),
+    "vendor_reference": _text(),
+    "contact_name": _text(),
+    "contact_reference": _text(),
+    "notes": _text(2000),
+    "currency_id": _text(10),
+    "status_id": _text(40),
+    "exchange_rate": _number(6),
+    "net_amount": _number(),
+    "tax_amount": _number(),
+    "total_amount": _number(),
+    "total_quantity": _number(5),
+    "vat_reverse_charge": BOOLEAN,
+    "idempotency_id": ID,
+}
+ATTACHMENT_FIELDS = {
+    "file": _text(-(-MAX_FILE_SIZE // 3) * 4, required=True),
+    "file_name": _text(200, required=True),
+    "mime_type": _text(80, required=True),
+    "description": _text(200),
+    "file_extension": _text(10),
+    "file_size": _Field("integer", maximum=MAX_FILE_SIZE),
+    "attachment_context_type_id": _text(40),
+    "attachment_context_id": ID,
+    "transaction_id": ID,
+    "is_public": BOOLEAN,
+}
+
+
+class _Refused(Exception):
+    """A field that is not what Sage's description says it is: refused by name, its value unsaid."""
+
+    def __init__(self, source: str, message: str):
+        super().__init__(message)
+        self.source, self.message = source, message
+
+    def response(self) -> Response:
+        return _errors(422, "RecordInvalid", self.message, self.source)
+
+
+def _checked(request_body: dict, root: str, fields: dict[str, _Field]) -> dict:
+    """`request_body[root]` checked against `fields`: the named fields that are present, each of its
+    type; _Refused at the first that is not."""
+    body = request_body.get(root)
+    if not isinstance(body, dict):
+        raise _Refused(root, f"{_label(root)} is missing")
+    return _object(body, fields, "")
+
+
+def _object(body: dict, fields: dict[str, _Field], prefix: str) -> dict:
+    clean = {}
+    for name, spec in fields.items():
+        value = body.get(name)
+        source = f"{prefix}{name}"
+        if value is None or value == "" or value == []:
+            if spec.required:
+                raise _Refused(source, f"{_label(name)} can't be blank")
+            if value is None:
+                continue
+        clean[name] = _value(value, spec, source, name)
+    return clean
+
+
+def _value(value: Any, spec: _Field, source: str, name: str) -> Any:
+    label = _label(name)
+    if spec.kind in ("text", "date"):
+        if not isinstance(value, str):
+            raise _Refused(source, f"{label} must be text")
+        if spec.kind == "date" and not _is_date(value):
+            raise _Refused(source, f"{label} is not a valid date (YYYY-MM-DD)")
+        elif len(value) > spec.max_length:
+            raise _Refused(source, f"{label} is too long (maximum is {spec.max_length} characters)")
+        return value
+    if spec.kind == "boolean":
+        if not isinstance(value, bool):
+            raise _Refused(source, f"{label} must be true or false")
+        return value
+    if spec.kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Refused(source, f"{label} must be a whole number")
+        if not spec.minimum <= value <= spec.maximum:
+            raise _Refused(source, f"{label} must be between {spec.minimum} and {spec.maximum}")
+        return value
+    if spec.kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Refused(source, f"{label} is not a number")
+        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+        if not number.is_finite() or abs(number) > MAX_AMOUNT:
+            raise _Refused(source, f"{label} is out of range")
+        if number.as_tuple().exponent < -spec.places:
+            raise _Refused(source, f"{label} has more than {spec.places} decimal places")
+        return value
+    if not isinstance(value, list):
+        raise _Refused(source, f"{label} must be a list")
+    if len(value) > spec.maximum:
+        raise _Refused(source, f"{label} has more than {spec.maximum} items")
+    if spec.kind == "texts":
+        for index, each in enumerate(value):
+            if not isinstance(each, str) or len(each) > spec.max_length:
+                raise _Refused(f"{source}.{index}", f"{label} must be a list of identifiers")
+        return list(value)
+    lines = []
+    for index, line in enumerate(value):
+        if not isinstance(line, dict):
+            raise _Refused(f"{source}.{index}", f"{label} must be a list of objects")
+        lines.append(_object(line, spec.fields or {}, f"{source}.{index}."))
+    return lines
+
+
+def _is_date(value: str) -> bool:
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+# --- what was stored, read defensively ----------------------------------------------------------
+
+
+def _payload(invoice: SandboxInvoice) -> dict:
+    return invoice.payload if isinstance(invoice.payload, dict) else {}
+
+
+def _text_of(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _amount(value: Any, default: int = 0) -> Decimal:
+    """A stored number as a Decimal, or `default` when it is none (text, NaN, out of range)."""
+    if value is None:
+        return Decimal(default)
+    try:
+        number = Decimal(str(value)) if isinstance(value, float | str) else Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return Decimal(default)
+    if isinstance(value, bool) or not number.is_finite() or abs(number) > MAX_AMOUNT:
+        return Decimal(default)
+    return number
+
+
+def _extras(item: SandboxItem) -> dict:
+    return item.extras if isinstance(item.extras, dict) else {}
 
 
 # --- errors, in Sage's words ------------------------------------------------------------------
@@ -589,7 +837,9 @@ def _faults() -> Response | None:
     return response
 
 
-def _iso(moment: datetime) -> str:
+def _iso(moment: datetime | None) -> str:
+    if moment is None:
+        return "1970-01-01T00:00:00Z"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -145,6 +145,32 @@ class NormalisedItem:
         }
 
 
+#: What Raccord's lists hold of each field (webapp/models/lists.py): a longer value from a software
+#: would fail in the database, after the connector, as an error no user can read.
+ITEM_LENGTHS = {"external_id": 120, "code": 60, "name": 300, "vat_number": 40, "siren": 9, "rate": 12}
+
+
+def checked_item(item: NormalisedItem, software: str) -> NormalisedItem:
+    """`item` if Raccord's lists can hold it: text fields of text, within their columns (a name too
+    long is cut, it only labels the item), a JSON object of extras; else ProviderError naming the
+    software and the field."""
+    for name, length in ITEM_LENGTHS.items():
+        value = getattr(item, name)
+        if value is None and name not in ("external_id", "name"):
+            continue
+        if not isinstance(value, str) or (name in ("external_id", "name") and not value.strip()):
+            raise ProviderError(f"{software} a renvoyé un élément de liste illisible (champ {name}).")
+        if len(value) > length:
+            if name != "name":
+                raise ProviderError(
+                    f"{software} a renvoyé un élément de liste illisible (champ {name} trop long)."
+                )
+            item.name = value[:length]
+    if not isinstance(item.active, bool) or not isinstance(item.extras, dict):
+        raise ProviderError(f"{software} a renvoyé un élément de liste illisible.")
+    return item
+
+
 @dataclass(frozen=True)
 class Attachment:
     """A file sent with an invoice: its PDF."""

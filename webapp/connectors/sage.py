@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -48,12 +49,15 @@ from webapp.connectors.base import (
     ProviderError,
     ProviderValidationError,
     TokenSet,
+    checked_item,
     with_renewal,
 )
 from webapp.connectors.http import ProviderHttp, RetryPolicy, _json_or_none, _snippet
 from webapp.connectors.oauth import OAuthClient, OAuthConnector
 from webapp.models.integration import ListKind
 
+#: Sage's largest page: items_per_page at most 200 (its description, and
+#: https://developer.sage.com/accounting/guides/concepts/pagination/).
 MAX_PER_PAGE = 200
 CONTACT_TYPE = {ListKind.SUPPLIERS: "VENDOR", ListKind.CUSTOMERS: "CUSTOMER"}
 FIELD_NAMES = {"ledger_account_id": "account_id", "tax_rate_id": "tax_rate_id", "contact_id": "contact_id"}
@@ -81,6 +85,72 @@ def sage_error(response: requests.Response) -> ConnectorError | None:
     return None
 
 
+SOFTWARE = "Sage"
+#: Pages read at most, past which a list that never ends ($next for ever) is an error, not a hang.
+MAX_PAGES = 10_000
+
+
+def _unexpected(what: str, detail: Any = None) -> ProviderError:
+    """An answer of Sage's that is not what its description says (200, but a key missing, a value of
+    another type): said in French, the answer kept for the timeline."""
+    return ProviderError(f"Sage a renvoyé une réponse inattendue ({what}).", detail=repr(detail)[:300])
+
+
+def _object(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise _unexpected(what, value)
+    return value
+
+
+def _items(body: Any, what: str) -> list[dict]:
+    """The `$items` of a Sage list answer, each an object."""
+    items = _object(body, what).get("$items")
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise _unexpected(what, body)
+    return items
+
+
+def _id(raw: dict, what: str) -> str:
+    value = raw.get("id")
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        raise _unexpected(what, raw)
+    return str(value)
+
+
+def _text(raw: dict, key: str, what: str) -> str | None:
+    """An optional text field: text, a number written as text, or nothing."""
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _unexpected(what, raw)
+    return str(value)
+
+
+def _flag(raw: dict, key: str, default: bool, what: str) -> bool:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise _unexpected(what, raw)
+    return value
+
+
+def _name(raw: dict, what: str) -> str:
+    name = _text(raw, "name", what) or _text(raw, "displayed_as", what)
+    if name is None:
+        raise _unexpected(what, raw)
+    return name
+
+
+def _siren(value: str | None) -> str | None:
+    """A French business's registered number: the SIREN, or the first 9 digits of a SIRET."""
+    digits = (value or "").replace(" ", "")
+    if digits.isascii() and digits.isdigit() and len(digits) in (9, 14):
+        return digits[:9]
+    return None
+
+
 class SageConnector(OAuthConnector):
     key = "sage"
     name = "Sage Business Cloud Comptabilité"
@@ -99,7 +169,7 @@ class SageConnector(OAuthConnector):
     ):
         self.api_url = api_url.rstrip("/")
         self.page_size = min(max(page_size, 1), MAX_PER_PAGE)
-        self.http = ProviderHttp(policy, describe=sage_error)
+        self.http = ProviderHttp(policy, describe=sage_error, software=SOFTWARE)
         self.oauth = OAuthClient(
             client_id=client_id,
             client_secret=client_secret,
@@ -147,19 +217,15 @@ class SageConnector(OAuthConnector):
         return with_renewal(tokens, call)
 
     def _pages(self, tokens: TokenSet, path: str, params: dict[str, Any]) -> Iterator[list[dict]]:
-        page = 1
-        while True:
+        for page in range(1, MAX_PAGES + 1):
             body = self._call(
                 tokens, "GET", path, params={**params, "page": page, "items_per_page": self.page_size}
             )
-            try:
-                items = body["$items"]
-            except (KeyError, TypeError):
-                raise ProviderError("Sage a renvoyé une liste illisible.", detail=repr(body)[:300]) from None
+            items = _items(body, "liste")
             yield items
             if not body.get("$next") or not items:
                 return
-            page += 1
+        raise ProviderError(f"Sage annonce une liste de plus de {MAX_PAGES} pages : lecture interrompue.")
 
     def iter_pages(
         self, tokens: TokenSet, kind: ListKind, *, since: datetime | None = None
@@ -167,85 +233,120 @@ class SageConnector(OAuthConnector):
         params: dict[str, Any] = {}
         if since is not None:
             params["updated_or_created_since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        try:
-            if kind is ListKind.ACCOUNTS:
-                for items in self._pages(tokens, "/ledger_accounts", params):
-                    yield [self._account(raw) for raw in items]
-            elif kind is ListKind.PAYMENT_METHODS:
-                for items in self._pages(tokens, "/bank_accounts", params):
-                    yield [self._bank_account(raw) for raw in items]
-            elif kind in CONTACT_TYPE:
-                for items in self._pages(
-                    tokens, "/contacts", {**params, "contact_type_id": CONTACT_TYPE[kind]}
-                ):
-                    yield [self._contact(raw) for raw in items]
-            elif kind is ListKind.TAX_RATES:
-                for items in self._pages(tokens, "/tax_rates", params):
-                    yield [self._tax_rate(raw) for raw in items]
-            elif kind is ListKind.TRACKING_CATEGORIES:
-                for items in self._pages(tokens, "/analysis_types", {}):
-                    yield [
-                        self._category(analysis_type, category)
-                        for analysis_type in items
-                        for category in analysis_type.get("analysis_type_categories") or []
-                    ]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProviderError("Sage a renvoyé une liste illisible.", detail=repr(exc)) from None
+        if kind is ListKind.ACCOUNTS:
+            for items in self._pages(tokens, "/ledger_accounts", params):
+                yield [self._account(raw) for raw in items]
+        elif kind is ListKind.PAYMENT_METHODS:
+            for items in self._pages(tokens, "/bank_accounts", params):
+                yield [self._bank_account(raw) for raw in items]
+        elif kind in CONTACT_TYPE:
+            for items in self._pages(tokens, "/contacts", {**params, "contact_type_id": CONTACT_TYPE[kind]}):
+                yield [self._contact(raw) for raw in items]
+        elif kind is ListKind.TAX_RATES:
+            for items in self._pages(tokens, "/tax_rates", params):
+                yield [self._tax_rate(raw) for raw in items]
+        elif kind is ListKind.TRACKING_CATEGORIES:
+            for items in self._pages(tokens, "/analysis_types", {}):
+                yield [
+                    self._category(analysis_type, category)
+                    for analysis_type in items
+                    for category in self._categories(analysis_type)
+                ]
 
     @staticmethod
     def _account(raw: dict) -> NormalisedItem:
-        kind = (raw.get("ledger_account_type") or {}).get("id") or ""
-        return NormalisedItem(
-            external_id=str(raw["id"]),
-            name=str(raw.get("name") or raw.get("displayed_as")),
-            code=str(raw["nominal_code"]) if raw.get("nominal_code") is not None else None,
-            active=bool(raw.get("included_in_chart", True)),
-            extras={
-                "type": {"EXPENSES": "expense", "SALES": "revenue"}.get(kind, kind.lower()),
-                "reverse_charge": raw.get("tax_recoverable") is False,
-            },
+        what = "compte du plan comptable"
+        kind = _text(_object(raw.get("ledger_account_type") or {}, what), "id", what) or ""
+        return checked_item(
+            NormalisedItem(
+                external_id=_id(raw, what),
+                name=_name(raw, what),
+                code=_text(raw, "nominal_code", what),
+                active=_flag(raw, "included_in_chart", True, what),
+                extras={
+                    "type": {"EXPENSES": "expense", "SALES": "revenue"}.get(kind, kind.lower()),
+                    "reverse_charge": _flag(raw, "tax_recoverable", True, what) is False,
+                },
+            ),
+            SOFTWARE,
         )
 
     @staticmethod
     def _bank_account(raw: dict) -> NormalisedItem:
-        details = raw.get("bank_account_details") or {}  # only the name: never the IBAN
-        return NormalisedItem(
-            external_id=str(raw["id"]),
-            name=str(details.get("account_name") or raw.get("displayed_as")),
-            code=str(raw["nominal_code"]) if raw.get("nominal_code") is not None else None,
-            active=bool(raw.get("is_active", True)),
-            extras={"type": ((raw.get("bank_account_type") or {}).get("id") or "").lower()},
+        what = "compte bancaire"
+        details = _object(raw.get("bank_account_details") or {}, what)  # only the name: never the IBAN
+        kind = _text(_object(raw.get("bank_account_type") or {}, what), "id", what) or ""
+        return checked_item(
+            NormalisedItem(
+                external_id=_id(raw, what),
+                name=_text(details, "account_name", what) or _name(raw, what),
+                code=_text(raw, "nominal_code", what),
+                active=_flag(raw, "is_active", True, what),
+                extras={"type": kind.lower()},
+            ),
+            SOFTWARE,
         )
 
     @staticmethod
-    def _contact(raw: dict) -> NormalisedItem:
-        return NormalisedItem(
-            external_id=str(raw["id"]),
-            name=str(raw["name"]),
-            code=raw.get("reference"),
-            vat_number=raw.get("tax_number") or None,
-            siren=raw.get("registered_number") or None,
-            active=bool(raw.get("is_active", True)) and not raw.get("deleted_at"),
-            extras={k: raw[k] for k in ("email",) if raw.get(k)},
+    def _contact(raw: Any) -> NormalisedItem:
+        what = "contact"
+        raw = _object(raw, what)
+        email = _text(raw, "email", what)
+        return checked_item(
+            NormalisedItem(
+                external_id=_id(raw, what),
+                name=_name(raw, what),
+                code=_text(raw, "reference", what),
+                vat_number=_text(raw, "tax_number", what),
+                siren=_siren(_text(raw, "registered_number", what)),
+                active=_flag(raw, "is_active", True, what) and not raw.get("deleted_at"),
+                extras={"email": email} if email else {},
+            ),
+            SOFTWARE,
         )
 
     @staticmethod
     def _tax_rate(raw: dict) -> NormalisedItem:
-        return NormalisedItem(
-            external_id=str(raw["id"]),
-            name=str(raw.get("name") or raw.get("displayed_as")),
-            code=str(raw["id"]),
-            rate=format(float(raw.get("percentage") or 0), "g"),
-            active=bool(raw.get("is_visible", True)),
+        what = "taux de TVA"
+        percentage = raw.get("percentage")
+        if percentage is None:
+            percentage = 0
+        if (
+            isinstance(percentage, bool)
+            or not isinstance(percentage, int | float)
+            or not math.isfinite(percentage)
+        ):
+            raise _unexpected(what, raw)
+        return checked_item(
+            NormalisedItem(
+                external_id=_id(raw, what),
+                name=_name(raw, what),
+                code=_id(raw, what),
+                rate=format(float(percentage), "g"),
+                active=_flag(raw, "is_visible", True, what),
+            ),
+            SOFTWARE,
         )
 
     @staticmethod
+    def _categories(analysis_type: dict) -> list[dict]:
+        categories = analysis_type.get("analysis_type_categories") or []
+        if not isinstance(categories, list) or not all(isinstance(c, dict) for c in categories):
+            raise _unexpected("catégories analytiques", analysis_type)
+        return categories
+
+    @staticmethod
     def _category(analysis_type: dict, category: dict) -> NormalisedItem:
-        return NormalisedItem(
-            external_id=str(category["id"]),
-            name=f"{analysis_type['name']} : {category.get('name') or category.get('displayed_as')}",
-            code=category.get("code"),
-            extras={"category": analysis_type["name"], "option": category.get("name")},
+        what = "catégorie analytique"
+        axis, option = _name(analysis_type, what), _name(category, what)
+        return checked_item(
+            NormalisedItem(
+                external_id=_id(category, what),
+                name=f"{axis} : {option}",
+                code=_text(category, "code", what),
+                extras={"category": axis, "option": option},
+            ),
+            SOFTWARE,
         )
 
     # --- parties ---
@@ -256,7 +357,7 @@ class SageConnector(OAuthConnector):
             "/contacts",
             params={"contact_type_id": CONTACT_TYPE[kind], "search": term, "items_per_page": MAX_PER_PAGE},
         )
-        return [self._contact(raw) for raw in body.get("$items") or []]
+        return [self._contact(raw) for raw in _items(body, "recherche de contacts")]
 
     def create_party(
         self,
@@ -299,11 +400,11 @@ class SageConnector(OAuthConnector):
         )
         same = [
             i
-            for i in existing.get("$items") or []
+            for i in _items(existing, "recherche de factures")
             if (i.get("vendor_reference") if purchase else i.get("reference")) == invoice["number"]
         ]
         if same:
-            invoice_id = str(same[0]["id"])
+            invoice_id = _id(same[0], "facture")
         else:
             line: dict[str, Any] = {
                 "description": invoice.get("description") or f"Facture {invoice['number']}",
@@ -331,7 +432,8 @@ class SageConnector(OAuthConnector):
                 body["vendor_reference"] = invoice["number"]
             if invoice.get("currency") and invoice["currency"] != "EUR":
                 body["currency_id"] = invoice["currency"]
-            invoice_id = str(self._call(tokens, "POST", path, json={root: body})["id"])
+            created = self._call(tokens, "POST", path, json={root: body})
+            invoice_id = _id(_object(created, "facture créée"), "facture créée")
         if attachment is not None:
             attached = self._call(
                 tokens,
@@ -339,7 +441,8 @@ class SageConnector(OAuthConnector):
                 "/attachments",
                 params={"attachment_context_id": invoice_id, "attachment_context_type_id": context},
             )
-            if not any(a.get("file_name") == attachment.filename for a in attached.get("$items") or []):
+            names = [a.get("file_name") for a in _items(attached, "pièces jointes")]
+            if attachment.filename not in names:
                 self._call(
                     tokens,
                     "POST",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -14,23 +15,65 @@ from webapp.connectors.base import (
     NormalisedItem,
     ProviderError,
     TokenSet,
+    checked_item,
     with_renewal,
 )
 from webapp.connectors.http import ProviderHttp, RetryPolicy
 from webapp.connectors.oauth import OAuthClient, OAuthConnector
 from webapp.models.integration import ListKind
 
+SOFTWARE = "Compta Démo"
+#: Compta Démo's largest page (`limit`, sandbox/api.py MAX_LIMIT).
+MAX_LIMIT = 1000
+
+
+def _unexpected(what: str, detail: Any = None) -> ProviderError:
+    """A 200 answer of Compta Démo that is not of its shape, said in French; the answer for the timeline."""
+    return ProviderError(f"Compta Démo a renvoyé une réponse inattendue ({what}).", detail=repr(detail)[:300])
+
+
+def _object(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise _unexpected(what, value)
+    return value
+
+
+def _id(raw: dict, what: str) -> str:
+    value = raw.get("id")
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        raise _unexpected(what, raw)
+    return str(value)
+
+
+def _text(raw: dict, key: str, what: str) -> str | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _unexpected(what, raw)
+    if isinstance(value, float):  # a rate sent as a number: written as Raccord keeps rates, "5.5"
+        if not math.isfinite(value):
+            raise _unexpected(what, raw)
+        return format(value, "g")
+    return str(value)
+
 
 class SandboxConnector(OAuthConnector):
     key = "sandbox"
-    name = "Compta Démo"
+    name = SOFTWARE
 
     def __init__(
-        self, *, base_url: str, client_id: str, client_secret: str, policy: RetryPolicy, page_size: int = 500
+        self,
+        *,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        policy: RetryPolicy,
+        page_size: int = MAX_LIMIT,
     ):
         self.base_url = base_url.rstrip("/")
-        self.page_size = page_size
-        self.http = ProviderHttp(policy)
+        self.page_size = min(max(page_size, 1), MAX_LIMIT)
+        self.http = ProviderHttp(policy, software=SOFTWARE)
         self.oauth = OAuthClient(
             client_id=client_id,
             client_secret=client_secret,
@@ -56,42 +99,58 @@ class SandboxConnector(OAuthConnector):
         return with_renewal(tokens, call)
 
     def company(self, tokens: TokenSet) -> Company:
-        body = self._get(tokens, "/company")
-        return Company(id=str(body["id"]), name=str(body["name"]))
+        body = _object(self._get(tokens, "/company"), "société")
+        name = _text(body, "name", "société")
+        if name is None:
+            raise _unexpected("société", body)
+        return Company(id=_id(body, "société"), name=name)
 
     def iter_pages(
         self, tokens: TokenSet, kind: ListKind, *, since: datetime | None = None
     ) -> Iterator[list[NormalisedItem]]:
         cursor: str | None = None
+        seen: set[str] = set()
         while True:
             params: dict[str, Any] = {"limit": self.page_size}
             if cursor:
                 params["cursor"] = cursor
             if since:
                 params["updated_since"] = since.isoformat()
-            body = self._get(tokens, f"/{kind.value}", params)
-            try:
-                items = [self._normalise(kind, raw) for raw in body["items"]]
-                cursor = body.get("next_cursor")
-            except (KeyError, TypeError) as exc:
-                raise ProviderError(
-                    "Le logiciel comptable a renvoyé une liste illisible.", detail=repr(exc)
-                ) from None
+            body = _object(self._get(tokens, f"/{kind.value}", params), "liste")
+            items = self._items(kind, body)
+            cursor = _text(body, "next_cursor", "liste")
             yield items
             if not cursor:
                 return
+            if cursor in seen:  # the same page again: a list that would never end
+                raise _unexpected("curseur de pagination répété", body)
+            seen.add(cursor)
+
+    def _items(self, kind: ListKind, body: dict) -> list[NormalisedItem]:
+        raws = body.get("items")
+        if not isinstance(raws, list):
+            raise _unexpected("liste", body)
+        return [self._normalise(kind, raw) for raw in raws]
 
     @staticmethod
-    def _normalise(kind: ListKind, raw: dict[str, Any]) -> NormalisedItem:
-        return NormalisedItem(
-            external_id=str(raw["id"]),
-            name=str(raw["name"]),
-            code=raw.get("code"),
-            vat_number=raw.get("vat_number"),
-            siren=raw.get("siren"),
-            rate=raw.get("rate"),
-            active=raw.get("status", "active") == "active",
-            extras=raw.get("extras") or {},
+    def _normalise(kind: ListKind, raw: Any) -> NormalisedItem:
+        what = "élément de liste"
+        raw = _object(raw, what)
+        name, status, extras = _text(raw, "name", what), raw.get("status", "active"), raw.get("extras") or {}
+        if name is None or status not in ("active", "archived") or not isinstance(extras, dict):
+            raise _unexpected(what, raw)
+        return checked_item(
+            NormalisedItem(
+                external_id=_id(raw, what),
+                name=name,
+                code=_text(raw, "code", what),
+                vat_number=_text(raw, "vat_number", what),
+                siren=_text(raw, "siren", what),
+                rate=_text(raw, "rate", what),
+                active=status == "active",
+                extras=extras,
+            ),
+            SOFTWARE,
         )
 
     def _send(self, tokens: TokenSet, method: str, path: str, **kwargs: Any) -> Any:
@@ -105,12 +164,7 @@ class SandboxConnector(OAuthConnector):
 
     def find_parties(self, tokens: TokenSet, kind: ListKind, *, term: str) -> list[NormalisedItem]:
         body = self._get(tokens, f"/{kind.value}", {"search": term, "limit": 100})
-        try:
-            return [self._normalise(kind, raw) for raw in body["items"]]
-        except (KeyError, TypeError) as exc:
-            raise ProviderError(
-                "Le logiciel comptable a renvoyé une liste illisible.", detail=repr(exc)
-            ) from None
+        return self._items(kind, _object(body, "recherche"))
 
     def create_party(
         self,
@@ -142,7 +196,7 @@ class SandboxConnector(OAuthConnector):
         body = self._send(
             tokens, "POST", "/invoices", json=invoice, headers={"Idempotency-Key": idempotency_key}
         )
-        invoice_id = str(body["id"])
+        invoice_id = _id(_object(body, "facture créée"), "facture créée")
         if attachment is not None:
             # PUT under the file name: sending it again (a retry, a re-run) replaces it, never doubles it.
             self._send(
