@@ -221,6 +221,27 @@ def authenticate():
     return None
 
 
+@api.after_request
+def in_intuits_words(response: Response) -> Response:
+    """What the sandbox refuses before the dialect reads the request (a NUL, a lone surrogate, a body
+    nested too deep, a value no column holds) is answered as Intuit answers a bad property."""
+    if response.status_code != 400 or response.mimetype != "application/json":
+        return response
+    body = response.get_json(silent=True)
+    if not isinstance(body, dict) or body.get("error") != "invalid_request":
+        return response
+    element = str(body.get("field") or "")
+    return _fault(
+        400,
+        "ValidationFault",
+        "Request has invalid or unsupported property",
+        "2010",
+        element,
+        detail=f"Property Name:{element or 'body'} specified is unsupported or invalid: "
+        f"{body.get('message') or ''}",
+    )
+
+
 class Refused(Exception):
     """A request QuickBooks refuses: answered with its Fault, nothing of it stored."""
 
@@ -605,8 +626,8 @@ def _item_statement(statement: Statement):
             values = [n if n is not None else 0 for n in numbers]  # 0: no such Id
         elif column is SandboxItem.active:
             names_active = True
-            if not all(isinstance(v, bool) for v in values):
-                raise _query_error(f"{field} takes true or false")
+            if not all(isinstance(v, bool) for v in values) or operator not in ("=", "in"):
+                raise _query_error(f"{field} takes = true, = false or IN (true, false)")
         elif column is SandboxItem.updated_at:
             moments = [to_moment(v) for v in values]
             if None in moments:
@@ -618,11 +639,11 @@ def _item_statement(statement: Statement):
         if operator == "in":
             found = found.where(column.in_(values))
         elif operator == "like":
-            if column.type.python_type is not str:
+            if column not in (SandboxItem.name, SandboxItem.code):
                 raise _query_error(f"LIKE is not supported on {field}")
             pattern = values[0].replace("\\", "\\\\").replace("_", "\\_")
             found = found.where(column.ilike(pattern, escape="\\"))
-        elif column.type.python_type is str and operator == "=":
+        elif column in (SandboxItem.name, SandboxItem.code) and operator == "=":
             found = found.where(func.lower(column) == values[0].lower())
         else:
             found = found.where(
