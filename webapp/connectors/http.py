@@ -60,6 +60,7 @@ class ProviderHttp:
         sleep: Callable[[float], None] = time.sleep,
         describe: Callable[[requests.Response], Exception | None] | None = None,
         default_retry_after: float = 5.0,
+        software: str = "Le logiciel comptable",
     ):
         self.policy = policy
         self.session = session or requests.Session()
@@ -68,6 +69,8 @@ class ProviderHttp:
         self.describe = describe
         # The wait after a 429 that names none (QuickBooks documents 60 seconds).
         self.default_retry_after = default_retry_after
+        # How the software is named in the message of an answer that cannot be read.
+        self.software = software
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """The response of a successful call (2xx), or a typed error after bounded retries."""
@@ -138,7 +141,7 @@ class ProviderHttp:
                 return body
             if method.upper() not in ("GET", "HEAD") or attempt > self.policy.max_retries:
                 raise ProviderError(
-                    "Le logiciel comptable a renvoyé une réponse illisible.", detail=_snippet(response)
+                    f"{self.software} a renvoyé une réponse illisible.", detail=_snippet(response)
                 )
             log.info("Unreadable answer from %s, trying again", url.split("?")[0])
             self._backoff(attempt)
