@@ -143,6 +143,10 @@ def _refuse_unstorable_input():
     anything reads them, as the software would. Attachments' bytes are not text and are not looked at."""
     from flask import jsonify, render_template, request
 
+    if request.mimetype == "multipart/form-data":
+        # Kept before the form is parsed: a dialect reads each part's own headers (QuickBooks' upload
+        # sends its file base64-encoded, said in the part's Content-Transfer-Encoding).
+        request.get_data(cache=True, parse_form_data=False)
     texts: list[Any] = [request.path, request.headers.get("Idempotency-Key", "")]
     texts += [value for _, values in request.args.lists() for value in values]
     texts += [value for _, values in request.form.lists() for value in values]

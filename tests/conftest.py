@@ -289,7 +289,7 @@ def worker_env(app) -> dict[str, str]:
             "SECRET_KEY": TEST_SECRET,
             "TOKEN_ENCRYPTION_KEY": TEST_TOKEN_KEY,
             "PROVIDER_BACKOFF_SECONDS": "0.01",
-            "LIST_PAGE_SIZE": str(app.config["LIST_PAGE_SIZE"]),
+            "LIST_PAGE_SIZE": str(app.config["LIST_PAGE_SIZE"] or ""),
             "PYTHONPATH": str(ROOT),
         }
     )

@@ -241,7 +241,12 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "PROVIDER_MAX_RETRIES": env_int(env, "PROVIDER_MAX_RETRIES", 4, minimum=0),
         "PROVIDER_BACKOFF_SECONDS": env_float(env, "PROVIDER_BACKOFF_SECONDS", 1.0),
         "PROVIDER_MAX_RETRY_AFTER": env_float(env, "PROVIDER_MAX_RETRY_AFTER", 120.0),
-        "LIST_PAGE_SIZE": env_int(env, "LIST_PAGE_SIZE", 1000, minimum=10),
+        # None: each software's largest page (QuickBooks 1 000, Pennylane 100…); set, a smaller one.
+        "LIST_PAGE_SIZE": (
+            env_int(env, "LIST_PAGE_SIZE", 500, minimum=10)
+            if (env.get("LIST_PAGE_SIZE") or "").strip()
+            else None
+        ),
         # The periodic work (webapp.scheduler): cron fields in the scheduler's local time (TZ).
         "SCHEDULE_NIGHTLY_REFRESH": env_cron(env, "SCHEDULE_NIGHTLY_REFRESH", "0 2 * * *"),
         "SCHEDULE_PURGE_JOBS": env_cron(env, "SCHEDULE_PURGE_JOBS", "30 3 * * *"),

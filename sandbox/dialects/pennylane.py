@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import select
@@ -89,6 +91,22 @@ def authenticate():
 
 
 @api.after_request
+def in_pennylanes_words(response: Response) -> Response:
+    """What the sandbox refuses before the dialect reads the request (a NUL, a lone surrogate, a body
+    nested too deep, a value no column holds) is answered in Pennylane's error format."""
+    if response.status_code != 400 or response.mimetype != "application/json":
+        return response
+    body = response.get_json(silent=True)
+    if not isinstance(body, dict) or body.get("error") != "invalid_request":
+        return response
+    refused = _error(400, str(body.get("message") or "The request is invalid"))
+    for name, value in response.headers.items():
+        if name.lower().startswith("ratelimit"):
+            refused.headers[name] = value
+    return refused
+
+
+@api.after_request
 def rate_limit_headers(response: Response) -> Response:
     # Every answer carries the window's state (https://pennylane.readme.io/docs/rate-limiting-1).
     response.headers.setdefault("ratelimit-limit", "25")
@@ -134,7 +152,7 @@ def list_items(kind: str):
     for field, operator, value in filters:
         column = {"id": SandboxItem.id, "number": SandboxItem.code, "name": SandboxItem.name}.get(field)
         if column is None:
-            return _error(400, f"Filter on {field} is not supported")
+            return _error(400, f"Filter on {field[:40]} is not supported")
         values = value if operator == "in" and isinstance(value, list) else [value]
         if field == "id":
             numbers = [to_int(v) if isinstance(v, str | int) else None for v in values]
@@ -147,10 +165,10 @@ def list_items(kind: str):
             query = query.where(column == values[0])
         elif operator == "in" and isinstance(value, list):
             query = query.where(column.in_(values))
-        elif operator == "start_with":
+        elif operator == "start_with" and field != "id":
             query = query.where(column.ilike(f"{str(value).replace('%', '')}%"))
         else:
-            return _error(400, f"Operator {operator} is not supported on {field}")
+            return _error(400, f"Operator {operator[:20]} is not supported on {field}")
     return _page(
         query,
         {
@@ -195,17 +213,22 @@ def changelog(kind: str):
 @api.post("/suppliers")
 @api.post("/company_customers")
 def create_party():
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not str(body.get("name") or "").strip():
-        return _error(422, "name is missing")
+    body = _body()
+    name = (_text(body, "name", limit=300, required=True) or "").strip()
+    if not name:
+        raise Refused(422, "name is missing")
+    vat_number = _text(body, "vat_number", limit=40)
+    reg_no = _text(body, "reg_no", limit=9)
+    if reg_no is not None and not re.fullmatch(r"[0-9]{9}", reg_no):
+        raise Refused(422, "reg_no must be a SIREN of 9 digits")
     kind = "suppliers" if request.path.endswith("/suppliers") else "customers"
     item = SandboxItem(
         company_id=g.company.id,
         kind=kind,
         external_id=f"pl-{uuid.uuid4().hex[:12]}",
-        name=str(body["name"]).strip()[:300],
-        vat_number=body.get("vat_number") or None,
-        siren=body.get("reg_no") or None,
+        name=name,
+        vat_number=vat_number,
+        siren=reg_no,
         creation_key=f"pennylane-{uuid.uuid4().hex}",
         updated_at=utcnow(),
     )
@@ -253,14 +276,64 @@ def upload():
 @api.post("/supplier_invoices/import")
 @api.post("/customer_invoices/import")
 def import_invoice():
+    """Everything is checked before the pending file is claimed: a refused import keeps nothing
+    (https://pennylane.readme.io/docs/supplier-invoicing)."""
     purchase = "/supplier_invoices/" in request.path
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return _error(422, "Body must be a JSON object")
-    pending_id = to_id(body.get("file_attachment_id"))
+    body = _body()
+    party_field = "supplier_id" if purchase else "customer_id"
+    kept: dict[str, Any] = {
+        "invoice_number": _text(body, "invoice_number", limit=100),
+        "external_reference": _text(body, "external_reference", limit=255),
+        "date": _date(body, "date", required=True),
+        "deadline": _date(body, "deadline"),
+        "currency": _text(body, "currency", limit=3) or "EUR",
+    }
+    if not re.fullmatch(r"[A-Z]{3}", kept["currency"]):
+        raise Refused(422, "currency must be an ISO 4217 code such as EUR")
+    amounts = {
+        key: _amount(body.get(key), key)
+        for key in ("currency_amount", "currency_amount_before_tax", "currency_tax")
+    }
+    lines = body.get("invoice_lines")
+    if not lines:
+        raise Refused(422, "invoice_lines is missing")
+    if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines) or len(lines) > 500:
+        raise Refused(422, "invoice_lines must be a list of objects")
+    kept_lines, line_total = [], Decimal(0)
+    for line in lines:
+        account = db.session.get(SandboxItem, _row_id(line.get("ledger_account_id")) or 0)
+        if account is None or account.company_id != g.company.id or account.kind != "accounts":
+            raise Refused(422, "invoice_lines ledger_account_id is invalid")
+        if not account.active:
+            raise Refused(422, f"Ledger account {account.code} is disabled")
+        rate = line.get("vat_rate")
+        if not isinstance(rate, str) or rate not in VAT_RATES:
+            shown = rate if isinstance(rate, str) and len(rate) <= 20 else "given"
+            raise Refused(422, f"vat_rate {shown} is not a valid VAT rate")
+        line_amount = _amount(line.get("currency_amount"), "invoice_lines currency_amount")
+        kept_line = {"ledger_account_id": account.id, "currency_amount": str(line_amount), "vat_rate": rate}
+        if line.get("currency_tax") is not None:
+            kept_line["currency_tax"] = str(_amount(line.get("currency_tax"), "invoice_lines currency_tax"))
+        label = _text(line, "label", limit=255)
+        if label is not None:
+            kept_line["label"] = label
+        line_total += line_amount
+        kept_lines.append(kept_line)
+    total = amounts["currency_amount"]
+    if line_total != total or amounts["currency_amount_before_tax"] + amounts["currency_tax"] != total:
+        raise Refused(422, "The sum of invoice_lines currency_amount must equal currency_amount")
+    party = db.session.get(SandboxItem, _row_id(body.get(party_field)) or 0)
+    if (
+        party is None
+        or party.company_id != g.company.id
+        or party.kind != ("suppliers" if purchase else "customers")
+        or not party.active
+    ):
+        raise Refused(422, f"{party_field} is invalid")
+    pending_id = _row_id(body.get("file_attachment_id"))
     pending = db.session.get(SandboxInvoice, pending_id) if pending_id else None
     if pending is None or pending.company_id != g.company.id or not pending.payload.get("pending_file"):
-        return _error(422, "file_attachment_id is invalid or already used by another invoice")
+        raise Refused(422, "file_attachment_id is invalid or already used by another invoice")
     attachment = db.session.scalar(
         select(SandboxAttachment).where(SandboxAttachment.invoice_id == pending.id)
     )
@@ -274,52 +347,97 @@ def import_invoice():
         if db.session.get(SandboxInvoice, other.invoice_id).company_id == g.company.id
     )
     if same_file:
-        return _error(409, "This file has already been imported")
-    party_field = "supplier_id" if purchase else "customer_id"
-    party = db.session.get(SandboxItem, body.get(party_field) or 0)
-    if (
-        party is None
-        or party.company_id != g.company.id
-        or party.kind != ("suppliers" if purchase else "customers")
-        or not party.active
-    ):
-        return _error(422, f"{party_field} is invalid")
-    try:
-        total = Decimal(str(body["currency_amount"]))
-        net = Decimal(str(body["currency_amount_before_tax"]))
-        tax = Decimal(str(body["currency_tax"]))
-    except (KeyError, InvalidOperation):
-        return _error(
-            422, "currency_amount, currency_amount_before_tax and currency_tax are required strings"
-        )
-    lines = body.get("invoice_lines") or []
-    if not lines:
-        return _error(422, "invoice_lines is missing")
-    line_total = Decimal(0)
-    for line in lines:
-        account = db.session.get(SandboxItem, line.get("ledger_account_id") or 0)
-        if account is None or account.company_id != g.company.id or account.kind != "accounts":
-            return _error(422, "invoice_lines ledger_account_id is invalid")
-        if not account.active:
-            return _error(422, f"Ledger account {account.code} is disabled")
-        if line.get("vat_rate") not in VAT_RATES:
-            return _error(422, f"vat_rate {line.get('vat_rate')} is not a valid VAT rate")
-        try:
-            line_total += Decimal(str(line["currency_amount"]))
-        except (KeyError, InvalidOperation):
-            return _error(422, "invoice_lines currency_amount is required")
-    if line_total != total or net + tax != total:
-        return _error(422, "The sum of invoice_lines currency_amount must equal currency_amount")
+        raise Refused(409, "This file has already been imported")
     pending.payload = {
         "dialect": "pennylane",
         "kind": "supplier_invoice" if purchase else "customer_invoice",
-        **body,
+        **{key: value for key, value in kept.items() if value is not None},
+        **{key: str(value) for key, value in amounts.items()},
+        party_field: party.id,
+        "file_attachment_id": pending.id,
+        "invoice_lines": kept_lines,
     }
     pending.idempotency_key = f"pennylane-{pending.id}"
     db.session.commit()
     response = jsonify(_invoice_json(pending))
     response.status_code = 201
     return response
+
+
+# --- reading a request as Pennylane does -----------------------------------------------------
+
+
+class Refused(Exception):
+    """A request Pennylane refuses: answered {"error": …, "status": …}, nothing of it stored."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@api.errorhandler(Refused)
+def _refused(error: Refused) -> Response:
+    db.session.rollback()
+    return _error(error.status, error.message)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(name)
+
+
+def _body() -> dict[str, Any]:
+    """The JSON object sent; NaN, Infinity, a list or anything unreadable is a bad request."""
+    try:
+        body = json.loads(request.get_data(cache=True), parse_float=Decimal, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise Refused(400, "The request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise Refused(422, "Body must be a JSON object")
+    return body
+
+
+def _text(body: dict, key: str, *, limit: int = 255, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None or value == "":
+        if required:
+            raise Refused(422, f"{key} is missing")
+        return None
+    if not isinstance(value, str):
+        raise Refused(422, f"{key} must be a string")
+    if len(value) > limit:
+        raise Refused(422, f"{key} is too long (maximum is {limit} characters)")
+    return value
+
+
+def _amount(value: Any, key: str) -> Decimal:
+    """An amount as Pennylane takes it: a decimal string (a number is read too), finite, in cents or
+    finer (at most 6 decimals) and within 13 digits before the point."""
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise Refused(422, f"{key} is required and must be a decimal string")
+    text = str(value).strip()
+    if not re.fullmatch(r"-?[0-9]{1,13}(\.[0-9]{1,6})?", text):
+        raise Refused(422, f'{key} must be a decimal number such as "120.00"')
+    return Decimal(text)
+
+
+def _date(body: dict, key: str, *, required: bool = False) -> str | None:
+    value = _text(body, key, limit=10, required=required)
+    if value is None:
+        return None
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise Refused(422, f"{key} must be a date (YYYY-MM-DD)") from None
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise Refused(422, f"{key} must be a date (YYYY-MM-DD)")
+    return value
+
+
+def _row_id(value: Any) -> int:
+    """An id sent in a body: an integer (or its digits) of a row that can exist, else 0 (no row)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return 0
+    return to_id(value) or 0
 
 
 # --- shapes ---------------------------------------------------------------------------------
@@ -330,9 +448,14 @@ def _filters():
     if not raw:
         return [], None
     try:
-        parsed = json.loads(raw)
-        return [(f["field"], f["operator"], f["value"]) for f in parsed], None
-    except (ValueError, KeyError, TypeError):
+        parsed = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+        found = [(f["field"], f["operator"], f["value"]) for f in parsed]
+        if not isinstance(parsed, list) or not all(
+            isinstance(field, str) and isinstance(operator, str) for field, operator, _ in found
+        ):
+            raise TypeError("filter")
+        return found, None
+    except (ValueError, KeyError, TypeError, RecursionError):
         return [], _error(400, "filter must be a JSON array of {field, operator, value}")
 
 
@@ -433,7 +556,7 @@ def _invoices(kind: str) -> Response:
     ]
     for field, operator, value in filters:
         if field != "invoice_number" or operator != "eq":
-            return _error(400, f"Filter on {field} is not supported")
+            return _error(400, f"Filter on {field[:40]} is not supported")
         rows = [i for i in rows if i.payload.get("invoice_number") == value]
     return jsonify({"items": [_invoice_json(i) for i in rows], "has_more": False, "next_cursor": None})
 

@@ -198,7 +198,7 @@ def get_connector(key: str) -> Connector:
             client_id=config["SANDBOX_CLIENT_ID"],
             client_secret=config["SANDBOX_CLIENT_SECRET"],
             policy=policy,
-            page_size=config["LIST_PAGE_SIZE"],
+            **({"page_size": config["LIST_PAGE_SIZE"]} if config["LIST_PAGE_SIZE"] else {}),
         )
     vendor = VENDORS[key]
     prefix = VENDOR_PREFIX[key]
@@ -215,7 +215,8 @@ def get_connector(key: str) -> Connector:
         client_id=client_id,
         client_secret=client_secret,
         policy=policy,
-        page_size=config["LIST_PAGE_SIZE"],
+        # Unset, each connector reads the largest page its software allows; set, no more than that.
+        **({"page_size": config["LIST_PAGE_SIZE"]} if config["LIST_PAGE_SIZE"] else {}),
         **urls,
         **{argument: config[setting] for argument, setting in vendor.settings.items()},
     )

@@ -85,6 +85,59 @@ def pennylane_error(response: requests.Response) -> ConnectorError | None:
     return None
 
 
+def _unreadable(why: str) -> ProviderError:
+    return ProviderError(f"Pennylane a renvoyé une réponse inattendue ({why}).", detail=why)
+
+
+def _answer(body: Any) -> dict:
+    """A 200 answer as Pennylane sends them: an object, not one of its error bodies."""
+    if not isinstance(body, dict):
+        raise _unreadable("pas un objet JSON")
+    if "error" in body and set(body) <= {"error", "status", "message"}:
+        raise ProviderError(
+            f"Pennylane a renvoyé une erreur : {str(body.get('error'))[:300]}", detail=json.dumps(body)[:2000]
+        )
+    return body
+
+
+def _items(body: dict) -> list[dict]:
+    items = body.get("items")
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise _unreadable("items n'est pas une liste d'objets")
+    return items
+
+
+def _id(raw: dict) -> str:
+    value = raw["id"]
+    if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
+        raise ValueError(f"id {value!r}")
+    return str(value)
+
+
+def _text(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"{what} {value!r}")
+    return str(value)
+
+
+def _optional_text(value: Any, what: str) -> str | None:
+    return None if value in (None, "") else _text(value, what)
+
+
+def _enabled(raw: dict) -> bool:
+    value = raw.get("enabled", True)
+    if not isinstance(value, bool):
+        raise ValueError(f"enabled {value!r}")
+    return value
+
+
+def _readable(make):
+    try:
+        return make()
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise ProviderError("Pennylane a renvoyé une réponse illisible.", detail=repr(exc)) from None
+
+
 class PennylaneConnector(OAuthConnector):
     key = "pennylane"
     name = "Pennylane"
@@ -103,7 +156,7 @@ class PennylaneConnector(OAuthConnector):
     ):
         self.api_url = api_url.rstrip("/")
         self.page_size = min(max(page_size, 1), MAX_LIMIT)
-        self.http = ProviderHttp(policy, describe=pennylane_error)
+        self.http = ProviderHttp(policy, describe=pennylane_error, software="Pennylane")
         self.oauth = OAuthClient(
             client_id=client_id,
             client_secret=client_secret,
@@ -117,8 +170,8 @@ class PennylaneConnector(OAuthConnector):
     # --- OAuth (tokens and consent: OAuthConnector) ---
 
     def company(self, tokens: TokenSet) -> Company:
-        company = self._call(tokens, "GET", "/me")["company"]
-        return Company(id=str(company["id"]), name=str(company["name"]))
+        company = self._call(tokens, "GET", "/me").get("company")
+        return _readable(lambda: Company(id=_id(company), name=_text(company["name"], "name")))
 
     # --- API ---
     def _call(self, tokens: TokenSet, method: str, path: str, **kwargs: Any) -> Any:
@@ -130,7 +183,7 @@ class PennylaneConnector(OAuthConnector):
                 **kwargs,
             )
 
-        return with_renewal(tokens, call)
+        return _answer(with_renewal(tokens, call))
 
     def _pages(self, tokens: TokenSet, path: str, params: dict | None = None) -> Iterator[list[dict]]:
         cursor = None
@@ -139,10 +192,12 @@ class PennylaneConnector(OAuthConnector):
             if cursor:
                 query["cursor"] = cursor
             body = self._call(tokens, "GET", path, params=query)
-            yield body["items"]
+            yield _items(body)
             cursor = body.get("next_cursor")
             if not body.get("has_more") or not cursor:
                 return
+            if not isinstance(cursor, str | int) or isinstance(cursor, bool):
+                raise _unreadable("next_cursor illisible")
 
     def iter_pages(
         self, tokens: TokenSet, kind: ListKind, *, since: datetime | None = None
@@ -158,15 +213,14 @@ class PennylaneConnector(OAuthConnector):
                 numbers: dict[str, int] = {}
                 for items in pages:
                     for raw in items:
-                        numbers[raw["number"]] = numbers.get(raw["number"], 0) + 1
+                        number = _text(raw["number"], "number")
+                        numbers[number] = numbers.get(number, 0) + 1
                 for items in pages:
-                    yield [self._account(raw, several=numbers[raw["number"]] > 1) for raw in items]
+                    yield [self._account(raw, several=numbers[str(raw["number"])] > 1) for raw in items]
             elif kind is ListKind.PAYMENT_METHODS:
                 for items in self._pages(tokens, "/bank_accounts"):
                     yield [
-                        NormalisedItem(
-                            external_id=str(r["id"]), name=str(r["name"]), active=r.get("enabled", True)
-                        )
+                        NormalisedItem(external_id=_id(r), name=_text(r["name"], "name"), active=_enabled(r))
                         for r in items
                     ]
             elif kind in PARTY_PATHS:
@@ -177,11 +231,13 @@ class PennylaneConnector(OAuthConnector):
                         yield [self._party(raw) for raw in items]
             elif kind is ListKind.TRACKING_CATEGORIES:
                 groups = {
-                    g["id"]: g["label"] for items in self._pages(tokens, "/category_groups") for g in items
+                    g["id"]: _text(g["label"], "label")
+                    for items in self._pages(tokens, "/category_groups")
+                    for g in items
                 }
                 for items in self._pages(tokens, "/categories"):
                     yield [self._category(raw, groups) for raw in items]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
             raise ProviderError("Pennylane a renvoyé une liste illisible.", detail=repr(exc)) from None
 
     def _changed_ids(self, tokens: TokenSet, kind: ListKind, since: datetime) -> list[int]:
@@ -192,10 +248,12 @@ class PennylaneConnector(OAuthConnector):
             params: dict[str, Any] = {"limit": 1000}
             params.update({"cursor": cursor} if cursor else {"start_date": start})
             body = self._call(tokens, "GET", f"/changelogs{PARTY_PATHS[kind]}", params=params)
-            ids += [e["id"] for e in body["items"] if e.get("operation") in ("insert", "update")]
+            ids += [int(_id(e)) for e in _items(body) if e.get("operation") in ("insert", "update")]
             cursor = body.get("next_cursor")
             if not body.get("has_more") or not cursor:
                 return list(dict.fromkeys(ids))
+            if not isinstance(cursor, str | int) or isinstance(cursor, bool):
+                raise _unreadable("next_cursor illisible")
 
     def _changed_parties(
         self, tokens: TokenSet, kind: ListKind, since: datetime
@@ -210,13 +268,15 @@ class PennylaneConnector(OAuthConnector):
     @staticmethod
     def _account(raw: dict, *, several: bool) -> NormalisedItem:
         rate = raw.get("vat_rate")
-        name = str(raw["label"]) + (f" ({RATE_NAMES.get(rate, rate)})" if several and rate else "")
-        number = str(raw["number"])
+        if rate is not None and not isinstance(rate, str):
+            raise ValueError(f"vat_rate {rate!r}")
+        name = _text(raw["label"], "label") + (f" ({RATE_NAMES.get(rate, rate)})" if several and rate else "")
+        number = _text(raw["number"], "number")
         return NormalisedItem(
-            external_id=str(raw["id"]),
+            external_id=_id(raw),
             name=name,
             code=number,
-            active=bool(raw.get("enabled", True)),
+            active=_enabled(raw),
             extras={
                 "type": "expense"
                 if number.startswith("6")
@@ -231,21 +291,24 @@ class PennylaneConnector(OAuthConnector):
     @staticmethod
     def _party(raw: dict) -> NormalisedItem:
         emails = raw.get("emails") or []
+        if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+            raise ValueError("emails")
         return NormalisedItem(
-            external_id=str(raw["id"]),
-            name=str(raw["name"]),
-            vat_number=raw.get("vat_number") or None,
-            siren=(raw.get("reg_no") or None),
+            external_id=_id(raw),
+            name=_text(raw["name"], "name"),
+            vat_number=_optional_text(raw.get("vat_number"), "vat_number"),
+            siren=_optional_text(raw.get("reg_no"), "reg_no"),
             extras={"email": emails[0]} if emails else {},
         )
 
     @staticmethod
     def _category(raw: dict, groups: dict) -> NormalisedItem:
         group = groups.get((raw.get("category_group") or {}).get("id"), "")
+        label = _text(raw["label"], "label")
         return NormalisedItem(
-            external_id=str(raw["id"]),
-            name=f"{group} : {raw['label']}" if group else str(raw["label"]),
-            extras={"category": group, "option": raw["label"]},
+            external_id=_id(raw),
+            name=f"{group} : {label}" if group else label,
+            extras={"category": group, "option": label},
         )
 
     # --- parties ---
@@ -253,7 +316,9 @@ class PennylaneConnector(OAuthConnector):
         """Pennylane's list has no text search: the parties created or changed in the last four weeks
         (those a list loaded earlier may lack) are read from the changelog, and matched by the caller."""
         since = datetime.now(UTC) - CHANGELOG_WINDOW
-        return [item for items in self._changed_parties(tokens, kind, since) for item in items]
+        return _readable(
+            lambda: [item for items in self._changed_parties(tokens, kind, since) for item in items]
+        )
 
     def create_party(
         self,
@@ -270,7 +335,8 @@ class PennylaneConnector(OAuthConnector):
             body["vat_number"] = vat_number
         if siren:
             body["reg_no"] = siren
-        return self._party(self._call(tokens, "POST", CREATE_PATHS[kind], json=body))
+        answer = self._call(tokens, "POST", CREATE_PATHS[kind], json=body)
+        return _readable(lambda: self._party(answer))
 
     # --- publishing ---
     def publish_invoice(
@@ -287,7 +353,7 @@ class PennylaneConnector(OAuthConnector):
         for items in self._pages(tokens, f"/{kind}", {"filter": flt}):
             for existing in items:
                 if existing.get("external_reference") == idempotency_key:
-                    return str(existing["id"])
+                    return _readable(lambda existing=existing: _id(existing))
         if attachment is None:
             raise ProviderValidationError(
                 "pdf", "Pennylane exige le PDF de la facture pour l'importer : ajoutez-le avant de publier."
@@ -299,7 +365,7 @@ class PennylaneConnector(OAuthConnector):
             files={"file": (attachment.filename, attachment.content, attachment.content_type)},
         )
         body = {
-            "file_attachment_id": uploaded["id"],
+            "file_attachment_id": _readable(lambda: int(_id(uploaded))),
             "supplier_id" if purchase else "customer_id": int(invoice["contact_id"]),
             "invoice_number": invoice["number"],
             "external_reference": idempotency_key,
@@ -319,7 +385,8 @@ class PennylaneConnector(OAuthConnector):
                 }
             ],
         }
-        return str(self._call(tokens, "POST", f"/{kind}/import", json=body)["id"])
+        imported = self._call(tokens, "POST", f"/{kind}/import", json=body)
+        return _readable(lambda: _id(imported))
 
 
 __all__ = ["PennylaneConnector"]

@@ -85,6 +85,34 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
+def _id(raw: dict) -> str:
+    value = raw["Id"]
+    if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
+        raise ValueError(f"Id {value!r}")
+    return str(value)
+
+
+def _active(raw: dict) -> bool:
+    value = raw.get("Active", True)
+    if not isinstance(value, bool):
+        raise ValueError(f"Active {value!r}")
+    return value
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValueError(f"{what} {value!r}")
+    return str(value)
+
+
+def _readable(make):
+    """What is read from an answer whose parts are not of the types QuickBooks documents."""
+    try:
+        return make()
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise ProviderError("QuickBooks Online a renvoyé une réponse illisible.", detail=repr(exc)) from None
+
+
 def statement(entity: str, *conditions: str, start: int | None = None, maximum: int | None = None) -> str:
     """A query in QuickBooks' query language (sent to its API, never to a database here)."""
     text = f"SELECT * FROM {entity}"  # noqa: S608 - QuickBooks' query language, values quoted by _quote
@@ -93,6 +121,43 @@ def statement(entity: str, *conditions: str, start: int | None = None, maximum: 
     if start is not None:
         text += f" STARTPOSITION {start} MAXRESULTS {maximum}"
     return text
+
+
+def _unreadable(why: str) -> ProviderError:
+    return ProviderError(f"QuickBooks Online a renvoyé une réponse inattendue ({why}).", detail=why)
+
+
+def _answer(body: Any) -> dict:
+    """A 200 answer as QuickBooks sends them: an object, without a Fault (Intuit may put one in a 200,
+    https://developer.intuit.com/app/developer/qbo/docs/develop/troubleshooting/error-codes)."""
+    if not isinstance(body, dict):
+        raise _unreadable("pas un objet JSON")
+    fault = body.get("Fault") or body.get("fault")
+    if fault is not None:
+        errors = fault.get("Error") or fault.get("error") if isinstance(fault, dict) else None
+        first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+        words = str(first.get("Detail") or first.get("Message") or "erreur sans détail")[:300]
+        raise ProviderError(
+            f"QuickBooks Online a renvoyé une erreur : {words}", detail=json.dumps(body)[:2000]
+        )
+    return body
+
+
+def _rows(found: dict, entity: str) -> list[dict]:
+    """The entities of a QueryResponse: absent when none matched, else a list of objects."""
+    rows = found.get(entity)
+    if rows is None:
+        return []
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise _unreadable(f"{entity} n'est pas une liste d'objets")
+    return rows
+
+
+def _entity(answer: dict, entity: str) -> dict:
+    found = answer.get(entity)
+    if not isinstance(found, dict) or not isinstance(found.get("Id"), str | int) or found.get("Id") == "":
+        raise _unreadable(f"{entity} sans Id")
+    return found
 
 
 class QuickBooksConnector(OAuthConnector):
@@ -117,7 +182,9 @@ class QuickBooksConnector(OAuthConnector):
         self.client_id, self.client_secret = client_id, client_secret
         self.page_size = min(max(page_size, 1), MAX_RESULTS)
         self.policy = policy
-        self.http = ProviderHttp(policy, describe=quickbooks_error, default_retry_after=throttle_wait)
+        self.http = ProviderHttp(
+            policy, describe=quickbooks_error, default_retry_after=throttle_wait, software="QuickBooks Online"
+        )
         self.oauth = OAuthClient(
             client_id=client_id,
             client_secret=client_secret,
@@ -164,8 +231,11 @@ class QuickBooksConnector(OAuthConnector):
     def company(self, tokens: TokenSet) -> Company:
         realm = tokens.extra["realm_id"]
         body = self._call(tokens, "GET", f"/companyinfo/{realm}")
-        info = body["CompanyInfo"]
-        return Company(id=realm, name=str(info.get("CompanyName") or info.get("LegalName")))
+        info = body.get("CompanyInfo")
+        name = (info.get("CompanyName") or info.get("LegalName")) if isinstance(info, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise _unreadable("CompanyInfo sans nom")
+        return Company(id=realm, name=name)
 
     # --- API ---
     def _call(
@@ -184,16 +254,19 @@ class QuickBooksConnector(OAuthConnector):
                 **kwargs,
             )
 
-        return with_renewal(tokens, call)
+        return _answer(with_renewal(tokens, call))
 
     def _query(self, tokens: TokenSet, statement: str) -> dict:
-        return self._call(tokens, "GET", "/query", params={"query": statement}).get("QueryResponse") or {}
+        found = self._call(tokens, "GET", "/query", params={"query": statement}).get("QueryResponse")
+        if not isinstance(found, dict):
+            raise _unreadable("sans QueryResponse")
+        return found
 
     def _all(self, tokens: TokenSet, entity: str, conditions: list[str]) -> Iterator[list[dict]]:
         start = 1
         while True:
             query = statement(entity, *conditions, start=start, maximum=self.page_size)
-            rows = self._query(tokens, query).get(entity) or []
+            rows = _rows(self._query(tokens, query), entity)
             yield rows
             if len(rows) < self.page_size:
                 return
@@ -231,27 +304,31 @@ class QuickBooksConnector(OAuthConnector):
             elif kind is ListKind.TRACKING_CATEGORIES:
                 for rows in self._all(tokens, "Class", conditions):
                     yield [self._class(r) for r in rows]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProviderError("QuickBooks a renvoyé une liste illisible.", detail=repr(exc)) from None
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise ProviderError(
+                "QuickBooks Online a renvoyé une liste illisible.", detail=repr(exc)
+            ) from None
 
     @staticmethod
     def _account(raw: dict) -> NormalisedItem:
         kind = str(raw.get("AccountType") or "")
         return NormalisedItem(
-            external_id=str(raw["Id"]),
-            name=str(raw["Name"]),
-            code=raw.get("AcctNum"),
-            active=bool(raw.get("Active", True)),
+            external_id=_id(raw),
+            name=_text(raw["Name"], "Name"),
+            code=_text(raw["AcctNum"], "AcctNum") if raw.get("AcctNum") is not None else None,
+            active=_active(raw),
             extras={"type": {"Expense": "expense", "Income": "revenue"}.get(kind, kind.lower())},
         )
 
     @staticmethod
     def _party(raw: dict) -> NormalisedItem:
         email = (raw.get("PrimaryEmailAddr") or {}).get("Address")
+        if email is not None and not isinstance(email, str):
+            raise ValueError("PrimaryEmailAddr")
         return NormalisedItem(
-            external_id=str(raw["Id"]),
-            name=str(raw.get("DisplayName") or raw.get("CompanyName")),
-            active=bool(raw.get("Active", True)),
+            external_id=_id(raw),
+            name=_text(raw.get("DisplayName") or raw.get("CompanyName"), "DisplayName"),
+            active=_active(raw),
             extras={"email": email} if email else {},
         )
 
@@ -262,37 +339,43 @@ class QuickBooksConnector(OAuthConnector):
         if details:
             found = rates.get(str((details[0].get("TaxRateRef") or {}).get("value")))
             if found is not None:
-                rate = format(float(found.get("RateValue") or 0), "g")
+                value = found.get("RateValue") or 0
+                if isinstance(value, bool) or not isinstance(value, int | float | str):
+                    raise ValueError(f"RateValue {value!r}")
+                number = float(value)
+                if not 0 <= number <= 100:  # also refuses NaN
+                    raise ValueError(f"RateValue {value!r}")
+                rate = format(number, "g")
         return NormalisedItem(
-            external_id=str(raw["Id"]),
-            name=str(raw.get("Description") or raw["Name"]),
-            code=str(raw["Name"]),
+            external_id=_id(raw),
+            name=_text(raw.get("Description") or raw["Name"], "Description"),
+            code=_text(raw["Name"], "Name"),
             rate=rate,
-            active=bool(raw.get("Active", True)),
+            active=_active(raw),
         )
 
     @staticmethod
     def _class(raw: dict) -> NormalisedItem:
-        full = str(raw.get("FullyQualifiedName") or raw["Name"])
+        full = _text(raw.get("FullyQualifiedName") or raw["Name"], "FullyQualifiedName")
         category, _, option = full.rpartition(":")
         return NormalisedItem(
-            external_id=str(raw["Id"]),
+            external_id=_id(raw),
             name=f"{category} : {option}" if category else option,
-            active=bool(raw.get("Active", True)),
+            active=_active(raw),
             extras={"category": category, "option": option} if category else {},
         )
 
     # --- parties ---
     def find_parties(self, tokens: TokenSet, kind: ListKind, *, term: str) -> list[NormalisedItem]:
         entity = "Vendor" if kind is ListKind.SUPPLIERS else "Customer"
-        rows = (
+        rows = _rows(
             self._query(
                 tokens,
                 statement(entity, f"DisplayName LIKE '%{_quote(term)}%'", "Active IN (true, false)"),
-            ).get(entity)
-            or []
+            ),
+            entity,
         )
-        return [self._party(r) for r in rows]
+        return _readable(lambda: [self._party(r) for r in rows])
 
     def create_party(
         self,
@@ -311,7 +394,7 @@ class QuickBooksConnector(OAuthConnector):
         answer = self._call(
             tokens, "POST", f"/{entity.lower()}", params={"requestid": idempotency_key[:50]}, json=body
         )
-        return self._party(answer[entity])
+        return _readable(lambda: self._party(_entity(answer, entity)))
 
     # --- publishing ---
     def publish_invoice(
@@ -327,9 +410,12 @@ class QuickBooksConnector(OAuthConnector):
         number = str(invoice["number"])[:21]  # DocNumber holds 21 characters
         existing = [
             found
-            for found in self._query(tokens, statement(entity, f"DocNumber = '{_quote(number)}'")).get(entity)
-            or []
-            if (found.get(party_ref) or {}).get("value") == invoice["contact_id"]
+            for found in _rows(
+                self._query(tokens, statement(entity, f"DocNumber = '{_quote(number)}'")), entity
+            )
+            if isinstance(found.get(party_ref), dict)
+            and found[party_ref].get("value") == invoice["contact_id"]
+            and isinstance(found.get("Id"), str | int)
         ]
         if existing:
             bill_id = str(existing[0]["Id"])
@@ -364,13 +450,11 @@ class QuickBooksConnector(OAuthConnector):
             answer = self._call(
                 tokens, "POST", "/bill", params={"requestid": idempotency_key[:50]}, json=body
             )
-            bill_id = str(answer["Bill"]["Id"])
+            bill_id = str(_entity(answer, "Bill")["Id"])
         if attachment is not None:
-            attached = (
-                self._query(
-                    tokens, statement("Attachable", f"AttachableRef.EntityRef.Value = '{bill_id}'")
-                ).get("Attachable")
-                or []
+            attached = _rows(
+                self._query(tokens, statement("Attachable", f"AttachableRef.EntityRef.Value = '{bill_id}'")),
+                "Attachable",
             )
             if not any(a.get("FileName") == attachment.filename for a in attached):
                 metadata = {
@@ -424,7 +508,7 @@ class QuickBooksConnector(OAuthConnector):
         if invoice.get("due_date"):
             body["DueDate"] = invoice["due_date"]
         answer = self._call(tokens, "POST", "/invoice", params={"requestid": key[:50]}, json=body)
-        return str(answer["Invoice"]["Id"])
+        return str(_entity(answer, "Invoice")["Id"])
 
     def _service_item(self, tokens: TokenSet, account_code: str, account_id: str, key: str) -> str:
         name = f"Raccord {account_code or account_id}"[:100]
@@ -433,8 +517,9 @@ class QuickBooksConnector(OAuthConnector):
             found = self._query(
                 tokens, statement("Item", f"Name = '{_quote(name)}'", "Active IN (true, false)")
             )
-            for item in found.get("Item") or []:
-                if (item.get("IncomeAccountRef") or {}).get("value") == account_id:
+            for item in _rows(found, "Item"):
+                income = item.get("IncomeAccountRef")
+                if isinstance(income, dict) and income.get("value") == account_id and item.get("Id"):
                     return str(item["Id"])
             return None
 
@@ -455,7 +540,7 @@ class QuickBooksConnector(OAuthConnector):
             if item_id is None:
                 raise
             return item_id
-        return str(created["Item"]["Id"])
+        return str(_entity(created, "Item")["Id"])
 
 
 __all__ = ["QuickBooksConnector"]
