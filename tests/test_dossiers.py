@@ -38,6 +38,7 @@ def dossier_urls(app, dossier_id: int, integration_id: int) -> list[tuple[str, s
             "software": "sandbox",
             "item_id": 1,
             "slug": "fournisseurs",
+            "key": "cle-de-choix-inconnue",
             "document_id": 1,
             "rule_id": 1,
             "run_id": 1,

@@ -106,6 +106,7 @@ def _post_routes(app, dossier_id: int, integration_id: int) -> list[tuple[str, s
             "software": "sandbox",
             "item_id": 1,
             "slug": "fournisseurs",
+            "key": "cle-de-choix-inconnue",
             "document_id": 1,
             "rule_id": 1,
             "payment_rule_id": 1,

@@ -183,6 +183,23 @@ def test_a_failure_part_way_leaves_the_previous_list_whole(software, integration
     assert failed.outcome == "failed" and "Fournisseurs" in failed.message
 
 
+def test_an_item_the_lists_cannot_hold_is_the_softwares_error_and_changes_nothing(software, integration_id):
+    """Whatever connector read it: an id longer than Raccord keeps is said in the software's name,
+    not left to the database (PostgreSQL refuses it, SQLite would keep it)."""
+    software.pages = [[supplier("s1", "EDF")]]
+    run_refresh(integration_id, ListKind.SUPPLIERS, run_key="good")
+    before = suppliers_in_db(integration_id)
+    software.pages = [[supplier("s2", "Orange"), supplier("x" * 121, "Trop long")]]
+    with pytest.raises(UserFacingJobError, match="Compta Démo a renvoyé un élément de liste illisible"):
+        run_refresh(integration_id, ListKind.SUPPLIERS, run_key="long")
+    assert suppliers_in_db(integration_id) == before
+    sync = db.session.scalar(select(ListSync).where(ListSync.integration_id == integration_id))
+    assert (
+        sync.last_error
+        == "Compta Démo a renvoyé un élément de liste illisible (champ external_id trop long)."
+    )
+
+
 def test_leftovers_of_a_killed_refresh_are_cleared_by_the_next(software, integration_id):
     db.session.execute(
         ListItemStaging.__table__.insert(),

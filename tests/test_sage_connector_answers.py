@@ -372,7 +372,10 @@ def test_the_default_page_size_lets_each_software_use_its_largest(tmp_path):
     from webapp.config import load_config
 
     assert MAX_LIMIT == COMPTA_DEMO_LIMIT
-    assert load_config({}, tmp_path)["LIST_PAGE_SIZE"] >= max(MAX_LIMIT, MAX_PER_PAGE)
+    # Unset, no size is imposed: each connector reads its software's largest page.
+    assert load_config({}, tmp_path)["LIST_PAGE_SIZE"] is None
+    assert compta_demo_connector([]).page_size == MAX_LIMIT
+    assert load_config({"LIST_PAGE_SIZE": "50"}, tmp_path)["LIST_PAGE_SIZE"] == 50
 
 
 def test_a_list_whose_next_page_never_ends_is_an_error_not_a_hang():

@@ -115,7 +115,8 @@ class ProviderHttp:
             if status == 401:
                 raise AccessTokenRejected(detail=_snippet(response))
             if status in (400, 409, 413, 415, 422):
-                body = _json_or_none(response) or {}
+                body = _json_or_none(response)
+                body = body if isinstance(body, dict) else {}  # a list, a number: no field to name
                 raise ProviderValidationError(
                     str(body.get("field") or ""),
                     "Le logiciel comptable a refusé la demande : "

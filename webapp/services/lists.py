@@ -15,7 +15,7 @@ from flask import Flask, current_app
 from sqlalchemy import delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from webapp.connectors.base import ConnectorError, IntegrationExpired, RateLimited
+from webapp.connectors.base import ConnectorError, IntegrationExpired, RateLimited, checked_item
 from webapp.connectors.catalogue import get_connector
 from webapp.extensions import db
 from webapp.models import (
@@ -270,7 +270,14 @@ def run_refresh(
                     db.session.connection().execute(
                         staging_insert,
                         [
-                            {"run_key": run_key, "integration_id": integration_id, "kind": kind, **i.row()}
+                            {
+                                "run_key": run_key,
+                                "integration_id": integration_id,
+                                "kind": kind,
+                                # What the lists cannot hold is the software's error, in its name,
+                                # never the database's (whatever connector read it).
+                                **checked_item(i, connector.name).row(),
+                            }
                             for i in page
                         ],
                     )
