@@ -268,7 +268,7 @@ def choice_title(software: str, *, confirm: bool = False) -> str:
 def _choice_page(
     dossier: Dossier, pending, *, chosen: str = "", confirm: Company | None = None, error: str = ""
 ):
-    companies = consents.companies_of(pending)
+    companies = sorted(consents.companies_of(pending), key=lambda c: (c.name.casefold(), c.id))
     elsewhere = consents.connected_elsewhere(dossier, pending.software, [c.id for c in companies])
     name = software_name(pending.software)
     word = COMPANY_WORDS.get(pending.software, "société")
