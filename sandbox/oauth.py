@@ -13,7 +13,7 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import Blueprint, Flask, g, jsonify, render_template, request
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from sandbox.columns import utcnow
 from sandbox.csrf import sandbox_csrf
@@ -147,6 +147,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             grace = g.get("dialect_refresh_grace") or 0
             if not grace or token.rotated_at is None or time.time() - token.rotated_at > grace:
                 return None
+            # The answer to the first use was lost: what it gave is ended, so that only one chain of
+            # tokens lives on (the client never saw the other).
+            db.session.execute(
+                update(SandboxToken)
+                .where(
+                    SandboxToken.grant_id == token.grant_id,
+                    SandboxToken.id > token.id,  # issued after it, by its first use and onwards
+                )
+                .values(revoked=True)
+            )
         if token.refresh_expires_at is not None and time.time() >= token.refresh_expires_at:
             return None
         grant = db.session.get(SandboxGrant, token.grant_id)

@@ -355,6 +355,14 @@ def test_xero_accepts_the_replaced_refresh_token_for_30_minutes_and_the_others_d
     assert first.status_code == 200
     again = refresh(tokens.refresh_token)  # the answer was lost: the same token once more
     assert again.status_code == 200 and again.json()["refresh_token"] != first.json()["refresh_token"]
+    # Only one chain lives on: what the lost answer gave is ended.
+    assert refresh(first.json()["refresh_token"]).json()["error"] == "invalid_grant"
+    lost = requests.get(
+        f"{live.url}/sandbox/xero/connections",
+        headers={"Authorization": f"Bearer {first.json()['access_token']}"},
+        timeout=10,
+    )
+    assert lost.status_code == 401
     assert (
         claims_of(again.json()["access_token"])["authentication_event_id"]
         == claims_of(first.json()["access_token"])["authentication_event_id"]
@@ -381,3 +389,80 @@ def test_compta_demo_refuses_a_replaced_refresh_token_at_once(job_app, live, boo
     assert requests.post(url, data=data, auth=client, timeout=10).status_code == 200
     again = requests.post(url, data=data, auth=client, timeout=10)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+
+# --- what changes between the consent and the choice --------------------------------------------
+
+
+def switch_to_xero(browser: Browser, dossier_id: int, integration_id: int, companies: list[str]):
+    page = f"/dossiers/{dossier_id}/integrations/{integration_id}/changer"
+    start = browser.post_form(f"{page}/xero", {}, page=page, allow_redirects=False)
+    consent = browser.get(start.headers["Location"])
+    return browser.http.post(
+        start.headers["Location"],
+        data={"decision": "allow", "company_id": companies, "csrf_token": token_in(consent.text)},
+        timeout=60,
+    )
+
+
+def test_an_organisation_disconnected_at_xero_before_the_choice_changes_nothing(
+    job_app, live, bookkeeper, dossier_id
+):
+    """'Changer de logiciel': until the new connection has succeeded, the current one stays."""
+    bookkeeper.connect(dossier_id)
+    current = integration_of(job_app, dossier_id)
+    page = switch_to_xero(bookkeeper, dossier_id, current.id, [COMPANY, ATELIER])
+    body = text(page)
+    assert "Choisissez l'organisation Xero de ce dossier" in body
+    assert "le dossier passera de Compta Démo à Xero une fois votre choix confirmé" in body
+    # Meanwhile, the user disconnects the Atelier from Raccord in Xero.
+    with job_app.app_context():
+        db.session.delete(
+            db.session.scalar(select(SandboxConnection).where(SandboxConnection.company_id == ATELIER))
+        )
+        db.session.commit()
+    done = choose(bookkeeper, page, "Atelier Dupont & Fils SAS")
+    assert done.status_code == 200
+    assert (
+        "« Atelier Dupont & Fils SAS » n'est plus autorisée dans Xero : rien n'a été modifié. "
+        "Recommencez la connexion." in text(done)
+    )
+    still = integration_of(job_app, dossier_id)
+    assert (still.id, still.software, still.status) == (current.id, "sandbox", IntegrationStatus.CONNECTED)
+
+
+def test_a_choice_page_left_open_is_refused_once_the_dossier_changed(job_app, live, bookkeeper, dossier_id):
+    bookkeeper.connect(dossier_id)
+    current = integration_of(job_app, dossier_id)
+    first = switch_to_xero(bookkeeper, dossier_id, current.id, [COMPANY, ATELIER])
+    second = switch_to_xero(bookkeeper, dossier_id, current.id, [COMPANY, ATELIER])
+    choose(bookkeeper, second, "Boulangerie Martin SARL")
+    now = integration_of(job_app, dossier_id)
+    assert now.software == "xero"
+    # The first page, opened again: refused at once, and the user lands on the dossier's connections.
+    again = bookkeeper.get(first.url)
+    assert "Le logiciel du dossier a changé entre-temps : rien n'a été modifié." in text(again)
+    assert again.url.endswith(f"/dossiers/{dossier_id}/parametres/connexions")
+    assert integration_of(job_app, dossier_id).id == now.id
+
+
+def test_reconnecting_with_only_other_organisations_names_them_all(job_app, live, bookkeeper, dossier_id):
+    bookkeeper.connect(dossier_id, software="xero", company=[COMPANY])
+    integration = integration_of(job_app, dossier_id)
+    refused = reconnect(bookkeeper, dossier_id, integration.id, [ATELIER, ROUSSEAU])
+    assert (
+        "Vous avez choisi les sociétés « Atelier Dupont & Fils SAS » et « Cabinet Médical Rousseau », "
+        "mais ce dossier est relié à la société « Boulangerie Martin SARL »." in text(refused)
+    )
+
+
+def test_xero_refuses_an_auth_event_that_is_not_a_guid(job_app, live, bookkeeper, dossier_id, issued_tokens):
+    bookkeeper.connect(dossier_id, software="xero", company=[COMPANY])
+    access = [t for t in issued_tokens if t.count(".") == 2][-1]
+    answer = requests.get(
+        f"{live.url}/sandbox/xero/connections",
+        params={"authEventId": "zzz"},
+        headers={"Authorization": f"Bearer {access}"},
+        timeout=10,
+    )
+    assert answer.status_code == 400 and answer.json()["Detail"] == "authEventId must be a GUID"

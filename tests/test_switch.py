@@ -33,7 +33,7 @@ def test_the_page_offers_the_other_software_each_with_its_guide(job_app, live, d
         assert f"Connecter {name}" in page
     assert "Connecter Compta Démo" not in page  # the current software is not offered
     assert page.count("Guide de démarrage :") == 4
-    assert "choisissez cette organisation (et elle seule)" in page
+    assert "si vous en autorisez plusieurs, Raccord vous demande ensuite laquelle relier au dossier" in page
 
 
 def test_switching_to_xero_disconnects_the_old_one_keeps_its_rules_and_loads_the_new_lists(
@@ -43,9 +43,8 @@ def test_switching_to_xero_disconnects_the_old_one_keeps_its_rules_and_loads_the
     done = switch(browser, dossier_id, integration_id, "xero")
     page = html.unescape(done.text)
     assert (
-        "Xero remplace Compta Démo (société « Boulangerie Martin SARL ») : "
-        "le chargement des listes a commencé. Les règles de Compta Démo sont conservées, à transférer."
-        in page
+        "Xero remplace Compta Démo : le dossier est relié à « Boulangerie Martin SARL » dans Xero, et le "
+        "chargement des listes a commencé. Les règles de Compta Démo sont conservées, à transférer." in page
     )
     with job_app.app_context():
         old = db.session.get(Integration, integration_id)

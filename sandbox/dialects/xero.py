@@ -225,6 +225,11 @@ def connections():
     if check.problem:
         return _unauthorized(check)
     wanted = request.args.get("authEventId")
+    if wanted:
+        try:
+            wanted = str(uuid.UUID(wanted))
+        except ValueError:
+            return _problem(400, "Bad Request", "authEventId must be a GUID")
     rows = [
         _connection_json(connection, company)
         for connection, company in _connections(check)

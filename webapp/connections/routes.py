@@ -22,7 +22,7 @@ from webapp.services.integrations import (
     reconnect_integration,
     switch_software,
 )
-from webapp.services.jobs import JobBackendUnavailable
+from webapp.services.jobs import JobBackendUnavailable, UserFacingJobError
 from webapp.services.lists import start_refresh_all
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ def callback():
         # (whatever else the consent covers); another one alone is refused below.
         integration = get_integration_for(dossier, reconnecting)
         own = next((c for c in companies if c.id == integration.company_id), None)
-        return _finish(dossier, software, purpose, tokens, own or companies[0])
+        return _finish(dossier, software, purpose, tokens, own or companies[0], authorised=companies)
     elsewhere = consents.connected_elsewhere(dossier, software, [c.id for c in companies])
     if len(companies) == 1 and not elsewhere:
         return _finish(dossier, software, purpose, tokens, companies[0])
@@ -193,24 +193,41 @@ def _back_to(dossier: Dossier, purpose: dict[str, int]) -> str:
     return url_for("settings.connections", dossier_id=dossier.id)
 
 
-def _finish(dossier: Dossier, software: str, purpose: dict[str, int], tokens, company: Company):
+def _stale(dossier: Dossier, purpose: dict[str, int]) -> str:
+    """Why the connection asked for can no longer be made (the dossier changed meanwhile), or ""."""
+    current = current_integration_for(dossier)
+    if purpose.get("replace") and (current is None or current.id != purpose["replace"]):
+        return "Le logiciel du dossier a changé entre-temps : rien n'a été modifié."
+    if purpose.get("reconnect") and (current is None or current.id != purpose["reconnect"]):
+        return "Cette intégration n'est plus celle du dossier : rien n'a été modifié."
+    if not purpose and current is not None:
+        return "Ce dossier est déjà relié à un logiciel comptable : rien n'a été modifié."
+    return ""
+
+
+def _finish(
+    dossier: Dossier,
+    software: str,
+    purpose: dict[str, int],
+    tokens,
+    company: Company,
+    *,
+    authorised: list[Company] | None = None,
+):
     """Connect the dossier to the company the user chose (or the consent's only one)."""
     connector = get_connector(software)
     connector.use_company(tokens, company)
     back = _back_to(dossier, purpose)
     reconnecting, replacing = purpose.get("reconnect"), purpose.get("replace")
-    current = current_integration_for(dossier)
-    if replacing and (current is None or current.id != replacing):
-        flash("Le logiciel du dossier a changé entre-temps : rien n'a été modifié.", "error")
-        return redirect(back)
-    if not reconnecting and not replacing and current is not None:
-        flash("Ce dossier est déjà relié à un logiciel comptable : rien n'a été modifié.", "error")
-        return redirect(back)
+    stale = _stale(dossier, purpose)
+    if stale:
+        flash(stale, "error")
+        return redirect(url_for("settings.connections", dossier_id=dossier.id))
 
     if reconnecting:
         integration = get_integration_for(dossier, reconnecting)
         try:
-            reconnect_integration(integration, company, tokens, current_user)
+            reconnect_integration(integration, company, tokens, current_user, authorised=authorised)
         except CompanyMismatch as exc:
             flash(str(exc), "error")
             return redirect(back)
@@ -224,12 +241,17 @@ def _finish(dossier: Dossier, software: str, purpose: dict[str, int], tokens, co
         try:
             start_refresh_all(integration, current_user)
             flash(
-                f"{software_name(software)} remplace {old_name} (société « {company.name} ») : le chargement "
-                f"des listes a commencé. Les règles de {old_name} sont conservées, à transférer.",
+                f"{software_name(software)} remplace {old_name} : le dossier est relié à « {company.name} » "
+                f"dans {software_name(software)}, et le chargement des listes a commencé. Les règles de "
+                f"{old_name} sont conservées, à transférer.",
                 "success",
             )
-        except JobBackendUnavailable as exc:
-            flash(f"{software_name(software)} est connecté. {exc}", "error")
+        except (JobBackendUnavailable, UserFacingJobError) as exc:
+            flash(
+                f"{software_name(software)} est connecté, mais le chargement des listes n'a pas "
+                f"commencé : {exc}",
+                "error",
+            )
         if not outcome["revoked"]:
             flash(
                 f"{old_name} n'a pas confirmé la révocation de l'ancien accès ; "
@@ -246,8 +268,11 @@ def _finish(dossier: Dossier, software: str, purpose: dict[str, int], tokens, co
             "Le chargement des listes a commencé.",
             "success",
         )
-    except JobBackendUnavailable as exc:
-        flash(f"{software_name(software)} est connecté. {exc}", "error")
+    except (JobBackendUnavailable, UserFacingJobError) as exc:
+        flash(
+            f"{software_name(software)} est connecté, mais le chargement des listes n'a pas commencé : {exc}",
+            "error",
+        )
     return redirect(url_for("settings.integration", dossier_id=dossier.id, integration_id=integration.id))
 
 
@@ -286,6 +311,7 @@ def _choice_page(
         confirm=confirm,
         error=error,
         back=_back_to(dossier, pending.purpose or {}),
+        replacing=current_integration_for(dossier) if (pending.purpose or {}).get("replace") else None,
     ), (400 if error else 200)
 
 
@@ -303,6 +329,11 @@ def choose(dossier_id: int, key: str):
             "error",
         )
         return redirect(url_for("settings.connections", dossier_id=dossier.id))
+    stale = _stale(dossier, pending.purpose or {})
+    if stale:
+        consents.forget(pending)
+        flash(stale, "error")
+        return redirect(url_for("settings.connections", dossier_id=dossier.id))
     companies = consents.companies_of(pending)
     if request.method == "GET":
         if len(companies) == 1 and consents.connected_elsewhere(dossier, pending.software, [companies[0].id]):
@@ -319,7 +350,24 @@ def choose(dossier_id: int, key: str):
     purpose = dict(pending.purpose or {})
     software = pending.software
     consents.forget(pending)
-    return _finish(dossier, software, purpose, tokens, company)
+    # Time has passed since the consent: the company may have been disconnected at the software
+    # meanwhile. Asked again now, so that nothing changes here (the current software stays) if so.
+    try:
+        still = {c.id: c for c in get_connector(software).companies(tokens)}
+    except ConnectorError as exc:
+        flash(
+            f"La connexion à {software_name(software)} a échoué : {exc.message} Rien n'a été modifié.",
+            "error",
+        )
+        return redirect(_back_to(dossier, purpose))
+    if company.id not in still:
+        flash(
+            f"« {company.name} » n'est plus autorisée dans {software_name(software)} : rien n'a été modifié. "
+            "Recommencez la connexion.",
+            "error",
+        )
+        return redirect(_back_to(dossier, purpose))
+    return _finish(dossier, software, purpose, tokens, still[company.id])
 
 
 @bp.post("/dossiers/<int:dossier_id>/connexions/choix/<key>/annuler")

@@ -44,8 +44,8 @@ CATALOGUE: dict[str, Software] = {
         summary="Logiciel comptable en ligne ; choisissez l'organisation Xero de la société du dossier.",
         guide=(
             "Il vous faut un compte Xero avec le rôle Conseiller ou Standard sur l'organisation de la "
-            "société. Sur la page de Xero, choisissez cette organisation (et elle seule), puis « Allow "
-            "access »."
+            "société. Sur la page de Xero, choisissez cette organisation, puis « Allow access » ; si "
+            "vous en autorisez plusieurs, Raccord vous demande ensuite laquelle relier au dossier."
         ),
     ),
     "quickbooks": Software(
@@ -73,8 +73,8 @@ CATALOGUE: dict[str, Software] = {
         summary="Sage Comptabilité en ligne ; connectez-vous avec le compte Sage qui a accès à l'entreprise.",
         guide=(
             "Connectez-vous avec l'identifiant Sage qui a accès à l'entreprise (Sage Business Cloud "
-            "Comptabilité, France). Si plusieurs entreprises vous sont ouvertes, la première de la "
-            "liste Sage est reliée."
+            "Comptabilité, France). Si plusieurs entreprises vous sont ouvertes, Raccord vous demande "
+            "ensuite laquelle relier au dossier."
         ),
     ),
 }

@@ -86,7 +86,12 @@ class CompanyMismatch(Exception):
 
 
 def reconnect_integration(
-    integration: Integration, company: Company, tokens: TokenSet, user: User | None
+    integration: Integration,
+    company: Company,
+    tokens: TokenSet,
+    user: User | None,
+    *,
+    authorised: list[Company] | None = None,
 ) -> None:
     """'Se reconnecter': new tokens for the same company; settings, rules and lists stay as they are.
 
@@ -111,8 +116,14 @@ def reconnect_integration(
             details={"chosen_company_id": company.id, "chosen_company_name": company.name},
         )
         db.session.commit()
+        names = [c.name for c in (authorised or [company])]
+        chosen = (
+            f"la société « {names[0]} »"
+            if len(names) == 1
+            else "les sociétés " + ", ".join(f"« {n} »" for n in names[:-1]) + f" et « {names[-1]} »"
+        )
         raise CompanyMismatch(
-            f"Vous avez choisi la société « {company.name} », mais ce dossier est relié à la société "
+            f"Vous avez choisi {chosen}, mais ce dossier est relié à la société "
             f"« {integration.company_name} ». Rien n'a été modifié : reconnectez-vous en choisissant "
             f"« {integration.company_name} »."
         )
