@@ -116,7 +116,7 @@ def reconnect_integration(
             details={"chosen_company_id": company.id, "chosen_company_name": company.name},
         )
         db.session.commit()
-        names = [c.name for c in (authorised or [company])]
+        names = sorted((c.name for c in (authorised or [company])), key=str.casefold)
         chosen = (
             f"la société « {names[0]} »"
             if len(names) == 1
