@@ -362,6 +362,34 @@ def seed_sandbox_for(app, organisation_id: int | None = None) -> None:
         seed(organisation_id)
 
 
+def sandbox_tokens(
+    app,
+    *,
+    company_id: str | None = None,
+    scope: str = "lists invoices",
+    access_ttl: int = 3600,
+    refresh_ttl: int = 86400,
+) -> tuple[str, str, str]:
+    """The sandbox's companies, and a live grant to one (`company_id`, else the first by id), as if
+    its consent had just been given: (company id, access token, refresh token)."""
+    from sandbox.models import SandboxCompany
+    from sandbox.oauth import issue_tokens
+
+    seed_sandbox_for(app)
+    with app.extensions["raccord.sandbox"].app_context():
+        if company_id is None:
+            company_id = db.session.scalars(db.select(SandboxCompany.id).order_by(SandboxCompany.id)).first()
+        access, refresh = issue_tokens(
+            client_id=app.config["SANDBOX_CLIENT_ID"],
+            company_id=company_id,
+            scope=scope,
+            access_ttl=access_ttl,
+            refresh_ttl=refresh_ttl,
+        )
+        db.session.commit()
+    return company_id, access, refresh
+
+
 @pytest.fixture
 def issued_tokens(monkeypatch) -> list[str]:
     """Every token the sandbox issues during the test, in clear: the sandbox keeps only their hashes,

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from sandbox.models import SandboxAttachment, SandboxInvoice, SandboxItem, SandboxSetting
-from tests.conftest import seed_sandbox_for
+from tests.conftest import sandbox_tokens
 from webapp.extensions import db
 
 EXAMPLES = settings(
@@ -48,20 +48,11 @@ def world(app):
     """Boulangerie Martin with a live token, and the ids its dialects refer to."""
     from sandbox.dialects.quickbooks import realm_of
     from sandbox.models import SandboxCompany
-    from sandbox.oauth import issue_tokens
 
-    seed_sandbox_for(app)
+    company_id, access, _refresh = sandbox_tokens(app)
     sandbox = app.extensions["raccord.sandbox"]
     with sandbox.app_context():
-        company = db.session.scalars(db.select(SandboxCompany).order_by(SandboxCompany.id)).first()
-        access, _refresh = issue_tokens(
-            client_id=app.config["SANDBOX_CLIENT_ID"],
-            company_id=company.id,
-            scope="lists invoices",
-            access_ttl=3600,
-            refresh_ttl=86400,
-        )
-        db.session.commit()
+        company = db.session.get(SandboxCompany, company_id)
 
         def first(kind: str) -> str:
             return str(

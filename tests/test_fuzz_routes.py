@@ -17,9 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import SANDBOX_CONTROL_TOKEN, login, seed_sandbox_for
+from tests.conftest import SANDBOX_CONTROL_TOKEN, login, sandbox_tokens
 from tests.factories import make_dossier, make_integration, make_item, make_organisation, make_user
-from webapp.extensions import db
 from webapp.models import ListKind, Role
 
 #: Values that broke a page once, or sit at an edge: ids beyond INTEGER and BIGINT, a NUL, a
@@ -302,27 +301,9 @@ def sandbox_world(app):
     """A sandbox company with a live token, as the dialects see it."""
     from sandbox.dialects import tenant_guid
     from sandbox.dialects.quickbooks import realm_of
-    from sandbox.models import SandboxCompany
-    from sandbox.oauth import issue_tokens
 
-    seed_sandbox_for(app)
-    sandbox = app.extensions["raccord.sandbox"]
-    with sandbox.app_context():
-        company = db.session.scalars(db.select(SandboxCompany).order_by(SandboxCompany.id)).first()
-        access, _refresh = issue_tokens(
-            client_id=app.config["SANDBOX_CLIENT_ID"],
-            company_id=company.id,
-            scope="lists invoices",
-            access_ttl=3600,
-            refresh_ttl=86400,
-        )
-        db.session.commit()
-        return {
-            "company": company.id,
-            "tenant": tenant_guid(company.id),
-            "realm": realm_of(company.id),
-            "access": access,
-        }
+    company, access, _refresh = sandbox_tokens(app)
+    return {"company": company, "tenant": tenant_guid(company), "realm": realm_of(company), "access": access}
 
 
 def test_every_route_of_the_sandbox_survives_any_input(app, sandbox_world):

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from tests.conftest import seed_sandbox_for
+from tests.conftest import sandbox_tokens
 from tests.vendor_specs import Exchange, Route, swagger, swagger_problems
 from webapp.extensions import db
 
@@ -29,20 +29,11 @@ def sage(app):
     supplier, an expense account and a tax rate that Sage would take in an invoice."""
     from sandbox.dialects import tenant_guid
     from sandbox.models import SandboxCompany, SandboxItem
-    from sandbox.oauth import issue_tokens
 
-    seed_sandbox_for(app)
+    company_id, access, _refresh = sandbox_tokens(app, scope="full_access")
     sandbox = app.extensions["raccord.sandbox"]
     with sandbox.app_context():
-        company = db.session.scalars(select(SandboxCompany).order_by(SandboxCompany.id)).first()
-        access, _refresh = issue_tokens(
-            client_id=app.config["SANDBOX_CLIENT_ID"],
-            company_id=company.id,
-            scope="full_access",
-            access_ttl=3600,
-            refresh_ttl=86400,
-        )
-        db.session.commit()
+        company = db.session.get(SandboxCompany, company_id)
 
         def guid(kind: str, **where) -> str:
             query = select(SandboxItem.guid).where(

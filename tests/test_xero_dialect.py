@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from sandbox.dialects import tenant_guid
 from sandbox.models import SandboxInvoice, SandboxItem
-from tests.conftest import seed_sandbox_for
+from tests.conftest import sandbox_tokens
 from tests.http_user import COMPANY
 from tests.vendor_specs import SPECS_DIR
 from webapp.extensions import db
@@ -28,19 +28,11 @@ API = "/sandbox/xero/api.xro/2.0"
 def xero(app):
     """The demo company and a live token, as the dialect's callers see them; `stored()` counts what
     the sandbox holds that a request could have added."""
-    from sandbox.oauth import issue_tokens
-
-    seed_sandbox_for(app)
+    _company, access, _refresh = sandbox_tokens(
+        app, company_id=COMPANY, scope="accounting.transactions accounting.contacts"
+    )
     sandbox = app.extensions["raccord.sandbox"]
     with sandbox.app_context():
-        access, _refresh = issue_tokens(
-            client_id=app.config["SANDBOX_CLIENT_ID"],
-            company_id=COMPANY,
-            scope="accounting.transactions accounting.contacts",
-            access_ttl=3600,
-            refresh_ttl=86400,
-        )
-        db.session.commit()
         account = db.session.scalar(select(SandboxItem.code).where(SandboxItem.code == "606100"))
         contact = db.session.scalar(select(SandboxItem.guid).where(SandboxItem.name == "EDF Entreprises"))
 

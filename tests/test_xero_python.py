@@ -32,7 +32,7 @@ from sandbox.dialects import tenant_guid
 from sandbox.faults import set_setting
 from sandbox.models import SandboxAttachment, SandboxInvoice, SandboxItem
 from sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
-from tests.conftest import LiveServer, seed_sandbox_for
+from tests.conftest import LiveServer, sandbox_tokens
 from tests.http_user import COMPANY
 from webapp.extensions import db
 
@@ -43,19 +43,13 @@ PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>
 @pytest.fixture
 def sandbox(app):
     """The sandbox on a real port (the library speaks HTTP), with the demo company and a token."""
-    from sandbox.oauth import issue_tokens
-
-    seed_sandbox_for(app)
+    _company, access, _refresh = sandbox_tokens(
+        app,
+        company_id=COMPANY,
+        scope="offline_access accounting.settings accounting.contacts accounting.transactions",
+        access_ttl=1800,
+    )
     sandbox_app = app.extensions["raccord.sandbox"]
-    with sandbox_app.app_context():
-        access, _refresh = issue_tokens(
-            client_id=app.config["SANDBOX_CLIENT_ID"],
-            company_id=COMPANY,
-            scope="offline_access accounting.settings accounting.contacts accounting.transactions",
-            access_ttl=1800,
-            refresh_ttl=86400,
-        )
-        db.session.commit()
     server = LiveServer(app).start()
     yield {"url": server.url, "access": access, "app": sandbox_app}
     server.stop()
