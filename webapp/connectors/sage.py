@@ -41,6 +41,7 @@ from typing import Any
 
 import requests
 
+from webapp.connectors.answers import AnswerReader
 from webapp.connectors.base import (
     Attachment,
     Company,
@@ -90,16 +91,8 @@ SOFTWARE = "Sage"
 MAX_PAGES = 10_000
 
 
-def _unexpected(what: str, detail: Any = None) -> ProviderError:
-    """An answer of Sage's that is not what its description says (200, but a key missing, a value of
-    another type): said in French, the answer kept for the timeline."""
-    return ProviderError(f"Sage a renvoyé une réponse inattendue ({what}).", detail=repr(detail)[:300])
-
-
-def _object(value: Any, what: str) -> dict:
-    if not isinstance(value, dict):
-        raise _unexpected(what, value)
-    return value
+_answers = AnswerReader(SOFTWARE)
+_unexpected, _object, _id, _text = _answers.unexpected, _answers.object, _answers.id, _answers.text
 
 
 def _items(body: Any, what: str) -> list[dict]:
@@ -108,23 +101,6 @@ def _items(body: Any, what: str) -> list[dict]:
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise _unexpected(what, body)
     return items
-
-
-def _id(raw: dict, what: str) -> str:
-    value = raw.get("id")
-    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
-        raise _unexpected(what, raw)
-    return str(value)
-
-
-def _text(raw: dict, key: str, what: str) -> str | None:
-    """An optional text field: text, a number written as text, or nothing."""
-    value = raw.get(key)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise _unexpected(what, raw)
-    return str(value)
 
 
 def _flag(raw: dict, key: str, default: bool, what: str) -> bool:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from webapp.connectors.answers import AnswerReader
 from webapp.connectors.base import (
     AccessTokenRejected,
     Attachment,
     Company,
     NormalisedItem,
-    ProviderError,
     TokenSet,
     checked_item,
     with_renewal,
@@ -27,35 +26,12 @@ SOFTWARE = "Compta Démo"
 MAX_LIMIT = 1000
 
 
-def _unexpected(what: str, detail: Any = None) -> ProviderError:
-    """A 200 answer of Compta Démo that is not of its shape, said in French; the answer for the timeline."""
-    return ProviderError(f"Compta Démo a renvoyé une réponse inattendue ({what}).", detail=repr(detail)[:300])
-
-
-def _object(value: Any, what: str) -> dict:
-    if not isinstance(value, dict):
-        raise _unexpected(what, value)
-    return value
-
-
-def _id(raw: dict, what: str) -> str:
-    value = raw.get("id")
-    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
-        raise _unexpected(what, raw)
-    return str(value)
+_answers = AnswerReader(SOFTWARE)
+_unexpected, _object, _id = _answers.unexpected, _answers.object, _answers.id
 
 
 def _text(raw: dict, key: str, what: str) -> str | None:
-    value = raw.get(key)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise _unexpected(what, raw)
-    if isinstance(value, float):  # a rate sent as a number: written as Raccord keeps rates, "5.5"
-        if not math.isfinite(value):
-            raise _unexpected(what, raw)
-        return format(value, "g")
-    return str(value)
+    return _answers.text(raw, key, what, decimals=True)  # Compta Démo may send a rate as a number
 
 
 class SandboxConnector(OAuthConnector):
