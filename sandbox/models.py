@@ -6,7 +6,7 @@ import hashlib
 import time
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, select
@@ -144,7 +144,20 @@ class SandboxClient(db.Model, ClientMixin):
         return grant_type in ("authorization_code", "refresh_token")
 
 
-class SandboxAuthCode(db.Model, AuthorizationCodeMixin):
+class CoversCompanies:
+    """A consent's companies: `company_id`, or `company_ids` where one consent covers several."""
+
+    if TYPE_CHECKING:  # the columns are each model's own
+        company_id: str
+        company_ids: list[str] | None
+
+    @property
+    def companies(self) -> list[str]:
+        """Every company this consent gave access to, `company_id` first."""
+        return list(self.company_ids or [self.company_id])
+
+
+class SandboxAuthCode(db.Model, AuthorizationCodeMixin, CoversCompanies):
     __tablename__ = "sandbox_auth_code"
 
     code: Mapped[str] = mapped_column(String(120), primary_key=True)
@@ -170,7 +183,7 @@ class SandboxAuthCode(db.Model, AuthorizationCodeMixin):
         return time.time() - self.created_at > 300
 
 
-class SandboxGrant(db.Model):
+class SandboxGrant(db.Model, CoversCompanies):
     """One consent: a client's access to one company (or to several, where the vendor allows it: then
     `company_ids`). Expiring or revoking it ends every token under it."""
 
@@ -186,11 +199,6 @@ class SandboxGrant(db.Model):
     consent_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     company_ids: Mapped[list[str] | None] = mapped_column(JSON)
     auth_event_id: Mapped[str | None] = mapped_column(String(36))
-
-    @property
-    def companies(self) -> list[str]:
-        """Every company this consent gave access to, `company_id` first."""
-        return list(self.company_ids or [self.company_id])
 
 
 class SandboxConnection(db.Model):

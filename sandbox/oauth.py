@@ -79,13 +79,6 @@ def issue_token_as(access_ttl: int, refresh_ttl: int, *, jwt=None, refresh_grace
     return issue_token()
 
 
-def consent_of(grant: SandboxGrant | None) -> tuple[list[str], str | None]:
-    """The companies and the consent's identifier behind a grant."""
-    if grant is None:
-        return [], None
-    return grant.companies, grant.auth_event_id
-
-
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
@@ -123,10 +116,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         db.session.commit()
 
     def authenticate_user(self, authorization_code):
-        g.token_consent = (
-            list(authorization_code.company_ids or [authorization_code.company_id]),
-            authorization_code.auth_event_id,
-        )
+        g.token_consent = (authorization_code.companies, authorization_code.auth_event_id)
         return db.session.get(SandboxCompany, authorization_code.company_id)
 
 
@@ -147,8 +137,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             grace = g.get("dialect_refresh_grace") or 0
             if not grace or token.rotated_at is None or time.time() - token.rotated_at > grace:
                 return None
-            # The answer to the first use was lost: what it gave is ended, so that only one chain of
-            # tokens lives on (the client never saw the other).
+        if token.refresh_expires_at is not None and time.time() >= token.refresh_expires_at:
+            return None
+        grant = db.session.get(SandboxGrant, token.grant_id)
+        if grant is None or grant.revoked_at is not None or grant.refresh_expired_at is not None:
+            return None
+        if token.revoked:
+            # Used again within the grace: the answer to its first use was lost, and what that gave
+            # is ended, so that only one chain of tokens lives on (the client never saw the other).
             db.session.execute(
                 update(SandboxToken)
                 .where(
@@ -157,12 +153,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 )
                 .values(revoked=True)
             )
-        if token.refresh_expires_at is not None and time.time() >= token.refresh_expires_at:
-            return None
-        grant = db.session.get(SandboxGrant, token.grant_id)
-        if grant is None or grant.revoked_at is not None or grant.refresh_expired_at is not None:
-            return None
-        g.token_consent = consent_of(grant)
+        g.token_consent = (grant.companies, grant.auth_event_id)
         return token
 
     def authenticate_user(self, refresh_token):
@@ -343,7 +334,7 @@ def authorize(*, several: bool = False):
         return server.create_authorization_response(grant=grant, grant_user=None)
     wanted = set(request.form.getlist("company_id")) if several else {request.form.get("company_id") or ""}
     chosen = [each for each in companies if each.id in wanted]  # only those offered
-    if not chosen or (not several and len(chosen) > 1):
+    if not chosen:
         error = None
         if companies:
             error = (

@@ -133,7 +133,7 @@ def jwks():
 
 
 def _access_jwt(*, client, user, scope: str, ttl: int) -> str:
-    companies, auth_event = g.get("token_consent") or ([user.id], None)
+    _companies, auth_event = g.get("token_consent") or ([user.id], None)
     now = int(time.time())
     user_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"xero-user-{user.owner or user.id}"))
     session_id = uuid.uuid4().hex

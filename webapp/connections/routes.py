@@ -126,24 +126,16 @@ def callback():
     dossier = get_dossier_for(current_user, pending["dossier_id"])
     software = pending["software"]
     reconnecting = pending.get("reconnect")
-    replacing = pending.get("replace")
-    if reconnecting or replacing:
-        back = url_for(
-            "settings.integration", dossier_id=dossier.id, integration_id=reconnecting or replacing
-        )
-    else:
-        back = url_for("settings.connections", dossier_id=dossier.id)
+    purpose = {k: pending[k] for k in ("reconnect", "replace") if pending.get(k)}
+    back = _back_to(dossier, purpose)
 
     code = request.args.get("code")
     if request.args.get("error") or not code:
         flash(CANCELLED, "info")
         return redirect(back)
-    current = current_integration_for(dossier)
-    if replacing and (current is None or current.id != replacing):
-        flash("Le logiciel du dossier a changé entre-temps : rien n'a été modifié.", "error")
-        return redirect(back)
-    if not reconnecting and not replacing and current is not None:
-        flash("Ce dossier est déjà relié à un logiciel comptable : rien n'a été modifié.", "error")
+    stale = _stale(dossier, purpose)  # before the code is spent
+    if stale:
+        flash(stale, "error")
         return redirect(back)
 
     connector = get_connector(software)
@@ -165,7 +157,6 @@ def callback():
         )
         return redirect(back)
 
-    purpose = {k: v for k, v in (("reconnect", reconnecting), ("replace", replacing)) if v}
     if reconnecting:
         # 'Se reconnecter' is for the dossier's own company: taken from the consent if it is there
         # (whatever else the consent covers); another one alone is refused below.
@@ -238,20 +229,12 @@ def _finish(
         old = get_integration_for(dossier, replacing)
         old_name = old.software_name
         integration, outcome = switch_software(old, software, company, tokens, current_user)
-        try:
-            start_refresh_all(integration, current_user)
-            flash(
-                f"{software_name(software)} remplace {old_name} : le dossier est relié à « {company.name} » "
-                f"dans {software_name(software)}, et le chargement des listes a commencé. Les règles de "
-                f"{old_name} sont conservées, à transférer.",
-                "success",
-            )
-        except (JobBackendUnavailable, UserFacingJobError) as exc:
-            flash(
-                f"{software_name(software)} est connecté, mais le chargement des listes n'a pas "
-                f"commencé : {exc}",
-                "error",
-            )
+        _start_lists(
+            integration,
+            f"{software_name(software)} remplace {old_name} : le dossier est relié à « {company.name} » "
+            f"dans {software_name(software)}, et le chargement des listes a commencé. Les règles de "
+            f"{old_name} sont conservées, à transférer.",
+        )
         if not outcome["revoked"]:
             flash(
                 f"{old_name} n'a pas confirmé la révocation de l'ancien accès ; "
@@ -261,19 +244,25 @@ def _finish(
         return redirect(url_for("settings.integration", dossier_id=dossier.id, integration_id=integration.id))
 
     integration = create_integration(dossier, software, company, tokens, current_user)
+    _start_lists(
+        integration,
+        f"{software_name(software)} est connecté à la société « {company.name} ». "
+        "Le chargement des listes a commencé.",
+    )
+    return redirect(url_for("settings.integration", dossier_id=dossier.id, integration_id=integration.id))
+
+
+def _start_lists(integration, success: str) -> None:
+    """The first load of every list of a new connection, and what the user is told of it."""
     try:
         start_refresh_all(integration, current_user)
-        flash(
-            f"{software_name(software)} est connecté à la société « {company.name} ». "
-            "Le chargement des listes a commencé.",
-            "success",
-        )
+        flash(success, "success")
     except (JobBackendUnavailable, UserFacingJobError) as exc:
         flash(
-            f"{software_name(software)} est connecté, mais le chargement des listes n'a pas commencé : {exc}",
+            f"{integration.software_name} est connecté, mais le chargement des listes n'a pas "
+            f"commencé : {exc}",
             "error",
         )
-    return redirect(url_for("settings.integration", dossier_id=dossier.id, integration_id=integration.id))
 
 
 #: How each software names a company, for the choice page's title (all feminine in French), and
@@ -295,6 +284,8 @@ def _choice_page(
 ):
     companies = sorted(consents.companies_of(pending), key=lambda c: (c.name.casefold(), c.id))
     elsewhere = consents.connected_elsewhere(dossier, pending.software, [c.id for c in companies])
+    if confirm is None and not error and len(companies) == 1 and companies[0].id in elsewhere:
+        confirm = companies[0]  # nothing to choose: the page asks to confirm it
     name = software_name(pending.software)
     word = COMPANY_WORDS.get(pending.software, "société")
     return render_template(
@@ -310,7 +301,6 @@ def _choice_page(
         chosen=chosen or (companies[0].id if len(companies) == 1 else ""),
         confirm=confirm,
         error=error,
-        back=_back_to(dossier, pending.purpose or {}),
         replacing=current_integration_for(dossier) if (pending.purpose or {}).get("replace") else None,
     ), (400 if error else 200)
 
@@ -336,8 +326,6 @@ def choose(dossier_id: int, key: str):
         return redirect(url_for("settings.connections", dossier_id=dossier.id))
     companies = consents.companies_of(pending)
     if request.method == "GET":
-        if len(companies) == 1 and consents.connected_elsewhere(dossier, pending.software, [companies[0].id]):
-            return _choice_page(dossier, pending, confirm=companies[0])  # nothing to choose: confirm
         return _choice_page(dossier, pending)
     wanted = request.form.get("company_id", "")
     company = next((c for c in companies if c.id == wanted), None)

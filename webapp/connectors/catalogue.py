@@ -190,6 +190,8 @@ def get_connector(key: str) -> Connector:
         raise KeyError(key)
     config = current_app.config
     policy = RetryPolicy.from_config(config)
+    # Unset, each connector reads the largest page its software allows; set, no more than that.
+    sizing = {"page_size": config["LIST_PAGE_SIZE"]} if config["LIST_PAGE_SIZE"] else {}
     if key == "sandbox":
         from webapp.connectors.sandbox import SandboxConnector
 
@@ -198,7 +200,7 @@ def get_connector(key: str) -> Connector:
             client_id=config["SANDBOX_CLIENT_ID"],
             client_secret=config["SANDBOX_CLIENT_SECRET"],
             policy=policy,
-            **({"page_size": config["LIST_PAGE_SIZE"]} if config["LIST_PAGE_SIZE"] else {}),
+            **sizing,
         )
     vendor = VENDORS[key]
     prefix = VENDOR_PREFIX[key]
@@ -215,8 +217,7 @@ def get_connector(key: str) -> Connector:
         client_id=client_id,
         client_secret=client_secret,
         policy=policy,
-        # Unset, each connector reads the largest page its software allows; set, no more than that.
-        **({"page_size": config["LIST_PAGE_SIZE"]} if config["LIST_PAGE_SIZE"] else {}),
+        **sizing,
         **urls,
         **{argument: config[setting] for argument, setting in vendor.settings.items()},
     )
