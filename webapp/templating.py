@@ -19,6 +19,7 @@ from flask_babel import (
     get_timezone,
 )
 
+from webapp.live import live
 from webapp.models.base import utcnow
 from webapp.models.integration import ListKind
 
@@ -113,6 +114,7 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.globals["app_name"] = "Raccord"
     app.jinja_env.globals["list_kinds"] = list(ListKind)
+    app.jinja_env.globals["live"] = live
 
     @app.get("/assets/htmx.min.js")
     def htmx_script():

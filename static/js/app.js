@@ -32,8 +32,50 @@
     showToast(detail.message, detail.level);
   });
 
-  // A failed htmx request must not fail silently.
+  // Screens that never show an old state (webapp/live.py). When a job ends, the server sends the
+  // event "raccord:integration-changed"; the page's listener (#mise-a-jour) then fetches the page it
+  // is on, once, and swaps in every region marked data-live, by id. What the user ticked in those
+  // regions stays ticked.
+  var LISTENER = "mise-a-jour";
+  var ticked = null;
+
+  function isListener(event) {
+    return event.detail && event.detail.elt && event.detail.elt.id === LISTENER;
+  }
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (!isListener(event)) { return; }
+    var regions = document.querySelectorAll("[data-live][id]");
+    if (!regions.length) { event.preventDefault(); return; }
+    event.detail.path = window.location.pathname + window.location.search;
+    // The page as a reload would give it, not the fragment an htmx request to that address gets.
+    delete event.detail.headers["HX-Request"];
+    event.detail.elt.setAttribute("hx-select-oob", Array.prototype.map.call(regions, function (region) {
+      return region.id;
+    }).join(","));
+    ticked = Array.prototype.map.call(
+      document.querySelectorAll("[data-live] input[type=checkbox]:checked"),
+      function (box) { return [box.name, box.value]; }
+    );
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (!isListener(event) || !ticked) { return; }
+    ticked.forEach(function (pair) {
+      Array.prototype.forEach.call(
+        document.querySelectorAll("[data-live] input[type=checkbox]"),
+        function (box) {
+          if (box.name === pair[0] && box.value === pair[1] && !box.disabled) { box.checked = true; }
+        }
+      );
+    });
+    ticked = null;
+  });
+
+  // A failed htmx request must not fail silently (the listener's own fetch is in the background: the
+  // next change, or a reload, shows the page as it is).
   document.addEventListener("htmx:responseError", function (event) {
+    if (isListener(event)) { return; }
     var xhr = event.detail.xhr;
     var status = xhr ? xhr.status : 0;
     if (status === 401) { return; }
@@ -44,7 +86,8 @@
       ? "Trop de demandes en peu de temps. Patientez un instant puis réessayez."
       : "L'action n'a pas abouti. Rechargez la page et réessayez.", "error");
   });
-  document.addEventListener("htmx:sendError", function () {
+  document.addEventListener("htmx:sendError", function (event) {
+    if (isListener(event)) { return; }
     showToast("Le serveur ne répond pas. Vérifiez votre connexion puis réessayez.", "error");
   });
 

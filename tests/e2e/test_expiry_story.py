@@ -89,9 +89,17 @@ def test_expiry_story(page, job_app, live, worker):
     row = page.locator("#documents tbody tr", has_text="F-2026-102")
     row.get_by_role("button", name="Publier").click()
     expect(row).to_contain_text("Intégration expirée", timeout=60_000)
-    page.reload()
-    banner = page.get_by_role("alert")
+    # Without a reload, the rest of the page tells the same story: the counts, the banner.
+    tabs = page.get_by_role("navigation", name="Filtrer par statut")
+    expect(tabs.get_by_role("link", name="Échec")).to_have_text("Échec 1")
+    expect(tabs.get_by_role("link", name="Prêt")).to_have_text("Prêt 0")
+    banner = page.locator("#bandeau-integration").get_by_role("alert")
     expect(banner).to_contain_text("L'intégration avec Compta Démo a expiré.")
+    # The invoice's own page offers to publish it again.
+    row.get_by_role("link", name="F-2026-102").click()
+    expect(page.locator("#document-entete")).to_contain_text("Échec")
+    expect(page.get_by_role("button", name="Republier")).to_be_visible()
+    page.go_back()
 
     banner.get_by_role("link", name="Se reconnecter").click()
     page.get_by_role("button", name="Se reconnecter").click()

@@ -65,7 +65,7 @@ def test_change_software_transfer_the_rules_disconnect_and_find_them_again(page,
             db.session.scalars(select(SandboxGrant).order_by(SandboxGrant.id)).first().revoked_at is not None
         )
 
-    page.reload()  # the lists have loaded: 'Transférer les règles' is offered
+    # The lists have loaded: 'Transférer les règles' is offered, without a reload.
     page.get_by_role("button", name="Transférer les règles").click()
     expect(page.get_by_text("Transfert terminé : 1 règle(s) transférée(s) entières")).to_be_visible(
         timeout=60_000

@@ -14,6 +14,7 @@ from webapp.documents.forms import DocumentCodingForm, DocumentForm
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
 from webapp.ids import parse_id, parse_page
+from webapp.live import changed
 from webapp.models import Direction, Document, DocumentStatus, Integration, ListItem, ListKind
 from webapp.models.base import utcnow
 from webapp.services.documents import (
@@ -168,9 +169,29 @@ def _row(document: Document) -> str:
     )
 
 
+def _header(document: Document) -> str:
+    return render_template(
+        "documents/_header.html",
+        dossier=g.dossier,
+        document=document,
+        integration=db.session.get(Integration, document.integration_id),
+        poll_seconds=current_app.config["JOB_POLL_SECONDS"],
+    )
+
+
+def _publication_toast(document: Document) -> dict:
+    if document.status is DocumentStatus.PUBLISHED:
+        return {"message": f"Facture {document.number} publiée.", "level": "success"}
+    return {
+        "message": f"Échec de la publication de la facture {document.number} : {document.failure_reason}",
+        "level": "error",
+    }
+
+
 @bp.post("/<int:document_id>/publier")
 def publish_one(document_id: int):
-    """'Publier' on one row: the row shows 'En cours' at once and updates itself."""
+    """'Publier' on one row, or 'Publier' / 'Republier' on the invoice's page: 'En cours' at once,
+    then the row or the page's header updates itself; the rest of the page follows (counts, banner)."""
     document = _document(document_id)
     try:
         request_publication([document], current_user)
@@ -178,7 +199,17 @@ def publish_one(document_id: int):
     except JobBackendUnavailable as exc:
         toast = {"message": str(exc), "level": "error"}
     db.session.expire_all()
-    return make_response(_row(_document(document_id)), trigger={"raccord:toast": toast} if toast else None)
+    document = _document(document_id)
+    if not request.htmx:
+        if toast:
+            flash(toast["message"], "error")
+        return redirect(url_for("documents.show", document_id=document.id))
+    body = _header(document) if request.form.get("vue") == "facture" else _row(document)
+    trigger = {"raccord:toast": toast} if toast else {}
+    if document.status is DocumentStatus.FAILED and not toast:
+        # Refused at once (the connection has expired, say): said now, and shown everywhere.
+        trigger["raccord:toast"] = _publication_toast(document)
+    return make_response(body, trigger=changed(trigger))
 
 
 @bp.post("/publier")
@@ -207,15 +238,18 @@ def row(document_id: int):
     release_if_crashed([document])
     body = _row(document)
     if request.args.get("suivi") == "1" and document.status is not DocumentStatus.IN_PROGRESS:
-        if document.status is DocumentStatus.PUBLISHED:
-            toast = {"message": f"Facture {document.number} publiée.", "level": "success"}
-        else:
-            toast = {
-                "message": f"Échec de la publication de la facture {document.number} : "
-                f"{document.failure_reason}",
-                "level": "error",
-            }
-        return make_response(body, trigger={"raccord:toast": toast})
+        return make_response(body, trigger=changed({"raccord:toast": _publication_toast(document)}))
+    return make_response(body)
+
+
+@bp.get("/<int:document_id>/entete")
+def header(document_id: int):
+    """The invoice page's header while it is being published: asks again until the job ends."""
+    document = _document(document_id)
+    release_if_crashed([document])
+    body = _header(document)
+    if request.args.get("suivi") == "1" and document.status is not DocumentStatus.IN_PROGRESS:
+        return make_response(body, trigger=changed({"raccord:toast": _publication_toast(document)}))
     return make_response(body)
 
 
@@ -283,6 +317,7 @@ def show(document_id: int):
         editable=editable,
         party_selected=party_selected,
         party_slug="fournisseurs" if document.direction is Direction.PURCHASE else "clients",
+        poll_seconds=current_app.config["JOB_POLL_SECONDS"],
     ), (400 if request.method == "POST" else 200)
 
 

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from htmx_flask import make_response
 
 from webapp.jobstatus import bp
+from webapp.live import changed
 from webapp.services.jobs import get_job_run_for, job_view
 
 
@@ -18,4 +19,5 @@ def show(job_run_id: int):
         abort(404)
     view = job_view(run)
     body = render_template("jobs/_status.html", job=view, poll_seconds=current_app.config["JOB_POLL_SECONDS"])
-    return make_response(body)
+    # Only a running job's fragment asks again: one that answers finished has just seen the job end.
+    return make_response(body, trigger=changed() if view.finished else None)

@@ -10,6 +10,7 @@ from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
 from webapp.ids import parse_page
 from webapp.lists import bp
+from webapp.live import changed
 from webapp.models import ListItem, ListKind
 from webapp.services.integrations import current_integration_for, latest_integration_for
 from webapp.services.lists import refresh_outcome_toast, request_refresh, search_items, sync_views
@@ -106,6 +107,6 @@ def status(kind: str):
     if watching and not view.running:
         # The refresh being watched has ended: the results change, so reload them, and say so.
         return make_response(
-            body, trigger={"raccord:toast": refresh_outcome_toast([view]), "raccord:list-loaded": ""}
+            body, trigger=changed({"raccord:toast": refresh_outcome_toast([view]), "raccord:list-loaded": ""})
         )
     return make_response(body)

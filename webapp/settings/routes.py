@@ -10,6 +10,7 @@ from webapp.connectors.catalogue import available_software
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
 from webapp.ids import parse_id
+from webapp.live import changed
 from webapp.models import Direction, IntegrationStatus, ListKind, PartyKind, RuleTransfer
 from webapp.rules.forms import CodingForm
 from webapp.services.coding import default_for, save_default
@@ -126,7 +127,7 @@ def lists_state(integration_id: int):
     body = _lists_block(integration, watching=watching)
     views = sync_views(integration)
     if watching and not any(v.running for v in views):
-        return make_response(body, trigger={"raccord:toast": refresh_outcome_toast(views)})
+        return make_response(body, trigger=changed({"raccord:toast": refresh_outcome_toast(views)}))
     return make_response(body)
 
 
@@ -346,15 +347,17 @@ def transfer_party_search(integration_id: int, run_id: int):
 def transfer_report(integration_id: int, run_id: int):
     integration = get_integration_for(g.dossier, integration_id)
     run = _transfer_or_404(integration, run_id)
-    template = (
-        "settings/_transfer_report.html" if request.headers.get("HX-Request") else "settings/transfer.html"
-    )
-    return render_template(
-        template,
+    fragment = bool(request.headers.get("HX-Request"))
+    failure = transfer_failure(run)
+    body = render_template(
+        "settings/_transfer_report.html" if fragment else "settings/transfer.html",
         dossier=g.dossier,
         integration=integration,
         run=run,
-        failure=transfer_failure(run),
+        failure=failure,
         poll_seconds=current_app.config["JOB_POLL_SECONDS"],
         section="connections",
     )
+    # The fragment is asked for only while the transfer runs: answered done or failed, it has just ended.
+    ended = fragment and (run.status == "done" or bool(failure))
+    return make_response(body, trigger=changed() if ended else None)

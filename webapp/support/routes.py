@@ -9,6 +9,7 @@ from htmx_flask import make_response
 from webapp.errors import render_error
 from webapp.extensions import db
 from webapp.ids import parse_id
+from webapp.live import is_refresh
 from webapp.models import Dossier, JobRun, User
 from webapp.services.dossiers import viewed_as
 from webapp.services.jobs import JobBackendUnavailable, NotRetryable, launch_job, retry_job
@@ -104,7 +105,8 @@ def dossier(dossier_id: int):
             categories=CATEGORIES,
             outcomes=OUTCOMES,
         )
-    record_access(current_user, dossier, "le dossier dans l'espace support")
+    if not is_refresh():  # the page updating itself after a job is not a new look at the dossier
+        record_access(current_user, dossier, "le dossier dans l'espace support")
     current = dossier.current_integration
     return render_template(
         "support/dossier.html",
