@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import signal
 import subprocess
@@ -13,10 +14,11 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import ROOT, TEST_SECRET, login, make_app
+from tests.http_user import Browser
 from tests.processes import Spawned
 from webapp.extensions import db
 from webapp.models import Dossier, JobRun, JobStatus, Organisation, Role, User
-from webapp.services.demo import DemoRefused, refuse_demo_accounts
+from webapp.services.demo import DEMO_MEMBER, DemoRefused, refuse_demo_accounts
 
 
 def test_seed_demo_creates_the_demo_cabinet_once(app, runner):
@@ -95,6 +97,42 @@ def test_embedded_backend_runs_jobs_in_a_real_rq_worker_thread(database_url):
     assert not thread.is_alive()
 
 
+def walk_the_demo(base: str) -> None:
+    """What the README's 'Démarrage rapide' says to try: a dossier already connected to 'Compta Démo'
+    with its lists, two supplier rules and three invoices ready to publish (with their PDFs), one
+    published from its row; another dossier left to connect."""
+    browser = Browser(base)
+    browser.login(*DEMO_MEMBER)
+    documents = "/dossiers/1/documents"
+    deadline = time.monotonic() + 90
+    page = ""
+    while time.monotonic() < deadline and 'Prêt <span class="count">3</span>' not in page:
+        page = browser.get(documents).text
+        time.sleep(0.3)
+    assert 'Prêt <span class="count">3</span>' in page, page
+    text = html.unescape(page)
+    for number in ("EDF-2026-118734", "MS-26-04127", "MS-26-04219"):
+        assert number in text
+    document_id = int(page.split('id="document-')[1].split('"')[0])
+    pdf = browser.get(f"{documents}/{document_id}/pdf")
+    assert pdf.headers["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF-")
+    rules = html.unescape(browser.get("/dossiers/1/regles/fournisseurs").text)
+    assert "EDF Entreprises" in rules and "Moulins Soufflet" in rules
+    lists = html.unescape(browser.get("/dossiers/1/listes/suppliers").text)
+    assert "Würth France" in lists
+    assert "Ce dossier n'est relié à aucun logiciel comptable." in html.unescape(
+        browser.get("/dossiers/2").text
+    )
+
+    browser.post_form(f"{documents}/{document_id}/publier", {}, page=documents, htmx=True)
+    row = ""
+    while time.monotonic() < deadline and "Publié" not in row:
+        row = html.unescape(browser.get(f"{documents}/{document_id}/ligne").text)
+        time.sleep(0.3)
+    assert "Publié" in row
+    browser.close()
+
+
 def test_serve_local_migrates_seeds_serves_and_stops_on_ctrl_c(tmp_path, unused_port):
     """The command behind `make run`, on an empty instance folder, as a new user would run it."""
     env = dict(os.environ)
@@ -128,6 +166,7 @@ def test_serve_local_migrates_seeds_serves_and_stops_on_ctrl_c(tmp_path, unused_
                 time.sleep(0.3)
         assert "Connexion à Raccord" in body
         assert (tmp_path / "raccord.db").exists()
+        walk_the_demo(f"http://127.0.0.1:{unused_port}")
     finally:
         os.kill(process.pid, signal.SIGINT)  # Ctrl-C
         try:

@@ -67,15 +67,21 @@ def serve_local_command(host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     upgrade(revision="heads")
-    if database_is_empty():
+    first_start = database_is_empty()
+    if first_start:
         seed_demo()
         click.echo("Données de démonstration créées.")
     if app.config["SANDBOX_ENABLED"]:
         from webapp.sandbox_host import seed_sandbox_for
-        from webapp.services.demo import demo_organisation_id
+        from webapp.services.demo import DEMO_CONNECTED, connect_demo_dossier, demo_organisation_id
 
         app.config["SANDBOX_BASE_URL"] = app.config["SANDBOX_BASE_URL"] or f"http://{host}:{port}/sandbox"
         seed_sandbox_for(demo_organisation_id())  # the demo companies belong to the demo cabinet
+        if first_start and connect_demo_dossier(app):
+            click.echo(
+                f"« {DEMO_CONNECTED[0]} » est relié à « Compta Démo » : ses listes se chargent, "
+                "puis deux règles et trois factures à publier s'ajoutent."
+            )
     db.session.remove()
 
     worker, _thread = start_embedded_worker(app)
