@@ -373,20 +373,15 @@ def sandbox_tokens(
     """The sandbox's companies, and a live grant to one (`company_id`, else the first by id), as if
     its consent had just been given: (company id, access token, refresh token)."""
     from sandbox.models import SandboxCompany
-    from sandbox.oauth import issue_tokens
+    from webapp.sandbox_host import grant_tokens
 
     seed_sandbox_for(app)
-    with app.extensions["raccord.sandbox"].app_context():
-        if company_id is None:
+    if company_id is None:
+        with app.extensions["raccord.sandbox"].app_context():
             company_id = db.session.scalars(db.select(SandboxCompany.id).order_by(SandboxCompany.id)).first()
-        access, refresh = issue_tokens(
-            client_id=app.config["SANDBOX_CLIENT_ID"],
-            company_id=company_id,
-            scope=scope,
-            access_ttl=access_ttl,
-            refresh_ttl=refresh_ttl,
-        )
-        db.session.commit()
+    access, refresh = grant_tokens(
+        app, company_id=company_id, scope=scope, access_ttl=access_ttl, refresh_ttl=refresh_ttl
+    )
     return company_id, access, refresh
 
 

@@ -72,3 +72,23 @@ def seed_sandbox_for(organisation_id: int | None) -> bool:
         current_app.config["SANDBOX_CLIENT_SECRET"],
         owner=owner_key(organisation_id) if organisation_id is not None else None,
     )
+
+
+def grant_tokens(
+    app: Flask, *, company_id: str, scope: str, access_ttl: int, refresh_ttl: int
+) -> tuple[str, str]:
+    """A live grant of Raccord's client to one sandbox company, as if its consent had just been
+    given (the demo of `make run`, the tests): (access token, refresh token)."""
+    from sandbox.oauth import issue_tokens
+    from webapp.extensions import db
+
+    with app.extensions["raccord.sandbox"].app_context():
+        tokens = issue_tokens(
+            client_id=app.config["SANDBOX_CLIENT_ID"],
+            company_id=company_id,
+            scope=scope,
+            access_ttl=access_ttl,
+            refresh_ttl=refresh_ttl,
+        )
+        db.session.commit()
+    return tokens

@@ -232,25 +232,27 @@ def publish_selected():
     return redirect(url_for("documents.index", statut=request.form.get("statut") or None))
 
 
-@bp.get("/<int:document_id>/ligne")
-def row(document_id: int):
+def _following(document_id: int, render) -> object:
+    """A fragment that asks again while its invoice is being published (`suivi=1`), then, answered
+    with the outcome, says it in a toast and tells the page's other regions."""
     document = _document(document_id)
     release_if_crashed([document])
-    body = _row(document)
+    body = render(document)
     if request.args.get("suivi") == "1" and document.status is not DocumentStatus.IN_PROGRESS:
         return make_response(body, trigger=changed({"raccord:toast": _publication_toast(document)}))
     return make_response(body)
+
+
+@bp.get("/<int:document_id>/ligne")
+def row(document_id: int):
+    """One row of 'Documents'."""
+    return _following(document_id, _row)
 
 
 @bp.get("/<int:document_id>/entete")
 def header(document_id: int):
-    """The invoice page's header while it is being published: asks again until the job ends."""
-    document = _document(document_id)
-    release_if_crashed([document])
-    body = _header(document)
-    if request.args.get("suivi") == "1" and document.status is not DocumentStatus.IN_PROGRESS:
-        return make_response(body, trigger=changed({"raccord:toast": _publication_toast(document)}))
-    return make_response(body)
+    """The header of the invoice's page (title, status, 'Publier' / 'Republier')."""
+    return _following(document_id, _header)
 
 
 @bp.get("/<int:document_id>/pdf")

@@ -104,8 +104,9 @@ def connect_demo_dossier(app: Flask) -> bool:
     import time
 
     from sandbox.models import SandboxCompany
-    from sandbox.oauth import DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL, issue_tokens
+    from sandbox.oauth import DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL
     from webapp.connectors.base import Company, TokenSet
+    from webapp.sandbox_host import grant_tokens
     from webapp.services.integrations import create_integration
     from webapp.services.jobs import launch_job
     from webapp.services.lists import start_refresh_all
@@ -121,17 +122,16 @@ def connect_demo_dossier(app: Flask) -> bool:
     scope = "lists invoices"
     with app.extensions["raccord.sandbox"].app_context():
         company = db.session.get(SandboxCompany, company_id)
-        if company is None:
-            return False
-        company_name = company.name
-        access, refresh = issue_tokens(
-            client_id=app.config["SANDBOX_CLIENT_ID"],
-            company_id=company_id,
-            scope=scope,
-            access_ttl=DEFAULT_ACCESS_TTL,
-            refresh_ttl=DEFAULT_REFRESH_TTL,
-        )
-        db.session.commit()
+        company_name = company.name if company is not None else None
+    if company_name is None:
+        return False
+    access, refresh = grant_tokens(
+        app,
+        company_id=company_id,
+        scope=scope,
+        access_ttl=DEFAULT_ACCESS_TTL,
+        refresh_ttl=DEFAULT_REFRESH_TTL,
+    )
     tokens = TokenSet(
         access_token=access,
         refresh_token=refresh,
