@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import run_worker_burst, text_of
 from tests.test_publishing import click_publish, new_invoice, upstream_invoices
+from tests.test_switch import switch
 from tests.test_transfer import old_item, to_xero
 from webapp.extensions import db
 from webapp.models import (
@@ -126,7 +127,10 @@ def test_waiting_documents_move_recoded_and_the_published_stay_under_compta_demo
     sent_before = upstream_invoices(live)
     assert len(sent_before) == 1
 
-    new_id = to_xero(job_app, browser, dossier_id, old_id)
+    said = html.unescape(switch(browser, dossier_id, old_id, "xero").text)
+    assert "Les 3 factures en attente suivront avec « Transférer les règles »." in said
+    with job_app.app_context():
+        new_id = db.session.scalar(select(Integration.id).where(Integration.software == "xero"))
     run_worker_burst(job_app)  # the new lists load
     with job_app.app_context():  # written on the old integration after the switch: carried all the same
         late_id = add_document(
