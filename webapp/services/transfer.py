@@ -586,13 +586,17 @@ def _write_payment_rules(
     }
     for old in pending.payment_rules:
         progress.step("Élément")
-        old_method = pending.items[old.payment_method_id]
+        old_method = pending.items.get(old.payment_method_id)
         entry = {
             "payment_rule_id": old.id,
-            "label": old_method.name,
+            "label": old_method.name if old_method is not None else "Sans moyen de paiement",
             "direction": old.direction.value,
             "fields": [],
         }
+        if old_method is None:
+            entry["why"] = "La règle ne désigne aucun moyen de paiement."
+            report["not"].append(entry)
+            continue
         method = placement.place(old_method)
         if method.item is None:
             entry["why"] = f"Moyen de paiement {method.how}."
