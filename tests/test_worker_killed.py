@@ -163,15 +163,32 @@ def test_a_publication_killed_after_the_software_made_the_invoice_is_published_o
 def test_a_transfer_killed_before_it_commits_writes_no_rule_and_is_started_again(
     job_app, live, dossier_with_rule
 ):
-    """The worker dies after the new rules were inserted and before the transaction commits (the
-    test holds the transfer's row, so the job waits there; PostgreSQL shows it waiting)."""
+    """The worker dies after the new rules were inserted and the waiting document moved, and before the
+    transaction commits (the test holds the transfer's row, so the job waits there; PostgreSQL shows
+    it waiting)."""
     from tests.conftest import run_worker_burst
     from tests.test_transfer import to_xero
+    from tests.test_transfer_documents import add_document
+    from webapp.models import Document, DocumentStatus
 
-    browser, dossier_id, integration_id, _ = dossier_with_rule
+    browser, dossier_id, integration_id, ids = dossier_with_rule
+    with job_app.app_context():
+        document_id = add_document(
+            integration_id,
+            dossier_id,
+            "F-ATTENTE",
+            DocumentStatus.READY,
+            party_id=ids["edf"],
+            account_id=ids["energy"],
+            tax_rate_id=ids["tva20"],
+        )
     new_id = to_xero(job_app, browser, dossier_id, integration_id)
     run_worker_burst(job_app)  # the new lists load
     url = f"/dossiers/{dossier_id}/integrations/{new_id}"
+
+    def document_on() -> int:
+        with job_app.app_context():
+            return db.session.get(Document, document_id).integration_id
 
     def new_rules() -> list[tuple[int, int | None]]:
         with job_app.app_context():
@@ -213,6 +230,7 @@ def test_a_transfer_killed_before_it_commits_writes_no_rule_and_is_started_again
         assert "Le transfert n'a pas abouti" in shown and CRASHED_MESSAGE in shown
         assert "Aucune règle n'a été écrite" in shown and "Relancer le transfert" in shown
         assert new_rules() == []  # nothing half-written
+        assert "Aucun document n'a été déplacé." in shown and document_on() == integration_id
         page = html.unescape(browser.get(url).text)
         assert "Règles à transférer (1)" in page
 
@@ -223,7 +241,9 @@ def test_a_transfer_killed_before_it_commits_writes_no_rule_and_is_started_again
             text_ = html.unescape(browser.get(again.url, headers={"HX-Request": "true"}).text)
             return text_ if "Transfert terminé" in text_ else None
 
-        assert "1 règle(s) transférée(s) entières, 0 avec des champs vides" in _wait_for(done)
+        finished = _wait_for(done)
+        assert "1 règle(s) transférée(s) entières, 0 avec des champs vides" in finished
+        assert "Documents : 1 transféré(s), dont 0 à réviser." in finished and document_on() == new_id
     finally:
         locker.close()
         worker.stop()

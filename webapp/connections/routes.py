@@ -7,6 +7,7 @@ import secrets
 import time
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from webapp.connections import bp
@@ -14,6 +15,7 @@ from webapp.connectors.base import Company, ConnectorError
 from webapp.connectors.catalogue import CATALOGUE, get_connector, software_name, software_status
 from webapp.models import Dossier
 from webapp.services import consents
+from webapp.services.documents import waiting_on_previous_software
 from webapp.services.dossiers import get_dossier_for, get_integration_for
 from webapp.services.integrations import (
     CompanyMismatch,
@@ -229,11 +231,22 @@ def _finish(
         old = get_integration_for(dossier, replacing)
         old_name = old.software_name
         integration, outcome = switch_software(old, software, company, tokens, current_user)
+        waiting = waiting_on_previous_software(dossier.id, integration)
         _start_lists(
             integration,
             f"{software_name(software)} remplace {old_name} : le dossier est relié à « {company.name} » "
             f"dans {software_name(software)}, et le chargement des listes a commencé. Les règles de "
-            f"{old_name} sont conservées, à transférer.",
+            f"{old_name} sont conservées, à transférer."
+            + (
+                " "
+                + ngettext(
+                    "La facture en attente suivra avec « Transférer les règles ».",
+                    "Les %(num)d factures en attente suivront avec « Transférer les règles ».",
+                    waiting,
+                )
+                if waiting
+                else ""
+            ),
         )
         if not outcome["revoked"]:
             flash(

@@ -28,7 +28,9 @@ from webapp.services.documents import (
     counts_by_status,
     create_document,
     documents_page,
+    previous_software,
     update_coding,
+    waiting_on_previous_software,
 )
 from webapp.services.integrations import current_integration_for, latest_integration_for
 from webapp.services.jobs import JobBackendUnavailable
@@ -53,13 +55,26 @@ def index():
     integration = latest_integration_for(g.dossier)
     slug = request.args.get("statut", "")
     status = STATUS_SLUGS.get(slug)
-    page = counts = None
+    page = counts = shown_previous = None
+    previous: list = []
+    waiting_elsewhere = 0
     if integration is not None:
         release_if_crashed(awaiting_a_job(integration))
         counts = counts_by_status(integration)
-        total = counts.get(status, 0) if status else sum(counts.values())
+        previous = previous_software(g.dossier.id, integration)
+        waiting_elsewhere = waiting_on_previous_software(g.dossier.id, integration)
+        # 'Publié dans …': the invoices published to a previous software, where they stay. An id
+        # that is not one of those filters is ignored, like an unknown status.
+        wanted = parse_id(request.args.get("precedent"))
+        shown_previous = next((p for p in previous if p.integration.id == wanted), None)
         # Any number of digits is a page (clamped to the last); anything else is the first.
-        page = documents_page(integration, status, parse_page(request.args.get("page")), total)
+        number = parse_page(request.args.get("page"))
+        if shown_previous is not None:
+            status, slug = DocumentStatus.PUBLISHED, ""
+            page = documents_page(shown_previous.integration, status, number, shown_previous.published)
+        else:
+            total = counts.get(status, 0) if status else sum(counts.values())
+            page = documents_page(integration, status, number, total)
     return render_template(
         "documents/index.html",
         dossier=g.dossier,
@@ -69,6 +84,9 @@ def index():
         counts=counts or {},
         slugs=STATUS_SLUGS,
         current=slug if status else "",
+        previous=previous,
+        shown_previous=shown_previous,
+        waiting_elsewhere=waiting_elsewhere,
         poll_seconds=current_app.config["JOB_POLL_SECONDS"],
     )
 
@@ -320,6 +338,9 @@ def show(document_id: int):
         party_selected=party_selected,
         party_slug="fournisseurs" if document.direction is Direction.PURCHASE else "clients",
         poll_seconds=current_app.config["JOB_POLL_SECONDS"],
+        moved_from=db.session.get(Integration, document.moved_from_integration_id)
+        if document.moved_from_integration_id
+        else None,
     ), (400 if request.method == "POST" else 200)
 
 

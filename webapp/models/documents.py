@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, Enum, ForeignKey, Index, LargeBinary, Numeric, String, Text
+from sqlalchemy import JSON, Date, Enum, ForeignKey, Index, LargeBinary, Numeric, String, Text
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from webapp.extensions import db
@@ -90,6 +90,11 @@ class Document(CodingItemsMixin, db.Model):
     # The last publication job: a document left 'En cours' by a dead worker is released by it.
     job_run_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("job_run.id", ondelete="SET NULL"))
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Carried over by 'Transférer les règles' from the previous software's integration; the fields
+    # it could not place there, each with why ({"field": "compte", "why": "…"}), until the user
+    # saves the coding.
+    moved_from_integration_id: Mapped[int | None] = mapped_column(ForeignKey("integration.id"))
+    transfer_notes: Mapped[list | None] = mapped_column(JSON)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 

@@ -68,6 +68,10 @@ class PaymentRule(CodingItemsMixin, db.Model):
     integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"), index=True)
     direction: Mapped[Direction] = mapped_column(direction_enum())
     due_days: Mapped[int | None] = mapped_column()
+    # Written by 'Transférer les règles': the previous software's rule it was made from.
+    transferred_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("payment_rule.id", ondelete="SET NULL"), index=True
+    )
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -88,6 +92,10 @@ class CodingDefault(CodingItemsMixin, db.Model):
     integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"), index=True)
     direction: Mapped[Direction] = mapped_column(direction_enum())
     due_days: Mapped[int | None] = mapped_column()
+    # Written by 'Transférer les règles': the previous software's default it was made from.
+    transferred_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("coding_default.id", ondelete="SET NULL"), index=True
+    )
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

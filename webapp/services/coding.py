@@ -105,6 +105,7 @@ def code_document(document: Document, given: dict[str, Any] | None = None) -> No
 
     for field in CODING_ITEMS:
         setattr(document, f"{field}_id", coding.get(f"{field}_id"))
+    document.transfer_notes = None  # coded anew on this software's lists: the transfer's notes are past
     document.paid = coding.get("paid")
     document.description = coding.get("description", "")
     due_days = coding.get("due_days")
@@ -120,8 +121,9 @@ def code_document(document: Document, given: dict[str, Any] | None = None) -> No
 
 
 def set_coding_status(document: Document) -> None:
-    """'Prêt' when nothing is missing and nothing holds it, 'À réviser' otherwise."""
-    waiting = document.missing_coding or document.hold_reason
+    """'Prêt' when nothing is missing and nothing holds it, 'À réviser' otherwise (a field a change of
+    software left empty is looked at by the user before the document goes out)."""
+    waiting = document.missing_coding or document.hold_reason or document.transfer_notes
     document.status = DocumentStatus.TO_REVIEW if waiting else DocumentStatus.READY
 
 

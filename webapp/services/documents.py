@@ -18,6 +18,7 @@ from webapp.models import (
     Document,
     DocumentStatus,
     Integration,
+    IntegrationStatus,
     ListItem,
     ListKind,
     Rule,
@@ -307,6 +308,53 @@ def counts_by_status(integration: Integration) -> dict[DocumentStatus, int]:
 WAITING = (DocumentStatus.TO_REVIEW, DocumentStatus.READY, DocumentStatus.FAILED)
 
 
+@dataclass
+class PreviousSoftware:
+    """An integration the dossier had before the one shown, with the invoices published to it."""
+
+    integration: Integration
+    published: int
+
+
+def previous_software(dossier_id: int, shown: Integration) -> list[PreviousSoftware]:
+    """The dossier's other integrations that hold published invoices, the most recent first: each is a
+    filter 'Publié dans …' of the 'Documents' page (those invoices stay where they were published)."""
+    counts = dict(
+        db.session.execute(
+            select(Document.integration_id, func.count())
+            .where(
+                Document.dossier_id == dossier_id,
+                Document.integration_id != shown.id,
+                Document.status == DocumentStatus.PUBLISHED,
+            )
+            .group_by(Document.integration_id)
+        ).all()
+    )
+    if not counts:
+        return []
+    integrations = db.session.scalars(
+        select(Integration)
+        .where(Integration.id.in_(counts))
+        .order_by(Integration.created_at.desc(), Integration.id.desc())
+    )
+    return [PreviousSoftware(i, counts[i.id]) for i in integrations]
+
+
+def waiting_on_previous_software(dossier_id: int, shown: Integration) -> int:
+    """Invoices not published yet that are still coded on a previous software's lists: 'Transférer
+    les règles' carries them to the one shown."""
+    return db.session.scalar(
+        select(func.count(Document.id))
+        .join(Integration, Document.integration_id == Integration.id)
+        .where(
+            Document.dossier_id == dossier_id,
+            Integration.id != shown.id,
+            Integration.status == IntegrationStatus.DISCONNECTED,
+            Document.status != DocumentStatus.PUBLISHED,
+        )
+    )
+
+
 def reapply_rule(rule: Rule, user: User | None) -> int:
     """'Appliquer à toutes les factures du fournisseur de la Boîte de réception'.
 
@@ -374,6 +422,7 @@ def update_coding(document: Document, data: CodingChange, user: User | None) -> 
     document.due_date = data.due_date
     document.failure_reason = ""
     document.failure_detail = ""
+    document.transfer_notes = None  # the user has looked at what the change of software left empty
     set_coding_status(document)
     record_event(
         dossier_id=document.dossier_id,

@@ -270,16 +270,30 @@ def _copy_rules(
         select(PaymentRule).where(PaymentRule.dossier_id == original.id).order_by(PaymentRule.id)
     ):
         values = _remap_items(_columns(PaymentRule, payment), item_map, _ITEM_FIELDS)
-        values.update(dossier_id=copy.id, integration_id=integration_map[payment.integration_id])
+        values.update(
+            dossier_id=copy.id,
+            integration_id=integration_map[payment.integration_id],
+            transferred_from_id=maps.payment_rules.get(payment.transferred_from_id),
+        )
         new_payment = PaymentRule(**values)
         db.session.add(new_payment)
         db.session.flush()
         maps.payment_rules[payment.id] = new_payment.id
         maps.count += 1
-    for default in db.session.scalars(select(CodingDefault).where(CodingDefault.dossier_id == original.id)):
+    defaults: dict[int, int] = {}
+    for default in db.session.scalars(
+        select(CodingDefault).where(CodingDefault.dossier_id == original.id).order_by(CodingDefault.id)
+    ):
         values = _remap_items(_columns(CodingDefault, default), item_map, _ITEM_FIELDS)
-        values.update(dossier_id=copy.id, integration_id=integration_map[default.integration_id])
-        db.session.add(CodingDefault(**values))
+        values.update(
+            dossier_id=copy.id,
+            integration_id=integration_map[default.integration_id],
+            transferred_from_id=defaults.get(default.transferred_from_id),
+        )
+        new_default = CodingDefault(**values)
+        db.session.add(new_default)
+        db.session.flush()
+        defaults[default.id] = new_default.id
     for choice in db.session.scalars(select(ItemChoice).where(ItemChoice.dossier_id == original.id)):
         values = _remap_items(_columns(ItemChoice, choice), item_map, ["source_item_id", "target_item_id"])
         values.update(dossier_id=copy.id, target_integration_id=integration_map[choice.target_integration_id])
@@ -309,6 +323,7 @@ def _copy_documents(
             if document.payment_rule_id
             else None,
             idempotency_key=uuid.uuid4().hex,
+            moved_from_integration_id=integration_map.get(document.moved_from_integration_id),
         )
         if document.status is DocumentStatus.IN_PROGRESS:  # its job belongs to the original
             values["status"] = DocumentStatus.READY

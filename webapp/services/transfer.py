@@ -1,11 +1,16 @@
-"""'Transférer les règles': the rules of a disconnected integration carried over to the new software.
+"""'Transférer les règles': what the user made on a disconnected integration carried over to the new software.
 
-Two steps. The preparation places every item the rules point to in the new lists
-(webapp.services.matching, or the user's earlier answer); the items it cannot place are shown for
-review (a choice in the new list, or 'Ignorer'), and the answers are kept. The transfer then writes
-one new rule per old rule whose supplier or customer was placed, leaving empty (and saying why) the
-fields it could not place, and marks the old rule transferred. An old rule is never changed
-otherwise nor deleted; one not transferred stays 'À transférer'. Running it again changes nothing.
+Two steps. The preparation places every item the rules, the payment-method rules, the 'Codage par
+défaut' and the waiting documents point to in the new lists (webapp.services.matching, or the
+user's earlier answer); the items it cannot place are shown for review (a choice in the new list, or
+'Ignorer'), and the answers are kept. The transfer then, in one transaction:
+- writes one new rule per old rule whose supplier or customer was placed, one new payment-method
+  rule per old one whose payment method was placed, and the defaults the new software does not have
+  yet, leaving empty (and saying why) the fields it could not place, each new one naming its old one;
+- moves the documents still waiting to be published (À réviser, Prêt, Échec) to the new software,
+  recoded on its lists (webapp.services.transfer_documents): nothing is published by the move.
+An old rule is never changed otherwise nor deleted; one not transferred stays 'À transférer'. The
+published documents stay with the software they were published to. Running it again changes nothing.
 """
 
 from __future__ import annotations
@@ -13,11 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from flask_babel import ngettext
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import aliased
 
 from webapp.extensions import db
 from webapp.models import (
+    CodingDefault,
+    Document,
+    DocumentStatus,
     Dossier,
     Integration,
     IntegrationStatus,
@@ -28,12 +37,13 @@ from webapp.models import (
     ListKind,
     ListSync,
     PartyKind,
+    PaymentRule,
     Rule,
     RuleTransfer,
     User,
 )
 from webapp.models.base import utcnow
-from webapp.models.coding import CODING_ITEMS, ITEM_WHAT, item_label
+from webapp.models.coding import CODING_ITEMS, item_label
 from webapp.services.events import record_event
 from webapp.services.jobs import CRASHED_MESSAGE, UNEXPECTED_MESSAGE, job_view, report_progress
 from webapp.services.matching import ListIndex, Match, match_item
@@ -45,6 +55,7 @@ from webapp.services.parties import (
     siren_from_vat,
 )
 from webapp.services.rules import has_reverse_charge
+from webapp.services.transfer_documents import FIELD_WORDS, carry_documents, release_finished_publications
 
 FIELD_KINDS = {
     "account": ListKind.ACCOUNTS,
@@ -172,30 +183,56 @@ RULE_FIELDS = (
     Rule.auto_publish,
     Rule.reverse_charge,
 )
-
-
-def _pending(dossier: Dossier, target: Integration) -> tuple[list, dict[int, object]]:
-    """The pending rules and the old items they point to, as plain rows read in a few queries."""
-    rules = db.session.execute(
-        select(*RULE_FIELDS)
-        .join(Integration, Rule.integration_id == Integration.id)
-        .where(*awaiting_transfer(dossier.id), Integration.id != target.id)
-        .order_by(Rule.id)
-    ).all()
-    wanted = sorted({getattr(r, f"{name}_id") for r in rules for name in ("party", *CODING_ITEMS)} - {None})
-    items: dict[int, object] = {}
-    for start in range(0, len(wanted), 5000):
-        chunk = wanted[start : start + 5000]
-        items.update(
-            (row.id, row) for row in db.session.execute(select(*ITEM_FIELDS).where(ListItem.id.in_(chunk)))
-        )
-    return rules, items
+LAYER_FIELDS = (
+    "direction",
+    "account_id",
+    "tax_rate_id",
+    "payment_method_id",
+    "tracking_id",
+    "due_days",
+    "paid",
+)
+PAYMENT_RULE_FIELDS = (
+    PaymentRule.id,
+    PaymentRule.description,
+    *(getattr(PaymentRule, f) for f in LAYER_FIELDS),
+)
+DEFAULT_FIELDS = (
+    CodingDefault.id,
+    CodingDefault.description,
+    *(getattr(CodingDefault, f) for f in LAYER_FIELDS),
+)
+DOCUMENT_FIELDS = (
+    Document.id,
+    Document.integration_id,
+    Document.direction,
+    Document.status,
+    Document.number,
+    Document.party_id,
+    Document.party_name,
+    Document.party_vat_number,
+    Document.party_siren,
+    Document.account_id,
+    Document.tax_rate_id,
+    Document.payment_method_id,
+    Document.tracking_id,
+    Document.rule_id,
+    Document.payment_rule_id,
+)
 
 
 # Made once: a new alias per call rebuilt its column collection each time, most of the cost of the
 # count the 'Intégration' page shows.
 _COPY = aliased(Rule, name="transferred_copy")
 _TRANSFERRED = select(_COPY.id).where(_COPY.transferred_from_id == Rule.id).exists()
+_PAYMENT_COPY = aliased(PaymentRule, name="transferred_payment_rule")
+_PAYMENT_TRANSFERRED = (
+    select(_PAYMENT_COPY.id).where(_PAYMENT_COPY.transferred_from_id == PaymentRule.id).exists()
+)
+_DEFAULT_COPY = aliased(CodingDefault, name="transferred_default")
+_DEFAULT_TRANSFERRED = (
+    select(_DEFAULT_COPY.id).where(_DEFAULT_COPY.transferred_from_id == CodingDefault.id).exists()
+)
 
 
 def transferred():
@@ -213,6 +250,86 @@ def awaiting_transfer(dossier_id: int) -> tuple:
     )
 
 
+def _previous(model, dossier_id: int, target_id: int) -> tuple:
+    """The rows of `model` on the dossier's disconnected integrations other than `target` (the query
+    joins Integration)."""
+    return (
+        model.dossier_id == dossier_id,
+        Integration.status == IntegrationStatus.DISCONNECTED,
+        Integration.id != target_id,
+    )
+
+
+def _pending_payment_rules(dossier_id: int, target_id: int) -> tuple:
+    return (*_previous(PaymentRule, dossier_id, target_id), ~_PAYMENT_TRANSFERRED)
+
+
+def _pending_defaults(dossier_id: int, target_id: int) -> tuple:
+    return (*_previous(CodingDefault, dossier_id, target_id), ~_DEFAULT_TRANSFERRED)
+
+
+def documents_left_behind(dossier_id: int, target_id: int) -> tuple:
+    """The documents a transfer to `target` carries: those of a previous software not published
+    there (the query joins Integration on Document.integration_id). 'En cours' ones are among them,
+    and move once their publication has ended in failure."""
+    return (*_previous(Document, dossier_id, target_id), Document.status != DocumentStatus.PUBLISHED)
+
+
+@dataclass
+class Pending:
+    """What waits for a transfer, as plain rows read in a few queries, and the old items they point to."""
+
+    rules: list
+    payment_rules: list
+    defaults: list
+    documents: list
+    items: dict[int, object]
+
+
+def _pending(dossier: Dossier, target: Integration, *, lock: bool = False) -> Pending:
+    documents_query = (
+        select(*DOCUMENT_FIELDS)
+        .join(Integration, Document.integration_id == Integration.id)
+        .where(*documents_left_behind(dossier.id, target.id))
+        .order_by(Document.id)
+    )
+    if lock:
+        # Read first and locked (PostgreSQL): a publication, or another transfer, touching one of them
+        # waits for this transaction; another transfer then reads the rules this one wrote.
+        documents_query = documents_query.with_for_update(of=Document)
+    documents = db.session.execute(documents_query).all()
+    rules = db.session.execute(
+        select(*RULE_FIELDS)
+        .join(Integration, Rule.integration_id == Integration.id)
+        .where(*awaiting_transfer(dossier.id), Integration.id != target.id)
+        .order_by(Rule.id)
+    ).all()
+    payment_rules = db.session.execute(
+        select(*PAYMENT_RULE_FIELDS)
+        .join(Integration, PaymentRule.integration_id == Integration.id)
+        .where(*_pending_payment_rules(dossier.id, target.id))
+        .order_by(PaymentRule.id)
+    ).all()
+    # The most recent software's defaults first: they are the ones the new software takes.
+    defaults = db.session.execute(
+        select(*DEFAULT_FIELDS)
+        .join(Integration, CodingDefault.integration_id == Integration.id)
+        .where(*_pending_defaults(dossier.id, target.id))
+        .order_by(Integration.created_at.desc(), Integration.id.desc(), CodingDefault.id)
+    ).all()
+    wanted = {r.party_id for r in rules} | {d.party_id for d in documents}
+    for row in (*rules, *payment_rules, *defaults, *documents):
+        wanted.update(getattr(row, f"{name}_id") for name in CODING_ITEMS)
+    wanted = sorted(wanted - {None})
+    items: dict[int, object] = {}
+    for start in range(0, len(wanted), 5000):
+        chunk = wanted[start : start + 5000]
+        items.update(
+            (row.id, row) for row in db.session.execute(select(*ITEM_FIELDS).where(ListItem.id.in_(chunk)))
+        )
+    return Pending(rules, payment_rules, defaults, documents, items)
+
+
 def pending_count(dossier: Dossier, target: Integration) -> int:
     """How many rules wait for a transfer: one count, not the rules and their items."""
     return db.session.scalar(
@@ -222,27 +339,87 @@ def pending_count(dossier: Dossier, target: Integration) -> int:
     )
 
 
-def _items_of(rule, items: dict[int, object]) -> list:
-    return [
-        items[i] for i in (rule.party_id, *(getattr(rule, f"{f}_id") for f in CODING_ITEMS)) if i is not None
-    ]
+@dataclass(frozen=True)
+class PendingCounts:
+    rules: int
+    payment_rules: int
+    defaults: int
+    documents: int
+
+    def __bool__(self) -> bool:
+        return bool(self.rules or self.payment_rules or self.defaults or self.documents)
+
+    @property
+    def besides_rules(self) -> list[str]:
+        """What the transfer carries besides the party rules, in French, for the 'Intégration' page."""
+        said = []
+        if self.payment_rules:
+            said.append(
+                ngettext(
+                    "%(num)d règle moyen de paiement",
+                    "%(num)d règles moyens de paiement",
+                    self.payment_rules,
+                )
+            )
+        if self.defaults:
+            said.append("le codage par défaut")
+        if self.documents:
+            said.append(
+                ngettext(
+                    "%(num)d document en attente de publication",
+                    "%(num)d documents en attente de publication",
+                    self.documents,
+                )
+            )
+        return said
+
+
+def pending_summary(dossier: Dossier, target: Integration) -> PendingCounts:
+    """What a transfer to `target` would carry: one count of each."""
+
+    def count(model, conditions) -> int:
+        return db.session.scalar(
+            select(func.count(model.id))
+            .join(Integration, model.integration_id == Integration.id)
+            .where(*conditions)
+        )
+
+    return PendingCounts(
+        rules=pending_count(dossier, target),
+        payment_rules=count(PaymentRule, _pending_payment_rules(dossier.id, target.id)),
+        defaults=count(CodingDefault, _pending_defaults(dossier.id, target.id)),
+        documents=count(Document, documents_left_behind(dossier.id, target.id)),
+    )
+
+
+def _items_of(row, items: dict[int, object], *, party: bool) -> list:
+    ids = (row.party_id if party else None, *(getattr(row, f"{f}_id") for f in CODING_ITEMS))
+    return [items[i] for i in ids if i is not None]
 
 
 def prepare(dossier: Dossier, target: Integration, user: User | None) -> RuleTransfer:
-    """The review: the items of the pending rules that no match and no earlier answer place."""
+    """The review: the items of what waits for a transfer that no match and no earlier answer place."""
     placement = Placement(target)
     unresolved: dict[int, dict] = {}
-    rules, items = _pending(dossier, target)
-    for rule in rules:
-        for old in _items_of(rule, items):
-            match = placement.place(old)
-            if match.item is None and match.how != "ignoré à la revue" and old.id not in unresolved:
-                unresolved[old.id] = {
-                    "item_id": old.id,
-                    "kind": old.kind.value,
-                    "label": item_label("account" if old.kind is ListKind.ACCOUNTS else "", old),
-                    "why": match.how,
-                }
+    pending = _pending(dossier, target)
+    olds = [
+        *(old for rule in pending.rules for old in _items_of(rule, pending.items, party=True)),
+        *(
+            old
+            for row in (*pending.payment_rules, *pending.defaults)
+            for old in _items_of(row, pending.items, party=False)
+        ),
+        *(old for doc in pending.documents for old in _items_of(doc, pending.items, party=True)),
+    ]
+    for old in olds:
+        match = placement.place(old)
+        if match.item is None and match.how != "ignoré à la revue" and old.id not in unresolved:
+            unresolved[old.id] = {
+                "item_id": old.id,
+                "kind": old.kind.value,
+                "label": item_label("account" if old.kind is ListKind.ACCOUNTS else "", old),
+                "why": match.how,
+            }
     run = RuleTransfer(
         dossier_id=dossier.id,
         target_integration_id=target.id,
@@ -276,15 +453,47 @@ def save_choices(run: RuleTransfer, answers: dict[int, int | None], user: User |
     db.session.commit()
 
 
-def transfer(run_id: int, user_id: int | None = None, job_run_id: int | None = None) -> dict:
-    """Write the new rules (the job's work). Returns, and keeps, the report."""
-    run = db.session.get(RuleTransfer, run_id)
-    target = db.session.get(Integration, run.target_integration_id)
-    dossier = db.session.get(Dossier, run.dossier_id)
-    placement = Placement(target)
-    reverse_charge_possible = has_reverse_charge(target)
+def _place_fields(
+    old, items: dict[int, object], placement: Placement, values: dict, entry: dict, fields
+) -> None:
+    """The new list's item for each coding field of `old`, into `values`; each field that cannot be
+    placed is left empty and said in `entry` (which field, and why)."""
+    for name in fields:
+        item_id = getattr(old, f"{name}_id")
+        if item_id is None:
+            values[f"{name}_id"] = None
+            continue
+        item = items[item_id]
+        match = placement.place(item)
+        values[f"{name}_id"] = match.item.id if match.item is not None else None
+        if match.item is None:
+            entry["fields"].append({"field": FIELD_WORDS[name], "why": f"« {item.name} » {match.how}"})
+
+
+class _Progress:
+    """The job's progress over everything the transfer writes, said every few hundred items."""
+
+    def __init__(self, total: int):
+        self.total, self.done = max(total, 1), 0
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        if self.done % 500 == 0 or self.done == self.total:
+            report_progress(int(self.done * 100 / self.total), f"{what} {self.done} sur {self.total}")
+
+
+def _write_rules(
+    pending: Pending,
+    placement: Placement,
+    target: Integration,
+    dossier: Dossier,
+    user_id: int | None,
+    now,
+    progress: _Progress,
+) -> dict[str, list]:
     report: dict[str, list] = {"whole": [], "partial": [], "not": []}
-    rules, items = _pending(dossier, target)
+    reverse_charge_possible = has_reverse_charge(target)
+    items = pending.items
     # The new integration's rules by party: one read, then kept up to date as rules are written.
     taken: dict[tuple, int | None] = {
         (kind, party_id): rule_id
@@ -292,12 +501,10 @@ def transfer(run_id: int, user_id: int | None = None, job_run_id: int | None = N
             select(Rule.party_kind, Rule.party_id, Rule.id).where(Rule.integration_id == target.id)
         )
     }
-    now = utcnow()
     new_rows: list[dict] = []
     written: list[tuple[int, tuple, dict]] = []
-    for index, old in enumerate(rules, start=1):
-        if index % 500 == 0 or index == len(rules):
-            report_progress(int(index * 100 / max(len(rules), 1)), f"Règle {index} sur {len(rules)}")
+    for old in pending.rules:
+        progress.step("Élément")
         old_party = items[old.party_id]
         party = placement.place(old_party)
         entry = {"rule_id": old.id, "party": old_party.name, "kind": old.party_kind.value, "fields": []}
@@ -337,18 +544,7 @@ def transfer(run_id: int, user_id: int | None = None, job_run_id: int | None = N
                     "why": f"{target.software_name} n'a pas de compte de TVA autoliquidée",
                 }
             )
-        for name in CODING_ITEMS:
-            item_id = getattr(old, f"{name}_id")
-            if item_id is None:
-                values[f"{name}_id"] = None
-                continue
-            item = items[item_id]
-            match = placement.place(item)
-            values[f"{name}_id"] = match.item.id if match.item is not None else None
-            if match.item is None:
-                entry["fields"].append(
-                    {"field": ITEM_WHAT[name].split(" ", 1)[1], "why": f"« {item.name} » {match.how}"}
-                )
+        _place_fields(old, items, placement, values, entry, CODING_ITEMS)
         new_rows.append(values)
         taken[key] = None  # another old rule of that party is not written
         written.append((old.id, key, entry))
@@ -365,10 +561,153 @@ def transfer(run_id: int, user_id: int | None = None, job_run_id: int | None = N
         )
         for old_id, _key, entry in written:
             entry["new_rule_id"] = new_ids[old_id]
+    return report
+
+
+def _write_payment_rules(
+    pending: Pending,
+    placement: Placement,
+    target: Integration,
+    dossier: Dossier,
+    user_id: int | None,
+    now,
+    progress: _Progress,
+) -> dict[str, list]:
+    """The payment-method rules: one new rule per old one whose payment method is placed and has no
+    rule yet in the new software (for that direction)."""
+    report: dict[str, list] = {"whole": [], "partial": [], "not": []}
+    taken = {
+        (direction, method_id): rule_id
+        for direction, method_id, rule_id in db.session.execute(
+            select(PaymentRule.direction, PaymentRule.payment_method_id, PaymentRule.id).where(
+                PaymentRule.integration_id == target.id
+            )
+        )
+    }
+    for old in pending.payment_rules:
+        progress.step("Élément")
+        old_method = pending.items.get(old.payment_method_id)
+        entry = {
+            "payment_rule_id": old.id,
+            "label": old_method.name if old_method is not None else "Sans moyen de paiement",
+            "direction": old.direction.value,
+            "fields": [],
+        }
+        if old_method is None:
+            entry["why"] = "La règle ne désigne aucun moyen de paiement."
+            report["not"].append(entry)
+            continue
+        method = placement.place(old_method)
+        if method.item is None:
+            entry["why"] = f"Moyen de paiement {method.how}."
+            report["not"].append(entry)
+            continue
+        key = (old.direction, method.item.id)
+        if key in taken:
+            entry["why"] = (
+                f"« {method.item.name} » a déjà une règle ({old.direction.short_label.lower()}) "
+                f"dans {target.software_name}."
+            )
+            entry["new_id"] = taken[key]
+            report["not"].append(entry)
+            continue
+        values = {
+            "dossier_id": dossier.id,
+            "integration_id": target.id,
+            "direction": old.direction,
+            "due_days": old.due_days,
+            "paid": old.paid,
+            "description": old.description,
+            "created_by_id": user_id,
+            "transferred_from_id": old.id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        _place_fields(old, pending.items, placement, values, entry, CODING_ITEMS)
+        new = PaymentRule(**values)
+        db.session.add(new)
+        db.session.flush()
+        taken[key] = entry["new_id"] = new.id
+        report["partial" if entry["fields"] else "whole"].append(entry)
+    return report
+
+
+def _write_defaults(
+    pending: Pending,
+    placement: Placement,
+    target: Integration,
+    dossier: Dossier,
+    user_id: int | None,
+    now,
+    progress: _Progress,
+) -> dict[str, list]:
+    """The 'Codage par défaut' of purchases and of sales, where the new software has none yet: the
+    most recent previous software's."""
+    report: dict[str, list] = {"whole": [], "partial": [], "not": []}
+    taken = set(
+        db.session.scalars(select(CodingDefault.direction).where(CodingDefault.integration_id == target.id))
+    )
+    for old in pending.defaults:
+        progress.step("Élément")
+        entry = {
+            "default_id": old.id,
+            "label": old.direction.short_label,
+            "direction": old.direction.value,
+            "fields": [],
+        }
+        if old.direction in taken:
+            entry["why"] = (
+                f"{target.software_name} a déjà un codage par défaut des {old.direction.short_label.lower()}."
+            )
+            report["not"].append(entry)
+            continue
+        values = {
+            "dossier_id": dossier.id,
+            "integration_id": target.id,
+            "direction": old.direction,
+            "due_days": old.due_days,
+            "paid": old.paid,
+            "description": old.description,
+            "updated_by_id": user_id,
+            "transferred_from_id": old.id,
+            "updated_at": now,
+        }
+        _place_fields(old, pending.items, placement, values, entry, CODING_ITEMS)
+        db.session.add(CodingDefault(**values))
+        taken.add(old.direction)
+        report["partial" if entry["fields"] else "whole"].append(entry)
+    db.session.flush()
+    return report
+
+
+def transfer(run_id: int, user_id: int | None = None, job_run_id: int | None = None) -> dict:
+    """Write the new rules and move the waiting documents (the job's work), all in one transaction:
+    a transfer that fails has written and moved nothing. Returns, and keeps, the report."""
+    run = db.session.get(RuleTransfer, run_id)
+    if run.status == "done":
+        return run.report  # run again (a retry after its answer was lost): it has done its work
+    target = db.session.get(Integration, run.target_integration_id)
+    dossier = db.session.get(Dossier, run.dossier_id)
+    # A publication whose worker died releases its document first ('Échec', committed on its own, as
+    # the 'Documents' page would): the document is then carried like any failed one.
+    release_finished_publications(dossier.id, target.id)
+    placement = Placement(target)
+    pending = _pending(dossier, target, lock=True)
+    now = utcnow()
+    progress = _Progress(
+        len(pending.rules) + len(pending.payment_rules) + len(pending.defaults) + len(pending.documents)
+    )
+    report: dict = _write_rules(pending, placement, target, dossier, user_id, now, progress)
+    report["payment_rules"] = _write_payment_rules(
+        pending, placement, target, dossier, user_id, now, progress
+    )
+    report["defaults"] = _write_defaults(pending, placement, target, dossier, user_id, now, progress)
+    report["documents"] = carry_documents(pending.documents, pending.items, placement, target, progress.step)
     run.report = report
     run.status = "done"
     run.finished_at = utcnow()
-    counts = {k: len(v) for k, v in report.items()}
+    counts = {k: len(report[k]) for k in ("whole", "partial", "not")}
+    documents = report["documents"]
     record_event(
         dossier_id=dossier.id,
         integration_id=target.id,
@@ -377,10 +716,19 @@ def transfer(run_id: int, user_id: int | None = None, job_run_id: int | None = N
         kind="rules.transferred",
         message=(
             f"Règles transférées vers {target.software_name} : {counts['whole']} entières, "
-            f"{counts['partial']} avec des champs vides, {counts['not']} non transférées."
+            f"{counts['partial']} avec des champs vides, {counts['not']} non transférées. "
+            f"Documents transférés : {documents['moved']}, dont {documents['to_review']} à réviser."
         ),
         # The rules needing attention; the whole report stays with the transfer (rule_transfer).
-        details={"transfer_id": run.id, **counts, "partial": report["partial"], "not": report["not"]},
+        details={
+            "transfer_id": run.id,
+            **counts,
+            "partial": report["partial"],
+            "not": report["not"],
+            "payment_rules": {k: len(v) for k, v in report["payment_rules"].items()},
+            "defaults": {k: len(v) for k, v in report["defaults"].items()},
+            "documents": documents,
+        },
     )
     db.session.commit()
     return report
@@ -406,4 +754,13 @@ def transfer_failure(run: RuleTransfer) -> str:
     return ""
 
 
-__all__ = ["lists_ready", "pending_count", "prepare", "save_choices", "transfer", "transfer_failure"]
+__all__ = [
+    "documents_left_behind",
+    "lists_ready",
+    "pending_count",
+    "pending_summary",
+    "prepare",
+    "save_choices",
+    "transfer",
+    "transfer_failure",
+]

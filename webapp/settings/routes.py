@@ -21,7 +21,7 @@ from webapp.services.lists import refresh_outcome_toast, request_refresh, sync_v
 from webapp.services.publishing import failed_for_expiry, request_publication
 from webapp.services.rules import RuleError, choices, rule_count, search_parties
 from webapp.services.timeline import recent_for_user
-from webapp.services.transfer import lists_ready, pending_count, prepare, save_choices, transfer_failure
+from webapp.services.transfer import lists_ready, pending_summary, prepare, save_choices, transfer_failure
 from webapp.settings import bp
 from webapp.settings.forms import DossierForm
 
@@ -71,10 +71,11 @@ def _lists_block(integration, *, watching: bool) -> str:
 def integration(integration_id: int):
     integration = get_integration_for(g.dossier, integration_id)
     views = sync_views(integration)
-    pending = pending_count(g.dossier, integration) if integration.is_connected else 0
+    pending = pending_summary(g.dossier, integration) if integration.is_connected else None
     return render_template(
         "settings/integration.html",
-        pending_transfer=pending,
+        pending_transfer=pending.rules if pending else 0,
+        pending=pending,
         transfer_wait=lists_ready(integration) if pending else "",
         failed_for_expiry=failed_for_expiry(integration) if integration.is_connected else [],
         events=recent_for_user(g.dossier.id),
@@ -276,7 +277,7 @@ def start_transfer(integration_id: int):
     if waiting:
         flash(waiting, "error")
         return redirect(back)
-    if not pending_count(g.dossier, integration):
+    if not pending_summary(g.dossier, integration):
         flash("Aucune règle à transférer : toutes l'ont été, ou aucune n'a été conservée.", "info")
         return redirect(back)
     run = prepare(g.dossier, integration, current_user)
