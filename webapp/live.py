@@ -6,8 +6,8 @@ invoice published, a transfer done, any job's status fragment) also sends the ht
 integration's status, the expiry banner, the transfer card, the tab counts, the rows, the events,
 the support's jobs) is marked ``{{ live("its-id") }}``. One listener per page (``#mise-a-jour`` in
 ``base.html``) hears the event, fetches the page it is on once, and swaps in those regions by id
-(``hx-select-oob``), keeping what the user ticked. Nothing polls when nothing runs: only the
-fragment of a running job asks again.
+(``hx-select-oob``). Regions hold nothing the user is typing or ticking (a row being published
+follows itself). Nothing polls when nothing runs: only the fragment of a running job asks again.
 """
 
 from __future__ import annotations

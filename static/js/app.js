@@ -34,10 +34,8 @@
 
   // Screens that never show an old state (webapp/live.py). When a job ends, the server sends the
   // event "raccord:integration-changed"; the page's listener (#mise-a-jour) then fetches the page it
-  // is on, once, and swaps in every region marked data-live, by id. What the user ticked in those
-  // regions stays ticked.
+  // is on, once, and swaps in every region marked data-live, by id.
   var LISTENER = "mise-a-jour";
-  var ticked = null;
 
   function isListener(event) {
     return event.detail && event.detail.elt && event.detail.elt.id === LISTENER;
@@ -53,23 +51,6 @@
     event.detail.elt.setAttribute("hx-select-oob", Array.prototype.map.call(regions, function (region) {
       return region.id;
     }).join(","));
-    ticked = Array.prototype.map.call(
-      document.querySelectorAll("[data-live] input[type=checkbox]:checked"),
-      function (box) { return [box.name, box.value]; }
-    );
-  });
-
-  document.addEventListener("htmx:afterSwap", function (event) {
-    if (!isListener(event) || !ticked) { return; }
-    ticked.forEach(function (pair) {
-      Array.prototype.forEach.call(
-        document.querySelectorAll("[data-live] input[type=checkbox]"),
-        function (box) {
-          if (box.name === pair[0] && box.value === pair[1] && !box.disabled) { box.checked = true; }
-        }
-      );
-    });
-    ticked = null;
   });
 
   // A failed htmx request must not fail silently (the listener's own fetch is in the background: the
