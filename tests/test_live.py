@@ -33,11 +33,12 @@ def test_a_publication_says_when_it_ends_on_the_row_and_on_the_invoice_page(job_
         f"{base}/{first}/publier", {"vue": "facture"}, page=f"{base}/{first}", htmx=True
     )
     assert "En cours" in html.unescape(started.text) and f"{base}/{first}/entete?suivi=1" in started.text
-    assert INTEGRATION_CHANGED in events(started)  # the counts of 'Documents' change at once
+    assert INTEGRATION_CHANGED not in events(started)  # the header follows it, and tells when it ends
     running = browser.get(f"{base}/{first}/entete?suivi=1", headers=HTMX)
     assert INTEGRATION_CHANGED not in events(running) and "hx-get" in running.text
 
-    click_publish(browser, dossier_id, second)
+    from_row = click_publish(browser, dossier_id, second)
+    assert INTEGRATION_CHANGED in events(from_row)  # the counts of 'Documents' change at once
     still = browser.get(f"{base}/{second}/ligne?suivi=1", headers=HTMX)
     assert INTEGRATION_CHANGED not in events(still)
 
@@ -64,7 +65,7 @@ def test_the_lists_and_a_job_say_when_they_end(job_app, live, connected_dossier)
     for region in ("bandeau-integration", "integration-entete", "integration-etat", "integration-statut"):
         assert f'id="{region}" data-live' in shown
     started = browser.post_form(f"{page}/actualiser", {}, page=page, htmx=True)
-    assert INTEGRATION_CHANGED not in events(started)
+    assert INTEGRATION_CHANGED in events(started)  # what the click found is shown on the whole page
     running = browser.get(f"{page}/listes?suivi=1", headers=HTMX)
     assert INTEGRATION_CHANGED not in events(running)
     run_worker_burst(job_app)

@@ -41,16 +41,65 @@
     return event.detail && event.detail.elt && event.detail.elt.id === LISTENER;
   }
 
+  // Whether a form holds what the user typed, ticked or chose and has not saved.
+  function isDirty(form) {
+    return Array.prototype.some.call(form.elements, function (field) {
+      if (field.type === "hidden" || field.type === "submit" || field.type === "button") { return false; }
+      if (field.type === "checkbox" || field.type === "radio") { return field.checked !== field.defaultChecked; }
+      if (field.options) {
+        return Array.prototype.some.call(field.options, function (o) { return o.selected !== o.defaultSelected; });
+      }
+      return field.value !== field.defaultValue;
+    });
+  }
+
+  // Other tabs of this browser hear of the change too (their pages would otherwise stay as they were).
+  var channel = window.BroadcastChannel ? new window.BroadcastChannel("raccord") : null;
+  document.addEventListener("raccord:integration-changed", function (event) {
+    if (channel && !(event.detail && event.detail.fromOtherTab)) { channel.postMessage("changed"); }
+  });
+  if (channel) {
+    channel.onmessage = function () {
+      if (window.htmx) { window.htmx.trigger(document.body, "raccord:integration-changed", { fromOtherTab: true }); }
+    };
+  }
+
+  // The menus and details the user opened stay open when their region is replaced.
+  var opened = [];
+
   document.addEventListener("htmx:configRequest", function (event) {
     if (!isListener(event)) { return; }
-    var regions = document.querySelectorAll("[data-live][id]");
+    // A region holding a form the user is filling in is left as it is: nothing typed is ever lost.
+    var regions = Array.prototype.filter.call(document.querySelectorAll("[data-live][id]"), function (region) {
+      return !Array.prototype.some.call(region.querySelectorAll("form"), isDirty);
+    });
     if (!regions.length) { event.preventDefault(); return; }
+    opened = Array.prototype.map.call(document.querySelectorAll("[data-live] details[open][id]"), function (d) {
+      return d.id;
+    });
     event.detail.path = window.location.pathname + window.location.search;
     // The page as a reload would give it, not the fragment an htmx request to that address gets.
     delete event.detail.headers["HX-Request"];
-    event.detail.elt.setAttribute("hx-select-oob", Array.prototype.map.call(regions, function (region) {
-      return region.id;
-    }).join(","));
+    event.detail.elt.setAttribute("hx-select-oob", regions.map(function (region) { return region.id; }).join(","));
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (!isListener(event)) { return; }
+    opened.forEach(function (id) {
+      var details = document.getElementById(id);
+      if (details) { details.open = true; }
+    });
+    opened = [];
+  });
+
+  // 'Publier' on an invoice's page while its coding has changes not saved: said, and not sent.
+  document.addEventListener("htmx:confirm", function (event) {
+    var guard = event.detail.elt && event.detail.elt.getAttribute && event.detail.elt.getAttribute("data-unsaved-guard");
+    var form = guard ? document.querySelector(guard) : null;
+    if (form && isDirty(form)) {
+      event.preventDefault();
+      showToast("Le codage a des modifications non enregistrées : cliquez d'abord sur « Enregistrer le codage ».", "error");
+    }
   });
 
   // A failed htmx request must not fail silently (the listener's own fetch is in the background: the

@@ -222,11 +222,15 @@ def publish_one(document_id: int):
         if toast:
             flash(toast["message"], "error")
         return redirect(url_for("documents.show", document_id=document.id))
-    body = _header(document) if request.form.get("vue") == "facture" else _row(document)
+    on_its_page = request.form.get("vue") == "facture"
+    body = _header(document) if on_its_page else _row(document)
     trigger = {"raccord:toast": toast} if toast else {}
     if document.status is DocumentStatus.FAILED and not toast:
         # Refused at once (the connection has expired, say): said now, and shown everywhere.
         trigger["raccord:toast"] = _publication_toast(document)
+    elif on_its_page:
+        # Its header follows the publication and tells the page when it ends: nothing else changed yet.
+        return make_response(body, trigger=trigger or None)
     return make_response(body, trigger=changed(trigger))
 
 
@@ -305,7 +309,9 @@ def show(document_id: int):
     editable = document.status in WAITING
     if request.method == "POST":
         if not editable:
-            flash(f"La facture est « {document.status.label} » : son codage ne peut plus changer.", "error")
+            flash(
+                f"La facture a le statut « {document.status.label} » : son codage ne peut plus changer.", "error"
+            )
             return redirect(url_for("documents.show", document_id=document.id))
         if form.validate_on_submit():
             data = form.coding_input(CodingChange, due_date=form.due_date.data, party_id=form.party_id.data)

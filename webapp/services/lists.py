@@ -298,7 +298,7 @@ def run_refresh(
             reason = _french_reason(exc, integration)
             if isinstance(exc, IntegrationExpired):
                 mark_expired(integration_id, exc.detail)
-            _finish(sync.id, SyncStatus.FAILED, error=reason)
+            # The event and the list's end in one commit: a page told the load ended shows its event.
             record_event(
                 dossier_id=integration.dossier_id,
                 integration_id=integration_id,
@@ -308,7 +308,7 @@ def run_refresh(
                 message=f"Échec du chargement de la liste « {kind.label} » : {reason}",
                 details={"list": kind.value, "answer": exc.detail, "received": received},
             )
-            db.session.commit()
+            _finish(sync.id, SyncStatus.FAILED, error=reason)
             raise UserFacingJobError(reason) from None
         except BaseException:
             db.session.rollback()
@@ -322,7 +322,6 @@ def run_refresh(
             log.warning("List refresh lock was already gone for %s/%s", integration_id, kind.value)
 
     duration = round(time.monotonic() - started, 2)
-    _finish(sync.id, SyncStatus.SUCCEEDED, counts=counts, integration_id=integration_id, kind=kind)
     record_event(
         dossier_id=integration.dossier_id,
         integration_id=integration_id,
@@ -341,7 +340,7 @@ def run_refresh(
             "changes_since": since.isoformat() if since else None,
         },
     )
-    db.session.commit()
+    _finish(sync.id, SyncStatus.SUCCEEDED, counts=counts, integration_id=integration_id, kind=kind)
     return counts
 
 

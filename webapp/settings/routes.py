@@ -106,7 +106,8 @@ def refresh_all(integration_id: int):
     """'Actualiser les données de l'intégration': answers at once; the lists load in jobs."""
     integration = get_integration_for(g.dossier, integration_id)
     toast = request_refresh(integration, None, current_user)
-    return make_response(_lists_block(integration, watching=True), trigger={"raccord:toast": toast})
+    # What the click found (an access that expired meanwhile, say) is shown everywhere on the page.
+    return make_response(_lists_block(integration, watching=True), trigger=changed({"raccord:toast": toast}))
 
 
 @bp.post("/integrations/<int:integration_id>/listes/<kind>/recharger")
@@ -118,7 +119,8 @@ def refresh_one(integration_id: int, kind: str):
     except ValueError:
         abort(404)
     toast = request_refresh(integration, list_kind, current_user)
-    return make_response(_lists_block(integration, watching=True), trigger={"raccord:toast": toast})
+    # What the click found (an access that expired meanwhile, say) is shown everywhere on the page.
+    return make_response(_lists_block(integration, watching=True), trigger=changed({"raccord:toast": toast}))
 
 
 @bp.get("/integrations/<int:integration_id>/listes")
