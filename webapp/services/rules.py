@@ -9,6 +9,7 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import Integration, ListItem, ListKind, PartyKind, Rule, User
 from webapp.models.base import utcnow
+from webapp.search import matching_all, query_words
 from webapp.services.events import record_event
 
 CURRENCIES = {
@@ -61,7 +62,11 @@ def codable(integration: Integration, kind: ListKind):
     )
     if kind is ListKind.ACCOUNTS:
         query = query.where(ListItem.visible.is_(True))
-    order = (ListItem.code, ListItem.name) if kind is ListKind.ACCOUNTS else (ListItem.name,)
+    order = (
+        (ListItem.code, ListItem.sort_name, ListItem.id)
+        if kind is ListKind.ACCOUNTS
+        else (ListItem.sort_name, ListItem.id)
+    )
     return query.order_by(*order)
 
 
@@ -72,10 +77,13 @@ def choices(integration: Integration, kind: ListKind) -> list[ListItem]:
 def search_parties(
     integration: Integration, party_kind: PartyKind, query: str, limit: int = 20
 ) -> list[ListItem]:
-    pattern = f"%{query.strip().replace('%', '').replace('_', '')}%"
-    found = codable(integration, PARTY_LIST[party_kind]).where(
-        ListItem.name.ilike(pattern) | ListItem.vat_number.ilike(pattern) | ListItem.siren.ilike(pattern)
-    )
+    """The first active suppliers (or customers) in French order having every word of `query`, in any
+    order, case and accents ignored, in their name, code, VAT number or SIREN; none for an empty one.
+    The rule form's picker and the transfer review's both use it."""
+    words = query_words(query)
+    if not words:
+        return []
+    found = codable(integration, PARTY_LIST[party_kind]).where(*matching_all(ListItem.search_text, words))
     return list(db.session.scalars(found.limit(limit)))
 
 
