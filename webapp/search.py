@@ -7,7 +7,8 @@ ones, and an ORM hook for changes (keep_search_columns). A search is cut into wo
 same way, and a row matches when every word appears in its copy, in any order (matching_all).
 
 PostgreSQL finds the words through a trigram index on list_item.search_text (migration 0020);
-SQLite reads the list in page order through an index that holds the copy.
+SQLite reads the list in page order through an index that holds the copy. A change to how the copies
+are made needs a migration that makes them again for the rows already there, as 0020 does.
 """
 
 from __future__ import annotations
