@@ -62,12 +62,14 @@ def codable(integration: Integration, kind: ListKind):
     )
     if kind is ListKind.ACCOUNTS:
         query = query.where(ListItem.visible.is_(True))
-    order = (
-        (ListItem.code, ListItem.sort_name, ListItem.id)
-        if kind is ListKind.ACCOUNTS
-        else (ListItem.sort_name, ListItem.id)
-    )
-    return query.order_by(*order)
+    return query.order_by(*_order(kind))
+
+
+def _order(kind: ListKind) -> tuple:
+    """Accounts by number; the other lists by name in French order (accents and case ignored)."""
+    if kind is ListKind.ACCOUNTS:
+        return (ListItem.code, ListItem.sort_name, ListItem.id)
+    return (ListItem.sort_name, ListItem.id)
 
 
 def choices(integration: Integration, kind: ListKind) -> list[ListItem]:
@@ -84,7 +86,11 @@ def search_parties(
     if not words:
         return []
     found = codable(integration, PARTY_LIST[party_kind]).where(*matching_all(ListItem.search_text, words))
-    return list(db.session.scalars(found.limit(limit)))
+    # The ids first, from the search index alone (PostgreSQL would otherwise read every row it tests
+    # from the table), then the rows shown.
+    ids = found.with_only_columns(ListItem.id).limit(limit).scalar_subquery()
+    shown = select(ListItem).where(ListItem.id.in_(ids)).order_by(*_order(PARTY_LIST[party_kind]))
+    return list(db.session.scalars(shown))
 
 
 def has_reverse_charge(integration: Integration) -> bool:
