@@ -329,6 +329,28 @@ def test_an_item_the_software_just_created_is_found_at_once(app_ctx):
     assert _found(integration.id, "lefevre") == ["Épicerie Lefèvre"] and _found(integration.id, "wurth") == []
 
 
+def test_an_invoices_supplier_written_without_accents_is_the_one_in_the_list(app_ctx):
+    """An invoice's supplier is looked for in the list through the same normalised copy: 'LEFEVRE
+    FRERES' is 'Lefèvre Frères' (no second supplier is created), whatever the spaces of a VAT number."""
+    from webapp.services.parties import PartyIdentity, match_in_list
+
+    integration = make_integration(make_dossier(make_organisation()))
+    lefevre = make_item(integration, ListKind.SUPPLIERS, "Lefèvre Frères")
+    atelier = make_item(integration, ListKind.SUPPLIERS, "L'Atelier d'Élise")
+    edf = make_item(integration, ListKind.SUPPLIERS, "EDF", vat_number="FR 03 552 081 317")
+    make_item(integration, ListKind.SUPPLIERS, "Lefèvre Frères (ancien)", active=False)
+
+    def match(**identity) -> int | None:
+        found = match_in_list(integration, ListKind.SUPPLIERS, PartyIdentity(**identity))
+        return found.id if found else None
+
+    assert match(name="LEFEVRE FRERES SARL") == lefevre.id
+    assert match(name="Latelier Delise") == atelier.id
+    assert match(name="Électricité de France", vat_number="FR03552081317") == edf.id
+    assert match(name="Autre", siren="552081317") == edf.id
+    assert match(name="Lefèvre Sœurs") is None
+
+
 def test_a_renamed_dossier_and_cabinet_are_found_by_their_new_names(app_ctx):
     from webapp.services.dossiers import update_dossier
     from webapp.services.support import find_dossiers
@@ -476,7 +498,10 @@ def test_the_migration_fills_the_rows_already_there_in_batches(database_url):
             if db.engine.dialect.name == "postgresql":
                 with db.engine.connect() as conn:
                     definition = conn.execute(
-                        sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_list_item_trigram'")
+                        sa.text(
+                            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_list_item_trigram'"
+                            " AND schemaname = current_schema()"
+                        )
                     ).scalar_one()
                 assert "gin (search_text" in definition and "gin_trgm_ops" in definition
             found = _found(integration, "lefevre securitas 401sec")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import String, event, inspect
@@ -29,17 +30,26 @@ SORT_NAME_BYTES = 200
 MAX_QUERY_CHARS = 200
 MAX_QUERY_WORDS = 12
 
-# What NFKD does not take apart into a letter and its accents.
-_LETTERS = str.maketrans(
-    {"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss", "ẞ": "ss", "ø": "o", "Ø": "o"}
-    | {"đ": "d", "Đ": "d", "ł": "l", "Ł": "l", "ı": "i", "þ": "th", "Þ": "th", "ð": "d", "Ð": "d"}
+# What NFKD does not take apart into a letter and its accents, spelt out; and the accents and other
+# combining marks NFKD took apart, left out (those of the first two planes, where every script in use
+# has its marks: one table, applied in C).
+# fmt: off
+_LETTERS = {
+    "œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss", "ẞ": "ss", "ø": "o", "Ø": "o", "đ": "d", "Đ": "d",
+    "ł": "l", "Ł": "l", "ı": "i", "þ": "th", "Þ": "th", "ð": "d", "Ð": "d",
+}
+# fmt: on
+_PLAIN = str.maketrans(
+    _LETTERS | {chr(code): None for code in range(0x300, 0x20000) if unicodedata.combining(chr(code))}
 )
 _NOT_ALNUM = re.compile(r"[\W_]+")
 # A word written with points, apostrophes, hyphens or slashes inside it: 'S.A.R.L.', "l'Église",
 # 'Coca-Cola', '401/DUP'. It is also kept joined up, so 'sarl' or 'leglise' find it.
+_JOINERS = ".'’`´-/"
 _JOINED = re.compile(r"\w+(?:[.'’`´\-/]\w+)+")
 
 
+@lru_cache(maxsize=256)  # a row's name is normalised for its search copy, then for its sort key
 def normalise(text: str | None) -> str:
     """'  L’Œuvre  de SÉCURITAS & Würth ' → 'l oeuvre de securitas wurth'.
 
@@ -47,14 +57,16 @@ def normalise(text: str | None) -> str:
     letter or a digit turned into one space. Letters of other scripts stay, in lower case."""
     if not text:
         return ""
-    text = text.translate(_LETTERS)
-    if not text.isascii():
-        text = unicodedata.normalize("NFKD", text)
-        text = "".join(char for char in text if not unicodedata.combining(char))
-    return " ".join(_NOT_ALNUM.split(text.casefold())).strip()
+    if text.isascii():
+        text = text.lower()
+    else:
+        text = unicodedata.normalize("NFKD", text).translate(_PLAIN).casefold()
+    return " ".join(_NOT_ALNUM.split(text)).strip()
 
 
 def _cut(text: str, limit: int) -> str:
+    if len(text) * 4 <= limit:  # within the limit whatever its characters
+        return text
     data = text.encode()
     if len(data) <= limit:
         return text
@@ -64,7 +76,7 @@ def _cut(text: str, limit: int) -> str:
 def searchable(text: str | None) -> str:
     """What a search looks into for this text: its normalised words, and its punctuated words joined."""
     words = normalise(text)
-    if not text:
+    if not text or not any(char in text for char in _JOINERS):
         return words
     joined = [normalise(m.group()).replace(" ", "") for m in _JOINED.finditer(text)]
     return " ".join([words, *joined]) if joined else words

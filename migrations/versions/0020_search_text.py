@@ -29,22 +29,26 @@ BATCH = 5000
 SEARCH_TEXT_BYTES = 1200
 SORT_NAME_BYTES = 200
 
-_LETTERS = str.maketrans(
-    {"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss", "ẞ": "ss", "ø": "o", "Ø": "o"}
-    | {"đ": "d", "Đ": "d", "ł": "l", "Ł": "l", "ı": "i", "þ": "th", "Þ": "th", "ð": "d", "Ð": "d"}
+_LETTERS = {
+    "œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss", "ẞ": "ss", "ø": "o", "Ø": "o", "đ": "d", "Đ": "d",
+    "ł": "l", "Ł": "l", "ı": "i", "þ": "th", "Þ": "th", "ð": "d", "Ð": "d",
+}
+_PLAIN = str.maketrans(
+    _LETTERS | {chr(code): None for code in range(0x300, 0x20000) if unicodedata.combining(chr(code))}
 )
 _NOT_ALNUM = re.compile(r"[\W_]+")
+_JOINERS = ".'’`´-/"
 _JOINED = re.compile(r"\w+(?:[.'’`´\-/]\w+)+")
 
 
 def _normalise(text):
     if not text:
         return ""
-    text = text.translate(_LETTERS)
-    if not text.isascii():
-        text = unicodedata.normalize("NFKD", text)
-        text = "".join(char for char in text if not unicodedata.combining(char))
-    return " ".join(_NOT_ALNUM.split(text.casefold())).strip()
+    if text.isascii():
+        text = text.lower()
+    else:
+        text = unicodedata.normalize("NFKD", text).translate(_PLAIN).casefold()
+    return " ".join(_NOT_ALNUM.split(text)).strip()
 
 
 def _cut(text, limit):
@@ -54,7 +58,9 @@ def _cut(text, limit):
 
 def _searchable(text):
     words = _normalise(text)
-    joined = [_normalise(m.group()).replace(" ", "") for m in _JOINED.finditer(text or "")]
+    if not text or not any(char in text for char in _JOINERS):
+        return words
+    joined = [_normalise(m.group()).replace(" ", "") for m in _JOINED.finditer(text)]
     return " ".join([words, *joined]) if joined else words
 
 
