@@ -143,6 +143,21 @@ def test_the_transfer_picker_finds_what_people_type_in_french_order(client, worl
     assert "Sécuritas (ancien)" not in fragment  # only the new software's list
 
 
+@pytest.mark.parametrize("cap", [3, 1000])
+def test_many_matches_or_few_come_in_the_same_order(client, world, monkeypatch, cap):
+    """Past the count cap the search index is walked in order, below it the matches are all found
+    then sorted: either way the same French order, in the list and in the picker."""
+    monkeypatch.setattr("webapp.services.lists.COUNT_CAP", cap)
+    expected = SEARCHES["s"]  # 4 matches
+    page = text_of(client.get(f"/dossiers/{world['dossier']}/listes/suppliers", query_string={"q": "s"}))
+    assert shown(page) == expected
+    assert ("précisez la recherche" in page) is (cap == 3)
+    picker = f"/dossiers/{world['dossier']}/regles/fournisseurs/tiers"
+    assert shown(text_of(client.get(picker, query_string={"q": "s"}))) == expected
+    second = text_of(client.get(f"/dossiers/{world['dossier']}/listes/suppliers?q=s&statut=tous&page=2"))
+    assert "page 1 sur 1" in second and shown(second) == expected
+
+
 @pytest.mark.parametrize("query", ["%", "_", "%%_", "  ", "\u200b"])
 def test_a_search_of_wildcards_or_nothing_is_no_search(client, world, query):
     """'%' and '_' match nothing by themselves: the page is that of no search at all."""

@@ -536,24 +536,60 @@ def search_items(integration: Integration, kind: ListKind, *, query: str, status
         total = COUNT_CAP
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, page), pages)
-    order = (
-        (ListItem.code, ListItem.sort_name, ListItem.id)
-        if kind is ListKind.ACCOUNTS
-        else (ListItem.sort_name, ListItem.id)
+    order = list_order(kind)
+    shown = ids_in_order(
+        conditions, order, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, few=bool(words) and not capped
     )
-    # The page's ids first, then their rows: the ids are found in the search index alone (every column
-    # the search tests is in it, migration 0020), and only the 50 rows shown are read from the table.
-    shown = (
-        select(ListItem.id)
-        .where(*conditions)
-        .order_by(*order)
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE)
-    )
-    items = db.session.scalars(
-        select(ListItem).where(ListItem.id.in_(shown.scalar_subquery())).order_by(*order)
-    ).all()
+    items = db.session.scalars(select(ListItem).where(ListItem.id.in_(shown)).order_by(*order)).all()
     return ItemPage(items=list(items), total=total, page=page, pages=pages, capped=capped)
+
+
+def list_order(kind: ListKind) -> tuple:
+    """Accounts by number; the other lists by name in French order (accents and case ignored)."""
+    if kind is ListKind.ACCOUNTS:
+        return (ListItem.code, ListItem.sort_name, ListItem.id)
+    return (ListItem.sort_name, ListItem.id)
+
+
+def ids_in_order(conditions: list, order: tuple, *, offset: int, limit: int, few: bool):
+    """The ids of one page of the items meeting `conditions`, as a subquery; the rows are read after,
+    only those shown.
+
+    In general the search index is walked in page order (every column a search tests is in it,
+    migration 0020), stopping at the page: quick when matches are many. When they are known to be
+    `few` (counted, at most COUNT_CAP), they are all found first, then sorted: PostgreSQL is told so
+    (MATERIALIZED), or it would walk the whole index in order looking for them where its trigram
+    index finds them at once (matches of 'garage centre' sit together, at the G)."""
+    if not few:
+        query = select(ListItem.id).where(*conditions).order_by(*order)
+        return query.offset(offset).limit(limit).scalar_subquery()
+    found = (
+        select(ListItem.id, *(c for c in order if c.key != "id"))
+        .where(*conditions)
+        .cte("found")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    query = select(found.c.id).order_by(*(found.c[c.key] for c in order))
+    return query.offset(offset).limit(limit).scalar_subquery()
+
+
+def first_in_order(conditions: list, order: tuple, limit: int) -> list[int]:
+    """The ids of the first `limit` items meeting `conditions`, in `order`: the matches are counted
+    up to COUNT_CAP with the first ones, in one query; past it, the search index is walked in order
+    (ids_in_order)."""
+    found = (
+        select(ListItem.id, *(c for c in order if c.key != "id"))
+        .where(*conditions)
+        .limit(COUNT_CAP + 1)
+        .cte("found")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    rows = db.session.execute(
+        select(found.c.id, func.count().over()).order_by(*(found.c[c.key] for c in order)).limit(limit)
+    ).all()
+    if not rows or rows[0][1] <= COUNT_CAP:
+        return [row[0] for row in rows]
+    return list(db.session.scalars(select(ListItem.id).where(*conditions).order_by(*order).limit(limit)))
 
 
 @dataclass

@@ -11,6 +11,7 @@ from webapp.models import Integration, ListItem, ListKind, PartyKind, Rule, User
 from webapp.models.base import utcnow
 from webapp.search import matching_all, query_words
 from webapp.services.events import record_event
+from webapp.services.lists import first_in_order, list_order
 
 CURRENCIES = {
     "EUR": "Euro (EUR)",
@@ -55,21 +56,16 @@ class RuleInput(CodingInput):
     auto_publish: bool = False
 
 
-def codable(integration: Integration, kind: ListKind):
+def codable_conditions(integration: Integration, kind: ListKind) -> list:
     """Items a rule may point to: active, and for accounts, visible."""
-    query = select(ListItem).where(
-        ListItem.integration_id == integration.id, ListItem.kind == kind, ListItem.active.is_(True)
-    )
+    conditions = [ListItem.integration_id == integration.id, ListItem.kind == kind, ListItem.active.is_(True)]
     if kind is ListKind.ACCOUNTS:
-        query = query.where(ListItem.visible.is_(True))
-    return query.order_by(*_order(kind))
+        conditions.append(ListItem.visible.is_(True))
+    return conditions
 
 
-def _order(kind: ListKind) -> tuple:
-    """Accounts by number; the other lists by name in French order (accents and case ignored)."""
-    if kind is ListKind.ACCOUNTS:
-        return (ListItem.code, ListItem.sort_name, ListItem.id)
-    return (ListItem.sort_name, ListItem.id)
+def codable(integration: Integration, kind: ListKind):
+    return select(ListItem).where(*codable_conditions(integration, kind)).order_by(*list_order(kind))
 
 
 def choices(integration: Integration, kind: ListKind) -> list[ListItem]:
@@ -85,12 +81,11 @@ def search_parties(
     words = query_words(query)
     if not words:
         return []
-    found = codable(integration, PARTY_LIST[party_kind]).where(*matching_all(ListItem.search_text, words))
-    # The ids first, from the search index alone (PostgreSQL would otherwise read every row it tests
-    # from the table), then the rows shown.
-    ids = found.with_only_columns(ListItem.id).limit(limit).scalar_subquery()
-    shown = select(ListItem).where(ListItem.id.in_(ids)).order_by(*_order(PARTY_LIST[party_kind]))
-    return list(db.session.scalars(shown))
+    kind = PARTY_LIST[party_kind]
+    conditions = [*codable_conditions(integration, kind), *matching_all(ListItem.search_text, words)]
+    # The ids first, from the search index alone, then the rows shown.
+    ids = first_in_order(conditions, list_order(kind), limit)
+    return list(db.session.scalars(select(ListItem).where(ListItem.id.in_(ids)).order_by(*list_order(kind))))
 
 
 def has_reverse_charge(integration: Integration) -> bool:
