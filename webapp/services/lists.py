@@ -551,16 +551,22 @@ def list_order(kind: ListKind) -> tuple:
     return (ListItem.sort_name, ListItem.id)
 
 
+def _finds_words_by_index() -> bool:
+    """PostgreSQL finds words through its trigram index (migration 0020); SQLite has none, and walking
+    the search index in page order is always its quickest way."""
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
 def ids_in_order(conditions: list, order: tuple, *, offset: int, limit: int, few: bool):
     """The ids of one page of the items meeting `conditions`, as a subquery; the rows are read after,
     only those shown.
 
     In general the search index is walked in page order (every column a search tests is in it,
     migration 0020), stopping at the page: quick when matches are many. When they are known to be
-    `few` (counted, at most COUNT_CAP), they are all found first, then sorted: PostgreSQL is told so
-    (MATERIALIZED), or it would walk the whole index in order looking for them where its trigram
-    index finds them at once (matches of 'garage centre' sit together, at the G)."""
-    if not few:
+    `few` (counted, at most COUNT_CAP), PostgreSQL finds them all first through its trigram index,
+    then sorts them (MATERIALIZED tells it to): else it would walk the whole index in order looking
+    for them, matches sitting together far down the order ('garage centre' at the G)."""
+    if not (few and _finds_words_by_index()):
         query = select(ListItem.id).where(*conditions).order_by(*order)
         return query.offset(offset).limit(limit).scalar_subquery()
     found = (
@@ -574,9 +580,12 @@ def ids_in_order(conditions: list, order: tuple, *, offset: int, limit: int, few
 
 
 def first_in_order(conditions: list, order: tuple, limit: int) -> list[int]:
-    """The ids of the first `limit` items meeting `conditions`, in `order`: the matches are counted
-    up to COUNT_CAP with the first ones, in one query; past it, the search index is walked in order
-    (ids_in_order)."""
+    """The ids of the first `limit` items meeting `conditions`, in `order`. On PostgreSQL the matches
+    are counted up to COUNT_CAP with the first ones, in one query, and only past it is the search
+    index walked in order (see ids_in_order)."""
+    walk = select(ListItem.id).where(*conditions).order_by(*order).limit(limit)
+    if not _finds_words_by_index():
+        return list(db.session.scalars(walk))
     found = (
         select(ListItem.id, *(c for c in order if c.key != "id"))
         .where(*conditions)
@@ -589,7 +598,7 @@ def first_in_order(conditions: list, order: tuple, limit: int) -> list[int]:
     ).all()
     if not rows or rows[0][1] <= COUNT_CAP:
         return [row[0] for row in rows]
-    return list(db.session.scalars(select(ListItem.id).where(*conditions).order_by(*order).limit(limit)))
+    return list(db.session.scalars(walk))
 
 
 @dataclass
