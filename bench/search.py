@@ -100,8 +100,11 @@ def main() -> None:
             results[f"picker: {label}"] = _timed(
                 client, f"/dossiers/{dossier_id}/regles/fournisseurs/tiers?q={q}"
             )
-            print(f"{label:<12} « {query} » liste {results[f'list: {label}']}, "
-                  f"sélecteur {results[f'picker: {label}']}", flush=True)
+            print(
+                f"{label:<12} « {query} » liste {results[f'list: {label}']}, "
+                f"sélecteur {results[f'picker: {label}']}",
+                flush=True,
+            )
     finally:
         if schema:
             with app.app_context():
