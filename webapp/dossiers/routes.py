@@ -9,6 +9,7 @@ from webapp.dossier_scope import scope_to_dossier
 from webapp.dossiers import bp
 from webapp.extensions import db
 from webapp.models import Dossier
+from webapp.search import matching_all, query_words
 from webapp.services.dossiers import visible_dossiers
 
 scope_to_dossier(bp)
@@ -26,9 +27,8 @@ def home():
 def index():
     query = visible_dossiers(current_user)
     search = (request.args.get("q") or "").strip()[:100]
-    if search:
-        pattern = f"%{search}%"
-        query = query.where(Dossier.name.ilike(pattern) | Dossier.siren.ilike(pattern.replace(" ", "")))
+    # Every word, in any order, case and accents ignored, in the name or the SIREN.
+    query = query.where(*matching_all(Dossier.search_text, query_words(search)))
     dossiers = db.session.scalars(query).all()
     template = (
         "dossiers/_list.html"

@@ -10,10 +10,28 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
+from webapp.search import (
+    SEARCH_TEXT_BYTES,
+    SORT_NAME_BYTES,
+    combined,
+    compact,
+    keep_search_columns,
+    search_column,
+    searchable,
+    sort_key,
+)
 
 if TYPE_CHECKING:
     from webapp.models.integration import Integration
     from webapp.models.people import Organisation
+
+
+def _dossier_search_text(get) -> str:
+    return combined(compact(get("siren")), searchable(get("name")))
+
+
+def _dossier_sort_name(get) -> str:
+    return sort_key(get("name"))
 
 
 class Dossier(db.Model):
@@ -30,6 +48,9 @@ class Dossier(db.Model):
         ForeignKey("dossier.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Normalised copies for 'Mes dossiers' and the support's search (webapp.search).
+    search_text: Mapped[str] = search_column(_dossier_search_text, SEARCH_TEXT_BYTES)
+    sort_name: Mapped[str] = search_column(_dossier_sort_name, SORT_NAME_BYTES)
 
     organisation: Mapped[Organisation] = relationship(back_populates="dossiers")
     integrations: Mapped[list[Integration]] = relationship(
@@ -51,3 +72,8 @@ class Dossier(db.Model):
         if self.siren and len(self.siren) == 9:
             return f"{self.siren[:3]} {self.siren[3:6]} {self.siren[6:]}"
         return self.siren or ""
+
+
+keep_search_columns(
+    Dossier, ("name", "siren"), {"search_text": _dossier_search_text, "sort_name": _dossier_sort_name}
+)

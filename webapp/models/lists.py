@@ -12,10 +12,31 @@ from sqlalchemy.orm import Mapped, mapped_column
 from webapp.extensions import db
 from webapp.models.base import BigId, UTCDateTime, utcnow
 from webapp.models.integration import ListKind
+from webapp.search import (
+    SEARCH_TEXT_BYTES,
+    SORT_NAME_BYTES,
+    combined,
+    compact,
+    keep_search_columns,
+    search_column,
+    searchable,
+    sort_key,
+)
 
 _kind_enum = Enum(
     ListKind, name="list_kind", native_enum=False, values_callable=lambda e: [m.value for m in e]
 )
+
+
+def _item_search_text(get) -> str:
+    """What a list search looks into: VAT number, SIREN, code and name."""
+    return combined(
+        compact(get("vat_number")), compact(get("siren")), searchable(get("code")), searchable(get("name"))
+    )
+
+
+def _item_sort_name(get) -> str:
+    return sort_key(get("name"))
 
 
 class _ItemColumns:
@@ -31,6 +52,9 @@ class _ItemColumns:
     rate: Mapped[str | None] = mapped_column(String(12))  # tax rates, as a decimal string: "5.5"
     active: Mapped[bool] = mapped_column(default=True)
     extras: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Normalised copies for searching and sorting (webapp.search), copied from the staging area as is.
+    search_text: Mapped[str] = search_column(_item_search_text, SEARCH_TEXT_BYTES)
+    sort_name: Mapped[str] = search_column(_item_sort_name, SORT_NAME_BYTES)
 
 
 # Indexes made by a migration for one database only, unknown to the models (PostgreSQL's trigram index
@@ -49,19 +73,9 @@ class ListItem(_ItemColumns, db.Model):
     __tablename__ = "list_item"
     __table_args__ = (
         UniqueConstraint("integration_id", "kind", "external_id", name="uq_list_item_external"),
-        # A search walks the list in page order (name, id) and tests these columns: all in the index,
-        # only the items shown are read from the table (migration 0014).
-        Index(
-            "ix_list_item_search",
-            "integration_id",
-            "kind",
-            "name",
-            "id",
-            "active",
-            "code",
-            "vat_number",
-            "siren",
-        ),
+        # A search walks the list in page order (sort_name, id) and tests its status and search copy:
+        # all in the index, only the items shown are read from the table (migration 0020).
+        Index("ix_list_item_search", "integration_id", "kind", "sort_name", "id", "active", "search_text"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -81,6 +95,12 @@ class ListItemStaging(_ItemColumns, db.Model):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_key: Mapped[str] = mapped_column(String(64))
+
+
+_SEARCHED = ("name", "code", "vat_number", "siren")
+_COPIES = {"search_text": _item_search_text, "sort_name": _item_sort_name}
+keep_search_columns(ListItem, _SEARCHED, _COPIES)
+keep_search_columns(ListItemStaging, _SEARCHED, _COPIES)
 
 
 class SyncStatus(enum.StrEnum):

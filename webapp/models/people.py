@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
+from webapp.search import SEARCH_TEXT_BYTES, combined, keep_search_columns, search_column, searchable
 
 if TYPE_CHECKING:
     from webapp.models.dossier import Dossier
@@ -23,15 +24,24 @@ class Role(enum.StrEnum):
     STAFF = "staff"
 
 
+def _organisation_search_text(get) -> str:
+    return combined(searchable(get("name")))
+
+
 class Organisation(db.Model):
     __tablename__ = "organisation"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The normalised name the support's search looks into (webapp.search).
+    search_text: Mapped[str] = search_column(_organisation_search_text, SEARCH_TEXT_BYTES)
 
     users: Mapped[list[User]] = relationship(back_populates="organisation")
     dossiers: Mapped[list[Dossier]] = relationship(back_populates="organisation")
+
+
+keep_search_columns(Organisation, ("name",), {"search_text": _organisation_search_text})
 
 
 class User(UserMixin, db.Model):

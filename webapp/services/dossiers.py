@@ -22,7 +22,7 @@ def viewed_as(user: User) -> dict | None:
 def visible_dossiers(user: User) -> Select[tuple[Dossier]]:
     """Everyone sees their organisation's dossiers (for staff: the support's reproductions); staff
     viewing a dossier as its user see that one too. Staff reach other dossiers through Support."""
-    query = select(Dossier).order_by(Dossier.name)
+    query = select(Dossier).order_by(Dossier.sort_name, Dossier.id)  # French order, accents ignored
     view_as = viewed_as(user)
     if view_as:
         return query.where(

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select
 from webapp.extensions import db
 from webapp.models import Integration, ListItem, ListKind
 from webapp.models.base import utcnow
+from webapp.search import compact
 from webapp.services.dossiers import siren_is_valid
 
 # Legal forms, in French and in the other languages suppliers' names arrive in.
@@ -145,15 +146,13 @@ def best_match(identity: PartyIdentity, candidates: Iterable[_PartyLike]) -> _Pa
 
 def match_in_list(integration: Integration, kind: ListKind, identity: PartyIdentity) -> ListItem | None:
     """The active item of the imported list this invoice's party is, if the list holds it."""
-    conditions = []
-    if identity.vat:
-        conditions.append(ListItem.vat_number.ilike(f"%{identity.vat[-9:]}%"))
-    if identity.siren_digits:
-        conditions.append(ListItem.siren == identity.siren_digits)
-        conditions.append(ListItem.vat_number.ilike(f"%{identity.siren_digits}%"))
+    # Candidates by the normalised copy the list search uses (webapp.search), accents and case
+    # ignored as the matching ignores them, through its index; best_match then checks them exactly.
+    terms = [compact(identity.vat[-9:]), identity.siren_digits]
     words = identity.key_name.split()
     if words:
-        conditions.append(ListItem.name.ilike(f"%{max(words, key=len)}%"))
+        terms.append(max(words, key=len))
+    conditions = [ListItem.search_text.like(f"%{term}%") for term in dict.fromkeys(terms) if term]
     if not conditions:
         return None
     candidates = db.session.scalars(

@@ -9,7 +9,9 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import Integration, ListItem, ListKind, PartyKind, Rule, User
 from webapp.models.base import utcnow
+from webapp.search import matching_all, query_words
 from webapp.services.events import record_event
+from webapp.services.lists import first_in_order, list_order
 
 CURRENCIES = {
     "EUR": "Euro (EUR)",
@@ -54,15 +56,16 @@ class RuleInput(CodingInput):
     auto_publish: bool = False
 
 
-def codable(integration: Integration, kind: ListKind):
+def codable_conditions(integration: Integration, kind: ListKind) -> list:
     """Items a rule may point to: active, and for accounts, visible."""
-    query = select(ListItem).where(
-        ListItem.integration_id == integration.id, ListItem.kind == kind, ListItem.active.is_(True)
-    )
+    conditions = [ListItem.integration_id == integration.id, ListItem.kind == kind, ListItem.active.is_(True)]
     if kind is ListKind.ACCOUNTS:
-        query = query.where(ListItem.visible.is_(True))
-    order = (ListItem.code, ListItem.name) if kind is ListKind.ACCOUNTS else (ListItem.name,)
-    return query.order_by(*order)
+        conditions.append(ListItem.visible.is_(True))
+    return conditions
+
+
+def codable(integration: Integration, kind: ListKind):
+    return select(ListItem).where(*codable_conditions(integration, kind)).order_by(*list_order(kind))
 
 
 def choices(integration: Integration, kind: ListKind) -> list[ListItem]:
@@ -72,11 +75,17 @@ def choices(integration: Integration, kind: ListKind) -> list[ListItem]:
 def search_parties(
     integration: Integration, party_kind: PartyKind, query: str, limit: int = 20
 ) -> list[ListItem]:
-    pattern = f"%{query.strip().replace('%', '').replace('_', '')}%"
-    found = codable(integration, PARTY_LIST[party_kind]).where(
-        ListItem.name.ilike(pattern) | ListItem.vat_number.ilike(pattern) | ListItem.siren.ilike(pattern)
-    )
-    return list(db.session.scalars(found.limit(limit)))
+    """The first active suppliers (or customers) in French order having every word of `query`, in any
+    order, case and accents ignored, in their name, code, VAT number or SIREN; none for an empty one.
+    The rule form's picker and the transfer review's both use it."""
+    words = query_words(query)
+    if not words:
+        return []
+    kind = PARTY_LIST[party_kind]
+    conditions = [*codable_conditions(integration, kind), *matching_all(ListItem.search_text, words)]
+    # The ids first, from the search index alone, then the rows shown.
+    ids = first_in_order(conditions, list_order(kind), limit)
+    return list(db.session.scalars(select(ListItem).where(ListItem.id.in_(ids)).order_by(*list_order(kind))))
 
 
 def has_reverse_charge(integration: Integration) -> bool:

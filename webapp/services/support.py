@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import session
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -28,6 +28,7 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
+from webapp.search import MAX_QUERY_CHARS, matching_all, query_words
 from webapp.services.dossiers import VIEW_AS_KEY
 from webapp.services.events import record_event
 from webapp.services.jobs import JobView, job_view
@@ -45,25 +46,39 @@ class FoundDossier:
 
 
 def find_dossiers(query: str, limit: int = SEARCH_LIMIT) -> list[FoundDossier]:
-    """Dossiers whose name, SIREN, organisation or one of the organisation's users' emails match."""
-    term = query.strip()
+    """Dossiers whose name, SIREN, organisation or one of the organisation's users' emails match.
+
+    Every word of the search, in any order, case and accents ignored, must be in the dossier's name
+    or SIREN or its organisation's name; an email matches by containing the search as typed."""
+    term = query.replace("\x00", "").strip()[:MAX_QUERY_CHARS]  # PostgreSQL takes no NUL in text
     if not term:
         return []
-    pattern = f"%{term.replace('%', '').replace('_', '').lower()}%"
     digits = re.sub(r"\D", "", term)
-    by_email = select(User.organisation_id).where(func.lower(User.email).like(pattern))
-    conditions = [
-        func.lower(Dossier.name).like(pattern),
-        func.lower(Organisation.name).like(pattern),
-        Dossier.organisation_id.in_(by_email),
-    ]
+    by_email = select(User.organisation_id).where(
+        func.lower(User.email).contains(term.lower(), autoescape=True)
+    )
+    conditions = [Dossier.organisation_id.in_(by_email)]
+    words = query_words(term)
+    if words:
+        conditions.append(
+            and_(
+                *(
+                    or_(in_dossier, in_organisation)
+                    for in_dossier, in_organisation in zip(
+                        matching_all(Dossier.search_text, words),
+                        matching_all(Organisation.search_text, words),
+                        strict=True,
+                    )
+                )
+            )
+        )
     if len(digits) >= 3:
         conditions.append(Dossier.siren.like(f"%{digits}%"))
     rows = db.session.execute(
         select(Dossier, Organisation)
         .join(Organisation, Organisation.id == Dossier.organisation_id)
         .where(or_(*conditions))
-        .order_by(Dossier.name, Dossier.id)
+        .order_by(Dossier.sort_name, Dossier.id)
         .limit(limit)
     ).all()
     org_ids = {org.id for _, org in rows}
