@@ -309,9 +309,8 @@ def show(document_id: int):
     editable = document.status in WAITING
     if request.method == "POST":
         if not editable:
-            flash(
-                f"La facture a le statut « {document.status.label} » : son codage ne peut plus changer.", "error"
-            )
+            status = document.status.label
+            flash(f"La facture a le statut « {status} » : son codage ne peut plus changer.", "error")
             return redirect(url_for("documents.show", document_id=document.id))
         if form.validate_on_submit():
             data = form.coding_input(CodingChange, due_date=form.due_date.data, party_id=form.party_id.data)
