@@ -289,5 +289,5 @@ def test_a_document_is_coded_by_hand_on_its_page_and_the_users_choice_wins(clien
         {"party_id": str(ids["orange"]), "account_id": str(ids["purchases"])},
         follow_redirects=True,
     )
-    assert "La facture est « Publié » : son codage ne peut plus changer." in text_of(refused)
+    assert "La facture a le statut « Publié » : son codage ne peut plus changer." in text_of(refused)
     assert db.session.get(Document, document.id).account_id == ids["energy"]

@@ -109,11 +109,13 @@ def world(client, app_ctx):
     return {"dossier": dossier.id, "integration": integration.id, "run": run.id, "gone": gone.id}
 
 
-@pytest.mark.parametrize("query", list(SEARCHES))
-def test_the_list_finds_what_people_type_in_french_order(client, world, query):
-    page = text_of(client.get(f"/dossiers/{world['dossier']}/listes/suppliers", query_string={"q": query}))
-    assert shown(page) == SEARCHES[query]
-    assert f"{len(SEARCHES[query])} élément(s) · page 1 sur 1" in page
+def test_the_list_finds_what_people_type_in_french_order(client, world):
+    for query in list(SEARCHES):
+        page = text_of(
+            client.get(f"/dossiers/{world['dossier']}/listes/suppliers", query_string={"q": query})
+        )
+        assert shown(page) == SEARCHES[query], query
+        assert f"{len(SEARCHES[query])} élément(s) · page 1 sur 1" in page
 
 
 def test_the_whole_list_comes_in_french_order(client, world):
@@ -121,26 +123,26 @@ def test_the_whole_list_comes_in_french_order(client, world):
     assert shown(page) == NAMES  # 'Épicerie' among the E, 'Sécuritas' before 'SFR'
 
 
-@pytest.mark.parametrize("query", list(SEARCHES))
-def test_the_rule_picker_finds_what_people_type_in_french_order(client, world, query):
-    fragment = text_of(
-        client.get(
-            f"/dossiers/{world['dossier']}/regles/fournisseurs/tiers",
-            query_string={"q": query},
-            headers={"HX-Request": "true"},
+def test_the_rule_picker_finds_what_people_type_in_french_order(client, world):
+    for query in list(SEARCHES):
+        fragment = text_of(
+            client.get(
+                f"/dossiers/{world['dossier']}/regles/fournisseurs/tiers",
+                query_string={"q": query},
+                headers={"HX-Request": "true"},
+            )
         )
-    )
-    assert shown(fragment) == SEARCHES[query]
+        assert shown(fragment) == SEARCHES[query], query
 
 
-@pytest.mark.parametrize("query", list(SEARCHES))
-def test_the_transfer_picker_finds_what_people_type_in_french_order(client, world, query):
+def test_the_transfer_picker_finds_what_people_type_in_french_order(client, world):
     url = f"/dossiers/{world['dossier']}/integrations/{world['integration']}/transferts/{world['run']}/tiers"
-    fragment = text_of(
-        client.get(url, query_string={"item": world["gone"], "q": query}, headers={"HX-Request": "true"})
-    )
-    assert shown(fragment) == SEARCHES[query]
-    assert "Sécuritas (ancien)" not in fragment  # only the new software's list
+    for query in list(SEARCHES):
+        fragment = text_of(
+            client.get(url, query_string={"item": world["gone"], "q": query}, headers={"HX-Request": "true"})
+        )
+        assert shown(fragment) == SEARCHES[query], query
+        assert "Sécuritas (ancien)" not in fragment  # only the new software's list
 
 
 @pytest.mark.parametrize("cap", [3, 1000])
@@ -158,26 +160,30 @@ def test_many_matches_or_few_come_in_the_same_order(client, world, monkeypatch, 
     assert "page 1 sur 1" in second and shown(second) == expected
 
 
-@pytest.mark.parametrize("query", ["%", "_", "%%_", "  ", "\u200b"])
-def test_a_search_of_wildcards_or_nothing_is_no_search(client, world, query):
+def test_a_search_of_wildcards_or_nothing_is_no_search(client, world):
     """'%' and '_' match nothing by themselves: the page is that of no search at all."""
-    base = f"/dossiers/{world['dossier']}/listes/suppliers"
-    page = text_of(client.get(base, query_string={"q": query}))
-    assert shown(page) == NAMES and "10 élément(s)" in page
-    picker = client.get(f"/dossiers/{world['dossier']}/regles/fournisseurs/tiers", query_string={"q": query})
-    assert picker.status_code == 200 and shown(text_of(picker)) == []
+    for query in ["%", "_", "%%_", "  ", "\u200b"]:
+        base = f"/dossiers/{world['dossier']}/listes/suppliers"
+        page = text_of(client.get(base, query_string={"q": query}))
+        assert shown(page) == NAMES and "10 élément(s)" in page, query
+        picker = client.get(
+            f"/dossiers/{world['dossier']}/regles/fournisseurs/tiers", query_string={"q": query}
+        )
+        assert picker.status_code == 200 and shown(text_of(picker)) == []
 
 
-@pytest.mark.parametrize("query", ["Garage%Martin", "garage_martin", "s%r", "%frères"])
-def test_wildcards_between_words_only_separate_them(client, world, query):
-    expected = {
-        "Garage%Martin": ["Garage Martin"],
-        "garage_martin": ["Garage Martin"],
-        "s%r": ["Lefèvre Frères", "Sécuritas Alarmes", "SÉCURITAS Direct", "SFR"],  # an 's' and an 'r'
-        "%frères": ["Lefèvre Frères"],
-    }[query]
-    page = text_of(client.get(f"/dossiers/{world['dossier']}/listes/suppliers", query_string={"q": query}))
-    assert shown(page) == expected
+def test_wildcards_between_words_only_separate_them(client, world):
+    for query in ["Garage%Martin", "garage_martin", "s%r", "%frères"]:
+        expected = {
+            "Garage%Martin": ["Garage Martin"],
+            "garage_martin": ["Garage Martin"],
+            "s%r": ["Lefèvre Frères", "Sécuritas Alarmes", "SÉCURITAS Direct", "SFR"],  # an 's' and an 'r'
+            "%frères": ["Lefèvre Frères"],
+        }[query]
+        page = text_of(
+            client.get(f"/dossiers/{world['dossier']}/listes/suppliers", query_string={"q": query})
+        )
+        assert shown(page) == expected, query
 
 
 def test_a_long_or_odd_search_is_answered_in_french(client, world):
@@ -227,12 +233,12 @@ def cabinets(app_ctx):
     make_user(make_organisation("Équipe Raccord"), "support@raccord.example", PASSWORD, Role.STAFF)
 
 
-@pytest.mark.parametrize("query", list(SEARCHES))
-def test_my_dossiers_finds_what_people_type_in_french_order(client, cabinets, query):
+def test_my_dossiers_finds_what_people_type_in_french_order(client, cabinets):
     login(client, "claire@girard.test", PASSWORD)
-    page = text_of(client.get("/dossiers", query_string={"q": query}))
-    assert shown(page) == SEARCHES[query]
-    assert "Sécuritas de l'Autre Cabinet" not in page
+    for query in list(SEARCHES):
+        page = text_of(client.get("/dossiers", query_string={"q": query}))
+        assert shown(page) == SEARCHES[query], query
+        assert "Sécuritas de l'Autre Cabinet" not in page
 
 
 def test_my_dossiers_come_in_french_order_and_by_siren(client, cabinets):
@@ -243,14 +249,14 @@ def test_my_dossiers_come_in_french_order_and_by_siren(client, cabinets):
         assert client.get("/dossiers", query_string={"q": query}).status_code == 200
 
 
-@pytest.mark.parametrize("query", [q for q in SEARCHES if q != "s"])  # 's' is in every email
-def test_the_support_search_finds_what_people_type_in_french_order(client, cabinets, query):
+def test_the_support_search_finds_what_people_type_in_french_order(client, cabinets):
     login(client, "support@raccord.example", PASSWORD)
-    page = text_of(client.get("/support", query_string={"q": query}))
-    expected = SEARCHES[query]
-    if query in ("Securitas", "SÉCURITAS", "sécuritas", "s"):  # the other cabinet's dossier too
-        expected = sorted([*expected, "Sécuritas de l'Autre Cabinet"], key=sort_key)
-    assert shown(page, [*NAMES, "Sécuritas de l'Autre Cabinet"]) == expected
+    for query in [q for q in SEARCHES if q != "s"]:  # 's' is in every email
+        page = text_of(client.get("/support", query_string={"q": query}))
+        expected = SEARCHES[query]
+        if query in ("Securitas", "SÉCURITAS", "sécuritas", "s"):  # the other cabinet's dossier too
+            expected = sorted([*expected, "Sécuritas de l'Autre Cabinet"], key=sort_key)
+        assert shown(page, [*NAMES, "Sécuritas de l'Autre Cabinet"]) == expected, query
 
 
 def test_the_support_finds_a_cabinet_by_its_name_or_a_users_email(client, cabinets):
