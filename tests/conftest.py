@@ -29,7 +29,6 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgre
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 #: Under pytest-xdist, "gw0", "gw1"...: each worker has its own Redis database, PostgreSQL schema,
 #: instance folder, SQLite file and ports, so that no test sees another's data.
-XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-the-config-check"
 TEST_TOKEN_KEY = "kq0kHj1bBv0c4QnQW2vM0QzXo8p8dJvS7bq9v2p6bWk="
 #: The sandbox controls' JSON API token of the tests' apps (tests.http_user.controls_api sends it).
@@ -246,25 +245,74 @@ def login(client, email: str, password: str, *, next_url: str | None = None):
 # --- Redis and RQ workers ---------------------------------------------------------------
 
 
-def _worker_redis_url(base: str, worker: str) -> str:
-    """TEST_REDIS_URL for a run on one process; database 1, 2... for the xdist workers gw0, gw1..."""
-    if not worker.startswith("gw"):
-        return base
-    index = int(worker[2:])
-    if index >= 15:
-        raise pytest.UsageError("at most 15 xdist workers: each has a Redis database of its own (1 to 15)")
+def _with_database(base: str, number: int) -> str:
     scheme_host, _, _ = base.rpartition("/") if base.count("/") > 2 else (base, "", "")
-    return f"{scheme_host}/{index + 1}"
+    return f"{scheme_host}/{number}"
+
+
+#: Where the test processes of this machine note which Redis database each one holds.
+_CLAIMS = "raccord-test:redis-database:{number}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim_redis_database(base: str) -> tuple[int, redis.Redis]:
+    """A Redis database (1 to 15) of this process's own, for the whole session.
+
+    The app keeps per-dossier keys in Redis (locks, coalesced refreshes, rate limits) under names that
+    are the same in every run, since every run's databases count dossiers from 1. Two runs of the suite
+    at once on one machine (two checkouts, or a run beside CI) must therefore never share a database:
+    each test process claims one in database 0 (SET NX, with its PID), and a claim whose process has died
+    is taken over. The claim expires after a day in any case."""
+    registry = redis.Redis.from_url(_with_database(base, 0), socket_connect_timeout=2)
+    registry.ping()
+    me = str(os.getpid())
+    # From the top: a checkout still on the former numbering (1, 2... by xdist worker) stays clear.
+    for number in range(15, 0, -1):
+        key = _CLAIMS.format(number=number)
+        if registry.set(key, me, nx=True, ex=86_400):
+            return number, registry
+        holder = registry.get(key)
+        if holder is not None and not _alive(int(holder)):
+            # A dead process's claim: taken over only if still that process's (no race with another taker).
+            pipe = registry.pipeline()
+            try:
+                pipe.watch(key)
+                if pipe.get(key) == holder:
+                    pipe.multi()
+                    pipe.set(key, me, ex=86_400)
+                    pipe.execute()
+                    return number, registry
+            except redis.WatchError:
+                pass
+            finally:
+                pipe.reset()
+    raise pytest.UsageError("no free Redis database (1 to 15): too many test processes at once on this Redis")
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
-    url = _worker_redis_url(REDIS_URL, XDIST_WORKER)
+def redis_url() -> Iterator[str]:
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        number, registry = _claim_redis_database(REDIS_URL)
     except redis.exceptions.RedisError:
         missing_service("Redis (TEST_REDIS_URL)")
-    return url
+    url = _with_database(REDIS_URL, number)
+    connection = redis.Redis.from_url(url)
+    connection.flushdb()  # what a dead run left behind
+    connection.close()
+    yield url
+    key = _CLAIMS.format(number=number)
+    if registry.get(key) == str(os.getpid()).encode():
+        registry.delete(key)
+    registry.close()
 
 
 @pytest.fixture
