@@ -141,11 +141,21 @@ def test_the_core_story_on_a_phone(browser, live, demo, worker):
         expect(menu.get_by_role("link", name="Documents")).to_be_visible()
         settings.tap()
 
-        # The settings' own menu, folded too, leads to 'Connexions'.
+        # The settings' own menu, folded too, opens from the keyboard; Esc folds it back.
         expect(page.get_by_role("heading", name="Paramètres du dossier")).to_be_visible()
-        expect(page.get_by_role("link", name="Connexions")).to_be_hidden()
-        page.get_by_role("button", name="Menu des paramètres").tap()
-        page.get_by_role("link", name="Connexions").tap()
+        connections = page.get_by_role("link", name="Connexions")
+        expect(connections).to_be_hidden()
+        settings_button = page.get_by_role("button", name="Menu des paramètres")
+        settings_button.focus()
+        page.keyboard.press("Enter")
+        expect(settings_button).to_have_attribute("aria-expanded", "true")
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Général")).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(connections).to_be_hidden()
+        expect(settings_button).to_be_focused()
+        page.keyboard.press("Space")
+        connections.tap()
         page.get_by_role("link", name="Gérer").tap()
 
         # On the integration's page, 'Gérer' is on the screen, and so are its items once open.
@@ -158,10 +168,10 @@ def test_the_core_story_on_a_phone(browser, live, demo, worker):
         expect(refresh).to_be_in_viewport()
         box = refresh.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, f"'Actualiser…' is off the screen: {box}"
+        page.evaluate("window.notReloaded = true")
         refresh.tap()
 
         # The refresh ends on the page as it is, without a reload.
-        page.evaluate("window.notReloaded = true")
         expect(page.locator("#integration-lists .badge--job-running")).to_have_count(0, timeout=60_000)
         expect(page.locator("#toasts")).to_contain_text("Les listes sont à jour.", timeout=60_000)
         assert page.evaluate("window.notReloaded") is True
