@@ -121,6 +121,25 @@
     showToast("Le serveur ne répond pas. Vérifiez votre connexion puis réessayez.", "error");
   });
 
+  // On a narrow screen the dossier's menu and the settings' menu fold behind a button: its
+  // aria-expanded says whether the menu shows (the stylesheet hides it otherwise). Listened to on the
+  // document, so it works on any page and after any swap, without a reload.
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest && event.target.closest(".collapse-toggle");
+    if (!toggle) { return; }
+    toggle.setAttribute("aria-expanded", toggle.getAttribute("aria-expanded") === "true" ? "false" : "true");
+  });
+  // Esc in an open folded menu closes it and brings the focus back to its button.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    var region = event.target.closest && event.target.closest(".collapsible[id]");
+    var toggle = region && document.querySelector('.collapse-toggle[aria-controls="' + region.id + '"]');
+    if (toggle && toggle.offsetParent !== null && toggle.getAttribute("aria-expanded") === "true") {
+      toggle.setAttribute("aria-expanded", "false");
+      toggle.focus();
+    }
+  });
+
   // Choosing an item of a 'Gérer' menu closes the menu.
   document.addEventListener("click", function (event) {
     var item = event.target.closest && event.target.closest(".menu__item");
