@@ -262,6 +262,18 @@
     }
   });
 
+  // Search results say how many they are, in the page's polite live region (« 12 résultats »). The
+  // region stays in place and only its text changes, which is what screen readers announce.
+  document.addEventListener("htmx:load", function (event) {
+    var root = event.detail.elt;
+    if (!root || root === document.body || !root.querySelectorAll) { return; }
+    var found = root.matches("[data-announce]") ? root : root.querySelector("[data-announce]");
+    var live = document.getElementById("annonce-recherche");
+    if (!found || !live) { return; }
+    live.textContent = "";
+    window.setTimeout(function () { live.textContent = found.getAttribute("data-announce"); }, 100);
+  });
+
   // Escape, anywhere else, closes the latest message (an error stays until then).
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape" || event.defaultPrevented || document.querySelector("dialog[open]")) { return; }
