@@ -2,29 +2,71 @@
 (function () {
   "use strict";
 
-  var TOAST_MS = 6000;
+  // A message that is not an error stays at least this long, and longer while the pointer or the
+  // focus is on it; an error stays until the user closes it (its button « Fermer », or Escape).
+  var TOAST_MS = 8000;
 
   function region() {
     return document.getElementById("toasts");
   }
 
-  function dismissLater(toast) {
+  function closeToast(toast) {
+    if (!toast.parentNode) { return; }
+    var hadFocus = toast.contains(document.activeElement);
+    toast.classList.add("toast--leaving");
     window.setTimeout(function () {
-      toast.classList.add("toast--leaving");
-      window.setTimeout(function () { toast.remove(); }, 300);
-    }, TOAST_MS);
+      toast.remove();
+      var next = hadFocus && region() && region().querySelector(".toast:not(.toast--leaving) .toast__close");
+      if (next) { next.focus(); }
+    }, 300);
+  }
+
+  // Counts down only while the toast is neither hovered nor holding the focus.
+  function dismissLater(toast) {
+    if (toast.classList.contains("toast--error")) { return; }
+    var left = TOAST_MS, started = 0, timer = null;
+    function run() {
+      if (timer || toast.matches(":hover") || toast.contains(document.activeElement)) { return; }
+      started = Date.now();
+      timer = window.setTimeout(function () { closeToast(toast); }, left);
+    }
+    function pause() {
+      if (!timer) { return; }
+      window.clearTimeout(timer);
+      timer = null;
+      left = Math.max(left - (Date.now() - started), 1000);
+    }
+    toast.addEventListener("mouseenter", pause);
+    toast.addEventListener("focusin", pause);
+    toast.addEventListener("mouseleave", function () { window.setTimeout(run, 0); });
+    toast.addEventListener("focusout", function () { window.setTimeout(run, 0); });
+    run();
   }
 
   function showToast(message, level) {
     var box = region();
     if (!box || !message) { return; }
+    var error = level === "error";
     var toast = document.createElement("div");
     toast.className = "toast toast--" + (level || "info");
-    toast.setAttribute("role", level === "error" ? "alert" : "status");
-    toast.textContent = message;
-    box.appendChild(toast);
+    var text = document.createElement("span");
+    text.className = "toast__text";
+    text.textContent = message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast__close";
+    close.setAttribute("aria-label", box.getAttribute("data-close-label") || "Fermer");
+    close.textContent = "\u00d7";
+    toast.appendChild(text);
+    toast.appendChild(close);
+    (document.getElementById(error ? "toasts-alertes" : "toasts-messages") || box).appendChild(toast);
     dismissLater(toast);
   }
+
+  document.addEventListener("click", function (event) {
+    var close = event.target.closest && event.target.closest(".toast__close");
+    if (close) { closeToast(close.closest(".toast")); }
+  });
 
   // The server sends: HX-Trigger: {"raccord:toast": {"message": "…", "level": "success"}}
   document.addEventListener("raccord:toast", function (event) {
@@ -66,6 +108,7 @@
 
   // The menus and details the user opened stay open when their region is replaced.
   var opened = [];
+  var menusOpened = [];
 
   document.addEventListener("htmx:configRequest", function (event) {
     if (!isListener(event)) { return; }
@@ -77,6 +120,11 @@
     opened = Array.prototype.map.call(document.querySelectorAll("[data-live] details[open][id]"), function (d) {
       return d.id;
     });
+    menusOpened = openMenus().filter(function (menu) { return menu.id && menu.closest("[data-live]"); })
+      .map(function (menu) {
+        var focused = menuItems(menu).indexOf(document.activeElement);
+        return { id: menu.id, focused: focused, onButton: menuButton(menu) === document.activeElement };
+      });
     event.detail.path = window.location.pathname + window.location.search;
     // The page as a reload would give it, not the fragment an htmx request to that address gets.
     delete event.detail.headers["HX-Request"];
@@ -90,6 +138,17 @@
       if (details) { details.open = true; }
     });
     opened = [];
+    menusOpened.forEach(function (state) {
+      var menu = document.getElementById(state.id);
+      if (!menu) { return; }
+      var hadFocus = state.focused >= 0;
+      var active = document.activeElement;
+      openMenu(menu, hadFocus ? state.focused : 0);
+      if (!hadFocus) {
+        if (state.onButton) { menuButton(menu).focus(); } else if (active && active.focus) { active.focus(); }
+      }
+    });
+    menusOpened = [];
   });
 
   // 'Publier' on an invoice's page while its coding has changes not saved: said, and not sent.
@@ -140,20 +199,122 @@
     }
   });
 
-  // Choosing an item of a 'Gérer' menu closes the menu.
+  // Menu buttons ('Gérer'), the WAI-ARIA menu button pattern: a button (aria-haspopup="menu") that
+  // opens a role=menu list. Enter, Space or ↓ open it on its first item (↑ on its last); ↑ ↓ Home End
+  // move; Escape closes it and gives the focus back to the button; Tab or a click elsewhere closes it.
+  // Listened to on the document, so a menu swapped in by htmx works as it comes.
+  function menuButton(menu) { return menu.querySelector("[aria-haspopup=menu]"); }
+  function menuList(menu) { return menu.querySelector("[role=menu]"); }
+  function menuItems(menu) {
+    return Array.prototype.filter.call(menuList(menu).querySelectorAll("[role=menuitem]"), function (item) {
+      return !item.disabled && item.getAttribute("aria-disabled") !== "true";
+    });
+  }
+  function isOpen(menu) { return menuButton(menu).getAttribute("aria-expanded") === "true"; }
+
+  function openMenu(menu, which) {
+    menuButton(menu).setAttribute("aria-expanded", "true");
+    menuList(menu).hidden = false;
+    var items = menuItems(menu);
+    var item = typeof which === "number" ? items[Math.min(which, items.length - 1)]
+      : (which === "last" ? items[items.length - 1] : items[0]);
+    if (item) { item.focus(); }
+  }
+
+  function closeMenu(menu, giveFocusBack) {
+    if (!isOpen(menu)) { return; }
+    menuButton(menu).setAttribute("aria-expanded", "false");
+    menuList(menu).hidden = true;
+    if (giveFocusBack) { menuButton(menu).focus(); }
+  }
+
+  function openMenus() {
+    return Array.prototype.filter.call(document.querySelectorAll("[data-menu]"), isOpen);
+  }
+
   document.addEventListener("click", function (event) {
-    var item = event.target.closest && event.target.closest(".menu__item");
-    var menu = item && item.closest("details.menu");
-    if (menu) { menu.open = false; }
+    var target = event.target;
+    var menu = target.closest && target.closest("[data-menu]");
+    openMenus().forEach(function (other) { if (other !== menu) { closeMenu(other, false); } });
+    if (!menu) { return; }
+    if (target.closest("[aria-haspopup=menu]")) {
+      if (isOpen(menu)) { closeMenu(menu, false); } else { openMenu(menu, "first"); }
+    } else if (target.closest("[role=menuitem]")) {
+      // Choosing an item closes the menu; what the item opens (a dialog) gives the focus back to 'Gérer'.
+      closeMenu(menu, true);
+    }
   });
 
-  // A dialog the server sent (data-modal) opens as a modal: focus moves into it, Esc closes it.
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    var menu = target.closest && target.closest("[data-menu]");
+    if (!menu) { return; }
+    var onButton = !!target.closest("[aria-haspopup=menu]");
+    if (onButton) {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        openMenu(menu, event.key === "ArrowUp" ? "last" : "first");
+      } else if (event.key === "Escape" && isOpen(menu)) {
+        event.preventDefault();
+        closeMenu(menu, true);
+      }
+      return;
+    }
+    var items = menuItems(menu);
+    var at = items.indexOf(target);
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      var step = event.key === "ArrowDown" ? 1 : -1;
+      items[(at + step + items.length) % items.length].focus();
+    } else if (event.key === "Home" || event.key === "End") {
+      event.preventDefault();
+      items[event.key === "Home" ? 0 : items.length - 1].focus();
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      closeMenu(menu, true);
+    } else if (event.key === "Tab") {
+      // The focus goes on from 'Gérer' to what follows the menu.
+      closeMenu(menu, true);
+    } else if (event.key === " " && target.tagName === "A") {
+      event.preventDefault();
+      target.click();
+    }
+  });
+
+  // Search results say how many they are, in the page's polite live region (« 12 résultats »). The
+  // region stays in place and only its text changes, which is what screen readers announce.
+  document.addEventListener("htmx:load", function (event) {
+    var root = event.detail.elt;
+    if (!root || root === document.body || !root.querySelectorAll) { return; }
+    var found = root.matches("[data-announce]") ? root : root.querySelector("[data-announce]");
+    var live = document.getElementById("annonce-recherche");
+    if (!found || !live) { return; }
+    live.textContent = "";
+    window.setTimeout(function () { live.textContent = found.getAttribute("data-announce"); }, 100);
+  });
+
+  // Escape, anywhere else, closes the latest message (an error stays until then).
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || event.defaultPrevented || document.querySelector("dialog[open]")) { return; }
+    var box = region();
+    var toasts = box ? box.querySelectorAll(".toast:not(.toast--leaving)") : [];
+    if (toasts.length) { closeToast(toasts[toasts.length - 1]); }
+  });
+
+  // A dialog the server sent (data-modal) opens as a modal: focus moves into it, Esc closes it, and the
+  // focus goes back to what opened it (or, if a live region replaced that, to its successor, by id).
   document.addEventListener("htmx:load", function (event) {
     var root = event.detail.elt;
     var dialog = root && root.matches && root.matches("dialog[data-modal]")
       ? root : (root && root.querySelector ? root.querySelector("dialog[data-modal]") : null);
     if (dialog && !dialog.open && dialog.showModal) {
-      dialog.addEventListener("close", function () { dialog.remove(); });
+      var opener = document.activeElement;
+      var openerId = opener && opener.id;
+      dialog.addEventListener("close", function () {
+        dialog.remove();
+        var back = opener && document.contains(opener) ? opener : (openerId && document.getElementById(openerId));
+        if (back && back.focus) { back.focus(); }
+      });
       dialog.showModal();
     }
   });

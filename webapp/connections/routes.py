@@ -7,6 +7,7 @@ import secrets
 import time
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
@@ -18,6 +19,7 @@ from webapp.services import consents
 from webapp.services.documents import waiting_on_previous_software
 from webapp.services.dossiers import get_dossier_for, get_integration_for
 from webapp.services.integrations import (
+    REFUSED_RECONNECTION_KEY,
     CompanyMismatch,
     create_integration,
     current_integration_for,
@@ -222,7 +224,9 @@ def _finish(
         try:
             reconnect_integration(integration, company, tokens, current_user, authorised=authorised)
         except CompanyMismatch as exc:
-            flash(str(exc), "error")
+            # The explanation is long: the integration page shows it as a notice; the toast points there.
+            session[REFUSED_RECONNECTION_KEY] = {"integration": integration.id, "message": str(exc)}
+            flash(_("Reconnexion refusée : rien n'a été modifié. L'explication est sur la page."), "error")
             return redirect(back)
         flash(f"L'intégration avec {integration.software_name} est de nouveau connectée.", "success")
         return redirect(back)

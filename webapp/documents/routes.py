@@ -15,7 +15,7 @@ from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
 from webapp.ids import parse_id, parse_page
 from webapp.live import changed
-from webapp.models import Direction, Document, DocumentStatus, Integration, ListItem, ListKind
+from webapp.models import Direction, Document, DocumentStatus, Integration, ListItem, ListKind, PartyKind
 from webapp.models.base import utcnow
 from webapp.services.documents import (
     WAITING,
@@ -36,7 +36,7 @@ from webapp.services.integrations import current_integration_for, latest_integra
 from webapp.services.jobs import JobBackendUnavailable
 from webapp.services.parties import PartyIdentity
 from webapp.services.publishing import release_if_crashed, request_publication
-from webapp.services.rules import choices
+from webapp.services.rules import choices, usual_accounts
 
 scope_to_dossier(bp)
 
@@ -302,9 +302,14 @@ def show(document_id: int):
         form.load(document)
         form.due_date.data = document.due_date
         form.party_id.data = document.party_id
+    purchase = document.direction is Direction.PURCHASE
+    party_kind = PartyKind.SUPPLIER if purchase else PartyKind.CUSTOMER
     form.fill_choices(
         integration,
-        account_label="Compte de charge" if document.direction is Direction.PURCHASE else "Compte de produit",
+        account_label="Compte de charge" if purchase else "Compte de produit",
+        direction=document.direction,
+        usual=usual_accounts(integration, party_kind, document.party_id),
+        party_kind=party_kind,
     )
     editable = document.status in WAITING
     if request.method == "POST":

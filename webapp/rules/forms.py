@@ -2,13 +2,47 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, TextAreaField
 from wtforms.validators import NumberRange, Optional
 
 from webapp.ids import ItemChoiceField
-from webapp.models import ListKind
+from webapp.models import Direction, ListKind, PartyKind
 from webapp.services.rules import CURRENCIES, MAX_DUE_DAYS, CodingInput, choices
+
+#: The class of the accounts a purchase or a sale goes to (plan comptable général).
+ACCOUNT_CLASS = {Direction.PURCHASE: "6", Direction.SALE: "7"}
+
+
+def account_choices(
+    accounts, *, direction: Direction | None, usual=(), party_kind: PartyKind | None = None
+) -> list[SelectChoice]:
+    """The accounts of a coding form, grouped: usual ones, then the direction's class, then the others."""
+
+    def choice(account, group=None):
+        return SelectChoice(str(account.id), f"{account.code} {account.name}", optgroup=group)
+
+    if direction is None:
+        return [choice(a) for a in accounts]
+    by_id = {a.id: a for a in accounts}
+    first = [by_id[i] for i in usual if i in by_id]
+    prefix = ACCOUNT_CLASS[direction]
+    in_class = [a for a in accounts if a.id not in usual and (a.code or "").startswith(prefix)]
+    others = [a for a in accounts if a.id not in usual and not (a.code or "").startswith(prefix)]
+    if party_kind is PartyKind.CUSTOMER:
+        usual_label = _("Comptes habituels de ce client")
+    else:
+        usual_label = _("Comptes habituels de ce fournisseur")
+    if direction is Direction.PURCHASE:
+        class_label = _("Comptes de charge (classe 6)")
+    else:
+        class_label = _("Comptes de produit (classe 7)")
+    return (
+        [choice(a, usual_label) for a in first]
+        + [choice(a, class_label) for a in in_class]
+        + [choice(a, _("Autres comptes")) for a in others]
+    )
 
 
 class CodingForm(FlaskForm):
@@ -54,13 +88,23 @@ class CodingForm(FlaskForm):
                 getattr(self, name).data = getattr(source, name)
         self.paid.data = {True: "paid", False: "unpaid"}.get(source.paid, "")
 
-    def fill_choices(self, integration, *, account_label: str) -> None:
-        """Only active items, and visible accounts, can be chosen."""
+    def fill_choices(
+        self,
+        integration,
+        *,
+        account_label: str,
+        direction: Direction | None = None,
+        usual: list[int] | tuple[int, ...] = (),
+        party_kind: PartyKind | None = None,
+    ) -> None:
+        """Only active items, and visible accounts, can be chosen. For a purchase (a sale) the accounts
+        it can go to come first: the party's usual ones, then class 6 (class 7); the others follow
+        under « Autres comptes »."""
         empty = [SelectChoice("", "—")]
         self.account_id.label.text = account_label
-        self.account_id.choices = empty + [
-            SelectChoice(str(i.id), f"{i.code} {i.name}") for i in choices(integration, ListKind.ACCOUNTS)
-        ]
+        self.account_id.choices = empty + account_choices(
+            choices(integration, ListKind.ACCOUNTS), direction=direction, usual=usual, party_kind=party_kind
+        )
         for field, kind in (
             (self.tax_rate_id, ListKind.TAX_RATES),
             (self.payment_method_id, ListKind.PAYMENT_METHODS),

@@ -6,7 +6,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from webapp.dossier_scope import scope_to_dossier
-from webapp.models import PartyKind
+from webapp.models import Direction, PartyKind
 from webapp.rules import bp
 from webapp.rules.forms import RuleForm
 from webapp.services.integrations import current_integration_for
@@ -20,6 +20,7 @@ from webapp.services.rules import (
     rules_for,
     save_rule,
     search_parties,
+    usual_accounts,
 )
 
 scope_to_dossier(bp)
@@ -46,10 +47,14 @@ def _rule_or_404(integration, party_kind: PartyKind, rule_id: int):
     return rule
 
 
-def _fill_choices(form: RuleForm, integration, party_kind: PartyKind) -> None:
+def _fill_choices(form: RuleForm, integration, party_kind: PartyKind, party_id: int | None = None) -> None:
+    supplier = party_kind is PartyKind.SUPPLIER
     form.fill_choices(
         integration,
-        account_label="Compte de charge" if party_kind is PartyKind.SUPPLIER else "Compte de produit",
+        account_label="Compte de charge" if supplier else "Compte de produit",
+        direction=Direction.PURCHASE if supplier else Direction.SALE,
+        usual=usual_accounts(integration, party_kind, party_id),
+        party_kind=party_kind,
     )
     form.party_id.label.text = "Fournisseur" if party_kind is PartyKind.SUPPLIER else "Client"
 
@@ -100,7 +105,7 @@ def _edit(slug: str, rule_id: int | None):
     form = RuleForm(obj=rule) if request.method == "GET" and rule else RuleForm()
     if request.method == "GET" and rule is not None:
         form.load(rule)
-    _fill_choices(form, integration, party_kind)
+    _fill_choices(form, integration, party_kind, rule.party_id if rule else form.party_id.data)
     selected_party = rule.party if rule else None
     if request.method == "POST" and rule is None and form.party_id.data:
         from webapp.extensions import db

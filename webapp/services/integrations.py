@@ -81,6 +81,10 @@ def create_integration(
     return integration
 
 
+#: Where a refused reconnection's explanation waits (in the session) for the integration page to show it.
+REFUSED_RECONNECTION_KEY = "reconnexion_refusee"
+
+
 class CompanyMismatch(Exception):
     """A reconnection chose another company than the dossier's; the message says which, in French."""
 

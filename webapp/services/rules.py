@@ -72,6 +72,45 @@ def choices(integration: Integration, kind: ListKind) -> list[ListItem]:
     return list(db.session.scalars(codable(integration, kind)))
 
 
+def usual_accounts(
+    integration: Integration, party_kind: PartyKind, party_id: int | None, limit: int = 5
+) -> list[int]:
+    """The accounts a supplier's (or customer's) invoices usually go to: its rule's, then those of its
+    previous documents, most used first. The coding forms offer them at the top of 'Compte de charge'."""
+    if party_id is None:
+        return []
+    from sqlalchemy import func
+
+    from webapp.models import Document
+
+    found: list[int] = []
+    rule_account = db.session.scalar(
+        select(Rule.account_id).where(
+            Rule.integration_id == integration.id,
+            Rule.party_kind == party_kind,
+            Rule.party_id == party_id,
+            Rule.account_id.is_not(None),
+        )
+    )
+    if rule_account is not None:
+        found.append(rule_account)
+    used = func.count(Document.id)
+    for account_id in db.session.scalars(
+        select(Document.account_id)
+        .where(
+            Document.integration_id == integration.id,
+            Document.party_id == party_id,
+            Document.account_id.is_not(None),
+        )
+        .group_by(Document.account_id)
+        .order_by(used.desc(), Document.account_id)
+        .limit(limit)
+    ):
+        if account_id not in found:
+            found.append(account_id)
+    return found[:limit]
+
+
 def search_parties(
     integration: Integration, party_kind: PartyKind, query: str, limit: int = 20
 ) -> list[ListItem]:

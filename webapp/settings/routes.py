@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from htmx_flask import make_response
 
@@ -15,7 +15,11 @@ from webapp.models import Direction, IntegrationStatus, ListKind, PartyKind, Rul
 from webapp.rules.forms import CodingForm
 from webapp.services.coding import default_for, save_default
 from webapp.services.dossiers import get_integration_for, update_dossier
-from webapp.services.integrations import current_integration_for, disconnect_integration
+from webapp.services.integrations import (
+    REFUSED_RECONNECTION_KEY,
+    current_integration_for,
+    disconnect_integration,
+)
 from webapp.services.jobs import JobBackendUnavailable, launch_job
 from webapp.services.lists import refresh_outcome_toast, request_refresh, sync_views
 from webapp.services.publishing import failed_for_expiry, request_publication
@@ -72,8 +76,12 @@ def integration(integration_id: int):
     integration = get_integration_for(g.dossier, integration_id)
     views = sync_views(integration)
     pending = pending_summary(g.dossier, integration) if integration.is_connected else None
+    refused = session.pop(REFUSED_RECONNECTION_KEY, None)
+    if not refused or refused.get("integration") != integration.id:
+        refused = {"message": ""}
     return render_template(
         "settings/integration.html",
+        refused_reconnection=refused["message"],
         pending_transfer=pending.rules if pending else 0,
         pending=pending,
         transfer_wait=lists_ready(integration) if pending else "",
