@@ -129,10 +129,16 @@ def test_reconnecting_to_another_company_changes_nothing_and_says_which_company(
     before = snapshot(job_app, dossier_id, integration_id)
     response = reconnect(browser, dossier_id, integration_id, company="cmp-atelier-dupont")
     page = html.unescape(response.text)
+    # The explanation is on the page, in its notice (a toast would go away before it is read).
+    notice = page.split('id="reconnexion-refusee"', 1)[1].split("</div>", 1)[0]
+    assert "La reconnexion a été refusée." in notice
     assert (
         "Vous avez choisi la société « Atelier Dupont & Fils SAS », mais ce dossier est relié à la société "
-        "« Boulangerie Martin SARL ». Rien n'a été modifié" in page
+        "« Boulangerie Martin SARL ». Rien n'a été modifié" in notice
     )
+    # Shown once: a later visit of the page no longer shows it.
+    again = html.unescape(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
+    assert 'id="reconnexion-refusee"' not in again and "La reconnexion a été refusée." not in again
     assert snapshot(job_app, dossier_id, integration_id) == before
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.EXPIRED
