@@ -81,7 +81,7 @@ def find_dossiers(query: str, limit: int = SEARCH_LIMIT) -> list[FoundDossier]:
         .order_by(Dossier.sort_name, Dossier.id)
         .limit(limit)
     ).all()
-    org_ids = {org.id for _, org in rows}
+    org_ids = {org.id for _user, org in rows}
     emails: dict[int, list[str]] = {}
     if org_ids:
         for org_id, email in db.session.execute(

@@ -805,7 +805,7 @@ def transfer_failure(run: RuleTransfer) -> str:
     if run.status != "ready":
         return ""
     if run.job_run_id is None:
-        return "" if run.created_at > utcnow() - timedelta(minutes=10) else UNEXPECTED_MESSAGE
+        return "" if run.created_at > utcnow() - timedelta(minutes=10) else str(UNEXPECTED_MESSAGE)
     job = db.session.get(JobRun, run.job_run_id)
     while True:  # a job relaunched from the jobs' list carries on the same transfer
         retry = db.session.scalar(select(JobRun).where(JobRun.retry_of_id == job.id).limit(1))
@@ -814,7 +814,7 @@ def transfer_failure(run: RuleTransfer) -> str:
         job = retry
     view = job_view(job)
     if view.finished and job.status is JobStatus.FAILED:
-        return job.message or CRASHED_MESSAGE
+        return job.message or str(CRASHED_MESSAGE)
     return ""
 
 
