@@ -55,7 +55,8 @@ def read_only_while_viewing_as():
     if not view_as:
         return None
     message = _(
-        "Lecture seule : vous voyez ce dossier comme %(user)s. Quittez « Voir comme l'utilisateur » pour agir.",
+        "Lecture seule : vous voyez ce dossier comme %(user)s. "
+        "Quittez « Voir comme l'utilisateur » pour agir.",
         user=view_as.get("user_name") or _("l’utilisateur"),
     )
     if request.headers.get("HX-Request") == "true":
