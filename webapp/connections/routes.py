@@ -320,21 +320,21 @@ SHORT_NAMES = {"sage": "Sage", "quickbooks": "QuickBooks"}
 COMPANY_WORD_LABELS = {
     "organisation": _l("organisation"),
     "entreprise": _l("entreprise"),
-    "société": _l("société"),
+    "societe": _l("société"),
 }
 CHOICE_TITLES = {
     ("organisation", False): _l("Choisissez l'organisation %(software)s de ce dossier"),
     ("organisation", True): _l("Confirmez l'organisation %(software)s de ce dossier"),
     ("entreprise", False): _l("Choisissez l'entreprise %(software)s de ce dossier"),
     ("entreprise", True): _l("Confirmez l'entreprise %(software)s de ce dossier"),
-    ("société", False): _l("Choisissez la société %(software)s de ce dossier"),
-    ("société", True): _l("Confirmez la société %(software)s de ce dossier"),
+    ("societe", False): _l("Choisissez la société %(software)s de ce dossier"),
+    ("societe", True): _l("Confirmez la société %(software)s de ce dossier"),
 }
 
 
 def choice_title(software: str, *, confirm: bool = False) -> str:
     """'Choisissez l'organisation Xero de ce dossier', 'Confirmez la société Compta Démo de ce dossier'."""
-    word = COMPANY_WORDS.get(software, "société")
+    word = COMPANY_WORDS.get(software, "societe")
     return str(CHOICE_TITLES[word, confirm]) % {
         "software": SHORT_NAMES.get(software, software_name(software))
     }
@@ -348,7 +348,7 @@ def _choice_page(
     if confirm is None and not error and len(companies) == 1 and companies[0].id in elsewhere:
         confirm = companies[0]  # nothing to choose: the page asks to confirm it
     name = software_name(pending.software)
-    word = str(COMPANY_WORD_LABELS[COMPANY_WORDS.get(pending.software, "société")])
+    word = str(COMPANY_WORD_LABELS[COMPANY_WORDS.get(pending.software, "societe")])
     return render_template(
         "settings/choose_company.html",
         dossier=dossier,
