@@ -93,8 +93,21 @@ ALLOWED: dict[tuple[str, str], str] = {
 }
 
 
+# Not scanned yet, each for its reason: webapp/auth/ is wrapped with the locale work (the user's
+# language lives there); the operator's commands and the configuration's errors (read in a terminal)
+# are still to wrap. Remove an entry once its file is done: the scan then holds it too.
+NOT_YET = {
+    "webapp/auth/forms.py": "wrapped with the user's locale (webapp/auth)",
+    "webapp/auth/routes.py": "wrapped with the user's locale (webapp/auth)",
+    "webapp/cli.py": "operator commands, still to wrap",
+    "webapp/support/cli.py": "support commands, still to wrap",
+    "webapp/config.py": "configuration errors at start-up, still to wrap",
+}
+
+
 def _sources() -> list[Path]:
-    return sorted(p for base in SCANNED for p in base.rglob("*.py"))
+    found = sorted(p for base in SCANNED for p in base.rglob("*.py"))
+    return [p for p in found if p.relative_to(ROOT).as_posix() not in NOT_YET]
 
 
 def _name(node: ast.AST) -> str:
@@ -266,3 +279,43 @@ class Status:
     assert "'Les paramètres sont enregistrés.'" not in [
         line.split(" — ", 1)[1] for line in scan(path, wrapped)
     ]
+
+
+# --- what the wrapped sentences say: real plurals, and the hour of Paris -----------------------
+
+
+def test_counts_are_said_with_real_plurals_and_none_for_zero(app):
+    from jobs.transfer import transfer_rules  # noqa: F401 - the job's module imports cleanly
+    from webapp.services.lists import MergeCounts
+    from webapp.services.reproduce import copied_contents
+    from webapp.services.transfer import documents_moved, rules_outcome
+
+    with app.app_context():
+        assert MergeCounts(added=47, updated=1, deactivated=0, received=48).summary() == (
+            "47 ajoutés, 1 modifié, aucun rendu inactif"
+        )
+        assert MergeCounts(added=0, updated=2, deactivated=1, received=3).summary() == (
+            "aucun ajouté, 2 modifiés, 1 rendu inactif"
+        )
+        assert documents_moved({"moved": 3, "to_review": 1}) == "Documents : 3 transférés, dont 1 à réviser."
+        assert documents_moved({"moved": 1, "to_review": 0}) == "Documents : 1 transféré, aucun à réviser."
+        assert documents_moved({"moved": 0, "to_review": 0}) == "Documents : aucun transféré."
+        assert rules_outcome(2, 0, 1) == "2 entières, aucune avec des champs vides, 1 non transférée"
+        assert copied_contents(1, 2, 0) == "1 élément de liste, 2 règles, aucun document"
+        assert "(s)" not in documents_moved({"moved": 2, "to_review": 2}) + rules_outcome(1, 1, 1)
+
+
+def test_a_reproduction_is_named_at_the_hour_of_paris_outside_a_request(app):
+    """A winter night at 01:59 UTC is 02:59 in Paris: the name says 02:59, as the page's dates do,
+    in a job (an app context, no request) as in a request."""
+    from datetime import UTC, datetime
+
+    from webapp.templating import datetime_fr
+
+    winter = datetime(2026, 12, 2, 1, 59, tzinfo=UTC)
+    summer = datetime(2026, 7, 2, 1, 59, tzinfo=UTC)
+    with app.app_context():
+        assert datetime_fr(winter) == "02/12/2026 à 02:59"
+        assert datetime_fr(summer) == "02/07/2026 à 03:59"
+    with app.test_request_context():
+        assert datetime_fr(winter) == "02/12/2026 à 02:59"
