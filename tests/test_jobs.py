@@ -106,7 +106,7 @@ def test_a_job_killed_mid_way_is_shown_failed_with_a_retry_hint(job_app, people)
     client = job_app.test_client()
     login(client, "claire@lefevre.test", "bon-mot-de-passe")
     page = text_of(client.get(f"/jobs/{run_id}"))
-    assert "Échec" in page and CRASHED_MESSAGE in page
+    assert "Échec" in page and str(CRASHED_MESSAGE) in page
     assert "hx-get" not in page
     assert _run(job_app, run_id).status is JobStatus.FAILED
 
