@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from rq import get_current_job
 
 from webapp.models import ListKind
@@ -20,7 +22,14 @@ def refresh_list(integration_id: int, kind: str, changes_only: bool = False) -> 
         job_run_id=(job.meta or {}).get("job_run_id") if job else None,
         changes_only=changes_only,
     )
-    return (
-        f"{list_kind.label} : {counts.received} élément(s) lu(s), {counts.added} ajouté(s), "
-        f"{counts.updated} modifié(s), {counts.deactivated} rendu(s) inactif(s)."
+    received = (
+        _("aucun élément lu")
+        if counts.received == 0
+        else ngettext("%(num)d élément lu", "%(num)d éléments lus", counts.received)
+    )
+    return _(
+        "%(list)s : %(received)s, %(summary)s.",
+        list=list_kind.label,
+        received=received,
+        summary=counts.summary(),
     )

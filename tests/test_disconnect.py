@@ -90,7 +90,7 @@ def test_disconnecting_can_delete_the_rules_and_the_documents_keep_their_coding(
     document_id = new_invoice(browser, dossier_id, ids)
     url = integration_page(dossier_id, integration_id)
     done = browser.post_form(f"{url}/deconnecter", {"regles": "supprimer"}, page=url)
-    assert "1 règle(s) supprimée(s)." in html.unescape(done.text)
+    assert "1 règle supprimée." in html.unescape(done.text)
     with job_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Rule)) == 0
         document = db.session.get(Document, document_id)

@@ -209,7 +209,7 @@ def test_appliquer_a_toutes_les_factures_recodes_the_waiting_ones_only(client, w
     response = client.post(
         f"{rule_url}/appliquer", data={"csrf_token": csrf_token(client, rule_url)}, follow_redirects=True
     )
-    assert "Règle appliquée à 1 facture(s) en attente de « EDF Entreprises »." in text_of(response)
+    assert "Règle appliquée à 1 facture en attente de « EDF Entreprises »." in text_of(response)
     db.session.expire_all()
     waiting = db.session.scalar(select(Document).where(Document.number == "F-1"))
     done = db.session.scalar(select(Document).where(Document.number == "F-2"))

@@ -106,7 +106,7 @@ def test_a_job_killed_mid_way_is_shown_failed_with_a_retry_hint(job_app, people)
     client = job_app.test_client()
     login(client, "claire@lefevre.test", "bon-mot-de-passe")
     page = text_of(client.get(f"/jobs/{run_id}"))
-    assert "Échec" in page and CRASHED_MESSAGE in page
+    assert "Échec" in page and str(CRASHED_MESSAGE) in page
     assert "hx-get" not in page
     assert _run(job_app, run_id).status is JobStatus.FAILED
 
@@ -181,7 +181,7 @@ def test_old_finished_job_records_are_purged_by_a_job(job_app, people):
         db.session.commit()
     run_id = _launch(job_app, "jobs.maintenance.purge_job_runs", 30, owner_id=owner_id, dossier_id=dossier_id)
     run_worker_burst(job_app)
-    assert _run(job_app, run_id).message == "1 trace(s) de tâches supprimée(s)."
+    assert _run(job_app, run_id).message == "1 trace de tâche supprimée."
     with job_app.app_context():
         left = set(db.session.scalars(db.select(JobRun.rq_job_id)).all())
     assert "old-one" not in left and "old-running" in left

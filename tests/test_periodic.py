@@ -92,7 +92,7 @@ def test_each_night_lists_refresh_by_themselves_once_even_with_two_schedulers(
         assert all(run.owner_id is None and run.status.value == "succeeded" for run in runs)
         suppliers = next(run for run in runs if run.description == "Chargement : Fournisseurs")
         # Only what changed was asked for: the renamed supplier, not the whole list.
-        assert suppliers.message.startswith("Fournisseurs : 1 élément(s) lu(s), 0 ajouté(s), 1 modifié(s)")
+        assert suppliers.message.startswith("Fournisseurs : 1 élément lu, aucun ajouté, 1 modifié")
         name = db.session.scalar(
             select(ListItem.name).where(
                 ListItem.integration_id == integration_id, ListItem.external_id == "sup-000001"

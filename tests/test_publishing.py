@@ -122,7 +122,7 @@ def test_expired_integration_fails_at_once_then_republish_after_reconnecting(
 
     url = f"/dossiers/{dossier_id}/integrations/{integration_id}"
     done = browser.post_form(f"{url}/republier", {}, page=url)
-    assert "Publication relancée pour 1 facture(s)." in html.unescape(done.text)
+    assert "Publication relancée pour 1 facture." in html.unescape(done.text)
     run_worker_burst(job_app)
     assert status_of(job_app, document_id).status is DocumentStatus.PUBLISHED
     assert len(upstream_invoices(live)) == 1

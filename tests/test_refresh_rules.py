@@ -134,10 +134,7 @@ def test_a_refresh_adds_updates_and_makes_inactive_but_never_deletes(software, i
     assert (sync.item_count, sync.active_count) == (5, 3)
     assert sync.last_counts == {"added": 2, "updated": 1, "deactivated": 1, "received": 4}
     events = db.session.scalars(select(Event).where(Event.kind == "lists.refreshed").order_by(Event.id)).all()
-    assert (
-        events[-1].message
-        == "Liste « Fournisseurs » chargée : 2 ajouté(s), 1 modifié(s), 1 rendu(s) inactif(s)."
-    )
+    assert events[-1].message == "Liste « Fournisseurs » chargée : 2 ajoutés, 1 modifié, 1 rendu inactif."
 
 
 def test_an_item_back_upstream_becomes_active_again(software, integration_id):

@@ -179,10 +179,15 @@ def configured(job_app, dossier_with_rule, staff):
 
 
 def test_the_copy_carries_lists_rules_documents_and_state_and_the_sandbox_serves_the_same_lists(
-    job_app, live, configured, staff
+    job_app, live, configured, staff, monkeypatch
 ):
+    from datetime import UTC, datetime
+
+    from webapp.services import reproduce as reproduce_module
     from webapp.services.reproduce import reproduce
 
+    # A winter night at 01:59 UTC: the name says the hour of Paris, as the page's dates do.
+    monkeypatch.setattr(reproduce_module, "utcnow", lambda: datetime(2026, 12, 2, 1, 59, tzinfo=UTC))
     _, dossier_id, integration_id = configured
     with job_app.app_context():
         before = picture(dossier_id)
@@ -194,7 +199,7 @@ def test_the_copy_carries_lists_rules_documents_and_state_and_the_sandbox_serves
         assert picture(dossier_id) == before  # the original is untouched
         stored = db.session.get(Dossier, copy_id)
         assert stored.reproduced_from_id == dossier_id and stored.organisation.name == "Équipe Raccord"
-        assert "reproduction du" in stored.name
+        assert stored.name == "Boulangerie Martin — reproduction du 02/12/2026 à 02:59"
         current = stored.current_integration
         assert (current.software, current.status) == ("sandbox", IntegrationStatus.CONNECTED)
         assert current.company_id == done.sandbox_company_id != "cmp-boulangerie-martin"

@@ -55,7 +55,7 @@ def _customers_sync(job_app, integration_id: int) -> ListSync:
         (  # a wait longer than PROVIDER_MAX_RETRY_AFTER is left to the user, not slept in a worker
             {"status": 429, "retry_after": 3600},
             1,
-            "Le logiciel comptable limite le nombre de demandes. Réessayez dans 60 minute(s).",
+            "Le logiciel comptable limite le nombre de demandes. Réessayez dans 60 minutes.",
         ),
         ({"kind": "malformed"}, RETRIES + 1, "Compta Démo a renvoyé une réponse illisible."),
         (

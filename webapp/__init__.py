@@ -98,6 +98,7 @@ def _private_sqlite_file(uri: str) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
+    from flask_babel import lazy_gettext
     from sqlalchemy import event
 
     from webapp.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
@@ -111,7 +112,7 @@ def _init_extensions(app: Flask) -> None:
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Connectez-vous pour accéder à cette page."
+    login_manager.login_message = lazy_gettext("Connectez-vous pour accéder à cette page.")
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
 
@@ -127,7 +128,7 @@ def _init_extensions(app: Flask) -> None:
         message = ended_message() or login_manager.login_message
         if SESSION_KEY in session:
             session.clear()  # a dead session id: the browser forgets it
-        flash(message, "info")
+        flash(str(message), "info")
         if request.headers.get("HX-Request") == "true":
             # htmx would swap a login page into a fragment; ask it to load the page instead.
             return make_response("", 401, redirect=target)

@@ -8,6 +8,7 @@ import time
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 PENDING_KEY = "oauth_pending"
 PENDING_TTL = 900  # seconds a user has to go through the software's consent page
-CANCELLED = "La connexion a été annulée : rien n'a été modifié."
+CANCELLED = _l("La connexion a été annulée : rien n'a été modifié.")
 
 
 def _callback_url() -> str:
@@ -70,13 +71,16 @@ def connect(dossier_id: int, software: str):
         abort(404)
     status = software_status(software)
     if not status.available:
-        flash(f"{status.name} : {status.unavailable_reason}", "error")
+        flash(_("%(software)s : %(reason)s", software=status.name, reason=status.unavailable_reason), "error")
         return redirect(url_for("settings.connections", dossier_id=dossier.id))
     current = current_integration_for(dossier)
     if current is not None:
         flash(
-            f"Ce dossier est déjà relié à {current.software_name}. Utilisez « Se reconnecter » sur la page "
-            "Intégration.",
+            _(
+                "Ce dossier est déjà relié à %(software)s. Utilisez « Se reconnecter » sur la page "
+                "Intégration.",
+                software=current.software_name,
+            ),
             "error",
         )
         return redirect(url_for("settings.connections", dossier_id=dossier.id))
@@ -94,12 +98,16 @@ def switch(dossier_id: int, integration_id: int, software: str):
     back = url_for("settings.switch_page", dossier_id=dossier.id, integration_id=integration.id)
     if software == integration.software:
         flash(
-            f"Ce dossier est déjà relié à {integration.software_name} : utilisez « Se reconnecter ».", "error"
+            _(
+                "Ce dossier est déjà relié à %(software)s : utilisez « Se reconnecter ».",
+                software=integration.software_name,
+            ),
+            "error",
         )
         return redirect(back)
     status = software_status(software)
     if not status.available:
-        flash(f"{status.name} : {status.unavailable_reason}", "error")
+        flash(_("%(software)s : %(reason)s", software=status.name, reason=status.unavailable_reason), "error")
         return redirect(back)
     return redirect(_start_flow(dossier, software, replace=integration.id))
 
@@ -124,7 +132,8 @@ def callback():
     session[PENDING_KEY] = remaining
     if pending is None or pending.get("at", 0) < time.time() - PENDING_TTL:
         flash(
-            "Ce retour de connexion n'est pas valide ou a expiré. Recommencez depuis « Connecter ».", "error"
+            _("Ce retour de connexion n'est pas valide ou a expiré. Recommencez depuis « Connecter »."),
+            "error",
         )
         return redirect(url_for("dossiers.index"))
     dossier = get_dossier_for(current_user, pending["dossier_id"])
@@ -135,7 +144,7 @@ def callback():
 
     code = request.args.get("code")
     if request.args.get("error") or not code:
-        flash(CANCELLED, "info")
+        flash(str(CANCELLED), "info")
         return redirect(back)
     stale = _stale(dossier, purpose)  # before the code is spent
     if stale:
@@ -156,7 +165,11 @@ def callback():
             "OAuth callback for %s failed on dossier %s: %s", software, dossier.id, type(exc).__name__
         )
         flash(
-            f"La connexion à {software_name(software)} a échoué : {exc.message} Rien n'a été modifié.",
+            _(
+                "La connexion à %(software)s a échoué : %(reason)s Rien n'a été modifié.",
+                software=software_name(software),
+                reason=exc.message,
+            ),
             "error",
         )
         return redirect(back)
@@ -192,11 +205,11 @@ def _stale(dossier: Dossier, purpose: dict[str, int]) -> str:
     """Why the connection asked for can no longer be made (the dossier changed meanwhile), or ""."""
     current = current_integration_for(dossier)
     if purpose.get("replace") and (current is None or current.id != purpose["replace"]):
-        return "Le logiciel du dossier a changé entre-temps : rien n'a été modifié."
+        return _("Le logiciel du dossier a changé entre-temps : rien n'a été modifié.")
     if purpose.get("reconnect") and (current is None or current.id != purpose["reconnect"]):
-        return "Cette intégration n'est plus celle du dossier : rien n'a été modifié."
+        return _("Cette intégration n'est plus celle du dossier : rien n'a été modifié.")
     if not purpose and current is not None:
-        return "Ce dossier est déjà relié à un logiciel comptable : rien n'a été modifié."
+        return _("Ce dossier est déjà relié à un logiciel comptable : rien n'a été modifié.")
     return ""
 
 
@@ -228,7 +241,13 @@ def _finish(
             session[REFUSED_RECONNECTION_KEY] = {"integration": integration.id, "message": str(exc)}
             flash(_("Reconnexion refusée : rien n'a été modifié. L'explication est sur la page."), "error")
             return redirect(back)
-        flash(f"L'intégration avec {integration.software_name} est de nouveau connectée.", "success")
+        flash(
+            _(
+                "L'intégration avec %(software)s est de nouveau connectée.",
+                software=integration.software_name,
+            ),
+            "success",
+        )
         return redirect(back)
 
     if replacing:
@@ -238,9 +257,13 @@ def _finish(
         waiting = waiting_on_previous_software(dossier.id, integration)
         _start_lists(
             integration,
-            f"{software_name(software)} remplace {old_name} : le dossier est relié à « {company.name} » "
-            f"dans {software_name(software)}, et le chargement des listes a commencé. Les règles de "
-            f"{old_name} sont conservées, à transférer."
+            _(
+                "%(new)s remplace %(old)s : le dossier est relié à « %(company)s » dans %(new)s, et le "
+                "chargement des listes a commencé. Les règles de %(old)s sont conservées, à transférer.",
+                new=software_name(software),
+                old=old_name,
+                company=company.name,
+            )
             + (
                 " "
                 + ngettext(
@@ -254,8 +277,11 @@ def _finish(
         )
         if not outcome["revoked"]:
             flash(
-                f"{old_name} n'a pas confirmé la révocation de l'ancien accès ; "
-                "ses jetons sont supprimés ici.",
+                _(
+                    "%(software)s n'a pas confirmé la révocation de l'ancien accès ; "
+                    "ses jetons sont supprimés ici.",
+                    software=old_name,
+                ),
                 "info",
             )
         return redirect(url_for("settings.integration", dossier_id=dossier.id, integration_id=integration.id))
@@ -263,8 +289,11 @@ def _finish(
     integration = create_integration(dossier, software, company, tokens, current_user)
     _start_lists(
         integration,
-        f"{software_name(software)} est connecté à la société « {company.name} ». "
-        "Le chargement des listes a commencé.",
+        _(
+            "%(software)s est connecté à la société « %(company)s ». Le chargement des listes a commencé.",
+            software=software_name(software),
+            company=company.name,
+        ),
     )
     return redirect(url_for("settings.integration", dossier_id=dossier.id, integration_id=integration.id))
 
@@ -276,24 +305,42 @@ def _start_lists(integration, success: str) -> None:
         flash(success, "success")
     except (JobBackendUnavailable, UserFacingJobError) as exc:
         flash(
-            f"{integration.software_name} est connecté, mais le chargement des listes n'a pas "
-            f"commencé : {exc}",
+            _(
+                "%(software)s est connecté, mais le chargement des listes n'a pas commencé : %(reason)s",
+                software=integration.software_name,
+                reason=str(exc),
+            ),
             "error",
         )
 
 
-#: How each software names a company, for the choice page's title (all feminine in French), and
-#: the short name its users call it by.
+#: How each software names a company, for the choice page (all feminine in French), and the short
+#: name its users call it by.
 COMPANY_WORDS = {"xero": "organisation", "sage": "entreprise", "quickbooks": "entreprise"}
 SHORT_NAMES = {"sage": "Sage", "quickbooks": "QuickBooks"}
+#: The word as the page says it, and the choice page's title for each word (whole sentences, each
+#: with its own article, so that each is translated as a whole).
+COMPANY_WORD_LABELS = {
+    "organisation": _l("organisation"),
+    "entreprise": _l("entreprise"),
+    "societe": _l("société"),
+}
+CHOICE_TITLES = {
+    ("organisation", False): _l("Choisissez l'organisation %(software)s de ce dossier"),
+    ("organisation", True): _l("Confirmez l'organisation %(software)s de ce dossier"),
+    ("entreprise", False): _l("Choisissez l'entreprise %(software)s de ce dossier"),
+    ("entreprise", True): _l("Confirmez l'entreprise %(software)s de ce dossier"),
+    ("societe", False): _l("Choisissez la société %(software)s de ce dossier"),
+    ("societe", True): _l("Confirmez la société %(software)s de ce dossier"),
+}
 
 
 def choice_title(software: str, *, confirm: bool = False) -> str:
     """'Choisissez l'organisation Xero de ce dossier', 'Confirmez la société Compta Démo de ce dossier'."""
-    word = COMPANY_WORDS.get(software, "société")
-    article = "l'" if word[0] in "aeiouéè" else "la "
-    verb = "Confirmez" if confirm else "Choisissez"
-    return f"{verb} {article}{word} {SHORT_NAMES.get(software, software_name(software))} de ce dossier"
+    word = COMPANY_WORDS.get(software, "societe")
+    return str(CHOICE_TITLES[word, confirm]) % {
+        "software": SHORT_NAMES.get(software, software_name(software))
+    }
 
 
 def _choice_page(
@@ -304,7 +351,7 @@ def _choice_page(
     if confirm is None and not error and len(companies) == 1 and companies[0].id in elsewhere:
         confirm = companies[0]  # nothing to choose: the page asks to confirm it
     name = software_name(pending.software)
-    word = COMPANY_WORDS.get(pending.software, "société")
+    word = str(COMPANY_WORD_LABELS[COMPANY_WORDS.get(pending.software, "societe")])
     return render_template(
         "settings/choose_company.html",
         dossier=dossier,
@@ -331,8 +378,10 @@ def choose(dossier_id: int, key: str):
     pending = consents.find(key, user=current_user, dossier=dossier)
     if pending is None:
         flash(
-            "Ce choix de société n'est plus valable (plus de 15 minutes, ou déjà fait). "
-            "Recommencez depuis « Connecter ».",
+            _(
+                "Ce choix de société n'est plus valable (plus de 15 minutes, ou déjà fait). "
+                "Recommencez depuis « Connecter »."
+            ),
             "error",
         )
         return redirect(url_for("settings.connections", dossier_id=dossier.id))
@@ -347,7 +396,7 @@ def choose(dossier_id: int, key: str):
     wanted = request.form.get("company_id", "")
     company = next((c for c in companies if c.id == wanted), None)
     if company is None:
-        return _choice_page(dossier, pending, error="Choisissez une des sociétés proposées.")
+        return _choice_page(dossier, pending, error=_("Choisissez une des sociétés proposées."))
     others = consents.connected_elsewhere(dossier, pending.software, [company.id]).get(company.id)
     if others and request.form.get("confirm") != company.id:
         return _choice_page(dossier, pending, chosen=company.id, confirm=company)
@@ -361,14 +410,22 @@ def choose(dossier_id: int, key: str):
         still = {c.id: c for c in get_connector(software).companies(tokens)}
     except ConnectorError as exc:
         flash(
-            f"La connexion à {software_name(software)} a échoué : {exc.message} Rien n'a été modifié.",
+            _(
+                "La connexion à %(software)s a échoué : %(reason)s Rien n'a été modifié.",
+                software=software_name(software),
+                reason=exc.message,
+            ),
             "error",
         )
         return redirect(_back_to(dossier, purpose))
     if company.id not in still:
         flash(
-            f"« {company.name} » n'est plus autorisée dans {software_name(software)} : rien n'a été modifié. "
-            "Recommencez la connexion.",
+            _(
+                "« %(company)s » n'est plus autorisée dans %(software)s : rien n'a été modifié. "
+                "Recommencez la connexion.",
+                company=company.name,
+                software=software_name(software),
+            ),
             "error",
         )
         return redirect(_back_to(dossier, purpose))
@@ -384,5 +441,5 @@ def cancel_choice(dossier_id: int, key: str):
     if pending is not None:
         back = _back_to(dossier, pending.purpose or {})
         consents.forget(pending)
-    flash(CANCELLED, "info")
+    flash(str(CANCELLED), "info")
     return redirect(back)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from flask_babel import gettext as _
+
 from webapp.connectors.base import ProviderError
 
 
@@ -16,7 +18,8 @@ class AnswerReader:
 
     def unexpected(self, what: str, detail: Any = None) -> ProviderError:
         return ProviderError(
-            f"{self.software} a renvoyé une réponse inattendue ({what}).", detail=repr(detail)[:300]
+            _("%(software)s a renvoyé une réponse inattendue (%(what)s).", software=self.software, what=what),
+            detail=repr(detail)[:300],
         )
 
     def object(self, value: Any, what: str) -> dict:

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from webapp.models.integration import ListKind
 
 T = TypeVar("T")
@@ -17,21 +20,21 @@ T = TypeVar("T")
 class ConnectorError(Exception):
     """Base of the errors a connector raises; `message` is French and safe to show."""
 
-    message = "Le logiciel comptable a renvoyé une erreur."
+    message = _l("Le logiciel comptable a renvoyé une erreur.")
 
     def __init__(self, message: str | None = None, *, detail: str = ""):
-        super().__init__(message or self.message)
-        if message:
-            self.message = message
+        # Said in the language of the moment (French in the workers), and kept as text.
+        self.message = str(message or self.message)
+        super().__init__(self.message)
         self.detail = detail  # the software's own words, redacted, for the timeline
 
 
 class IntegrationExpired(ConnectorError):
-    message = "L'accès au logiciel comptable a expiré ou a été révoqué. Reconnectez l'intégration."
+    message = _l("L'accès au logiciel comptable a expiré ou a été révoqué. Reconnectez l'intégration.")
 
 
 class RateLimited(ConnectorError):
-    message = "Le logiciel comptable limite le nombre de demandes. Réessayez dans quelques minutes."
+    message = _l("Le logiciel comptable limite le nombre de demandes. Réessayez dans quelques minutes.")
 
     def __init__(self, retry_after: float, message: str | None = None, *, detail: str = ""):
         super().__init__(message, detail=detail)
@@ -39,7 +42,7 @@ class RateLimited(ConnectorError):
 
 
 class ProviderError(ConnectorError):
-    message = "Le logiciel comptable est indisponible pour le moment. Réessayez plus tard."
+    message = _l("Le logiciel comptable est indisponible pour le moment. Réessayez plus tard.")
 
 
 class ProviderValidationError(ConnectorError):
@@ -159,15 +162,25 @@ def checked_item(item: NormalisedItem, software: str) -> NormalisedItem:
         if value is None and name not in ("external_id", "name"):
             continue
         if not isinstance(value, str) or (name in ("external_id", "name") and not value.strip()):
-            raise ProviderError(f"{software} a renvoyé un élément de liste illisible (champ {name}).")
+            raise ProviderError(
+                _(
+                    "%(software)s a renvoyé un élément de liste illisible (champ %(field)s).",
+                    software=software,
+                    field=name,
+                )
+            )
         if len(value) > length:
             if name != "name":
                 raise ProviderError(
-                    f"{software} a renvoyé un élément de liste illisible (champ {name} trop long)."
+                    _(
+                        "%(software)s a renvoyé un élément de liste illisible (champ %(field)s trop long).",
+                        software=software,
+                        field=name,
+                    )
                 )
             item.name = value[:length]
     if not isinstance(item.active, bool) or not isinstance(item.extras, dict):
-        raise ProviderError(f"{software} a renvoyé un élément de liste illisible.")
+        raise ProviderError(_("%(software)s a renvoyé un élément de liste illisible.", software=software))
     return item
 
 

@@ -12,6 +12,8 @@ import importlib
 from dataclasses import dataclass, field
 
 from flask import current_app, has_request_context, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from webapp.connectors.base import Connector
 from webapp.connectors.http import RetryPolicy
@@ -32,8 +34,8 @@ CATALOGUE: dict[str, Software] = {
     "sandbox": Software(
         key="sandbox",
         name="Compta Démo",
-        summary="Logiciel comptable de démonstration intégré à Raccord, pour essayer et reproduire.",
-        guide=(
+        summary=_l("Logiciel comptable de démonstration intégré à Raccord, pour essayer et reproduire."),
+        guide=_l(
             "Rien à préparer : choisissez la société de démonstration qui correspond au dossier sur la "
             "page d'autorisation de Compta Démo."
         ),
@@ -41,8 +43,8 @@ CATALOGUE: dict[str, Software] = {
     "xero": Software(
         key="xero",
         name="Xero",
-        summary="Logiciel comptable en ligne ; choisissez l'organisation Xero de la société du dossier.",
-        guide=(
+        summary=_l("Logiciel comptable en ligne ; choisissez l'organisation Xero de la société du dossier."),
+        guide=_l(
             "Il vous faut un compte Xero avec le rôle Conseiller ou Standard sur l'organisation de la "
             "société. Sur la page de Xero, choisissez cette organisation, puis « Allow access » ; si "
             "vous en autorisez plusieurs, Raccord vous demande ensuite laquelle relier au dossier."
@@ -51,8 +53,8 @@ CATALOGUE: dict[str, Software] = {
     "quickbooks": Software(
         key="quickbooks",
         name="QuickBooks Online",
-        summary="QuickBooks en ligne ; choisissez l'entreprise QuickBooks de la société du dossier.",
-        guide=(
+        summary=_l("QuickBooks en ligne ; choisissez l'entreprise QuickBooks de la société du dossier."),
+        guide=_l(
             "Connectez-vous avec un utilisateur administrateur de l'entreprise QuickBooks Online. "
             "Choisissez l'entreprise du dossier dans la liste d'Intuit, puis « Connect »."
         ),
@@ -60,8 +62,8 @@ CATALOGUE: dict[str, Software] = {
     "pennylane": Software(
         key="pennylane",
         name="Pennylane",
-        summary="Logiciel comptable français ; autorisez l'accès à l'entreprise du dossier.",
-        guide=(
+        summary=_l("Logiciel comptable français ; autorisez l'accès à l'entreprise du dossier."),
+        guide=_l(
             "Il vous faut un accès à l'entreprise dans Pennylane (expert-comptable ou administrateur). "
             "Autorisez Raccord pour l'entreprise du dossier ; les factures seront importées avec leur "
             "PDF."
@@ -70,8 +72,10 @@ CATALOGUE: dict[str, Software] = {
     "sage": Software(
         key="sage",
         name="Sage Business Cloud Comptabilité",
-        summary="Sage Comptabilité en ligne ; connectez-vous avec le compte Sage qui a accès à l'entreprise.",
-        guide=(
+        summary=_l(
+            "Sage Comptabilité en ligne ; connectez-vous avec le compte Sage qui a accès à l'entreprise."
+        ),
+        guide=_l(
             "Connectez-vous avec l'identifiant Sage qui a accès à l'entreprise (Sage Business Cloud "
             "Comptabilité, France). Si plusieurs entreprises vous sont ouvertes, Raccord vous demande "
             "ensuite laquelle relier au dossier."
@@ -145,7 +149,7 @@ def software_status(key: str) -> Software:
     if key == "sandbox":
         if config["SANDBOX_ENABLED"]:
             return base
-        return _unavailable(base, "Le logiciel de démonstration est désactivé sur ce serveur.")
+        return _unavailable(base, _("Le logiciel de démonstration est désactivé sur ce serveur."))
     prefix = VENDOR_PREFIX[key]
     if config.get(f"{prefix}_CLIENT_ID") and config.get(f"{prefix}_CLIENT_SECRET"):
         return base
@@ -153,15 +157,23 @@ def software_status(key: str) -> Software:
         return Software(
             key=base.key,
             name=base.name,
-            summary=f"{base.summary} Ici, la version bac à sable de {base.name} : "
-            f"les sociétés de Compta Démo au format {base.name}.",
+            summary=_(
+                "%(summary)s Ici, la version bac à sable de %(software)s : les sociétés de Compta Démo au "
+                "format %(software)s.",
+                summary=base.summary,
+                software=base.name,
+            ),
             through_sandbox=True,
             guide=base.guide,
         )
     return _unavailable(
         base,
-        f"Non disponible : les identifiants de l'application {base.name} ne sont pas configurés "
-        f"({prefix}_CLIENT_ID et {prefix}_CLIENT_SECRET).",
+        _(
+            "Non disponible : les identifiants de l'application %(software)s ne sont pas configurés "
+            "(%(prefix)s_CLIENT_ID et %(prefix)s_CLIENT_SECRET).",
+            software=base.name,
+            prefix=prefix,
+        ),
     )
 
 

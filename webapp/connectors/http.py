@@ -11,6 +11,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from webapp.connectors.base import AccessTokenRejected, ProviderError, ProviderValidationError, RateLimited
 
@@ -60,7 +62,7 @@ class ProviderHttp:
         sleep: Callable[[float], None] = time.sleep,
         describe: Callable[[requests.Response], Exception | None] | None = None,
         default_retry_after: float = 5.0,
-        software: str = "Le logiciel comptable",
+        software: str = _l("Le logiciel comptable"),
     ):
         self.policy = policy
         self.session = session or requests.Session()
@@ -86,7 +88,7 @@ class ProviderHttp:
             ) as exc:
                 if attempt > self.policy.max_retries:
                     raise ProviderError(
-                        "Le logiciel comptable ne répond pas. Réessayez dans quelques minutes.",
+                        _("Le logiciel comptable ne répond pas. Réessayez dans quelques minutes."),
                         detail=type(exc).__name__,
                     ) from None
                 self._backoff(attempt)
@@ -103,7 +105,11 @@ class ProviderHttp:
             if status >= 500:
                 if attempt > self.policy.max_retries:
                     raise ProviderError(
-                        f"Le logiciel comptable est indisponible (erreur {status}). Réessayez plus tard.",
+                        _(
+                            "Le logiciel comptable est indisponible (erreur %(status)d). "
+                            "Réessayez plus tard.",
+                            status=status,
+                        ),
                         detail=_snippet(response),
                     )
                 self._backoff(attempt)
@@ -119,13 +125,16 @@ class ProviderHttp:
                 body = body if isinstance(body, dict) else {}  # a list, a number: no field to name
                 raise ProviderValidationError(
                     str(body.get("field") or ""),
-                    "Le logiciel comptable a refusé la demande : "
-                    + str(body.get("message") or "données invalides"),
+                    _(
+                        "Le logiciel comptable a refusé la demande : %(reason)s",
+                        reason=str(body.get("message") or _("données invalides")),
+                    ),
                     detail=_snippet(response),
                 )
             if status >= 400:
                 raise ProviderError(
-                    f"Le logiciel comptable a refusé la demande (erreur {status}).", detail=_snippet(response)
+                    _("Le logiciel comptable a refusé la demande (erreur %(status)d).", status=status),
+                    detail=_snippet(response),
                 )
             return response
 
@@ -142,7 +151,8 @@ class ProviderHttp:
                 return body
             if method.upper() not in ("GET", "HEAD") or attempt > self.policy.max_retries:
                 raise ProviderError(
-                    f"{self.software} a renvoyé une réponse illisible.", detail=_snippet(response)
+                    _("%(software)s a renvoyé une réponse illisible.", software=self.software),
+                    detail=_snippet(response),
                 )
             log.info("Unreadable answer from %s, trying again", url.split("?")[0])
             self._backoff(attempt)

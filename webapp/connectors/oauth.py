@@ -10,6 +10,7 @@ from typing import Any
 import requests
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
+from flask_babel import gettext as _
 
 from webapp.connectors.base import Connector, IntegrationExpired, ProviderError, TokenSet
 from webapp.connectors.http import RetryPolicy
@@ -97,7 +98,7 @@ class OAuthClient:
                 )
             except (requests.RequestException, OAuthError) as exc:
                 raise ProviderError(
-                    "La révocation n'a pas pu être confirmée par le logiciel comptable.",
+                    _("La révocation n'a pas pu être confirmée par le logiciel comptable."),
                     detail=type(exc).__name__,
                 ) from None
 
@@ -113,12 +114,12 @@ class OAuthClient:
                         raise IntegrationExpired(detail=f"{exc.error}: {exc.description or ''}") from None
                     if exc.error not in TRANSIENT or attempt > self.policy.max_retries:
                         raise ProviderError(
-                            "Le logiciel comptable a refusé l'authentification.", detail=str(exc.error)
+                            _("Le logiciel comptable a refusé l'authentification."), detail=str(exc.error)
                         ) from None
                 except (requests.RequestException, ValueError) as exc:
                     if attempt > self.policy.max_retries:
                         raise ProviderError(
-                            "Le logiciel comptable ne répond pas. Réessayez dans quelques minutes.",
+                            _("Le logiciel comptable ne répond pas. Réessayez dans quelques minutes."),
                             detail=type(exc).__name__,
                         ) from None
             self.sleep(random.uniform(0, self.policy.backoff * (2 ** (attempt - 1))))

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
+from flask_babel import gettext as _
 
 from webapp.connectors.base import (
     Attachment,
@@ -79,23 +80,24 @@ def pennylane_error(response: requests.Response) -> ConnectorError | None:
         )
         return ProviderValidationError(
             {"ledger_account_id": "account_id", "vat_rate": "tax_rate_id"}.get(field, field),
-            "Pennylane a refusé la demande : " + message,
+            _("Pennylane a refusé la demande : %(reason)s", reason=message),
             detail=_snippet(response),
         )
     return None
 
 
 def _unreadable(why: str) -> ProviderError:
-    return ProviderError(f"Pennylane a renvoyé une réponse inattendue ({why}).", detail=why)
+    return ProviderError(_("Pennylane a renvoyé une réponse inattendue (%(why)s).", why=why), detail=why)
 
 
 def _answer(body: Any) -> dict:
     """A 200 answer as Pennylane sends them: an object, not one of its error bodies."""
     if not isinstance(body, dict):
-        raise _unreadable("pas un objet JSON")
+        raise _unreadable(_("pas un objet JSON"))
     if "error" in body and set(body) <= {"error", "status", "message"}:
         raise ProviderError(
-            f"Pennylane a renvoyé une erreur : {str(body.get('error'))[:300]}", detail=json.dumps(body)[:2000]
+            _("Pennylane a renvoyé une erreur : %(reason)s", reason=str(body.get("error"))[:300]),
+            detail=json.dumps(body)[:2000],
         )
     return body
 
@@ -103,7 +105,7 @@ def _answer(body: Any) -> dict:
 def _items(body: dict) -> list[dict]:
     items = body.get("items")
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise _unreadable("items n'est pas une liste d'objets")
+        raise _unreadable(_("items n'est pas une liste d'objets"))
     return items
 
 
@@ -135,7 +137,7 @@ def _readable(make):
     try:
         return make()
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        raise ProviderError("Pennylane a renvoyé une réponse illisible.", detail=repr(exc)) from None
+        raise ProviderError(_("Pennylane a renvoyé une réponse illisible."), detail=repr(exc)) from None
 
 
 class PennylaneConnector(OAuthConnector):
@@ -197,7 +199,7 @@ class PennylaneConnector(OAuthConnector):
             if not body.get("has_more") or not cursor:
                 return
             if not isinstance(cursor, str | int) or isinstance(cursor, bool):
-                raise _unreadable("next_cursor illisible")
+                raise _unreadable(_("next_cursor illisible"))
 
     def iter_pages(
         self, tokens: TokenSet, kind: ListKind, *, since: datetime | None = None
@@ -238,7 +240,7 @@ class PennylaneConnector(OAuthConnector):
                 for items in self._pages(tokens, "/categories"):
                     yield [self._category(raw, groups) for raw in items]
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-            raise ProviderError("Pennylane a renvoyé une liste illisible.", detail=repr(exc)) from None
+            raise ProviderError(_("Pennylane a renvoyé une liste illisible."), detail=repr(exc)) from None
 
     def _changed_ids(self, tokens: TokenSet, kind: ListKind, since: datetime) -> list[int]:
         start = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -253,7 +255,7 @@ class PennylaneConnector(OAuthConnector):
             if not body.get("has_more") or not cursor:
                 return list(dict.fromkeys(ids))
             if not isinstance(cursor, str | int) or isinstance(cursor, bool):
-                raise _unreadable("next_cursor illisible")
+                raise _unreadable(_("next_cursor illisible"))
 
     def _changed_parties(
         self, tokens: TokenSet, kind: ListKind, since: datetime
@@ -356,7 +358,8 @@ class PennylaneConnector(OAuthConnector):
                     return _readable(lambda existing=existing: _id(existing))
         if attachment is None:
             raise ProviderValidationError(
-                "pdf", "Pennylane exige le PDF de la facture pour l'importer : ajoutez-le avant de publier."
+                "pdf",
+                _("Pennylane exige le PDF de la facture pour l'importer : ajoutez-le avant de publier."),
             )
         uploaded = self._call(
             tokens,

@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
+from flask_babel import gettext as _
 
 from webapp.connectors.base import (
     Attachment,
@@ -72,10 +73,12 @@ def quickbooks_error(response: requests.Response) -> ConnectorError | None:
         errors = body["Fault"].get("Error") or [{}]
         first = errors[0]
         element = str(first.get("element") or "")
-        words = str(first.get("Detail") or first.get("Message") or "données invalides")
+        words = str(first.get("Detail") or first.get("Message") or _("données invalides"))
         return ProviderValidationError(
             ELEMENTS.get(element, element),
-            "QuickBooks a refusé la demande : " + words + (f" ({element})" if element else ""),
+            _("QuickBooks a refusé la demande : %(reason)s (%(field)s)", reason=words, field=element)
+            if element
+            else _("QuickBooks a refusé la demande : %(reason)s", reason=words),
             detail=_snippet(response),
         )
     return None
@@ -110,7 +113,9 @@ def _readable(make):
     try:
         return make()
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        raise ProviderError("QuickBooks Online a renvoyé une réponse illisible.", detail=repr(exc)) from None
+        raise ProviderError(
+            _("QuickBooks Online a renvoyé une réponse illisible."), detail=repr(exc)
+        ) from None
 
 
 def statement(entity: str, *conditions: str, start: int | None = None, maximum: int | None = None) -> str:
@@ -124,21 +129,24 @@ def statement(entity: str, *conditions: str, start: int | None = None, maximum: 
 
 
 def _unreadable(why: str) -> ProviderError:
-    return ProviderError(f"QuickBooks Online a renvoyé une réponse inattendue ({why}).", detail=why)
+    return ProviderError(
+        _("QuickBooks Online a renvoyé une réponse inattendue (%(why)s).", why=why), detail=why
+    )
 
 
 def _answer(body: Any) -> dict:
     """A 200 answer as QuickBooks sends them: an object, without a Fault (Intuit may put one in a 200,
     https://developer.intuit.com/app/developer/qbo/docs/develop/troubleshooting/error-codes)."""
     if not isinstance(body, dict):
-        raise _unreadable("pas un objet JSON")
+        raise _unreadable(_("pas un objet JSON"))
     fault = body.get("Fault") or body.get("fault")
     if fault is not None:
         errors = fault.get("Error") or fault.get("error") if isinstance(fault, dict) else None
         first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
-        words = str(first.get("Detail") or first.get("Message") or "erreur sans détail")[:300]
+        words = str(first.get("Detail") or first.get("Message") or _("erreur sans détail"))[:300]
         raise ProviderError(
-            f"QuickBooks Online a renvoyé une erreur : {words}", detail=json.dumps(body)[:2000]
+            _("QuickBooks Online a renvoyé une erreur : %(reason)s", reason=words),
+            detail=json.dumps(body)[:2000],
         )
     return body
 
@@ -149,14 +157,14 @@ def _rows(found: dict, entity: str) -> list[dict]:
     if rows is None:
         return []
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise _unreadable(f"{entity} n'est pas une liste d'objets")
+        raise _unreadable(_("%(entity)s n'est pas une liste d'objets", entity=entity))
     return rows
 
 
 def _entity(answer: dict, entity: str) -> dict:
     found = answer.get(entity)
     if not isinstance(found, dict) or not isinstance(found.get("Id"), str | int) or found.get("Id") == "":
-        raise _unreadable(f"{entity} sans Id")
+        raise _unreadable(_("%(entity)s sans Id", entity=entity))
     return found
 
 
@@ -203,7 +211,7 @@ class QuickBooksConnector(OAuthConnector):
         realm = (callback or {}).get("realmId", "")
         if not realm.isdigit():
             raise ProviderError(
-                "QuickBooks n'a pas indiqué quelle entreprise a été choisie (realmId manquant)."
+                _("QuickBooks n'a pas indiqué quelle entreprise a été choisie (realmId manquant).")
             )
         tokens = self.oauth.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
         tokens.extra["realm_id"] = realm
@@ -221,11 +229,11 @@ class QuickBooksConnector(OAuthConnector):
             )
         except requests.RequestException as exc:
             raise ProviderError(
-                "La révocation n'a pas pu être confirmée par QuickBooks.", detail=type(exc).__name__
+                _("La révocation n'a pas pu être confirmée par QuickBooks."), detail=type(exc).__name__
             ) from None
         if response.status_code >= 400:
             raise ProviderError(
-                "La révocation n'a pas pu être confirmée par QuickBooks.", detail=_snippet(response)
+                _("La révocation n'a pas pu être confirmée par QuickBooks."), detail=_snippet(response)
             )
 
     def company(self, tokens: TokenSet) -> Company:
@@ -234,7 +242,7 @@ class QuickBooksConnector(OAuthConnector):
         info = body.get("CompanyInfo")
         name = (info.get("CompanyName") or info.get("LegalName")) if isinstance(info, dict) else None
         if not isinstance(name, str) or not name.strip():
-            raise _unreadable("CompanyInfo sans nom")
+            raise _unreadable(_("CompanyInfo sans nom"))
         return Company(id=realm, name=name)
 
     # --- API ---
@@ -243,7 +251,9 @@ class QuickBooksConnector(OAuthConnector):
     ) -> Any:
         realm = tokens.extra.get("realm_id")
         if not realm:
-            raise IntegrationExpired("L'entreprise QuickBooks n'est pas connue : reconnectez l'intégration.")
+            raise IntegrationExpired(
+                _("L'entreprise QuickBooks n'est pas connue : reconnectez l'intégration.")
+            )
 
         def call() -> Any:
             return self.http.json(
@@ -259,7 +269,7 @@ class QuickBooksConnector(OAuthConnector):
     def _query(self, tokens: TokenSet, statement: str) -> dict:
         found = self._call(tokens, "GET", "/query", params={"query": statement}).get("QueryResponse")
         if not isinstance(found, dict):
-            raise _unreadable("sans QueryResponse")
+            raise _unreadable(_("sans QueryResponse"))
         return found
 
     def _all(self, tokens: TokenSet, entity: str, conditions: list[str]) -> Iterator[list[dict]]:
@@ -306,7 +316,7 @@ class QuickBooksConnector(OAuthConnector):
                     yield [self._class(r) for r in rows]
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
             raise ProviderError(
-                "QuickBooks Online a renvoyé une liste illisible.", detail=repr(exc)
+                _("QuickBooks Online a renvoyé une liste illisible."), detail=repr(exc)
             ) from None
 
     @staticmethod

@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
+from flask_babel import gettext as _
 
 from webapp.connectors.answers import AnswerReader
 from webapp.connectors.base import (
@@ -78,9 +79,16 @@ def sage_error(response: requests.Response) -> ConnectorError | None:
         source = str(first.get("$source") or "")
         return ProviderValidationError(
             FIELD_NAMES.get(source.rsplit(".", 1)[-1], source),
-            "Sage a refusé la demande : "
-            + str(first.get("$message") or "données invalides")
-            + (f" (champ {source})" if source else ""),
+            _(
+                "Sage a refusé la demande : %(reason)s (champ %(field)s)",
+                reason=str(first.get("$message") or _("données invalides")),
+                field=source,
+            )
+            if source
+            else _(
+                "Sage a refusé la demande : %(reason)s",
+                reason=str(first.get("$message") or _("données invalides")),
+            ),
             detail=_snippet(response),
         )
     return None
@@ -169,14 +177,16 @@ class SageConnector(OAuthConnector):
         body = self._call(tokens, "GET", "/businesses", business=False)
         businesses = body.get("$items") if isinstance(body, dict) else body
         if not isinstance(businesses, list):
-            raise ProviderError("Sage a renvoyé une liste d'entreprises illisible.", detail=repr(body)[:300])
+            raise ProviderError(
+                _("Sage a renvoyé une liste d'entreprises illisible."), detail=repr(body)[:300]
+            )
         found = [
-            Company(id=str(b["id"]), name=str(b.get("name") or b.get("displayed_as") or "Entreprise Sage"))
+            Company(id=str(b["id"]), name=str(b.get("name") or b.get("displayed_as") or _("Entreprise Sage")))
             for b in businesses
             if isinstance(b, dict) and b.get("id")
         ]
         if not found:
-            raise ProviderError("Aucune entreprise Sage n'est accessible avec ce compte.")
+            raise ProviderError(_("Aucune entreprise Sage n'est accessible avec ce compte."))
         return found
 
     def use_company(self, tokens: TokenSet, company: Company) -> None:
@@ -201,7 +211,9 @@ class SageConnector(OAuthConnector):
             yield items
             if not body.get("$next") or not items:
                 return
-        raise ProviderError(f"Sage annonce une liste de plus de {MAX_PAGES} pages : lecture interrompue.")
+        raise ProviderError(
+            _("Sage annonce une liste de plus de %(pages)d pages : lecture interrompue.", pages=MAX_PAGES)
+        )
 
     def iter_pages(
         self, tokens: TokenSet, kind: ListKind, *, since: datetime | None = None
@@ -231,7 +243,7 @@ class SageConnector(OAuthConnector):
 
     @staticmethod
     def _account(raw: dict) -> NormalisedItem:
-        what = "compte du plan comptable"
+        what = _("compte du plan comptable")
         kind = _text(_object(raw.get("ledger_account_type") or {}, what), "id", what) or ""
         return checked_item(
             NormalisedItem(
@@ -249,7 +261,7 @@ class SageConnector(OAuthConnector):
 
     @staticmethod
     def _bank_account(raw: dict) -> NormalisedItem:
-        what = "compte bancaire"
+        what = _("compte bancaire")
         details = _object(raw.get("bank_account_details") or {}, what)  # only the name: never the IBAN
         kind = _text(_object(raw.get("bank_account_type") or {}, what), "id", what) or ""
         return checked_item(
@@ -283,7 +295,7 @@ class SageConnector(OAuthConnector):
 
     @staticmethod
     def _tax_rate(raw: dict) -> NormalisedItem:
-        what = "taux de TVA"
+        what = _("taux de TVA")
         percentage = raw.get("percentage")
         if percentage is None:
             percentage = 0
@@ -308,12 +320,12 @@ class SageConnector(OAuthConnector):
     def _categories(analysis_type: dict) -> list[dict]:
         categories = analysis_type.get("analysis_type_categories") or []
         if not isinstance(categories, list) or not all(isinstance(c, dict) for c in categories):
-            raise _unexpected("catégories analytiques", analysis_type)
+            raise _unexpected(_("catégories analytiques"), analysis_type)
         return categories
 
     @staticmethod
     def _category(analysis_type: dict, category: dict) -> NormalisedItem:
-        what = "catégorie analytique"
+        what = _("catégorie analytique")
         axis, option = _name(analysis_type, what), _name(category, what)
         return checked_item(
             NormalisedItem(
@@ -333,7 +345,7 @@ class SageConnector(OAuthConnector):
             "/contacts",
             params={"contact_type_id": CONTACT_TYPE[kind], "search": term, "items_per_page": MAX_PER_PAGE},
         )
-        return [self._contact(raw) for raw in _items(body, "recherche de contacts")]
+        return [self._contact(raw) for raw in _items(body, _("recherche de contacts"))]
 
     def create_party(
         self,
@@ -376,7 +388,7 @@ class SageConnector(OAuthConnector):
         )
         same = [
             i
-            for i in _items(existing, "recherche de factures")
+            for i in _items(existing, _("recherche de factures"))
             if (i.get("vendor_reference") if purchase else i.get("reference")) == invoice["number"]
         ]
         if same:
@@ -409,7 +421,7 @@ class SageConnector(OAuthConnector):
             if invoice.get("currency") and invoice["currency"] != "EUR":
                 body["currency_id"] = invoice["currency"]
             created = self._call(tokens, "POST", path, json={root: body})
-            invoice_id = _id(_object(created, "facture créée"), "facture créée")
+            invoice_id = _id(_object(created, _("facture créée")), _("facture créée"))
         if attachment is not None:
             attached = self._call(
                 tokens,
@@ -417,7 +429,7 @@ class SageConnector(OAuthConnector):
                 "/attachments",
                 params={"attachment_context_id": invoice_id, "attachment_context_type_id": context},
             )
-            names = [a.get("file_name") for a in _items(attached, "pièces jointes")]
+            names = [a.get("file_name") for a in _items(attached, _("pièces jointes"))]
             if attachment.filename not in names:
                 self._call(
                     tokens,

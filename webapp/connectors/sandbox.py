@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from flask_babel import gettext as _
+
 from webapp.connectors.answers import AnswerReader
 from webapp.connectors.base import (
     AccessTokenRejected,
@@ -75,11 +77,11 @@ class SandboxConnector(OAuthConnector):
         return with_renewal(tokens, call)
 
     def company(self, tokens: TokenSet) -> Company:
-        body = _object(self._get(tokens, "/company"), "société")
-        name = _text(body, "name", "société")
+        body = _object(self._get(tokens, "/company"), _("société"))
+        name = _text(body, "name", _("société"))
         if name is None:
-            raise _unexpected("société", body)
-        return Company(id=_id(body, "société"), name=name)
+            raise _unexpected(_("société"), body)
+        return Company(id=_id(body, _("société")), name=name)
 
     def iter_pages(
         self, tokens: TokenSet, kind: ListKind, *, since: datetime | None = None
@@ -99,7 +101,7 @@ class SandboxConnector(OAuthConnector):
             if not cursor:
                 return
             if cursor in seen:  # the same page again: a list that would never end
-                raise _unexpected("curseur de pagination répété", body)
+                raise _unexpected(_("curseur de pagination répété"), body)
             seen.add(cursor)
 
     def _items(self, kind: ListKind, body: dict) -> list[NormalisedItem]:
@@ -110,7 +112,7 @@ class SandboxConnector(OAuthConnector):
 
     @staticmethod
     def _normalise(kind: ListKind, raw: Any) -> NormalisedItem:
-        what = "élément de liste"
+        what = _("élément de liste")
         raw = _object(raw, what)
         name, status, extras = _text(raw, "name", what), raw.get("status", "active"), raw.get("extras") or {}
         if name is None or status not in ("active", "archived") or not isinstance(extras, dict):
@@ -172,7 +174,7 @@ class SandboxConnector(OAuthConnector):
         body = self._send(
             tokens, "POST", "/invoices", json=invoice, headers={"Idempotency-Key": idempotency_key}
         )
-        invoice_id = _id(_object(body, "facture créée"), "facture créée")
+        invoice_id = _id(_object(body, _("facture créée")), _("facture créée"))
         if attachment is not None:
             # PUT under the file name: sending it again (a retry, a re-run) replaces it, never doubles it.
             self._send(

@@ -46,6 +46,8 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from webapp.connectors.base import (
     AccessTokenRejected,
@@ -67,7 +69,7 @@ SCOPES = (
     "offline_access accounting.settings accounting.contacts accounting.transactions accounting.attachments"
 )
 REVERSE_CHARGE_REPORTING_CODE = "LIA.CUR.TAX.REV"
-GENERIC = "Le logiciel comptable"
+GENERIC = _l("Le logiciel comptable")
 
 
 def xero_error(response: requests.Response) -> ConnectorError | None:
@@ -80,7 +82,8 @@ def xero_error(response: requests.Response) -> ConnectorError | None:
         if "AuthenticationUnsuccessful" in detail or not detail:
             return IntegrationExpired(detail=_snippet(response))
         return ProviderError(
-            f"Xero a refusé l'accès (erreur 403) : {detail[:200]}", detail=_snippet(response)
+            _("Xero a refusé l'accès (erreur 403) : %(reason)s", reason=detail[:200]),
+            detail=_snippet(response),
         )
     if status == 400 and isinstance(body, dict) and body.get("Type") == "ValidationException":
         messages = [
@@ -92,16 +95,19 @@ def xero_error(response: requests.Response) -> ConnectorError | None:
         ]
         if not messages and isinstance(body.get("Message"), str) and body["Message"]:
             messages = [body["Message"]]
-        message = messages[0][:500] if messages else "données invalides"
+        message = messages[0][:500] if messages else _("données invalides")
         return ProviderValidationError(
-            _field_of(message), "Xero a refusé la demande : " + message, detail=_snippet(response)
+            _field_of(message),
+            _("Xero a refusé la demande : %(reason)s", reason=message),
+            detail=_snippet(response),
         )
     if status in (400, 409, 413, 415, 422):
         message = body.get("Message") if isinstance(body, dict) else None
         return ProviderValidationError(
             "",
-            "Xero a refusé la demande"
-            + (f" : {message[:500]}" if isinstance(message, str) and message else f" (erreur {status})."),
+            _("Xero a refusé la demande : %(reason)s", reason=message[:500])
+            if isinstance(message, str) and message
+            else _("Xero a refusé la demande (erreur %(status)d).", status=status),
             detail=_snippet(response),
         )
     return None
@@ -149,8 +155,11 @@ class UnexpectedAnswer(ValueError):
 
 def _unexpected(what: str, problem: str) -> ProviderError:
     return ProviderError(
-        f"Xero a renvoyé une réponse inattendue ({what}). Réessayez plus tard ; si cela se reproduit, "
-        "contactez le support de Raccord.",
+        _(
+            "Xero a renvoyé une réponse inattendue (%(what)s). Réessayez plus tard ; si cela se reproduit, "
+            "contactez le support de Raccord.",
+            what=what,
+        ),
         detail=problem[:500],
     )
 
@@ -269,8 +278,10 @@ class XeroConnector(OAuthConnector):
         event = auth_event_of(tokens.access_token)
         if not event:
             raise ProviderError(
-                "Xero n'a pas dit quelles organisations viennent d'être autorisées. "
-                "Recommencez la connexion.",
+                _(
+                    "Xero n'a pas dit quelles organisations viennent d'être autorisées. "
+                    "Recommencez la connexion."
+                ),
                 detail="access token without authentication_event_id",
             )
         connections = with_renewal(
@@ -284,14 +295,14 @@ class XeroConnector(OAuthConnector):
         )
         if not isinstance(connections, list):
             raise ProviderError(
-                "Xero a renvoyé une liste d'organisations illisible.", detail=repr(connections)[:300]
+                _("Xero a renvoyé une liste d'organisations illisible."), detail=repr(connections)[:300]
             )
         found = [
             Company(
                 id=c["tenantId"],
                 name=c["tenantName"]
                 if isinstance(c.get("tenantName"), str) and c["tenantName"]
-                else ("Organisation Xero"),
+                else _("Organisation Xero"),
                 extra={"connection_id": c["id"] if isinstance(c.get("id"), str) else None},
             )
             for c in connections
@@ -303,7 +314,7 @@ class XeroConnector(OAuthConnector):
         ]
         if not found:
             raise ProviderError(
-                "Aucune organisation Xero n'a été autorisée : recommencez en en choisissant une."
+                _("Aucune organisation Xero n'a été autorisée : recommencez en en choisissant une.")
             )
         return found
 
@@ -332,10 +343,11 @@ class XeroConnector(OAuthConnector):
         try:
             return with_renewal(tokens, call)
         except ProviderError as error:
-            if type(error) is not ProviderError or not error.message.startswith(GENERIC):
+            generic = str(GENERIC)
+            if type(error) is not ProviderError or not error.message.startswith(generic):
                 raise
             # The generic words of the HTTP layer (unavailable, no answer, unreadable), naming Xero.
-            raise ProviderError("Xero" + error.message[len(GENERIC) :], detail=error.detail) from None
+            raise ProviderError("Xero" + error.message[len(generic) :], detail=error.detail) from None
 
     def iter_pages(
         self, tokens: TokenSet, kind: ListKind, *, since: datetime | None = None
@@ -364,7 +376,7 @@ class XeroConnector(OAuthConnector):
                     )
                 ]
         except UnexpectedAnswer as problem:
-            raise _unexpected("liste", str(problem)) from None
+            raise _unexpected(_("liste"), str(problem)) from None
 
     def _contacts(
         self, tokens: TokenSet, kind: ListKind, since: datetime | None
@@ -470,7 +482,7 @@ class XeroConnector(OAuthConnector):
                 body = self._call(tokens, "GET", "/Contacts", params={**params, "includeArchived": "true"})
                 found += [self._contact(raw) for raw in _objects(body, "Contacts")]
         except UnexpectedAnswer as problem:
-            raise _unexpected("recherche de contacts", str(problem)) from None
+            raise _unexpected(_("recherche de contacts"), str(problem)) from None
         return found
 
     def create_party(
@@ -498,7 +510,7 @@ class XeroConnector(OAuthConnector):
         try:
             return self._contact(_first(body, "Contacts"))
         except UnexpectedAnswer as problem:
-            raise _unexpected("création du contact", str(problem)) from None
+            raise _unexpected(_("création du contact"), str(problem)) from None
 
     # --- publishing ---
     def publish_invoice(
@@ -543,9 +555,9 @@ class XeroConnector(OAuthConnector):
         try:
             invoice_id = _text(_first(answer, "Invoices"), "InvoiceID")
         except UnexpectedAnswer as problem:
-            raise _unexpected("création de la facture", str(problem)) from None
+            raise _unexpected(_("création de la facture"), str(problem)) from None
         if not _GUID.fullmatch(invoice_id):
-            raise _unexpected("création de la facture", "InvoiceID is not a GUID")
+            raise _unexpected(_("création de la facture"), "InvoiceID is not a GUID")
         if attachment is not None:
             self._call(
                 tokens,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from htmx_flask import make_response
 from wtforms import SelectChoice
@@ -100,7 +102,7 @@ def create(kind: str):
     if integration is None:
         abort(404)
     form = DocumentForm()
-    form.party_id.label.text = "Fournisseur" if direction is Direction.PURCHASE else "Client"
+    form.party_id.label.text = _("Fournisseur") if direction is Direction.PURCHASE else _("Client")
     form.payment_method_id.choices = [SelectChoice("", "—")] + [
         SelectChoice(str(i.id), i.name) for i in choices(integration, ListKind.PAYMENT_METHODS)
     ]
@@ -138,23 +140,34 @@ def create(kind: str):
                 getattr(form, field).errors = [*getattr(form, field).errors, message]
         else:
             if document.status is DocumentStatus.IN_PROGRESS:
-                message = (
-                    f"Facture {document.number} ajoutée : Prêt. La règle demande la publication automatique, "
-                    "elle est en cours."
+                message = _(
+                    "Facture %(number)s ajoutée : Prêt. La règle demande la publication automatique, "
+                    "elle est en cours.",
+                    number=document.number,
+                )
+            elif document.missing_coding:
+                message = _(
+                    "Facture %(number)s ajoutée : %(status)s (manque : %(missing)s).",
+                    number=document.number,
+                    status=document.status.label,
+                    missing=", ".join(document.missing_coding),
                 )
             else:
-                message = f"Facture {document.number} ajoutée : {document.status.label}" + (
-                    f" (manque : {', '.join(document.missing_coding)})." if document.missing_coding else "."
+                message = _(
+                    "Facture %(number)s ajoutée : %(status)s.",
+                    number=document.number,
+                    status=document.status.label,
                 )
-                if document.party_is_new:
-                    message += (
-                        f" « {document.party_name} » n'est pas dans la liste : il sera cherché dans le "
-                        "logiciel comptable à la publication, et créé s'il n'y est pas."
-                    )
+            if document.status is not DocumentStatus.IN_PROGRESS and document.party_is_new:
+                message += " " + _(
+                    "« %(name)s » n'est pas dans la liste : il sera cherché dans le logiciel comptable à la "
+                    "publication, et créé s'il n'y est pas.",
+                    name=document.party_name,
+                )
             flash(message, "success")
             return redirect(url_for("documents.index"))
     elif request.method == "POST" and form.issue_date.errors:
-        form.issue_date.errors = ["La date de facture est obligatoire (jj/mm/aaaa)."]
+        form.issue_date.errors = [_("La date de facture est obligatoire (jj/mm/aaaa).")]
     new_party_open = bool(form.party_name.data or form.party_vat_number.data or form.party_siren.data) or any(
         getattr(form, f).errors for f in ("party_name", "party_vat_number", "party_siren")
     )
@@ -199,9 +212,13 @@ def _header(document: Document) -> str:
 
 def _publication_toast(document: Document) -> dict:
     if document.status is DocumentStatus.PUBLISHED:
-        return {"message": f"Facture {document.number} publiée.", "level": "success"}
+        return {"message": _("Facture %(number)s publiée.", number=document.number), "level": "success"}
     return {
-        "message": f"Échec de la publication de la facture {document.number} : {document.failure_reason}",
+        "message": _(
+            "Échec de la publication de la facture %(number)s : %(reason)s",
+            number=document.number,
+            reason=document.failure_reason,
+        ),
         "level": "error",
     }
 
@@ -244,11 +261,18 @@ def publish_selected():
         if d is not None and d.dossier_id == g.dossier.id
     ]
     if not documents:
-        flash("Sélectionnez au moins une facture à publier.", "error")
+        flash(_("Sélectionnez au moins une facture à publier."), "error")
         return redirect(url_for("documents.index"))
     try:
         runs = request_publication(documents, current_user)
-        flash(f"Publication lancée pour {len(runs)} facture(s).", "info")
+        flash(
+            ngettext(
+                "Publication lancée pour %(num)d facture.",
+                "Publication lancée pour %(num)d factures.",
+                len(runs),
+            ),
+            "info",
+        )
     except JobBackendUnavailable as exc:
         flash(str(exc), "error")
     return redirect(url_for("documents.index", statut=request.form.get("statut") or None))
@@ -306,7 +330,7 @@ def show(document_id: int):
     party_kind = PartyKind.SUPPLIER if purchase else PartyKind.CUSTOMER
     form.fill_choices(
         integration,
-        account_label="Compte de charge" if purchase else "Compte de produit",
+        account_label=_("Compte de charge") if purchase else _("Compte de produit"),
         direction=document.direction,
         usual=usual_accounts(integration, party_kind, document.party_id),
         party_kind=party_kind,
@@ -315,7 +339,10 @@ def show(document_id: int):
     if request.method == "POST":
         if not editable:
             status = document.status.label
-            flash(f"La facture a le statut « {status} » : son codage ne peut plus changer.", "error")
+            flash(
+                _("La facture a le statut « %(status)s » : son codage ne peut plus changer.", status=status),
+                "error",
+            )
             return redirect(url_for("documents.show", document_id=document.id))
         if form.validate_on_submit():
             data = form.coding_input(CodingChange, due_date=form.due_date.data, party_id=form.party_id.data)
@@ -328,11 +355,16 @@ def show(document_id: int):
                         target.errors = [*target.errors, message]
             else:
                 flash(
-                    f"Codage de la facture {document.number} enregistré : {document.status.label}.", "success"
+                    _(
+                        "Codage de la facture %(number)s enregistré : %(status)s.",
+                        number=document.number,
+                        status=document.status.label,
+                    ),
+                    "success",
                 )
                 return redirect(url_for("documents.show", document_id=document.id))
         elif form.due_date.errors:
-            form.due_date.errors = ["Saisissez la date d'échéance au format jj/mm/aaaa."]
+            form.due_date.errors = [_("Saisissez la date d'échéance au format jj/mm/aaaa.")]
     party_selected = None
     if form.party_id.data:
         party_selected = db.session.get(ListItem, form.party_id.data)
@@ -359,23 +391,29 @@ def approve_party(document_id: int):
     """'Créer le fournisseur et publier': the user agrees to create the supplier the invoice names."""
     document = _document(document_id)
     if not document.party_is_new or document.status not in WAITING:
-        flash("Cette facture n'attend pas la création d'un tiers.", "error")
+        flash(_("Cette facture n'attend pas la création d'un tiers."), "error")
         return redirect(url_for("documents.show", document_id=document.id))
     approve_party_creation(document, current_user)
     if document.status is DocumentStatus.READY:
         try:
             request_publication([document], current_user)
             flash(
-                f"« {document.party_name} » sera créé dans le logiciel comptable, "
-                f"puis la facture {document.number} publiée.",
+                _(
+                    "« %(name)s » sera créé dans le logiciel comptable, puis la facture %(number)s publiée.",
+                    name=document.party_name,
+                    number=document.number,
+                ),
                 "success",
             )
         except JobBackendUnavailable as exc:
             flash(str(exc), "error")
     else:
         flash(
-            f"Création de « {document.party_name} » acceptée ; complétez le codage "
-            f"({', '.join(document.missing_coding)}) avant de publier.",
+            _(
+                "Création de « %(name)s » acceptée ; complétez le codage (%(missing)s) avant de publier.",
+                name=document.party_name,
+                missing=", ".join(document.missing_coding),
+            ),
             "info",
         )
     return redirect(url_for("documents.index"))

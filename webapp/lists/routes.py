@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, g, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user
 from htmx_flask import make_response
 
@@ -78,8 +79,11 @@ def toggle_visible(item_id: int):
         abort(404)
     item.visible = request.form.get("visible") == "1"
     db.session.commit()
-    state = "visible dans" if item.visible else "masqué dans"
-    toast = {"message": f"Le compte {item.code} est {state} les choix de codage.", "level": "success"}
+    if item.visible:
+        said = _("Le compte %(code)s est visible dans les choix de codage.", code=item.code)
+    else:
+        said = _("Le compte %(code)s est masqué dans les choix de codage.", code=item.code)
+    toast = {"message": said, "level": "success"}
     body = render_template("lists/_row.html", dossier=g.dossier, kind=ListKind.ACCOUNTS, item=item)
     return make_response(body, trigger={"raccord:toast": toast})
 

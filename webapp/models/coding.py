@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Enum, ForeignKey, Text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
@@ -19,11 +21,11 @@ class Direction(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return "Facture d'achat" if self is Direction.PURCHASE else "Facture de vente"
+        return _("Facture d'achat") if self is Direction.PURCHASE else _("Facture de vente")
 
     @property
     def short_label(self) -> str:
-        return "Achats" if self is Direction.PURCHASE else "Ventes"
+        return _("Achats") if self is Direction.PURCHASE else _("Ventes")
 
 
 def _values(enum_class) -> list[str]:
@@ -79,10 +81,10 @@ def item_label(field: str, item: ListItem) -> str:
 
 
 ITEM_WHAT = {
-    "account": "Le compte",
-    "tax_rate": "Le taux de TVA",
-    "payment_method": "Le moyen de paiement",
-    "tracking": "La catégorie analytique",
+    "account": _l("Le compte"),
+    "tax_rate": _l("Le taux de TVA"),
+    "payment_method": _l("Le moyen de paiement"),
+    "tracking": _l("La catégorie analytique"),
 }
 
 
@@ -95,7 +97,19 @@ def item_review_reasons(source: CodingItemsMixin, fields=CODING_ITEMS) -> list[s
             continue
         label = item_label(field, item)
         if not item.active:
-            reasons.append(f"{ITEM_WHAT[field]} « {label} » est inactif dans le logiciel comptable.")
+            reasons.append(
+                _(
+                    "%(what)s « %(label)s » est inactif dans le logiciel comptable.",
+                    what=ITEM_WHAT[field],
+                    label=label,
+                )
+            )
         elif not item.visible:
-            reasons.append(f"{ITEM_WHAT[field]} « {label} » est masqué des choix de codage.")
+            reasons.append(
+                _(
+                    "%(what)s « %(label)s » est masqué des choix de codage.",
+                    what=ITEM_WHAT[field],
+                    label=label,
+                )
+            )
     return reasons

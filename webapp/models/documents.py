@@ -7,6 +7,8 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Date, Enum, ForeignKey, Index, LargeBinary, Numeric, String, Text
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
@@ -24,15 +26,15 @@ class DocumentStatus(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return _STATUS_LABELS[self]
+        return str(_STATUS_LABELS[self])
 
 
 _STATUS_LABELS = {
-    DocumentStatus.TO_REVIEW: "À réviser",
-    DocumentStatus.READY: "Prêt",
-    DocumentStatus.IN_PROGRESS: "En cours",
-    DocumentStatus.PUBLISHED: "Publié",
-    DocumentStatus.FAILED: "Échec",
+    DocumentStatus.TO_REVIEW: _l("À réviser"),
+    DocumentStatus.READY: _l("Prêt"),
+    DocumentStatus.IN_PROGRESS: _l("En cours"),
+    DocumentStatus.PUBLISHED: _l("Publié"),
+    DocumentStatus.FAILED: _l("Échec"),
 }
 
 
@@ -103,9 +105,9 @@ class Document(CodingItemsMixin, db.Model):
         """What is missing before the document can be published (empty: 'Prêt')."""
         missing = []
         if self.account_id is None:
-            missing.append("compte")
+            missing.append(_("compte"))
         if self.tax_rate_id is None:
-            missing.append("taux de TVA")
+            missing.append(_("taux de TVA"))
         return missing
 
     @property

@@ -6,6 +6,7 @@ import enum
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Enum, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -24,13 +25,13 @@ class IntegrationStatus(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return _STATUS_LABELS[self]
+        return str(_STATUS_LABELS[self])
 
 
 _STATUS_LABELS = {
-    IntegrationStatus.CONNECTED: "Connectée",
-    IntegrationStatus.EXPIRED: "Expirée",
-    IntegrationStatus.DISCONNECTED: "Déconnectée",
+    IntegrationStatus.CONNECTED: _l("Connectée"),
+    IntegrationStatus.EXPIRED: _l("Expirée"),
+    IntegrationStatus.DISCONNECTED: _l("Déconnectée"),
 }
 
 
@@ -46,16 +47,16 @@ class ListKind(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return _LIST_LABELS[self]
+        return str(_LIST_LABELS[self])
 
 
 _LIST_LABELS = {
-    ListKind.ACCOUNTS: "Plan comptable",
-    ListKind.SUPPLIERS: "Fournisseurs",
-    ListKind.CUSTOMERS: "Clients",
-    ListKind.TAX_RATES: "Taux de TVA",
-    ListKind.TRACKING_CATEGORIES: "Catégories analytiques",
-    ListKind.PAYMENT_METHODS: "Moyens de paiement",
+    ListKind.ACCOUNTS: _l("Plan comptable"),
+    ListKind.SUPPLIERS: _l("Fournisseurs"),
+    ListKind.CUSTOMERS: _l("Clients"),
+    ListKind.TAX_RATES: _l("Taux de TVA"),
+    ListKind.TRACKING_CATEGORIES: _l("Catégories analytiques"),
+    ListKind.PAYMENT_METHODS: _l("Moyens de paiement"),
 }
 
 

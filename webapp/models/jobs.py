@@ -6,6 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Enum, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,7 +22,7 @@ class JobStatus(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return _JOB_LABELS[self]
+        return str(_JOB_LABELS[self])
 
     @property
     def finished(self) -> bool:
@@ -29,10 +30,10 @@ class JobStatus(enum.StrEnum):
 
 
 _JOB_LABELS = {
-    JobStatus.QUEUED: "En attente",
-    JobStatus.RUNNING: "En cours",
-    JobStatus.SUCCEEDED: "Terminé",
-    JobStatus.FAILED: "Échec",
+    JobStatus.QUEUED: _l("En attente"),
+    JobStatus.RUNNING: _l("En cours"),
+    JobStatus.SUCCEEDED: _l("Terminé"),
+    JobStatus.FAILED: _l("Échec"),
 }
 
 

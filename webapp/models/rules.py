@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import JSON, Enum, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -19,7 +20,7 @@ class PartyKind(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return "fournisseur" if self is PartyKind.SUPPLIER else "client"
+        return _("fournisseur") if self is PartyKind.SUPPLIER else _("client")
 
 
 class Rule(CodingMixin, db.Model):
@@ -49,9 +50,16 @@ class Rule(CodingMixin, db.Model):
         """Why the rule must be looked at again ('À revoir'): what it points to left the lists."""
         reasons = []
         if not self.party.active:
-            reasons.append(
-                f"Le {self.party_kind.label} « {self.party.name} » est inactif dans le logiciel comptable."
-            )
+            if self.party_kind is PartyKind.SUPPLIER:
+                reason = _(
+                    "Le fournisseur « %(name)s » est inactif dans le logiciel comptable.",
+                    name=self.party.name,
+                )
+            else:
+                reason = _(
+                    "Le client « %(name)s » est inactif dans le logiciel comptable.", name=self.party.name
+                )
+            reasons.append(reason)
         return reasons + item_review_reasons(self)
 
 

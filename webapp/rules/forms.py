@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, TextAreaField
 from wtforms.validators import NumberRange, Optional
@@ -48,27 +49,31 @@ def account_choices(
 class CodingForm(FlaskForm):
     """The coding fields shared by rules, payment-method rules and the dossier's defaults."""
 
-    account_id = ItemChoiceField("Compte")
-    tax_rate_id = ItemChoiceField("Taux de TVA")
-    payment_method_id = ItemChoiceField("Moyen de paiement")
-    tracking_id = ItemChoiceField("Axe analytique")
+    account_id = ItemChoiceField(_l("Compte"))
+    tax_rate_id = ItemChoiceField(_l("Taux de TVA"))
+    payment_method_id = ItemChoiceField(_l("Moyen de paiement"))
+    tracking_id = ItemChoiceField(_l("Axe analytique"))
     due_days = IntegerField(
-        "Date d'échéance (jours après la date de facture)",
+        _l("Date d'échéance (jours après la date de facture)"),
         validators=[
             Optional(),
-            NumberRange(0, MAX_DUE_DAYS, f"L'échéance doit être comprise entre 0 et {MAX_DUE_DAYS} jours."),
+            NumberRange(
+                0,
+                MAX_DUE_DAYS,
+                _l("L'échéance doit être comprise entre 0 et %(max)d jours.", max=MAX_DUE_DAYS),
+            ),
         ],
     )
     paid = SelectField(
-        "Statut payé / non payé",
+        _l("Statut payé / non payé"),
         choices=[
-            SelectChoice("", "Non précisé"),
-            SelectChoice("paid", "Payé"),
-            SelectChoice("unpaid", "Non payé"),
+            SelectChoice("", _l("Non précisé")),
+            SelectChoice("paid", _l("Payé")),
+            SelectChoice("unpaid", _l("Non payé")),
         ],
         validate_choice=False,  # anything else reads as 'Non précisé'
     )
-    description = TextAreaField("Description", validators=[Optional()])
+    description = TextAreaField(_l("Description"), validators=[Optional()])
 
     @property
     def paid_value(self) -> bool | None:
@@ -126,21 +131,21 @@ class CodingForm(FlaskForm):
 
 
 class RuleForm(CodingForm):
-    party_id = ItemChoiceField("Tiers")
+    party_id = ItemChoiceField(_l("Tiers"))
     currency = SelectField(
-        "Devise",
+        _l("Devise"),
         choices=[SelectChoice(code, label) for code, label in CURRENCIES.items()],
         default="EUR",
         validate_choice=False,  # webapp.services.rules says what is wrong, in its words
     )
-    reverse_charge = BooleanField("Autoliquidation de la TVA")
-    auto_publish = BooleanField("Publication automatique")
+    reverse_charge = BooleanField(_l("Autoliquidation de la TVA"))
+    auto_publish = BooleanField(_l("Publication automatique"))
 
 
 class PaymentRuleForm(CodingForm):
     direction = SelectField(
-        "S'applique aux",
-        choices=[SelectChoice("purchase", "Achats"), SelectChoice("sale", "Ventes")],
+        _l("S'applique aux"),
+        choices=[SelectChoice("purchase", _l("Achats")), SelectChoice("sale", _l("Ventes"))],
         default="purchase",
         validate_choice=False,
     )

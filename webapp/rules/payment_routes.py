@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from webapp.models import Direction
@@ -17,7 +19,7 @@ from webapp.services.coding import (
 from webapp.services.integrations import current_integration_for
 from webapp.services.rules import RuleError
 
-TITLE = "Règles moyens de paiement"
+TITLE = _l("Règles moyens de paiement")
 
 
 def _rule_or_404(integration, rule_id: int):
@@ -63,9 +65,9 @@ def _edit(rule_id: int | None):
         direction = Direction(form.direction.data)
     form.fill_choices(
         integration,
-        account_label="Compte de produit"
+        account_label=_("Compte de produit")
         if direction is Direction.SALE
-        else "Compte de charge (ou de produit)",
+        else _("Compte de charge (ou de produit)"),
     )
     if form.validate_on_submit():
         try:
@@ -75,7 +77,11 @@ def _edit(rule_id: int | None):
                 getattr(form, field).errors = [*getattr(form, field).errors, message]
         else:
             flash(
-                f"La règle du moyen de paiement « {saved.payment_method.name} » est enregistrée.", "success"
+                _(
+                    "La règle du moyen de paiement « %(name)s » est enregistrée.",
+                    name=saved.payment_method.name,
+                ),
+                "success",
             )
             return redirect(url_for("rules.payment_index"))
     return render_template(
@@ -93,5 +99,5 @@ def payment_delete(rule_id: int):
     rule = _rule_or_404(current_integration_for(g.dossier), rule_id)
     name = rule.payment_method.name
     delete_payment_rule(rule, current_user)
-    flash(f"La règle du moyen de paiement « {name} » est supprimée.", "success")
+    flash(_("La règle du moyen de paiement « %(name)s » est supprimée.", name=name), "success")
     return redirect(url_for("rules.payment_index"))

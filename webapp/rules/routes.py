@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 
 from webapp.dossier_scope import scope_to_dossier
@@ -26,7 +29,7 @@ from webapp.services.rules import (
 scope_to_dossier(bp)
 
 SLUGS = {"fournisseurs": PartyKind.SUPPLIER, "clients": PartyKind.CUSTOMER}
-TITLES = {PartyKind.SUPPLIER: "Règles fournisseurs", PartyKind.CUSTOMER: "Règles clients"}
+TITLES = {PartyKind.SUPPLIER: _l("Règles fournisseurs"), PartyKind.CUSTOMER: _l("Règles clients")}
 
 
 def _party_kind(slug: str) -> PartyKind:
@@ -51,12 +54,12 @@ def _fill_choices(form: RuleForm, integration, party_kind: PartyKind, party_id: 
     supplier = party_kind is PartyKind.SUPPLIER
     form.fill_choices(
         integration,
-        account_label="Compte de charge" if supplier else "Compte de produit",
+        account_label=_("Compte de charge") if supplier else _("Compte de produit"),
         direction=Direction.PURCHASE if supplier else Direction.SALE,
         usual=usual_accounts(integration, party_kind, party_id),
         party_kind=party_kind,
     )
-    form.party_id.label.text = "Fournisseur" if party_kind is PartyKind.SUPPLIER else "Client"
+    form.party_id.label.text = _("Fournisseur") if party_kind is PartyKind.SUPPLIER else _("Client")
 
 
 def _input(form: RuleForm) -> RuleInput:
@@ -119,7 +122,7 @@ def _edit(slug: str, rule_id: int | None):
             for field, message in exc.errors.items():
                 getattr(form, field).errors = [*getattr(form, field).errors, message]
         else:
-            flash(f"La règle du {party_kind.label} « {saved.party.name} » est enregistrée.", "success")
+            flash(_rule_said(party_kind, saved.party.name, deleted=False), "success")
             return redirect(url_for("rules.index", slug=slug))
     status = 400 if request.method == "POST" else 200
     return render_template(
@@ -142,7 +145,7 @@ def delete(slug: str, rule_id: int):
     rule = _rule_or_404(_integration(), party_kind, rule_id)
     name = rule.party.name
     delete_rule(rule, current_user)
-    flash(f"La règle du {party_kind.label} « {name} » est supprimée.", "success")
+    flash(_rule_said(party_kind, name, deleted=True), "success")
     return redirect(url_for("rules.index", slug=slug))
 
 
@@ -153,8 +156,27 @@ def reapply(slug: str, rule_id: int):
 
     rule = _rule_or_404(_integration(), _party_kind(slug), rule_id)
     count = reapply_rule(rule, current_user)
-    flash(f"Règle appliquée à {count} facture(s) en attente de « {rule.party.name} ».", "success")
+    flash(
+        ngettext(
+            "Règle appliquée à %(num)d facture en attente de « %(name)s ».",
+            "Règle appliquée à %(num)d factures en attente de « %(name)s ».",
+            count,
+            name=rule.party.name,
+        ),
+        "success",
+    )
     return redirect(url_for("rules.edit", slug=slug, rule_id=rule.id))
+
+
+def _rule_said(party_kind: PartyKind, name: str, *, deleted: bool) -> str:
+    """'La règle du fournisseur « X » est enregistrée.' (or supprimée), a whole sentence each."""
+    if party_kind is PartyKind.SUPPLIER:
+        if deleted:
+            return _("La règle du fournisseur « %(name)s » est supprimée.", name=name)
+        return _("La règle du fournisseur « %(name)s » est enregistrée.", name=name)
+    if deleted:
+        return _("La règle du client « %(name)s » est supprimée.", name=name)
+    return _("La règle du client « %(name)s » est enregistrée.", name=name)
 
 
 @bp.get("/<slug>/tiers")

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from webapp.extensions import db
@@ -33,7 +35,8 @@ from webapp.services.events import record_event
 from webapp.services.rules import CODING_FIELDS, CodingInput, RuleError, check_coding
 
 PARTY_KIND = {Direction.PURCHASE: PartyKind.SUPPLIER, Direction.SALE: PartyKind.CUSTOMER}
-ACCOUNT_WORD = {Direction.PURCHASE: "compte de charge", Direction.SALE: "compte de produit"}
+#: The account a coding asks for, with its article, as an error names it ('Choisissez le compte de charge …').
+ACCOUNT_WORD = {Direction.PURCHASE: _l("le compte de charge"), Direction.SALE: _l("le compte de produit")}
 
 
 def default_for(integration: Integration, direction: Direction) -> CodingDefault | None:
@@ -152,7 +155,7 @@ def save_default(integration: Integration, direction: Direction, data: CodingInp
         integration_id=integration.id,
         actor_id=user.id if user else None,
         kind="defaults.updated",
-        message=f"Codage par défaut des {direction.short_label.lower()} modifié.",
+        message=_("Codage par défaut des %(direction)s modifié.", direction=direction.short_label.lower()),
         details={"direction": direction.value},
     )
     db.session.commit()
@@ -187,14 +190,14 @@ def save_payment_rule(
     errors: dict[str, str] = {}
     direction = rule.direction if rule is not None else direction
     if direction is None:
-        errors["direction"] = "Choisissez si la règle vaut pour les achats ou pour les ventes."
+        errors["direction"] = _("Choisissez si la règle vaut pour les achats ou pour les ventes.")
     if data.payment_method_id is None:
-        errors["payment_method_id"] = "Choisissez le moyen de paiement de la règle."
+        errors["payment_method_id"] = _("Choisissez le moyen de paiement de la règle.")
     check_coding(
         integration,
         data,
         errors,
-        account_word=ACCOUNT_WORD.get(direction, "compte") if direction else "compte",
+        account_word=str(ACCOUNT_WORD[direction]) if direction else _("le compte"),
     )
     if not errors:
         same = db.session.scalar(
@@ -205,9 +208,9 @@ def save_payment_rule(
             )
         )
         if same is not None and (rule is None or same != rule.id):
-            errors["payment_method_id"] = (
-                f"Une règle existe déjà pour ce moyen de paiement ({direction.short_label.lower()}) : "
-                "modifiez-la."
+            errors["payment_method_id"] = _(
+                "Une règle existe déjà pour ce moyen de paiement (%(direction)s) : modifiez-la.",
+                direction=direction.short_label.lower(),
             )
     if errors:
         raise RuleError(errors)
@@ -231,8 +234,19 @@ def save_payment_rule(
         integration_id=integration.id,
         actor_id=user.id if user else None,
         kind="payment_rule.created" if creating else "payment_rule.updated",
-        message=f"Règle du moyen de paiement « {method.name} » ({direction.short_label.lower()}) "
-        f"{'créée' if creating else 'modifiée'}.",
+        message=(
+            _(
+                "Règle du moyen de paiement « %(name)s » (%(direction)s) créée.",
+                name=method.name,
+                direction=direction.short_label.lower(),
+            )
+            if creating
+            else _(
+                "Règle du moyen de paiement « %(name)s » (%(direction)s) modifiée.",
+                name=method.name,
+                direction=direction.short_label.lower(),
+            )
+        ),
         details={"payment_rule_id": rule.id},
     )
     db.session.commit()
@@ -245,7 +259,7 @@ def delete_payment_rule(rule: PaymentRule, user: User | None) -> None:
         integration_id=rule.integration_id,
         actor_id=user.id if user else None,
         kind="payment_rule.deleted",
-        message=f"Règle du moyen de paiement « {rule.payment_method.name} » supprimée.",
+        message=_("Règle du moyen de paiement « %(name)s » supprimée.", name=rule.payment_method.name),
         details={"payment_rule_id": rule.id},
     )
     db.session.delete(rule)

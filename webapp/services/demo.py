@@ -6,6 +6,8 @@ from datetime import date
 from decimal import Decimal
 
 from flask import Flask, current_app
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, inspect, select
 
 from webapp.extensions import db
@@ -74,8 +76,11 @@ def refuse_demo_accounts(app: Flask) -> None:
             db.session.remove()
     if found:
         raise DemoRefused(
-            f"Le compte de démonstration {found} existe dans cette base : Raccord refuse de démarrer en "
-            "production. Supprimez les comptes @raccord.test."
+            _(
+                "Le compte de démonstration %(email)s existe dans cette base : Raccord refuse de démarrer en "
+                "production. Supprimez les comptes @raccord.test.",
+                email=found,
+            )
         )
 
 
@@ -145,7 +150,7 @@ def connect_demo_dossier(app: Flask) -> bool:
         "jobs.demo.finish_demo",
         integration.id,
         kind="demo",
-        description=f"Démonstration : règles et factures de « {dossier.name} »",
+        description=_("Démonstration : règles et factures de « %(name)s »", name=dossier.name),
         owner=member,
         dossier=dossier,
     )
@@ -194,9 +199,9 @@ def finish_demo(integration_id: int) -> str:
     integration = db.session.get(Integration, integration_id)
     member = db.session.scalar(select(User).where(User.email == DEMO_MEMBER[0]))
     if integration is None or member is None:
-        raise UserFacingJobError("L'intégration de démonstration n'existe plus.")
+        raise UserFacingJobError(_("L'intégration de démonstration n'existe plus."))
     if db.session.scalar(select(func.count()).select_from(Rule).where(Rule.integration_id == integration_id)):
-        return "La démonstration est déjà prête."
+        return _("La démonstration est déjà prête.")
 
     def item(kind: ListKind, **where) -> ListItem:
         found = db.session.scalar(
@@ -204,8 +209,10 @@ def finish_demo(integration_id: int) -> str:
         )
         if found is None:
             raise UserFacingJobError(
-                "Les listes de démonstration ne sont pas chargées : cliquez sur « Actualiser les données "
-                "de l'intégration », puis créez les règles à la main."
+                _(
+                    "Les listes de démonstration ne sont pas chargées : cliquez sur « Actualiser les données "
+                    "de l'intégration », puis créez les règles à la main."
+                )
             )
         return found
 
@@ -246,4 +253,8 @@ def finish_demo(integration_id: int) -> str:
             member,
             today=today,
         )
-    return f"{len(DEMO_RULES)} règles fournisseurs et {len(DEMO_INVOICES)} factures prêtes à publier."
+    rules = ngettext("%(num)d règle fournisseur", "%(num)d règles fournisseurs", len(DEMO_RULES))
+    invoices = ngettext(
+        "%(num)d facture prête à publier", "%(num)d factures prêtes à publier", len(DEMO_INVOICES)
+    )
+    return _("%(rules)s et %(invoices)s.", rules=rules, invoices=invoices)

@@ -9,6 +9,9 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel.numbers import format_decimal
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, lazyload
 
@@ -84,7 +87,7 @@ def parse_amount(raw: str | None) -> Decimal | None:
         # ('1.234,56' as in France, '1,234.56' as in English). Anything else is ambiguous.
         decimal_mark = "," if text.rfind(",") > text.rfind(".") else "."
         group_mark = "." if decimal_mark == "," else ","
-        whole, _, cents = text.rpartition(decimal_mark)
+        whole, _mark, cents = text.rpartition(decimal_mark)
         if not re.fullmatch(rf"-?[0-9]{{1,3}}(\{group_mark}[0-9]{{3}})+", whole):
             return None
         text = f"{whole.replace(group_mark, '')}.{cents}"
@@ -118,12 +121,16 @@ class DocumentInput:
     new_party: PartyIdentity | None = None
 
 
-def check_new_party(identity: PartyIdentity, who: str, errors: dict[str, str]) -> None:
+def check_new_party(identity: PartyIdentity, direction: Direction, errors: dict[str, str]) -> None:
     name = identity.name.strip()
     if not name:
-        errors["party_name"] = f"Saisissez le nom du {who} tel qu'il figure sur la facture."
+        errors["party_name"] = (
+            _("Saisissez le nom du fournisseur tel qu'il figure sur la facture.")
+            if direction is Direction.PURCHASE
+            else _("Saisissez le nom du client tel qu'il figure sur la facture.")
+        )
     elif len(name) > 300:
-        errors["party_name"] = "Le nom ne peut dépasser 300 caractères."
+        errors["party_name"] = _("Le nom ne peut dépasser 300 caractères.")
     if identity.vat_number:
         problem = vat_error(identity.vat_number)
         if problem:
@@ -131,75 +138,88 @@ def check_new_party(identity: PartyIdentity, who: str, errors: dict[str, str]) -
     if identity.siren:
         digits = normalise_siren(identity.siren)
         if len(digits) != 9:
-            errors["party_siren"] = "Le SIREN doit compter 9 chiffres."
+            errors["party_siren"] = _("Le SIREN doit compter 9 chiffres.")
         elif not siren_is_valid(digits):
-            errors["party_siren"] = "Ce SIREN n'est pas valide : vérifiez les chiffres saisis."
+            errors["party_siren"] = _("Ce SIREN n'est pas valide : vérifiez les chiffres saisis.")
+
+
+#: The three amounts of an invoice, as a sentence names them ('Le montant hors taxes …').
+AMOUNT_WORDS = {"amount_ht": _l("hors taxes"), "amount_tva": _l("de TVA"), "amount_ttc": _l("TTC")}
 
 
 def create_document(
     integration: Integration, direction: Direction, data: DocumentInput, user: User | None, *, today: date
 ) -> Document:
     errors: dict[str, str] = {}
-    who = "fournisseur" if direction is Direction.PURCHASE else "client"
     party = None
     if data.new_party is not None:
-        check_new_party(data.new_party, who, errors)
+        check_new_party(data.new_party, direction, errors)
         if not errors:
             # The list may hold it already under another spelling: then it is that one.
             party = match_in_list(integration, PARTY_LIST[direction], data.new_party)
     else:
         party = db.session.get(ListItem, data.party_id) if data.party_id else None
         if party is None or party.integration_id != integration.id or party.kind is not PARTY_LIST[direction]:
-            errors["party_id"] = f"Choisissez le {who} dans la liste."
+            errors["party_id"] = (
+                _("Choisissez le fournisseur dans la liste.")
+                if direction is Direction.PURCHASE
+                else _("Choisissez le client dans la liste.")
+            )
         elif not party.active:
-            errors["party_id"] = f"« {party.name} » est inactif dans le logiciel comptable."
+            errors["party_id"] = _("« %(name)s » est inactif dans le logiciel comptable.", name=party.name)
     if data.payment_method_id is not None:
         check_item(
             integration,
             data.payment_method_id,
             ListKind.PAYMENT_METHODS,
             "payment_method_id",
-            "le moyen de paiement",
+            _("le moyen de paiement"),
             errors,
         )
     number = data.number.strip()
     if not number:
-        errors["number"] = "Le numéro de facture est obligatoire."
+        errors["number"] = _("Le numéro de facture est obligatoire.")
     elif len(number) > 60:
-        errors["number"] = "Le numéro de facture ne peut dépasser 60 caractères."
+        errors["number"] = _("Le numéro de facture ne peut dépasser 60 caractères.")
     if data.issue_date is None:
-        errors["issue_date"] = "La date de facture est obligatoire (jj/mm/aaaa)."
+        errors["issue_date"] = _("La date de facture est obligatoire (jj/mm/aaaa).")
     elif not date(2000, 1, 1) <= data.issue_date <= today + timedelta(days=366):
-        errors["issue_date"] = "La date de facture doit être comprise entre 2000 et l'an prochain."
+        errors["issue_date"] = _("La date de facture doit être comprise entre 2000 et l'an prochain.")
     amounts = {}
-    for field, label in (("amount_ht", "hors taxes"), ("amount_tva", "de TVA"), ("amount_ttc", "TTC")):
+    for field, label in AMOUNT_WORDS.items():
         try:
             value = parse_amount(getattr(data, field))
         except AmountTooLarge:
-            errors[field] = f"Le montant {label} dépasse le plus grand montant accepté ({MAX_AMOUNT_TEXT})."
+            errors[field] = _(
+                "Le montant %(which)s dépasse le plus grand montant accepté (%(max)s).",
+                which=label,
+                max=MAX_AMOUNT_TEXT,
+            )
             amounts[field] = None
             continue
         if value is None:
-            errors[field] = f"Saisissez le montant {label} en euros et centimes (par exemple 1 234,56)."
+            errors[field] = _(
+                "Saisissez le montant %(which)s en euros et centimes (par exemple 1 234,56).", which=label
+            )
         elif value < 0:
-            errors[field] = f"Le montant {label} ne peut être négatif."
+            errors[field] = _("Le montant %(which)s ne peut être négatif.", which=label)
         amounts[field] = value
     if (
         not errors.keys() & amounts.keys()
         and amounts["amount_ht"] + amounts["amount_tva"] != amounts["amount_ttc"]
     ):
-        errors["amount_ttc"] = (
-            f"Le montant TTC doit être la somme du HT et de la TVA "
-            f"({_french(amounts['amount_ht'] + amounts['amount_tva'])} et non "
-            f"{_french(amounts['amount_ttc'])})."
+        errors["amount_ttc"] = _(
+            "Le montant TTC doit être la somme du HT et de la TVA (%(sum)s et non %(given)s).",
+            sum=_french(amounts["amount_ht"] + amounts["amount_tva"]),
+            given=_french(amounts["amount_ttc"]),
         )
     if data.currency not in CURRENCIES:
-        errors["currency"] = "Choisissez une devise de la liste."
+        errors["currency"] = _("Choisissez une devise de la liste.")
     if data.pdf_data is not None:
         if len(data.pdf_data) > MAX_PDF_BYTES:
-            errors["pdf"] = "Le PDF dépasse 10 Mo."
+            errors["pdf"] = _("Le PDF dépasse 10 Mo.")
         elif not data.pdf_data.startswith(b"%PDF-"):
-            errors["pdf"] = "Le fichier joint doit être un PDF."
+            errors["pdf"] = _("Le fichier joint doit être un PDF.")
     if errors:
         raise DocumentError(errors)
 
@@ -229,8 +249,23 @@ def create_document(
         integration_id=integration.id,
         actor_id=user.id if user else None,
         kind="document.created",
-        message=f"{direction.label} {number} de « {document.party_display} » ajoutée "
-        f"({document.status.label}){' : tiers absent de la liste' if new_party else ''}.",
+        message=(
+            _(
+                "%(what)s %(number)s de « %(party)s » ajoutée (%(status)s) : tiers absent de la liste.",
+                what=direction.label,
+                number=number,
+                party=document.party_display,
+                status=document.status.label,
+            )
+            if new_party
+            else _(
+                "%(what)s %(number)s de « %(party)s » ajoutée (%(status)s).",
+                what=direction.label,
+                number=number,
+                party=document.party_display,
+                status=document.status.label,
+            )
+        ),
         details={
             "document_id": document.id,
             "rule_id": document.rule_id,
@@ -377,7 +412,12 @@ def reapply_rule(rule: Rule, user: User | None) -> int:
         integration_id=rule.integration_id,
         actor_id=user.id if user else None,
         kind="rule.reapplied",
-        message=f"Règle « {rule.party.name} » appliquée à {len(documents)} facture(s) en attente.",
+        message=ngettext(
+            "Règle « %(name)s » appliquée à %(num)d facture en attente.",
+            "Règle « %(name)s » appliquée à %(num)d factures en attente.",
+            len(documents),
+            name=rule.party.name,
+        ),
         details={"rule_id": rule.id, "documents": [d.id for d in documents]},
     )
     db.session.commit()
@@ -395,7 +435,13 @@ class CodingChange(CodingInput):
 def update_coding(document: Document, data: CodingChange, user: User | None) -> Document:
     """'Enregistrer le codage' on a waiting document: the user's choices win over every rule."""
     if document.status not in WAITING:
-        raise DocumentError({"status": f"La facture est « {document.status.label} » : son codage est figé."})
+        raise DocumentError(
+            {
+                "status": _(
+                    "La facture est « %(status)s » : son codage est figé.", status=document.status.label
+                )
+            }
+        )
     integration = db.session.get(Integration, document.integration_id)
     errors: dict[str, str] = {}
     check_coding(integration, data, errors, account_word=ACCOUNT_WORD[document.direction])
@@ -408,9 +454,9 @@ def update_coding(document: Document, data: CodingChange, user: User | None) -> 
             or party.kind is not PARTY_LIST[document.direction]
             or not party.active
         ):
-            errors["party_id"] = "Choisissez le tiers parmi les actifs de la liste."
+            errors["party_id"] = _("Choisissez le tiers parmi les actifs de la liste.")
     if data.due_date is not None and data.due_date < document.issue_date:
-        errors["due_date"] = "L'échéance ne peut précéder la date de facture."
+        errors["due_date"] = _("L'échéance ne peut précéder la date de facture.")
     if errors:
         raise DocumentError(errors)
     if party is not None and party.id != document.party_id:
@@ -429,7 +475,11 @@ def update_coding(document: Document, data: CodingChange, user: User | None) -> 
         integration_id=document.integration_id,
         actor_id=user.id if user else None,
         kind="document.coded",
-        message=f"Codage de la facture {document.number} modifié ({document.status.label}).",
+        message=_(
+            "Codage de la facture %(number)s modifié (%(status)s).",
+            number=document.number,
+            status=document.status.label,
+        ),
         details={"document_id": document.id},
     )
     db.session.commit()
@@ -447,7 +497,11 @@ def approve_party_creation(document: Document, user: User | None) -> None:
         integration_id=document.integration_id,
         actor_id=user.id if user else None,
         kind="document.party_creation_approved",
-        message=f"Création du tiers « {document.party_name} » acceptée pour la facture {document.number}.",
+        message=_(
+            "Création du tiers « %(name)s » acceptée pour la facture %(number)s.",
+            name=document.party_name,
+            number=document.number,
+        ),
         details={"document_id": document.id},
     )
     db.session.commit()

@@ -7,7 +7,10 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from babel.lists import format_list
 from flask import current_app
+from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from webapp.connectors.base import AccessTokenRejected, Company, ConnectorError, IntegrationExpired, TokenSet
@@ -24,7 +27,10 @@ T = TypeVar("T")
 
 
 def expired_message(integration: Integration) -> str:
-    return f"L'intégration avec {integration.software_name} a expiré. Reconnectez-vous pour reprendre."
+    return _(
+        "L'intégration avec %(software)s a expiré. Reconnectez-vous pour reprendre.",
+        software=integration.software_name,
+    )
 
 
 def store_tokens(integration: Integration, tokens: TokenSet) -> None:
@@ -74,7 +80,11 @@ def create_integration(
         integration_id=integration.id,
         actor_id=user.id if user else None,
         kind="integration.connected",
-        message=f"Connexion à {software_name(software)} (société « {company.name} »).",
+        message=_(
+            "Connexion à %(software)s (société « %(company)s »).",
+            software=software_name(software),
+            company=company.name,
+        ),
         details={"software": software, "company_id": company.id, "company_name": company.name},
     )
     db.session.commit()
@@ -113,23 +123,29 @@ def reconnect_integration(
             actor_id=user.id if user else None,
             kind="integration.reconnect_refused",
             outcome="failed",
-            message=(
-                f"Reconnexion refusée : société « {company.name} » choisie au lieu de "
-                f"« {integration.company_name} »."
+            message=_(
+                "Reconnexion refusée : société « %(chosen)s » choisie au lieu de « %(own)s ».",
+                chosen=company.name,
+                own=integration.company_name,
             ),
             details={"chosen_company_id": company.id, "chosen_company_name": company.name},
         )
         db.session.commit()
         names = sorted((c.name for c in (authorised or [company])), key=str.casefold)
-        chosen = (
-            f"la société « {names[0]} »"
-            if len(names) == 1
-            else "les sociétés " + ", ".join(f"« {n} »" for n in names[:-1]) + f" et « {names[-1]} »"
+        quoted = [_("« %(name)s »", name=name) for name in names]
+        chosen = ngettext(
+            "la société %(names)s",
+            "les sociétés %(names)s",
+            len(names),
+            names=format_list(quoted, locale=str(get_locale() or "fr_FR")),
         )
         raise CompanyMismatch(
-            f"Vous avez choisi {chosen}, mais ce dossier est relié à la société "
-            f"« {integration.company_name} ». Rien n'a été modifié : reconnectez-vous en choisissant "
-            f"« {integration.company_name} »."
+            _(
+                "Vous avez choisi %(chosen)s, mais ce dossier est relié à la société « %(own)s ». "
+                "Rien n'a été modifié : reconnectez-vous en choisissant « %(own)s ».",
+                chosen=chosen,
+                own=integration.company_name,
+            )
         )
     was = integration.status
     store_tokens(integration, tokens)
@@ -143,7 +159,11 @@ def reconnect_integration(
         integration_id=integration.id,
         actor_id=user.id if user else None,
         kind="integration.reconnected",
-        message=f"Reconnexion à {integration.software_name} (société « {company.name} »).",
+        message=_(
+            "Reconnexion à %(software)s (société « %(company)s »).",
+            software=integration.software_name,
+            company=company.name,
+        ),
         details={"previous_status": was.value},
     )
     db.session.commit()
@@ -180,7 +200,7 @@ def mark_expired(integration_id: int, detail: str = "") -> None:
         return
     integration.status = IntegrationStatus.EXPIRED
     integration.status_since = utcnow()
-    integration.status_reason = "Le logiciel comptable a refusé le renouvellement de l'accès."
+    integration.status_reason = _("Le logiciel comptable a refusé le renouvellement de l'accès.")
     record_event(
         dossier_id=integration.dossier_id,
         integration_id=integration.id,
@@ -314,9 +334,10 @@ def latest_integration_for(dossier: Dossier) -> Integration | None:
 
 
 def disconnected_message(integration: Integration) -> str:
-    return (
-        f"L'intégration avec {integration.software_name} est déconnectée : connectez un logiciel comptable "
-        "depuis Paramètres du dossier › Connexions."
+    return _(
+        "L'intégration avec %(software)s est déconnectée : connectez un logiciel comptable depuis Paramètres "
+        "du dossier › Connexions.",
+        software=integration.software_name,
     )
 
 
@@ -346,8 +367,10 @@ def disconnect_integration(
     integration.access_expires_at = None
     integration.status = IntegrationStatus.DISCONNECTED
     integration.status_since = utcnow()
-    who = user.full_name if user and user.full_name else "un utilisateur"
-    integration.status_reason = f"Déconnectée par {who}."
+    if user and user.full_name:
+        integration.status_reason = _("Déconnectée par %(name)s.", name=user.full_name)
+    else:
+        integration.status_reason = _("Déconnectée par un utilisateur.")
     deleted = 0
     if not keep_rules:
         rule_ids = list(db.session.scalars(select(Rule.id).where(Rule.integration_id == integration.id)))
@@ -365,15 +388,24 @@ def disconnect_integration(
         db.session.execute(delete(PaymentRule).where(PaymentRule.id.in_(payment_ids)))
     outcome = {"revoked": revoked, "keep_rules": keep_rules, "rules_deleted": deleted}
     if record:
-        kept = "règles conservées" if keep_rules else f"{deleted} règle(s) supprimée(s)"
+        if keep_rules:
+            kept = _("règles conservées")
+        elif deleted == 0:
+            kept = _("aucune règle supprimée")
+        else:
+            kept = ngettext("%(num)d règle supprimée", "%(num)d règles supprimées", deleted)
+        if not revoked:
+            kept = _("%(rules)s ; la révocation n'a pas pu être confirmée par le logiciel", rules=kept)
         record_event(
             dossier_id=integration.dossier_id,
             integration_id=integration.id,
             actor_id=user.id if user else None,
             kind=event_kind,
-            message=f"Intégration avec {integration.software_name} déconnectée ({kept}"
-            + ("" if revoked else " ; la révocation n'a pas pu être confirmée par le logiciel")
-            + ").",
+            message=_(
+                "Intégration avec %(software)s déconnectée (%(outcome)s).",
+                software=integration.software_name,
+                outcome=kept,
+            ),
             details=outcome,
         )
     db.session.commit()
@@ -394,9 +426,13 @@ def switch_software(
         integration_id=new.id,
         actor_id=user.id if user else None,
         kind="integration.switched",
-        message=(
-            f"Changement de logiciel : {old.software_name} (société « {old.company_name} ») remplacé par "
-            f"{new.software_name} (société « {company.name} »)."
+        message=_(
+            "Changement de logiciel : %(old)s (société « %(old_company)s ») remplacé par %(new)s "
+            "(société « %(company)s »).",
+            old=old.software_name,
+            old_company=old.company_name,
+            new=new.software_name,
+            company=company.name,
         ),
         details={
             "from": {"integration_id": old.id, "software": old.software, "company": old.company_name},

@@ -12,6 +12,8 @@ from typing import Any, ParamSpec, TypeVar
 
 import redis
 from flask import Flask, current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from rq import Queue, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
@@ -27,12 +29,13 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-UNAVAILABLE_MESSAGE = (
+# Said when it happens (str() them: the records keep text, never a lazy string).
+UNAVAILABLE_MESSAGE = _l(
     "Le service des tâches en arrière-plan est momentanément indisponible. Rien n'a été modifié ; "
     "réessayez dans un instant."
 )
-CRASHED_MESSAGE = "La tâche s'est arrêtée de manière inattendue. Vous pouvez la relancer."
-UNEXPECTED_MESSAGE = "Erreur inattendue pendant la tâche. Vous pouvez la relancer."
+CRASHED_MESSAGE = _l("La tâche s'est arrêtée de manière inattendue. Vous pouvez la relancer.")
+UNEXPECTED_MESSAGE = _l("Erreur inattendue pendant la tâche. Vous pouvez la relancer.")
 
 
 class JobBackendUnavailable(RuntimeError):
@@ -115,10 +118,10 @@ def launch_job(
     except redis.exceptions.RedisError as exc:
         log.warning("Could not enqueue %s (%s): %s", func, kind, exc)
         run.status = JobStatus.FAILED
-        run.message = UNAVAILABLE_MESSAGE
+        run.message = str(UNAVAILABLE_MESSAGE)
         run.ended_at = utcnow()
         db.session.commit()
-        raise JobBackendUnavailable(UNAVAILABLE_MESSAGE) from exc
+        raise JobBackendUnavailable(str(UNAVAILABLE_MESSAGE)) from exc
     return run
 
 
@@ -134,19 +137,19 @@ def retry_job(run: JobRun, user: User | None) -> JobRun:
     """
     view = job_view(run)
     if view.run.status is not JobStatus.FAILED:
-        raise NotRetryable("Seule une tâche en échec peut être relancée.")
+        raise NotRetryable(_("Seule une tâche en échec peut être relancée."))
     if not run.func:
         raise NotRetryable(
-            "Cette tâche date d'avant l'enregistrement des relances : relancez-la depuis sa page."
+            _("Cette tâche date d'avant l'enregistrement des relances : relancez-la depuis sa page.")
         )
     if db.session.scalar(select(JobRun.id).where(JobRun.retry_of_id == run.id).limit(1)) is not None:
-        raise NotRetryable("Cette tâche a déjà été relancée.")
+        raise NotRetryable(_("Cette tâche a déjà été relancée."))
     dossier = db.session.get(Dossier, run.dossier_id) if run.dossier_id else None
     owner = db.session.get(User, run.owner_id) if run.owner_id else user
     prepare = _BEFORE_RETRY.get(run.func)
     after = None
     if prepare is not None:
-        module, _, name = prepare.rpartition(".")
+        module, _dot, name = prepare.rpartition(".")
         after = getattr(importlib.import_module(module), name)(*run.args, **run.kwargs)
     new_run = launch_job(
         run.func,
@@ -209,7 +212,7 @@ def tracked_job(func: Callable[P, R]) -> Callable[P, R]:
             run.status = JobStatus.RUNNING
             run.started_at = utcnow()
             db.session.commit()
-        outcome_status, outcome_message = JobStatus.FAILED, UNEXPECTED_MESSAGE
+        outcome_status, outcome_message = JobStatus.FAILED, str(UNEXPECTED_MESSAGE)
         try:
             result = func(*args, **kwargs)
             outcome_status = JobStatus.SUCCEEDED
@@ -283,7 +286,7 @@ def job_view(run: JobRun) -> JobView:
         db.session.refresh(run)
         if not run.status.finished:
             run.status = JobStatus.FAILED
-            run.message = CRASHED_MESSAGE
+            run.message = str(CRASHED_MESSAGE)
             run.ended_at = utcnow()
             db.session.commit()
         return JobView(run, run.progress, run.message)

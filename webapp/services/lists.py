@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from flask import Flask, current_app
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -92,7 +94,7 @@ def _release_if_stale(sync: ListSync) -> None:
             .where(
                 ListSync.id == sync.id, ListSync.status == SyncStatus.RUNNING, ListSync.job_run_id == run.id
             )
-            .values(status=SyncStatus.FAILED, last_error=run.message or "Le chargement s'est interrompu.")
+            .values(status=SyncStatus.FAILED, last_error=run.message or _("Le chargement s'est interrompu."))
         )
         db.session.commit()
 
@@ -128,7 +130,7 @@ def start_refresh(
             kind.value,
             changes_only,
             kind="list_refresh",
-            description=f"Chargement : {kind.label}",
+            description=_("Chargement : %(list)s", list=kind.label),
             owner=user,
             dossier=integration.dossier,
         )
@@ -150,9 +152,12 @@ def request_refresh(integration: Integration, kind: ListKind | None, user: User 
     try:
         if kind is None:
             start_refresh_all(integration, user)
-            return {"message": "Le chargement des listes a commencé.", "level": "info"}
+            return {"message": _("Le chargement des listes a commencé."), "level": "info"}
         start_refresh(integration, kind, user)
-        return {"message": f"Le chargement de la liste « {kind.label} » a commencé.", "level": "info"}
+        return {
+            "message": _("Le chargement de la liste « %(list)s » a commencé.", list=kind.label),
+            "level": "info",
+        }
     except (UserFacingJobError, JobBackendUnavailable) as exc:
         return {"message": str(exc), "level": "error"}
 
@@ -164,7 +169,7 @@ def start_refresh_all(integration: Integration, user: User | None) -> list[JobRu
         integration_id=integration.id,
         actor_id=user.id if user else None,
         kind="lists.refresh_requested",
-        message="Actualisation des données de l'intégration demandée.",
+        message=_("Actualisation des données de l'intégration demandée."),
     )
     db.session.commit()
     return [r for r in runs if r is not None]
@@ -221,6 +226,22 @@ class MergeCounts:
     deactivated: int
     received: int
 
+    def summary(self) -> str:
+        """'47 ajoutés, 1 modifié, aucun rendu inactif': what the merge changed, in words."""
+        return ", ".join(
+            (
+                _("aucun ajouté")
+                if self.added == 0
+                else ngettext("%(num)d ajouté", "%(num)d ajoutés", self.added),
+                _("aucun modifié")
+                if self.updated == 0
+                else ngettext("%(num)d modifié", "%(num)d modifiés", self.updated),
+                _("aucun rendu inactif")
+                if self.deactivated == 0
+                else ngettext("%(num)d rendu inactif", "%(num)d rendus inactifs", self.deactivated),
+            )
+        )
+
     def as_dict(self) -> dict[str, int]:
         return {
             "added": self.added,
@@ -252,7 +273,7 @@ def run_refresh(
     started = time.monotonic()
     integration = db.session.get(Integration, integration_id)
     if integration is None:
-        raise UserFacingJobError("Cette intégration n'existe plus.")
+        raise UserFacingJobError(_("Cette intégration n'existe plus."))
     sync = sync_for(integration, kind)
     since = None
     if changes_only and sync.last_loaded_at is not None:
@@ -288,7 +309,7 @@ def run_refresh(
                     db.session.commit()
                 received += len(page)
                 lock.extend(120, replace_ttl=True)
-                report_progress(0, f"{received} élément(s) reçu(s)")
+                report_progress(0, ngettext("%(num)d élément reçu", "%(num)d éléments reçus", received))
             fetched_at = time.monotonic()
             counts = merge_staging(db.session, integration_id, kind, run_key, full=since is None)
             counts.received = received
@@ -309,7 +330,11 @@ def run_refresh(
                 job_run_id=job_run_id,
                 kind="lists.refresh_failed",
                 outcome="failed",
-                message=f"Échec du chargement de la liste « {kind.label} » : {reason}",
+                message=_(
+                    "Échec du chargement de la liste « %(list)s » : %(reason)s",
+                    list=kind.label,
+                    reason=reason,
+                ),
                 details={"list": kind.value, "answer": exc.detail, "received": received},
             )
             _finish(sync.id, SyncStatus.FAILED, error=reason)
@@ -317,7 +342,7 @@ def run_refresh(
         except BaseException:
             db.session.rollback()
             _clear_staging(integration_id, kind)
-            _finish(sync.id, SyncStatus.FAILED, error="Erreur inattendue pendant le chargement.")
+            _finish(sync.id, SyncStatus.FAILED, error=_("Erreur inattendue pendant le chargement."))
             raise
     finally:
         try:
@@ -332,9 +357,13 @@ def run_refresh(
         job_run_id=job_run_id,
         kind="lists.refreshed",
         message=(
-            f"Liste « {kind.label} » {'mise à jour (changements seulement)' if since else 'chargée'} : "
-            f"{counts.added} ajouté(s), {counts.updated} modifié(s), "
-            f"{counts.deactivated} rendu(s) inactif(s)."
+            _(
+                "Liste « %(list)s » mise à jour (changements seulement) : %(summary)s.",
+                list=kind.label,
+                summary=counts.summary(),
+            )
+            if since
+            else _("Liste « %(list)s » chargée : %(summary)s.", list=kind.label, summary=counts.summary())
         ),
         details={
             "list": kind.value,
@@ -364,7 +393,7 @@ def _list_lock(integration_id: int, kind: ListKind, run_key: str):
             connection.delete(name)
             continue
         if time.monotonic() > deadline:
-            raise UserFacingJobError("Un chargement de cette liste est déjà en cours.")
+            raise UserFacingJobError(_("Un chargement de cette liste est déjà en cours."))
         time.sleep(0.5)
     return lock
 
@@ -387,7 +416,11 @@ def _french_reason(exc: ConnectorError, integration: Integration) -> str:
         return expired_message(integration)
     if isinstance(exc, RateLimited):
         minutes = max(1, round(exc.retry_after / 60))
-        return f"Le logiciel comptable limite le nombre de demandes. Réessayez dans {minutes} minute(s)."
+        return ngettext(
+            "Le logiciel comptable limite le nombre de demandes. Réessayez dans %(num)d minute.",
+            "Le logiciel comptable limite le nombre de demandes. Réessayez dans %(num)d minutes.",
+            minutes,
+        )
     return exc.message
 
 
@@ -639,7 +672,10 @@ def refresh_outcome_toast(views: list[SyncView]) -> dict[str, str]:
     failed = [v for v in views if v.error]
     if not failed:
         if len(views) == 1:
-            return {"message": f"La liste « {views[0].kind.label} » est à jour.", "level": "success"}
-        return {"message": "Les listes sont à jour.", "level": "success"}
-    names = ", ".join(f"« {v.kind.label} » ({v.error})" for v in failed)
-    return {"message": f"Échec du chargement : {names}", "level": "error"}
+            return {
+                "message": _("La liste « %(list)s » est à jour.", list=views[0].kind.label),
+                "level": "success",
+            }
+        return {"message": _("Les listes sont à jour."), "level": "success"}
+    names = ", ".join(_("« %(list)s » (%(error)s)", list=v.kind.label, error=v.error) for v in failed)
+    return {"message": _("Échec du chargement : %(lists)s", lists=names), "level": "error"}

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import gettext as _
+
 from webapp.models import ListItem, ListKind
 from webapp.services.parties import (
     PartyIdentity,
@@ -31,6 +33,7 @@ from webapp.services.parties import (
 class Match:
     item: ListItem | None
     how: str  # 'par numéro de TVA', 'par numéro', … or why there is none
+    ignored: bool = False  # the user chose 'Ignorer' at the review
 
 
 def _usable(items: Iterable[ListItem]) -> list[ListItem]:
@@ -48,15 +51,15 @@ def match_party(old: ListItem, candidates: Iterable[ListItem]) -> Match:
     items = _usable(candidates)
     found = best_match(identity, items)
     if found is None:
-        return Match(None, "introuvable (ni le numéro de TVA, ni le SIREN, ni le nom)")
+        return Match(None, _("introuvable (ni le numéro de TVA, ni le SIREN, ni le nom)"))
     if identity.vat and normalise_vat(found.vat_number) == identity.vat:
-        return Match(found, "par numéro de TVA")
+        return Match(found, _("par numéro de TVA"))
     if identity.siren_digits and identity.siren_digits in (
         normalise_siren(found.siren),
         siren_from_vat(found.vat_number),
     ):
-        return Match(found, "par SIREN")
-    return Match(found, "par nom")
+        return Match(found, _("par SIREN"))
+    return Match(found, _("par nom"))
 
 
 def match_account(old: ListItem, candidates: Iterable[ListItem]) -> Match:
@@ -64,22 +67,26 @@ def match_account(old: ListItem, candidates: Iterable[ListItem]) -> Match:
     if old.code:
         exact = [i for i in items if i.code == old.code]
         if exact:
-            return Match(exact[0], "par numéro")
+            return Match(exact[0], _("par numéro"))
         key = account_number_key(old.code)
         padded = [i for i in items if i.code and account_number_key(i.code) == key]
         if len(padded) == 1:
-            return Match(padded[0], f"par numéro ({old.code} = {padded[0].code})")
+            return Match(padded[0], _("par numéro (%(old)s = %(new)s)", old=old.code, new=padded[0].code))
         if len(padded) > 1:
             by_name = [i for i in padded if normalise_name(i.name) == normalise_name(old.name)]
             if len(by_name) == 1:
-                return Match(by_name[0], f"par numéro et nom ({old.code} = {by_name[0].code})")
-            return Match(None, f"plusieurs comptes correspondent au numéro {old.code}")
+                return Match(
+                    by_name[0], _("par numéro et nom (%(old)s = %(new)s)", old=old.code, new=by_name[0].code)
+                )
+            return Match(None, _("plusieurs comptes correspondent au numéro %(code)s", code=old.code))
     same_name = [i for i in items if normalise_name(i.name) == normalise_name(old.name)]
     if len(same_name) == 1:
-        return Match(same_name[0], "par nom")
+        return Match(same_name[0], _("par nom"))
     if len(same_name) > 1:
-        return Match(None, f"plusieurs comptes s'appellent « {old.name} »")
-    return Match(None, f"aucun compte {old.code or ''} « {old.name} »".replace("  ", " "))
+        return Match(None, _("plusieurs comptes s'appellent « %(name)s »", name=old.name))
+    if old.code:
+        return Match(None, _("aucun compte %(code)s « %(name)s »", code=old.code, name=old.name))
+    return Match(None, _("aucun compte « %(name)s »", name=old.name))
 
 
 def _rate(value: str | None) -> Decimal | None:
@@ -95,20 +102,20 @@ SPECIAL_RATE_WORDS = ("autoliq", "reverse", "intracom", "import", "dom", "exon")
 def match_tax_rate(old: ListItem, candidates: Iterable[ListItem]) -> Match:
     rate = _rate(old.rate)
     if rate is None:
-        return Match(None, "le taux d'origine n'a pas de valeur")
+        return Match(None, _("le taux d'origine n'a pas de valeur"))
     same = [i for i in _usable(candidates) if _rate(i.rate) == rate]
     if not same:
-        return Match(None, f"aucun taux de {old.rate} %")
+        return Match(None, _("aucun taux de %(rate)s %%", rate=old.rate))
     if len(same) == 1:
-        return Match(same[0], "par taux")
+        return Match(same[0], _("par taux"))
     by_name = [i for i in same if normalise_name(i.name) == normalise_name(old.name)]
     if len(by_name) == 1:
-        return Match(by_name[0], "par taux et nom")
+        return Match(by_name[0], _("par taux et nom"))
     old_special = any(w in normalise_name(old.name) for w in SPECIAL_RATE_WORDS)
     plain = [i for i in same if any(w in normalise_name(i.name) for w in SPECIAL_RATE_WORDS) == old_special]
     if len(plain) == 1:
-        return Match(plain[0], "par taux")
-    return Match(None, f"plusieurs taux de {old.rate} %")
+        return Match(plain[0], _("par taux"))
+    return Match(None, _("plusieurs taux de %(rate)s %%", rate=old.rate))
 
 
 def _option(name: str) -> str:
@@ -120,14 +127,14 @@ def match_by_name(old: ListItem, candidates: Iterable[ListItem]) -> Match:
     wanted = normalise_name(old.name)
     same = [i for i in items if normalise_name(i.name) == wanted]
     if len(same) == 1:
-        return Match(same[0], "par nom")
+        return Match(same[0], _("par nom"))
     option = normalise_name(_option(old.name))
     by_option = [i for i in items if normalise_name(_option(i.name)) == option]
     if len(by_option) == 1:
-        return Match(by_option[0], "par nom")
+        return Match(by_option[0], _("par nom"))
     if len(same) > 1 or len(by_option) > 1:
-        return Match(None, f"plusieurs éléments s'appellent « {old.name} »")
-    return Match(None, f"aucun élément « {old.name} »")
+        return Match(None, _("plusieurs éléments s'appellent « %(name)s »", name=old.name))
+    return Match(None, _("aucun élément « %(name)s »", name=old.name))
 
 
 MATCHERS = {

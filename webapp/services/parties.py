@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
+from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
 from webapp.extensions import db
@@ -76,16 +77,20 @@ def vat_error(vat: str) -> str | None:
     """A French message if `vat` is not a plausible intra-community VAT number; None if it is."""
     value = normalise_vat(vat)
     if not _VAT.fullmatch(value):
-        return "Le numéro de TVA intracommunautaire commence par le code du pays (par exemple FR12345678901)."
+        return _(
+            "Le numéro de TVA intracommunautaire commence par le code du pays (par exemple FR12345678901)."
+        )
     french = _FR_VAT.fullmatch(value)
     if value.startswith("FR"):
         if not french:
-            return "Un numéro de TVA français compte FR, deux caractères de clé et les 9 chiffres du SIREN."
+            return _(
+                "Un numéro de TVA français compte FR, deux caractères de clé et les 9 chiffres du SIREN."
+            )
         key, siren = french.groups()
         if not siren_is_valid(siren):
-            return "Le SIREN contenu dans ce numéro de TVA n'est pas valide."
+            return _("Le SIREN contenu dans ce numéro de TVA n'est pas valide.")
         if key.isdigit() and int(key) != (12 + 3 * (int(siren) % 97)) % 97:
-            return "La clé de ce numéro de TVA ne correspond pas au SIREN : vérifiez-le."
+            return _("La clé de ce numéro de TVA ne correspond pas au SIREN : vérifiez-le.")
     return None
 
 

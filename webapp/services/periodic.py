@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import or_, select, update
 
 from webapp.extensions import db
@@ -54,7 +56,22 @@ class TickReport:
     failed: int = 0
 
     def __str__(self) -> str:
-        return f"{self.started} lancée(s), {self.skipped} ignorée(s), {self.failed} en échec."
+        return (
+            ", ".join(
+                (
+                    _("aucune lancée")
+                    if self.started == 0
+                    else ngettext("%(num)d lancée", "%(num)d lancées", self.started),
+                    _("aucune ignorée")
+                    if self.skipped == 0
+                    else ngettext("%(num)d ignorée", "%(num)d ignorées", self.skipped),
+                    _("aucune en échec")
+                    if self.failed == 0
+                    else ngettext("%(num)d en échec", "%(num)d en échec", self.failed),
+                )
+            )
+            + "."
+        )
 
 
 # --- every night: the lists, only what changed ------------------------------------------------
@@ -119,7 +136,7 @@ def keep_tokens_alive(hour: str | None = None) -> TickReport | None:
                 "jobs.periodic.renew_tokens",
                 integration.id,
                 kind="token_renewal",
-                description="Renouvellement de l'accès",
+                description=_("Renouvellement de l'accès"),
                 owner=None,
                 dossier=integration.dossier,
             )
@@ -136,17 +153,17 @@ def renew_tokens(integration_id: int) -> str:
     a renewal another worker just made is taken as is."""
     integration = db.session.get(Integration, integration_id)
     if integration is None or integration.status is not IntegrationStatus.CONNECTED:
-        return "Intégration non connectée : rien à renouveler."
+        return _("Intégration non connectée : rien à renouveler.")
     refreshed_at = integration.tokens_refreshed_at
     if refreshed_at is not None and utcnow() - refreshed_at < IDLE_AFTER:
-        return "Accès renouvelé récemment : rien à faire."
+        return _("Accès renouvelé récemment : rien à faire.")
     try:
         fresh_tokens(integration_id, rejected=load_tokens(integration).access_token)
     except IntegrationExpired:
         raise UserFacingJobError(
-            "Le logiciel comptable a refusé le renouvellement de l'accès : l'intégration est expirée."
+            _("Le logiciel comptable a refusé le renouvellement de l'accès : l'intégration est expirée.")
         ) from None
-    return "Accès renouvelé."
+    return _("Accès renouvelé.")
 
 
 # --- every hour: consents that end --------------------------------------------------------------
@@ -212,8 +229,9 @@ def announce_consent_endings(now: datetime | None = None) -> int:
 def consent_message(integration: Integration) -> str:
     from webapp.templating import date_fr
 
-    return (
-        f"L'accès à {integration.software_name} prend fin le {date_fr(integration.consent_expires_at)}. "
-        "Cliquez sur « Se reconnecter » avant cette date pour que les listes et les publications "
-        "continuent sans interruption."
+    return _(
+        "L'accès à %(software)s prend fin le %(date)s. Cliquez sur « Se reconnecter » avant cette date pour "
+        "que les listes et les publications continuent sans interruption.",
+        software=integration.software_name,
+        date=date_fr(integration.consent_expires_at),
     )

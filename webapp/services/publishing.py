@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload, lazyload
 
@@ -32,8 +34,10 @@ from webapp.services.parties import PartyIdentity, best_match, match_in_list, up
 
 log = logging.getLogger(__name__)
 
-EXPIRED_REASON = "Intégration expirée"
-DISCONNECTED_REASON = "Intégration déconnectée : connectez un logiciel comptable pour publier"
+# Stored as the documents' failure reason, in the language of the moment (French in the workers);
+# 'Republier les factures en échec' finds those failed for an expiry by it.
+EXPIRED_REASON = _l("Intégration expirée")
+DISCONNECTED_REASON = _l("Intégration déconnectée : connectez un logiciel comptable pour publier")
 PARTY_LIST = {Direction.PURCHASE: ListKind.SUPPLIERS, Direction.SALE: ListKind.CUSTOMERS}
 PUBLISHABLE = (DocumentStatus.READY, DocumentStatus.FAILED)
 
@@ -45,7 +49,7 @@ def request_publication(documents: list[Document], user: User | None) -> list[Jo
         integration = db.session.get(Integration, document.integration_id)
         if integration is None or integration.status is not IntegrationStatus.CONNECTED:
             # Fails at once, without calling the software.
-            reason = (
+            reason = str(
                 DISCONNECTED_REASON
                 if integration is None or integration.status is IntegrationStatus.DISCONNECTED
                 else EXPIRED_REASON
@@ -69,7 +73,7 @@ def request_publication(documents: list[Document], user: User | None) -> list[Jo
             "jobs.publishing.publish_document",
             document.id,
             kind="publish",
-            description=f"Publication de la facture {document.number}",
+            description=_("Publication de la facture %(number)s", number=document.number),
             owner=user,
             dossier=integration.dossier,
         )
@@ -117,7 +121,7 @@ def prepare_retry(document_id: int) -> Callable[[JobRun], None]:
     db.session.commit()
     if not claimed:
         raise NotRetryable(
-            "La facture a été publiée ou modifiée depuis cet échec : publiez-la depuis la page Documents."
+            _("La facture a été publiée ou modifiée depuis cet échec : publiez-la depuis la page Documents.")
         )
     return lambda run: remember_job(document_id, run)
 
@@ -147,7 +151,7 @@ def release_if_crashed(documents: list[Document]) -> None:
                 Document.status == DocumentStatus.IN_PROGRESS,
                 Document.job_run_id == run.id,
             )
-            .values(status=DocumentStatus.FAILED, failure_reason=run.message or CRASHED_MESSAGE)
+            .values(status=DocumentStatus.FAILED, failure_reason=run.message or str(CRASHED_MESSAGE))
         )
         db.session.commit()
         db.session.refresh(document)
@@ -158,12 +162,12 @@ def publish(document_id: int, job_run_id: int | None = None) -> str:
     (and one supplier, when one had to be created)."""
     document = db.session.get(Document, document_id)
     if document is None:
-        return "Document introuvable."
+        return _("Document introuvable.")
     if document.status is DocumentStatus.PUBLISHED:
-        return f"La facture {document.number} est déjà publiée."
+        return _("La facture %(number)s est déjà publiée.", number=document.number)
     integration = db.session.get(Integration, document.integration_id)
     if integration.status is not IntegrationStatus.CONNECTED:
-        reason = (
+        reason = str(
             DISCONNECTED_REASON if integration.status is IntegrationStatus.DISCONNECTED else EXPIRED_REASON
         )
         _fail(document_id, reason, "", job_run_id=job_run_id)
@@ -191,8 +195,8 @@ def publish(document_id: int, job_run_id: int | None = None) -> str:
         )
     except IntegrationExpired as exc:
         mark_expired(integration.id, exc.detail)
-        _fail(document_id, EXPIRED_REASON, exc.detail, job_run_id=job_run_id)
-        return EXPIRED_REASON
+        _fail(document_id, str(EXPIRED_REASON), exc.detail, job_run_id=job_run_id)
+        return str(EXPIRED_REASON)
     except ConnectorError as exc:
         _fail(document_id, exc.message, exc.detail, job_run_id=job_run_id)
         return exc.message
@@ -208,12 +212,23 @@ def publish(document_id: int, job_run_id: int | None = None) -> str:
         integration_id=document.integration_id,
         job_run_id=job_run_id,
         kind="document.published",
-        message=f"Facture {document.number} publiée dans {integration.software_name}"
-        + (" avec son PDF." if attachment else "."),
+        message=(
+            _(
+                "Facture %(number)s publiée dans %(software)s avec son PDF.",
+                number=document.number,
+                software=integration.software_name,
+            )
+            if attachment
+            else _(
+                "Facture %(number)s publiée dans %(software)s.",
+                number=document.number,
+                software=integration.software_name,
+            )
+        ),
         details={"document_id": document.id, "upstream_id": upstream_id, "pdf": bool(attachment)},
     )
     db.session.commit()
-    return f"Facture {document.number} publiée."
+    return _("Facture %(number)s publiée.", number=document.number)
 
 
 def _resolve_party(document: Document, integration: Integration, connector, tokens, job_run_id) -> str:
@@ -225,10 +240,9 @@ def _resolve_party(document: Document, integration: Integration, connector, toke
     between the software's answer and that commit).
     """
     kind = PARTY_LIST[document.direction]
-    who = "fournisseur" if document.direction is Direction.PURCHASE else "client"
     identity = PartyIdentity(document.party_name, document.party_vat_number, document.party_siren)
     item = match_in_list(integration, kind, identity)
-    how = "trouvé dans la liste"
+    how = _("trouvé dans la liste")
     if item is None:
         candidates = []
         for term in identity.search_terms():
@@ -236,7 +250,7 @@ def _resolve_party(document: Document, integration: Integration, connector, toke
         found = best_match(identity, [c for c in candidates if c.active])
         if found is not None:
             item = upsert_list_item(integration, kind, found)
-            how = f"trouvé dans {integration.software_name}"
+            how = _("trouvé dans %(software)s", software=integration.software_name)
     if item is None:
         dossier = db.session.get(Dossier, document.dossier_id)
         if (
@@ -244,9 +258,11 @@ def _resolve_party(document: Document, integration: Integration, connector, toke
             and dossier.warn_before_creating_supplier
             and not document.party_creation_approved
         ):
-            reason = (
-                f"Fournisseur absent de {integration.software_name} : « {identity.name} » sera créé "
-                "quand vous l'accepterez (paramètre « M'avertir avant de créer un fournisseur »)."
+            reason = _(
+                "Fournisseur absent de %(software)s : « %(name)s » sera créé quand vous l'accepterez "
+                "(paramètre « M'avertir avant de créer un fournisseur »).",
+                software=integration.software_name,
+                name=identity.name,
             )
             db.session.rollback()
             document = db.session.get(Document, document.id)
@@ -257,7 +273,9 @@ def _resolve_party(document: Document, integration: Integration, connector, toke
                 integration_id=document.integration_id,
                 job_run_id=job_run_id,
                 kind="document.held",
-                message=f"Facture {document.number} en attente : {reason}",
+                message=_(
+                    "Facture %(number)s en attente : %(reason)s", number=document.number, reason=reason
+                ),
                 details={"document_id": document.id},
             )
             db.session.commit()
@@ -271,7 +289,7 @@ def _resolve_party(document: Document, integration: Integration, connector, toke
             idempotency_key=f"{document.idempotency_key}-tiers",
         )
         item = upsert_list_item(integration, kind, created)
-        how = f"créé dans {integration.software_name}"
+        how = _("créé dans %(software)s", software=integration.software_name)
     document.party_id = item.id
     document.hold_reason = ""
     record_event(
@@ -279,7 +297,21 @@ def _resolve_party(document: Document, integration: Integration, connector, toke
         integration_id=document.integration_id,
         job_run_id=job_run_id,
         kind="document.party_resolved",
-        message=f"{who.capitalize()} « {item.name} » {how} pour la facture {document.number}.",
+        message=(
+            _(
+                "Fournisseur « %(name)s » %(how)s pour la facture %(number)s.",
+                name=item.name,
+                how=how,
+                number=document.number,
+            )
+            if document.direction is Direction.PURCHASE
+            else _(
+                "Client « %(name)s » %(how)s pour la facture %(number)s.",
+                name=item.name,
+                how=how,
+                number=document.number,
+            )
+        ),
         details={"document_id": document.id, "external_id": item.external_id, "how": how},
     )
     db.session.commit()
@@ -301,7 +333,11 @@ def _fail(
         job_run_id=job_run_id,
         kind="document.publish_failed",
         outcome="failed",
-        message=f"Échec de la publication de la facture {document.number} : {reason}",
+        message=_(
+            "Échec de la publication de la facture %(number)s : %(reason)s",
+            number=document.number,
+            reason=reason,
+        ),
         details={"document_id": document.id, "answer": detail},
     )
     db.session.commit()
@@ -314,7 +350,7 @@ def failed_for_expiry(integration: Integration) -> list[Document]:
             .where(
                 Document.integration_id == integration.id,
                 Document.status == DocumentStatus.FAILED,
-                Document.failure_reason == EXPIRED_REASON,
+                Document.failure_reason == str(EXPIRED_REASON),
             )
             # Listed by number, party and amount: the coding items are not joined for them.
             .options(lazyload("*"), joinedload(Document.party))

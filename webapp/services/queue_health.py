@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 import redis
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from rq import Queue, Worker
 from rq.registry import (
     DeferredJobRegistry,
@@ -49,15 +51,15 @@ class Health:
 
 
 _STATES = {
-    "busy": "Occupé",
-    "idle": "En attente de tâches",
-    "started": "Démarré",
-    "suspended": "Suspendu",
+    "busy": _l("Occupé"),
+    "idle": _l("En attente de tâches"),
+    "started": _l("Démarré"),
+    "suspended": _l("Suspendu"),
 }
 
 
 def worker_state_label(state: str) -> str:
-    return _STATES.get(state, state)
+    return str(_STATES.get(state, state))
 
 
 def queue_health() -> Health:
@@ -79,7 +81,7 @@ def queue_health() -> Health:
             )
         workers = [_worker(w) for name in names for w in Worker.all(queue=Queue(name, connection=connection))]
     except redis.exceptions.RedisError as exc:
-        return Health(False, [], [], error=f"Redis ne répond pas ({type(exc).__name__}).")
+        return Health(False, [], [], error=_("Redis ne répond pas (%(error)s).", error=type(exc).__name__))
     return Health(True, queues, sorted(workers, key=lambda w: w.name))
 
 

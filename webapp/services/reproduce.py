@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import insert, select
 
 from webapp.connectors.base import TokenSet
@@ -42,6 +44,7 @@ from webapp.models.coding import CODING_ITEMS
 from webapp.services.events import record_event
 from webapp.services.integrations import store_tokens
 from webapp.services.jobs import UserFacingJobError, report_progress
+from webapp.templating import datetime_fr
 
 SANDBOX = "sandbox"
 _ITEM_FIELDS = [f"{field}_id" for field in CODING_ITEMS]
@@ -66,13 +69,15 @@ def reproduce(dossier_id: int, staff_id: int, *, job_run_id: int | None = None) 
     app = current_app
     if not app.config.get("SANDBOX_ENABLED"):
         raise UserFacingJobError(
-            "Le logiciel de démonstration est désactivé sur cette installation : la reproduction est "
-            "impossible."
+            _(
+                "Le logiciel de démonstration est désactivé sur cette installation : "
+                "la reproduction est impossible."
+            )
         )
     original = db.session.get(Dossier, dossier_id)
     staff = db.session.get(User, staff_id)
     if original is None or staff is None or not staff.is_staff:
-        raise UserFacingJobError("Dossier ou membre du support introuvable.")
+        raise UserFacingJobError(_("Dossier ou membre du support introuvable."))
 
     from sandbox.models import SandboxClient, SandboxCompany
     from webapp.sandbox_host import owner_key
@@ -80,13 +85,14 @@ def reproduce(dossier_id: int, staff_id: int, *, job_run_id: int | None = None) 
     client_id = app.config["SANDBOX_CLIENT_ID"]
     if db.session.get(SandboxClient, client_id) is None:
         raise UserFacingJobError(
-            "Le logiciel de démonstration n'est pas initialisé (flask --app wsgi sandbox-seed)."
+            _("Le logiciel de démonstration n'est pas initialisé (flask --app wsgi sandbox-seed).")
         )
 
     now = utcnow()
     copy = Dossier(
         organisation_id=staff.organisation_id,
-        name=f"{original.name} — reproduction du {now:%d/%m/%Y %H:%M}",
+        # The hour of Paris, as every time the pages show (the same as « Expirée depuis le … à … »).
+        name=_("%(name)s — reproduction du %(when)s", name=original.name, when=datetime_fr(now)),
         siren=original.siren,
         warn_before_creating_supplier=original.warn_before_creating_supplier,
         reproduced_from_id=original.id,
@@ -101,7 +107,9 @@ def reproduce(dossier_id: int, staff_id: int, *, job_run_id: int | None = None) 
     if seed_from is not None:
         company = SandboxCompany(
             id=f"rep-{copy.id}-{uuid.uuid4().hex[:8]}",
-            name=f"{seed_from.company_name} (reproduction n° {copy.id})",
+            name=_(
+                "%(company)s (reproduction n° %(number)d)", company=seed_from.company_name, number=copy.id
+            ),
             siren=original.siren,
             owner=owner_key(staff.organisation_id),  # offered to the support team only
         )
@@ -112,7 +120,7 @@ def reproduce(dossier_id: int, staff_id: int, *, job_run_id: int | None = None) 
     integration_map: dict[int, int] = {}
     item_total = 0
     for index, old in enumerate(integrations):
-        report_progress(5 + 60 * index // max(1, len(integrations)), "Copie des listes")
+        report_progress(5 + 60 * index // max(1, len(integrations)), _("Copie des listes"))
         new = Integration(
             dossier_id=copy.id,
             software=SANDBOX if old is current else old.software,
@@ -129,12 +137,12 @@ def reproduce(dossier_id: int, staff_id: int, *, job_run_id: int | None = None) 
         integration_map[old.id] = new.id
         item_total += _copy_lists(old, new, item_map, company.id if old is seed_from and company else None)
 
-    report_progress(70, "Copie des règles et des documents")
+    report_progress(70, _("Copie des règles et des documents"))
     maps = _copy_rules(original, copy, integration_map, item_map)
     rule_total = maps.count
     document_total = _copy_documents(original, copy, integration_map, item_map, maps)
 
-    state = "aucune intégration"
+    state = _("aucune intégration")
     if current is not None:
         new_current = db.session.get(Integration, integration_map[current.id])
         state = _put_in_state(new_current, company, client_id)
@@ -145,10 +153,14 @@ def reproduce(dossier_id: int, staff_id: int, *, job_run_id: int | None = None) 
         actor_id=staff.id,
         job_run_id=job_run_id,
         kind="support.reproduction_created",
-        message=(
-            f"Reproduction du dossier « {original.name} » (n° {original.id}) par le support "
-            f"({staff.display_name}) : {item_total} élément(s) de listes, {rule_total} règle(s), "
-            f"{document_total} document(s) ; intégration {state}."
+        message=_(
+            "Reproduction du dossier « %(name)s » (n° %(number)d) par le support (%(staff)s) : "
+            "%(contents)s ; intégration %(state)s.",
+            name=original.name,
+            number=original.id,
+            staff=staff.display_name,
+            contents=copied_contents(item_total, rule_total, document_total),
+            state=state,
         ),
         details={
             "original_dossier_id": original.id,
@@ -161,13 +173,31 @@ def reproduce(dossier_id: int, staff_id: int, *, job_run_id: int | None = None) 
         actor_id=staff.id,
         job_run_id=job_run_id,
         kind="support.reproduced",
-        message=f"Le support ({staff.display_name}) a reproduit ce dossier dans le bac à sable "
-        f"(copie n° {copy.id}).",
+        message=_(
+            "Le support (%(staff)s) a reproduit ce dossier dans le bac à sable (copie n° %(number)d).",
+            staff=staff.display_name,
+            number=copy.id,
+        ),
         details={"copy_dossier_id": copy.id, "staff_email": staff.email},
     )
     db.session.commit()
-    report_progress(100, "Copie terminée")
+    report_progress(100, _("Copie terminée"))
     return Reproduction(copy, company.id if company else None, item_total, rule_total, document_total, state)
+
+
+def copied_contents(items: int, rules: int, documents: int) -> str:
+    """'1 200 éléments de listes, 2 règles, aucun document': what a reproduction copied."""
+    return ", ".join(
+        (
+            _("aucun élément de liste")
+            if items == 0
+            else ngettext("%(num)d élément de liste", "%(num)d éléments de listes", items),
+            _("aucune règle") if rules == 0 else ngettext("%(num)d règle", "%(num)d règles", rules),
+            _("aucun document")
+            if documents == 0
+            else ngettext("%(num)d document", "%(num)d documents", documents),
+        )
+    )
 
 
 def _copy_lists(old: Integration, new: Integration, item_map: dict[int, int], company_id: str | None) -> int:
@@ -340,7 +370,7 @@ def _put_in_state(integration: Integration, company: Any, client_id: str) -> str
     from sandbox.oauth import DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL, issue_tokens
 
     if integration.status is IntegrationStatus.DISCONNECTED:
-        return "déconnectée"
+        return _("déconnectée")
     access_ttl = int(get_setting("access_ttl", None) or DEFAULT_ACCESS_TTL)
     refresh_ttl = int(get_setting("refresh_ttl", None) or DEFAULT_REFRESH_TTL)
     expired = integration.status is IntegrationStatus.EXPIRED
@@ -364,4 +394,4 @@ def _put_in_state(integration: Integration, company: Any, client_id: str) -> str
             extra={"lifetime": access_ttl},
         ),
     )
-    return "expirée" if expired else "connectée"
+    return _("expirée") if expired else _("connectée")

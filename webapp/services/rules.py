@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from webapp.extensions import db
@@ -14,11 +16,11 @@ from webapp.services.events import record_event
 from webapp.services.lists import first_in_order, list_order
 
 CURRENCIES = {
-    "EUR": "Euro (EUR)",
-    "USD": "Dollar américain (USD)",
-    "GBP": "Livre sterling (GBP)",
-    "CHF": "Franc suisse (CHF)",
-    "CAD": "Dollar canadien (CAD)",
+    "EUR": _l("Euro (EUR)"),
+    "USD": _l("Dollar américain (USD)"),
+    "GBP": _l("Livre sterling (GBP)"),
+    "CHF": _l("Franc suisse (CHF)"),
+    "CAD": _l("Dollar canadien (CAD)"),
 }
 PARTY_LIST = {PartyKind.SUPPLIER: ListKind.SUPPLIERS, PartyKind.CUSTOMER: ListKind.CUSTOMERS}
 MAX_DUE_DAYS = 365
@@ -170,25 +172,31 @@ def check_item(
         return
     item = db.session.get(ListItem, item_id)
     if item is None or item.integration_id != integration.id or item.kind is not kind:
-        errors[field] = f"Choisissez {what} dans la liste."
+        errors[field] = _("Choisissez %(what)s dans la liste.", what=what)
     elif not item.active:
-        errors[field] = f"« {item.name} » est inactif dans le logiciel comptable : choisissez-en un autre."
+        errors[field] = _(
+            "« %(name)s » est inactif dans le logiciel comptable : choisissez-en un autre.", name=item.name
+        )
     elif kind is ListKind.ACCOUNTS and not item.visible:
-        errors[field] = f"Le compte {item.code} est masqué des choix de codage : choisissez-en un autre."
+        errors[field] = _(
+            "Le compte %(code)s est masqué des choix de codage : choisissez-en un autre.", code=item.code
+        )
 
 
 def check_coding(
     integration: Integration, data: CodingInput, errors: dict[str, str], *, account_word: str
 ) -> None:
-    """Each item chosen must be of this integration's list, active, and for an account visible."""
-    check_item(integration, data.account_id, ListKind.ACCOUNTS, "account_id", f"le {account_word}", errors)
-    check_item(integration, data.tax_rate_id, ListKind.TAX_RATES, "tax_rate_id", "le taux de TVA", errors)
+    """Each item chosen must be of this integration's list, active, and for an account visible.
+
+    `account_word` names the account with its article ('le compte de charge')."""
+    check_item(integration, data.account_id, ListKind.ACCOUNTS, "account_id", account_word, errors)
+    check_item(integration, data.tax_rate_id, ListKind.TAX_RATES, "tax_rate_id", _("le taux de TVA"), errors)
     check_item(
         integration,
         data.payment_method_id,
         ListKind.PAYMENT_METHODS,
         "payment_method_id",
-        "le moyen de paiement",
+        _("le moyen de paiement"),
         errors,
     )
     check_item(
@@ -196,15 +204,16 @@ def check_coding(
         data.tracking_id,
         ListKind.TRACKING_CATEGORIES,
         "tracking_id",
-        "la catégorie analytique",
+        _("la catégorie analytique"),
         errors,
     )
     if data.due_days is not None and not 0 <= data.due_days <= MAX_DUE_DAYS:
-        errors["due_days"] = (
-            f"L'échéance doit être comprise entre 0 et {MAX_DUE_DAYS} jours après la date de facture."
+        errors["due_days"] = _(
+            "L'échéance doit être comprise entre 0 et %(max)d jours après la date de facture.",
+            max=MAX_DUE_DAYS,
         )
     if len(data.description) > 500:
-        errors["description"] = "La description ne peut dépasser 500 caractères."
+        errors["description"] = _("La description ne peut dépasser 500 caractères.")
 
 
 def save_rule(
@@ -216,13 +225,17 @@ def save_rule(
 ) -> Rule:
     """Create (rule=None) or change a rule after checking every field; RuleError lists what is wrong."""
     errors: dict[str, str] = {}
+    supplier = party_kind is PartyKind.SUPPLIER
     party_id = rule.party_id if rule is not None else data.party_id
     if party_id is None:
-        errors["party_id"] = f"Choisissez le {party_kind.label} de la règle."
-    else:
-        check_item(
-            integration, party_id, PARTY_LIST[party_kind], "party_id", f"le {party_kind.label}", errors
+        errors["party_id"] = (
+            _("Choisissez le fournisseur de la règle.")
+            if supplier
+            else _("Choisissez le client de la règle.")
         )
+    else:
+        what = _("le fournisseur") if supplier else _("le client")
+        check_item(integration, party_id, PARTY_LIST[party_kind], "party_id", what, errors)
         if rule is None and "party_id" not in errors:
             exists = db.session.scalar(
                 select(Rule.id).where(
@@ -232,13 +245,17 @@ def save_rule(
                 )
             )
             if exists:
-                errors["party_id"] = f"Une règle existe déjà pour ce {party_kind.label} : modifiez-la."
-    account_word = "compte de charge" if party_kind is PartyKind.SUPPLIER else "compte de produit"
+                errors["party_id"] = (
+                    _("Une règle existe déjà pour ce fournisseur : modifiez-la.")
+                    if supplier
+                    else _("Une règle existe déjà pour ce client : modifiez-la.")
+                )
+    account_word = _("le compte de charge") if supplier else _("le compte de produit")
     check_coding(integration, data, errors, account_word=account_word)
     if data.currency not in CURRENCIES:
-        errors["currency"] = "Choisissez une devise de la liste."
+        errors["currency"] = _("Choisissez une devise de la liste.")
     if data.reverse_charge and not has_reverse_charge(integration):
-        errors["reverse_charge"] = (
+        errors["reverse_charge"] = _(
             "Le logiciel comptable n'a pas de compte de TVA autoliquidée : "
             "l'autoliquidation n'est pas possible."
         )
@@ -267,7 +284,7 @@ def save_rule(
         integration_id=integration.id,
         actor_id=user.id if user else None,
         kind="rule.created" if creating else "rule.updated",
-        message=f"Règle {party_kind.label} « {party.name} » {'créée' if creating else 'modifiée'}.",
+        message=_rule_event(party_kind, party.name, "created" if creating else "updated"),
         details={"rule_id": rule.id},
     )
     db.session.commit()
@@ -280,11 +297,26 @@ def delete_rule(rule: Rule, user: User | None) -> None:
         integration_id=rule.integration_id,
         actor_id=user.id if user else None,
         kind="rule.deleted",
-        message=f"Règle {rule.party_kind.label} « {rule.party.name} » supprimée.",
+        message=_rule_event(rule.party_kind, rule.party.name, "deleted"),
         details={"rule_id": rule.id},
     )
     db.session.delete(rule)
     db.session.commit()
+
+
+def _rule_event(party_kind: PartyKind, name: str, what: str) -> str:
+    """'Règle fournisseur « X » créée.' (modifiée, supprimée): a whole sentence for each."""
+    if party_kind is PartyKind.SUPPLIER:
+        return {
+            "created": lambda: _("Règle fournisseur « %(name)s » créée.", name=name),
+            "updated": lambda: _("Règle fournisseur « %(name)s » modifiée.", name=name),
+            "deleted": lambda: _("Règle fournisseur « %(name)s » supprimée.", name=name),
+        }[what]()
+    return {
+        "created": lambda: _("Règle client « %(name)s » créée.", name=name),
+        "updated": lambda: _("Règle client « %(name)s » modifiée.", name=name),
+        "deleted": lambda: _("Règle client « %(name)s » supprimée.", name=name),
+    }[what]()
 
 
 def rule_count(integration: Integration) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app, g, request, session
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from webapp.extensions import db
@@ -108,7 +109,7 @@ def current_session() -> UserSession | None:
         g.session_ended = expired
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
-        address, _ = _client()
+        address, _agent = _client()
         db.session.execute(
             update(UserSession)
             .where(UserSession.id == row.id)
@@ -160,12 +161,15 @@ def ended_message() -> str | None:
         return None
     if reason == EndReason.IDLE:
         minutes = current_app.config["SESSION_IDLE_MINUTES"]
-        return f"Votre session a pris fin après {minutes} minutes sans activité. Connectez-vous à nouveau."
+        return _(
+            "Votre session a pris fin après %(minutes)d minutes sans activité. Connectez-vous à nouveau.",
+            minutes=minutes,
+        )
     if reason == EndReason.LIFETIME:
-        return "Votre session a atteint sa durée maximale. Connectez-vous à nouveau."
+        return _("Votre session a atteint sa durée maximale. Connectez-vous à nouveau.")
     if reason == EndReason.PASSWORD_CHANGED:
-        return "Le mot de passe de ce compte a changé : connectez-vous à nouveau."
-    return "Votre session a été fermée. Connectez-vous à nouveau."
+        return _("Le mot de passe de ce compte a changé : connectez-vous à nouveau.")
+    return _("Votre session a été fermée. Connectez-vous à nouveau.")
 
 
 @dataclass(frozen=True)
@@ -183,15 +187,16 @@ def describe_browser(user_agent: str) -> str:
     from ua_parser import parse
 
     if not user_agent:
-        return "Navigateur inconnu"
+        return _("Navigateur inconnu")
     parsed = parse(user_agent)
     browser = parsed.user_agent
     system = parsed.os
-    name = browser.family if browser and browser.family != "Other" else "Navigateur inconnu"
-    if browser and browser.major and name != "Navigateur inconnu":
+    known = bool(browser and browser.family != "Other")
+    name = browser.family if known else _("Navigateur inconnu")
+    if known and browser.major:
         name = f"{name} {browser.major}"
     if system and system.family and system.family != "Other":
-        name = f"{name} sur {system.family}"
+        name = _("%(browser)s sur %(system)s", browser=name, system=system.family)
     return name
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import session
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select
 
 from webapp.extensions import db
@@ -81,7 +82,7 @@ def find_dossiers(query: str, limit: int = SEARCH_LIMIT) -> list[FoundDossier]:
         .order_by(Dossier.sort_name, Dossier.id)
         .limit(limit)
     ).all()
-    org_ids = {org.id for _, org in rows}
+    org_ids = {org.id for _user, org in rows}
     emails: dict[int, list[str]] = {}
     if org_ids:
         for org_id, email in db.session.execute(
@@ -99,7 +100,7 @@ def record_access(staff: User, dossier: Dossier, what: str) -> None:
         dossier_id=dossier.id,
         actor_id=staff.id,
         kind="support.viewed",
-        message=f"Le support ({staff.display_name}) a consulté {what}.",
+        message=_("Le support (%(staff)s) a consulté %(what)s.", staff=staff.display_name, what=what),
         details={"staff_email": staff.email},
     )
     db.session.commit()
@@ -235,8 +236,11 @@ def start_view_as(staff: User, dossier: Dossier, user: User) -> None:
         dossier_id=dossier.id,
         actor_id=staff.id,
         kind="support.view_as",
-        message=f"Le support ({staff.display_name}) consulte le dossier comme {user.display_name}, "
-        "en lecture seule.",
+        message=_(
+            "Le support (%(staff)s) consulte le dossier comme %(user)s, en lecture seule.",
+            staff=staff.display_name,
+            user=user.display_name,
+        ),
         details={"staff_email": staff.email, "as_user_email": user.email},
     )
     db.session.commit()
@@ -256,8 +260,11 @@ def end_view_as(staff: User) -> int | None:
         dossier_id=view_as["dossier_id"],
         actor_id=staff.id,
         kind="support.view_as_ended",
-        message=f"Fin de la consultation comme {view_as.get('user_name', 'l’utilisateur')} par le support "
-        f"({staff.display_name}).",
+        message=_(
+            "Fin de la consultation comme %(user)s par le support (%(staff)s).",
+            user=view_as.get("user_name") or _("l’utilisateur"),
+            staff=staff.display_name,
+        ),
         details={"staff_email": staff.email, "minutes": minutes},
     )
     db.session.commit()

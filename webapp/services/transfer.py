@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import aliased
@@ -76,11 +78,48 @@ ITEM_FIELDS = (
 )
 
 
+def rules_outcome(whole: int, partial: int, refused: int) -> str:
+    """'2 entières, aucune avec des champs vides, 1 non transférée': the party rules a transfer wrote."""
+    return ", ".join(
+        (
+            _("aucune entière") if whole == 0 else ngettext("%(num)d entière", "%(num)d entières", whole),
+            _("aucune avec des champs vides")
+            if partial == 0
+            else ngettext("%(num)d avec des champs vides", "%(num)d avec des champs vides", partial),
+            _("aucune non transférée")
+            if refused == 0
+            else ngettext("%(num)d non transférée", "%(num)d non transférées", refused),
+        )
+    )
+
+
+def documents_moved(documents: dict) -> str:
+    """'Documents : 3 transférés, dont 1 à réviser.': the waiting invoices a transfer carried."""
+    moved, to_review = documents.get("moved", 0), documents.get("to_review", 0)
+    if moved == 0:
+        return _("Documents : aucun transféré.")
+    if to_review == 0:
+        return ngettext(
+            "Documents : %(num)d transféré, aucun à réviser.",
+            "Documents : %(num)d transférés, aucun à réviser.",
+            moved,
+        )
+    return ngettext(
+        "Documents : %(num)d transféré, dont %(review)d à réviser.",
+        "Documents : %(num)d transférés, dont %(review)d à réviser.",
+        moved,
+        review=to_review,
+    )
+
+
 def lists_ready(target: Integration) -> str:
     """'' when the new lists have loaded; else why 'Transférer les règles' must wait, in French."""
     syncs = list(db.session.scalars(select(ListSync).where(ListSync.integration_id == target.id)))
     if len(syncs) < len(ListKind) or any(s.last_loaded_at is None for s in syncs):
-        return f"Disponible quand les listes de {target.software_name} auront fini de se charger."
+        return _(
+            "Disponible quand les listes de %(software)s auront fini de se charger.",
+            software=target.software_name,
+        )
     return ""
 
 
@@ -141,15 +180,15 @@ class Placement:
         index = self._parties(old.kind)
         identity = PartyIdentity(old.name, old.vat_number, old.siren)
         if identity.vat and identity.vat in index["vat"]:
-            return Match(index["vat"][identity.vat], "par numéro de TVA")
+            return Match(index["vat"][identity.vat], _("par numéro de TVA"))
         if identity.siren_digits and identity.siren_digits in index["siren"]:
-            return Match(index["siren"][identity.siren_digits], "par SIREN")
+            return Match(index["siren"][identity.siren_digits], _("par SIREN"))
         named = index["name"].get(identity.key_name, []) if identity.key_name else []
         if len(named) == 1:
-            return Match(named[0], "par nom")
+            return Match(named[0], _("par nom"))
         if len(named) > 1:
-            return Match(None, f"plusieurs tiers s'appellent « {old.name} »")
-        return Match(None, "introuvable (ni le numéro de TVA, ni le SIREN, ni le nom)")
+            return Match(None, _("plusieurs tiers s'appellent « %(name)s »", name=old.name))
+        return Match(None, _("introuvable (ni le numéro de TVA, ni le SIREN, ni le nom)"))
 
     def place(self, old: ListItem) -> Match:
         if old.id in self.found:
@@ -157,7 +196,7 @@ class Placement:
         answered, chosen_id = self._choice(old.id)
         if answered:
             chosen = db.session.get(ListItem, chosen_id) if chosen_id else None
-            match = Match(chosen, "votre choix" if chosen else "ignoré à la revue")
+            match = Match(chosen, _("votre choix") if chosen else _("ignoré à la revue"), ignored=not chosen)
         elif old.kind in (ListKind.SUPPLIERS, ListKind.CUSTOMERS):
             match = self._place_party(old)
         else:
@@ -362,7 +401,7 @@ class PendingCounts:
                 )
             )
         if self.defaults:
-            said.append("le codage par défaut")
+            said.append(_("le codage par défaut"))
         if self.documents:
             said.append(
                 ngettext(
@@ -413,7 +452,7 @@ def prepare(dossier: Dossier, target: Integration, user: User | None) -> RuleTra
     ]
     for old in olds:
         match = placement.place(old)
-        if match.item is None and match.how != "ignoré à la revue" and old.id not in unresolved:
+        if match.item is None and not match.ignored and old.id not in unresolved:
             unresolved[old.id] = {
                 "item_id": old.id,
                 "kind": old.kind.value,
@@ -439,7 +478,7 @@ def save_choices(run: RuleTransfer, answers: dict[int, int | None], user: User |
         if target_id is not None:
             chosen = db.session.get(ListItem, target_id)
             if chosen is None or chosen.integration_id != target.id or not chosen.active:
-                raise ValueError("Choisissez un élément actif de la liste du nouveau logiciel.")
+                raise ValueError(_("Choisissez un élément actif de la liste du nouveau logiciel."))
         choice = db.session.scalar(
             select(ItemChoice).where(
                 ItemChoice.source_item_id == source_id, ItemChoice.target_integration_id == target.id
@@ -467,7 +506,12 @@ def _place_fields(
         match = placement.place(item)
         values[f"{name}_id"] = match.item.id if match.item is not None else None
         if match.item is None:
-            entry["fields"].append({"field": FIELD_WORDS[name], "why": f"« {item.name} » {match.how}"})
+            entry["fields"].append(
+                {
+                    "field": str(FIELD_WORDS[name]),
+                    "why": _("« %(name)s » %(how)s", name=item.name, how=match.how),
+                }
+            )
 
 
 class _Progress:
@@ -479,7 +523,14 @@ class _Progress:
     def step(self, what: str) -> None:
         self.done += 1
         if self.done % 500 == 0 or self.done == self.total:
-            report_progress(int(self.done * 100 / self.total), f"{what} {self.done} sur {self.total}")
+            report_progress(
+                int(self.done * 100 / self.total),
+                _("%(what)s %(done)d sur %(total)d", what=what, done=self.done, total=self.total),
+            )
+
+
+# What the progress counts, said every few hundred items (translated then, not for each item).
+ELEMENT = _l("Élément")
 
 
 def _write_rules(
@@ -504,19 +555,25 @@ def _write_rules(
     new_rows: list[dict] = []
     written: list[tuple[int, tuple, dict]] = []
     for old in pending.rules:
-        progress.step("Élément")
+        progress.step(ELEMENT)
         old_party = items[old.party_id]
         party = placement.place(old_party)
         entry = {"rule_id": old.id, "party": old_party.name, "kind": old.party_kind.value, "fields": []}
         if party.item is None:
-            who = "Fournisseur" if old.party_kind is PartyKind.SUPPLIER else "Client"
-            entry["why"] = f"{who} {party.how}."
+            if old.party_kind is PartyKind.SUPPLIER:
+                entry["why"] = _("Fournisseur %(how)s.", how=party.how)
+            else:
+                entry["why"] = _("Client %(how)s.", how=party.how)
             report["not"].append(entry)
             continue
         key = (old.party_kind, party.item.id)
         existing = taken.get(key, 0)
         if existing != 0:
-            entry["why"] = f"« {party.item.name} » a déjà une règle dans {target.software_name}."
+            entry["why"] = _(
+                "« %(name)s » a déjà une règle dans %(software)s.",
+                name=party.item.name,
+                software=target.software_name,
+            )
             if existing is not None:
                 entry["new_rule_id"] = existing
             report["not"].append(entry)
@@ -540,8 +597,10 @@ def _write_rules(
         if old.reverse_charge and not reverse_charge_possible:
             entry["fields"].append(
                 {
-                    "field": "Autoliquidation",
-                    "why": f"{target.software_name} n'a pas de compte de TVA autoliquidée",
+                    "field": _("Autoliquidation"),
+                    "why": _(
+                        "%(software)s n'a pas de compte de TVA autoliquidée", software=target.software_name
+                    ),
                 }
             )
         _place_fields(old, items, placement, values, entry, CODING_ITEMS)
@@ -585,28 +644,30 @@ def _write_payment_rules(
         )
     }
     for old in pending.payment_rules:
-        progress.step("Élément")
+        progress.step(ELEMENT)
         old_method = pending.items.get(old.payment_method_id)
         entry = {
             "payment_rule_id": old.id,
-            "label": old_method.name if old_method is not None else "Sans moyen de paiement",
+            "label": old_method.name if old_method is not None else _("Sans moyen de paiement"),
             "direction": old.direction.value,
             "fields": [],
         }
         if old_method is None:
-            entry["why"] = "La règle ne désigne aucun moyen de paiement."
+            entry["why"] = _("La règle ne désigne aucun moyen de paiement.")
             report["not"].append(entry)
             continue
         method = placement.place(old_method)
         if method.item is None:
-            entry["why"] = f"Moyen de paiement {method.how}."
+            entry["why"] = _("Moyen de paiement %(how)s.", how=method.how)
             report["not"].append(entry)
             continue
         key = (old.direction, method.item.id)
         if key in taken:
-            entry["why"] = (
-                f"« {method.item.name} » a déjà une règle ({old.direction.short_label.lower()}) "
-                f"dans {target.software_name}."
+            entry["why"] = _(
+                "« %(name)s » a déjà une règle (%(direction)s) dans %(software)s.",
+                name=method.item.name,
+                direction=old.direction.short_label.lower(),
+                software=target.software_name,
             )
             entry["new_id"] = taken[key]
             report["not"].append(entry)
@@ -648,7 +709,7 @@ def _write_defaults(
         db.session.scalars(select(CodingDefault.direction).where(CodingDefault.integration_id == target.id))
     )
     for old in pending.defaults:
-        progress.step("Élément")
+        progress.step(ELEMENT)
         entry = {
             "default_id": old.id,
             "label": old.direction.short_label,
@@ -656,8 +717,10 @@ def _write_defaults(
             "fields": [],
         }
         if old.direction in taken:
-            entry["why"] = (
-                f"{target.software_name} a déjà un codage par défaut des {old.direction.short_label.lower()}."
+            entry["why"] = _(
+                "%(software)s a déjà un codage par défaut des %(direction)s.",
+                software=target.software_name,
+                direction=old.direction.short_label.lower(),
             )
             report["not"].append(entry)
             continue
@@ -714,10 +777,11 @@ def transfer(run_id: int, user_id: int | None = None, job_run_id: int | None = N
         actor_id=user_id,
         job_run_id=job_run_id,
         kind="rules.transferred",
-        message=(
-            f"Règles transférées vers {target.software_name} : {counts['whole']} entières, "
-            f"{counts['partial']} avec des champs vides, {counts['not']} non transférées. "
-            f"Documents transférés : {documents['moved']}, dont {documents['to_review']} à réviser."
+        message=_(
+            "Règles transférées vers %(software)s : %(rules)s. %(documents)s",
+            software=target.software_name,
+            rules=rules_outcome(counts["whole"], counts["partial"], counts["not"]),
+            documents=documents_moved(documents),
         ),
         # The rules needing attention; the whole report stays with the transfer (rule_transfer).
         details={
@@ -741,7 +805,7 @@ def transfer_failure(run: RuleTransfer) -> str:
     if run.status != "ready":
         return ""
     if run.job_run_id is None:
-        return "" if run.created_at > utcnow() - timedelta(minutes=10) else UNEXPECTED_MESSAGE
+        return "" if run.created_at > utcnow() - timedelta(minutes=10) else str(UNEXPECTED_MESSAGE)
     job = db.session.get(JobRun, run.job_run_id)
     while True:  # a job relaunched from the jobs' list carries on the same transfer
         retry = db.session.scalar(select(JobRun).where(JobRun.retry_of_id == job.id).limit(1))
@@ -750,7 +814,7 @@ def transfer_failure(run: RuleTransfer) -> str:
         job = retry
     view = job_view(job)
     if view.finished and job.status is JobStatus.FAILED:
-        return job.message or CRASHED_MESSAGE
+        return job.message or str(CRASHED_MESSAGE)
     return ""
 
 

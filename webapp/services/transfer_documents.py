@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.orm import lazyload
 
@@ -28,13 +30,20 @@ from webapp.models import (
     PaymentRule,
     Rule,
 )
-from webapp.models.coding import CODING_ITEMS, ITEM_WHAT
+from webapp.models.coding import CODING_ITEMS
 from webapp.services.parties import normalise_siren
 
 #: The statuses a document is moved in; 'En cours' waits for its publication to end.
 MOVED = (DocumentStatus.TO_REVIEW, DocumentStatus.READY, DocumentStatus.FAILED)
 #: 'compte', 'taux de TVA'…: a field's name in a report line ('compte vide (…)').
-FIELD_WORDS = {name: what.split(" ", 1)[1] for name, what in ITEM_WHAT.items()}
+FIELD_WORDS = {
+    "account": _l("compte"),
+    "tax_rate": _l("taux de TVA"),
+    "payment_method": _l("moyen de paiement"),
+    "tracking": _l("catégorie analytique"),
+}
+#: What the progress counts (webapp.services.transfer), translated when it is said.
+ELEMENT = _l("Élément")
 
 
 def release_finished_publications(dossier_id: int, target_id: int) -> None:
@@ -93,13 +102,16 @@ def carry_documents(
     }
     rows: list[dict] = []
     for document in documents:
-        step("Élément")
+        step(ELEMENT)
         if document.status not in MOVED:
             report["left"].append(
                 {
                     "document_id": document.id,
                     "number": document.number,
-                    "why": f"sa publication dans {software[document.integration_id]} est en cours",
+                    "why": _(
+                        "sa publication dans %(software)s est en cours",
+                        software=software[document.integration_id],
+                    ),
                 }
             )
             continue
@@ -152,12 +164,17 @@ def _recoded(document, items: dict[int, object], placement, target: Integration)
                 party_vat_number=old.vat_number,
                 party_siren=siren if len(siren) == 9 else None,
             )
-            who = "fournisseur" if document.direction is Direction.PURCHASE else "client"
+            who = _("fournisseur") if document.direction is Direction.PURCHASE else _("client")
             notes.append(
                 {
                     "field": who,
-                    "why": f"« {old.name} » {match.how} : il sera cherché dans {target.software_name} à la "
-                    "publication, et créé s'il n'y est pas",
+                    "why": _(
+                        "« %(name)s » %(how)s : il sera cherché dans %(software)s à la publication, "
+                        "et créé s'il n'y est pas",
+                        name=old.name,
+                        how=match.how,
+                        software=target.software_name,
+                    ),
                 }
             )
     for name in CODING_ITEMS:
@@ -170,5 +187,10 @@ def _recoded(document, items: dict[int, object], placement, target: Integration)
         if match.item is not None:
             values[f"{name}_id"] = match.item.id
         else:
-            notes.append({"field": FIELD_WORDS[name], "why": f"« {old.name} » {match.how}"})
+            notes.append(
+                {
+                    "field": str(FIELD_WORDS[name]),
+                    "why": _("« %(name)s » %(how)s", name=old.name, how=match.how),
+                }
+            )
     return values, notes

@@ -1,5 +1,6 @@
 """Forms of 'Paramètres du dossier'."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
@@ -9,17 +10,19 @@ from webapp.services.dossiers import siren_is_valid
 
 class DossierForm(FlaskForm):
     name = StringField(
-        "Nom du dossier",
+        _l("Nom du dossier"),
         validators=[
-            DataRequired("Le nom du dossier est obligatoire."),
-            Length(max=200, message="Le nom ne peut dépasser 200 caractères."),
+            DataRequired(_l("Le nom du dossier est obligatoire.")),
+            Length(max=200, message=_l("Le nom ne peut dépasser 200 caractères.")),
         ],
     )
-    siren = StringField("SIREN", description="9 chiffres, espaces permis.")
+    siren = StringField(_l("SIREN"), description=_l("9 chiffres, espaces permis."))
     warn_before_creating_supplier = BooleanField(
-        "M'avertir avant de créer un fournisseur",
-        description="Une facture dont le fournisseur n'existe pas dans le logiciel comptable attend votre "
-        "accord au lieu de le créer à la publication.",
+        _l("M'avertir avant de créer un fournisseur"),
+        description=_l(
+            "Une facture dont le fournisseur n'existe pas dans le logiciel comptable attend votre "
+            "accord au lieu de le créer à la publication."
+        ),
     )
 
     def validate_siren(self, field: StringField) -> None:
@@ -28,7 +31,7 @@ class DossierForm(FlaskForm):
             field.data = None
             return
         if len(value) != 9 or not value.isdigit():
-            raise ValidationError("Le SIREN doit compter 9 chiffres.")
+            raise ValidationError(_l("Le SIREN doit compter 9 chiffres."))
         if not siren_is_valid(value):
-            raise ValidationError("Ce SIREN n'est pas valide : vérifiez les chiffres saisis.")
+            raise ValidationError(_l("Ce SIREN n'est pas valide : vérifiez les chiffres saisis."))
         field.data = value

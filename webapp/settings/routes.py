@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from htmx_flask import make_response
 
@@ -42,7 +45,7 @@ def general():
             siren=form.siren.data,
             warn_before_creating_supplier=bool(form.warn_before_creating_supplier.data),
         )
-        flash("Les paramètres du dossier sont enregistrés.", "success")
+        flash(_("Les paramètres du dossier sont enregistrés."), "success")
         return redirect(url_for("settings.general"))
     return render_template("settings/general.html", dossier=g.dossier, form=form, section="general")
 
@@ -103,7 +106,14 @@ def republish(integration_id: int):
     documents = failed_for_expiry(integration)
     try:
         runs = request_publication(documents, current_user)
-        flash(f"Publication relancée pour {len(runs)} facture(s).", "success")
+        flash(
+            ngettext(
+                "Publication relancée pour %(num)d facture.",
+                "Publication relancée pour %(num)d factures.",
+                len(runs),
+            ),
+            "success",
+        )
     except JobBackendUnavailable as exc:
         flash(str(exc), "error")
     return redirect(url_for("documents.index"))
@@ -143,7 +153,7 @@ def lists_state(integration_id: int):
 
 
 DEFAULT_SLUGS = {"achats": Direction.PURCHASE, "ventes": Direction.SALE}
-ACCOUNT_LABELS = {Direction.PURCHASE: "Compte de charge", Direction.SALE: "Compte de produit"}
+ACCOUNT_LABELS = {Direction.PURCHASE: _l("Compte de charge"), Direction.SALE: _l("Compte de produit")}
 
 
 def _default_forms(integration, posted: str | None = None) -> dict[str, CodingForm]:
@@ -193,7 +203,13 @@ def save_defaults(slug: str):
             for field, message in exc.errors.items():
                 getattr(form, field).errors = [*getattr(form, field).errors, message]
         else:
-            flash(f"Le codage par défaut des {slug} est enregistré.", "success")
+            flash(
+                _(
+                    "Le codage par défaut des %(direction)s est enregistré.",
+                    direction=DEFAULT_SLUGS[slug].short_label.lower(),
+                ),
+                "success",
+            )
             return redirect(url_for("settings.defaults"))
     return _render_defaults(integration, forms, 400)
 
@@ -214,24 +230,31 @@ def disconnect_dialog(integration_id: int):
 def disconnect(integration_id: int):
     integration = get_integration_for(g.dossier, integration_id)
     if integration.status is IntegrationStatus.DISCONNECTED:
-        flash("Cette intégration est déjà déconnectée.", "info")
+        flash(_("Cette intégration est déjà déconnectée."), "info")
         return redirect(url_for("settings.connections"))
     choice = request.form.get("regles")
     if choice not in ("conserver", "supprimer"):
-        flash("Choisissez de conserver ou de supprimer les règles actuelles.", "error")
+        flash(_("Choisissez de conserver ou de supprimer les règles actuelles."), "error")
         return redirect(url_for("settings.integration", integration_id=integration.id))
     name = integration.software_name
     outcome = disconnect_integration(integration, current_user, keep_rules=choice == "conserver")
-    rules = (
-        "Les règles sont conservées."
-        if outcome["keep_rules"]
-        else f"{outcome['rules_deleted']} règle(s) supprimée(s)."
+    deleted = outcome["rules_deleted"]
+    if outcome["keep_rules"]:
+        rules = _("Les règles sont conservées.")
+    elif deleted == 0:
+        rules = _("Aucune règle supprimée.")
+    else:
+        rules = ngettext("%(num)d règle supprimée.", "%(num)d règles supprimées.", deleted)
+    flash(
+        _("L'intégration avec %(software)s est déconnectée. %(rules)s", software=name, rules=rules), "success"
     )
-    flash(f"L'intégration avec {name} est déconnectée. {rules}", "success")
     if not outcome["revoked"]:
         flash(
-            f"{name} n'a pas confirmé la révocation de l'accès : les jetons sont supprimés ici ; "
-            f"vous pouvez aussi retirer Raccord des applications autorisées dans {name}.",
+            _(
+                "%(software)s n'a pas confirmé la révocation de l'accès : les jetons sont supprimés ici ; "
+                "vous pouvez aussi retirer Raccord des applications autorisées dans %(software)s.",
+                software=name,
+            ),
             "info",
         )
     return redirect(url_for("settings.connections"))
@@ -268,7 +291,7 @@ def _launch_transfer(integration, run) -> None:
         run.id,
         current_user.id,
         kind="rule_transfer",
-        description=f"Transfert des règles vers {integration.software_name}",
+        description=_("Transfert des règles vers %(software)s", software=integration.software_name),
         owner=current_user,
         dossier=g.dossier,
     )
@@ -281,14 +304,14 @@ def start_transfer(integration_id: int):
     integration = get_integration_for(g.dossier, integration_id)
     back = url_for("settings.integration", integration_id=integration.id)
     if not integration.is_connected:
-        flash("Les règles se transfèrent vers un logiciel connecté.", "error")
+        flash(_("Les règles se transfèrent vers un logiciel connecté."), "error")
         return redirect(back)
     waiting = lists_ready(integration)
     if waiting:
         flash(waiting, "error")
         return redirect(back)
     if not pending_summary(g.dossier, integration):
-        flash("Aucune règle à transférer : toutes l'ont été, ou aucune n'a été conservée.", "info")
+        flash(_("Aucune règle à transférer : toutes l'ont été, ou aucune n'a été conservée."), "info")
         return redirect(back)
     run = prepare(g.dossier, integration, current_user)
     if run.status == "review":

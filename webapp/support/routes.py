@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from htmx_flask import make_response
 
@@ -53,13 +54,14 @@ def read_only_while_viewing_as():
     view_as = viewed_as(current_user)
     if not view_as:
         return None
-    message = (
-        f"Lecture seule : vous voyez ce dossier comme {view_as.get('user_name', 'l’utilisateur')}. "
-        "Quittez « Voir comme l'utilisateur » pour agir."
+    message = _(
+        "Lecture seule : vous voyez ce dossier comme %(user)s. "
+        "Quittez « Voir comme l'utilisateur » pour agir.",
+        user=view_as.get("user_name") or _("l’utilisateur"),
     )
     if request.headers.get("HX-Request") == "true":
         response = make_response(
-            render_template("errors/_error.html", code=403, title="Lecture seule", message=message),
+            render_template("errors/_error.html", code=403, title=_("Lecture seule"), message=message),
             403,
             trigger={"raccord:toast": {"message": message, "level": "error"}},
         )
@@ -106,7 +108,7 @@ def dossier(dossier_id: int):
             outcomes=OUTCOMES,
         )
     if not is_refresh():  # the page updating itself after a job is not a new look at the dossier
-        record_access(current_user, dossier, "le dossier dans l'espace support")
+        record_access(current_user, dossier, _("le dossier dans l'espace support"))
     current = dossier.current_integration
     return render_template(
         "support/dossier.html",
@@ -135,12 +137,12 @@ def view_as(dossier_id: int):
     user_id = parse_id(request.form.get("user_id"))
     user = db.session.get(User, user_id) if user_id else None
     if user is None or user.organisation_id != dossier.organisation_id or user.is_staff:
-        flash("Choisissez un utilisateur du cabinet de ce dossier.", "error")
+        flash(_("Choisissez un utilisateur du cabinet de ce dossier."), "error")
         return redirect(url_for("support.dossier", dossier_id=dossier.id))
     if viewed_as(current_user):
         end_view_as(current_user)
     start_view_as(current_user, dossier, user)
-    flash(f"Vous voyez le dossier comme {user.display_name}, en lecture seule.", "info")
+    flash(_("Vous voyez le dossier comme %(user)s, en lecture seule.", user=user.display_name), "info")
     return redirect(url_for("dossiers.show", dossier_id=dossier.id))
 
 
@@ -157,8 +159,10 @@ def reproduce(dossier_id: int):
     dossier = _dossier(dossier_id)
     if not current_app.config.get("SANDBOX_ENABLED"):
         flash(
-            "Le logiciel de démonstration est désactivé sur cette installation : la reproduction est "
-            "impossible.",
+            _(
+                "Le logiciel de démonstration est désactivé sur cette installation : "
+                "la reproduction est impossible."
+            ),
             "error",
         )
         return redirect(url_for("support.dossier", dossier_id=dossier.id))
@@ -168,11 +172,11 @@ def reproduce(dossier_id: int):
             dossier.id,
             current_user.id,
             kind="reproduce",
-            description=f"Reproduction de « {dossier.name} » dans le bac à sable",
+            description=_("Reproduction de « %(name)s » dans le bac à sable", name=dossier.name),
             owner=current_user,
             dossier=dossier,
         )
-        flash("La reproduction a commencé : elle apparaît dans « Tâches ».", "success")
+        flash(_("La reproduction a commencé : elle apparaît dans « Tâches »."), "success")
     except JobBackendUnavailable as exc:
         flash(str(exc), "error")
     return redirect(url_for("support.dossier", dossier_id=dossier.id) + "#taches")
@@ -190,7 +194,7 @@ def retry(job_run_id: int):
     )
     try:
         new = retry_job(run, current_user)
-        flash(f"Tâche relancée (n° {new.id}).", "success")
+        flash(_("Tâche relancée (n° %(number)d).", number=new.id), "success")
     except (NotRetryable, JobBackendUnavailable) as exc:
         flash(str(exc), "error")
     return redirect(back)
