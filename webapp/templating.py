@@ -43,7 +43,7 @@ def _locale_and_zone() -> tuple[str, str]:
     try:
         return g.babel_locale_and_zone
     except AttributeError:
-        g.babel_locale_and_zone = (str(get_locale() or "fr_FR"), str(get_timezone()))
+        g.babel_locale_and_zone = (str(get_locale() or "fr"), str(get_timezone()))
         return g.babel_locale_and_zone
 
 
