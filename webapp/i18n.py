@@ -82,9 +82,15 @@ def extract(root: Path = ROOT) -> Catalog:
     with (root / "babel.cfg").open() as f:
         method_map, options_map = parse_mapping_cfg(f)
     catalog = Catalog(project="Raccord", charset="utf-8", fuzzy=False)
-    for filename, lineno, message, comments, context in extract_from_dir(
-        str(root), method_map, options_map, keywords=KEYWORDS, comment_tags=("Translators:",), strip_comment_tags=True
-    ):
+    found = extract_from_dir(
+        str(root),
+        method_map,
+        options_map,
+        keywords=KEYWORDS,
+        comment_tags=("Translators:",),
+        strip_comment_tags=True,
+    )
+    for filename, lineno, message, comments, context in found:
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return catalog
 
@@ -128,7 +134,7 @@ def update_catalogues(directory: Path = TRANSLATIONS) -> dict[str, int]:
         else:
             catalog = Catalog(locale=locale, project="Raccord", charset="utf-8", fuzzy=False)
         # No guessing from a similar msgid: a new entry stays empty until it is translated.
-        catalog.update(template, no_fuzzy_matching=True, update_header_comment=False, update_creation_date=False)
+        catalog.update(template, no_fuzzy_matching=True, update_creation_date=False)
         catalog.obsolete.clear()
         catalog.fuzzy = False
         for message in catalog:
