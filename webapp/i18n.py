@@ -10,6 +10,7 @@ The `sandbox/` package (the simulated accounting software) is not translated.
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import tempfile
@@ -69,6 +70,7 @@ def compile_catalogues(directory: Path = TRANSLATIONS) -> list[Path]:
         fd, tmp = tempfile.mkstemp(dir=mo_path.parent, prefix=".messages.", suffix=".mo")
         with os.fdopen(fd, "wb") as f:
             write_mo(f, catalog)
+        os.chmod(tmp, 0o644)  # as a .po checked out: readable by the account the app runs as
         os.replace(tmp, mo_path)
         built.append(mo_path)
     return built
@@ -134,7 +136,8 @@ def update_catalogues(directory: Path = TRANSLATIONS) -> dict[str, int]:
         else:
             catalog = Catalog(locale=locale, project="Raccord", charset="utf-8", fuzzy=False)
         # No guessing from a similar msgid: a new entry stays empty until it is translated.
-        catalog.update(template, no_fuzzy_matching=True, update_creation_date=False)
+        # A copy each: Catalog.update puts the template's own entries into the catalogue.
+        catalog.update(copy.deepcopy(template), no_fuzzy_matching=True, update_creation_date=False)
         catalog.obsolete.clear()
         catalog.fuzzy = False
         for message in catalog:
