@@ -115,11 +115,13 @@ def _write_if_changed(path: Path, data: bytes, ignore_prefixes: Iterable[bytes] 
     return True
 
 
-def _french_msgstr(message) -> str | tuple[str, ...]:
+def _french_msgstr(message, num_plurals: int) -> str | tuple[str, ...]:
+    """The msgid with its typography; for a plural, CLDR's French has three forms (one, many for
+    the millions, other): the singular, then the plural for the others."""
     from webapp.typography import french
 
     if message.pluralizable:
-        return (french(message.id[0]), french(message.id[1]))
+        return (french(message.id[0]), *[french(message.id[1])] * (num_plurals - 1))
     return french(message.id)
 
 
@@ -145,7 +147,7 @@ def update_catalogues(directory: Path = TRANSLATIONS) -> dict[str, int]:
                 continue
             if locale == DEFAULT_LOCALE:
                 # French is the source: the msgstr is the msgid with its typography, never fuzzy.
-                message.string = _french_msgstr(message)
+                message.string = _french_msgstr(message, catalog.num_plurals)
                 message.flags.discard("fuzzy")
         untranslated[locale] = sum(1 for m in catalog if m.id and not _is_translated(m))
         _write_if_changed(path, _po_bytes(catalog), (b'"POT-Creation-Date:', b'"PO-Revision-Date:'))

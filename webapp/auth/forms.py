@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField
 from wtforms.validators import AnyOf, DataRequired, EqualTo, Length
 
 from webapp.i18n import LOCALE_NAMES
@@ -58,7 +58,7 @@ class LocaleForm(FlaskForm):
 
     locale = SelectField(
         lazy_gettext("Langue de l'interface"),
-        choices=list(LOCALE_NAMES.items()),
+        choices=[SelectChoice(code, name) for code, name in LOCALE_NAMES.items()],
         validate_choice=False,  # AnyOf says it in French
         validators=[AnyOf(list(LOCALE_NAMES), message=lazy_gettext("Choisissez le français ou l'anglais."))],
     )
