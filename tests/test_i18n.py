@@ -306,7 +306,6 @@ def test_the_main_pages_carry_french_typography(app, client, demo):
         f"{base}/documents",
         f"{base}/integrations/{integration_id}",
         f"{base}/listes/suppliers",
-        f"{base}/parametres/connexions",
     ]
     staff = app.test_client()
     login(staff, "support@raccord.test", "support")
