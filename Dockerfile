@@ -14,6 +14,8 @@ COPY wsgi.py gunicorn.conf.py ./
 COPY templates ./templates
 COPY static ./static
 COPY migrations ./migrations
+# The compiled catalogues are built here, not kept in git.
+RUN python -c "from webapp.i18n import compile_catalogues; compile_catalogues()"
 
 RUN useradd --system --uid 10001 raccord && mkdir -p /app/instance && chown raccord /app/instance
 USER raccord

@@ -35,6 +35,14 @@ TEST_TOKEN_KEY = "kq0kHj1bBv0c4QnQW2vM0QzXo8p8dJvS7bq9v2p6bWk="
 SANDBOX_CONTROL_TOKEN = "test-sandbox-control-token-long-enough-0123456789"
 
 
+def pytest_configure(config) -> None:
+    """The compiled catalogues are not in git: built here as `make` builds them, so that `pytest`
+    alone works after a fresh clone (only the .mo older than their .po are written)."""
+    from webapp.i18n import compile_catalogues
+
+    compile_catalogues()
+
+
 def pytest_xdist_auto_num_workers(config) -> int:
     """`-n auto`: one process more than the cores. A test spends much of its time waiting for the RQ
     workers, servers and browser it started (which run on the cores meanwhile): with one process per
@@ -218,9 +226,21 @@ def app_ctx(app):
         yield
 
 
+#: The no-break spaces French typography puts before « : ; ? ! », inside « » and in numbers.
+_TYPOGRAPHIC_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " "})
+
+
+def plain_spaces(text: str) -> str:
+    """`text` with the no-break spaces of French typography turned into ordinary ones."""
+    return text.translate(_TYPOGRAPHIC_SPACES)
+
+
 def text_of(response) -> str:
-    """The page as the user reads it: entities such as &#39; turned back into characters."""
-    return html.unescape(response.get_data(as_text=True))
+    """The page as the user reads it: entities such as &#39; turned back into characters, and the
+    no-break spaces of French typography (« Documents : », « Publier », 732 829 320) written as
+    ordinary spaces, so that tests quote French as it is typed. The typography itself is asserted
+    by tests/test_i18n.py (the catalogue and the rendered pages)."""
+    return plain_spaces(html.unescape(response.get_data(as_text=True)))
 
 
 # --- CSRF and login --------------------------------------------------------------------

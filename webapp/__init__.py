@@ -106,7 +106,10 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=lambda: "fr_FR", timezone_selector=lambda: "Europe/Paris")
+    from webapp import i18n
+
+    i18n.init_app(app)  # before Babel: the default locale, time zone and catalogues' folder
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=lambda: "Europe/Paris")
     htmx.init_app(app)
     limiter.init_app(app)
 

@@ -224,7 +224,7 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "PREFERRED_URL_SCHEME": "https" if production else "http",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "WTF_CSRF_SSL_STRICT": production,
-        "BABEL_DEFAULT_LOCALE": "fr_FR",
+        "BABEL_DEFAULT_LOCALE": "fr",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
         "MAX_CONTENT_LENGTH": env_int(env, "MAX_UPLOAD_MB", 20, minimum=1) * 1024 * 1024,
         "TRUST_PROXY_HEADERS": env_int(env, "TRUST_PROXY_HEADERS", 0, minimum=0),

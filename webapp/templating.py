@@ -8,7 +8,7 @@ from functools import lru_cache
 from importlib.resources import files
 
 from babel.numbers import format_currency as babel_format_currency
-from babel.numbers import get_currency_precision
+from babel.numbers import format_percent, get_currency_precision
 from flask import Flask, current_app, g, send_from_directory
 from flask_babel import (
     format_date,
@@ -43,7 +43,7 @@ def _locale_and_zone() -> tuple[str, str]:
     try:
         return g.babel_locale_and_zone
     except AttributeError:
-        g.babel_locale_and_zone = (str(get_locale() or "fr_FR"), str(get_timezone()))
+        g.babel_locale_and_zone = (str(get_locale() or "fr"), str(get_timezone()))
         return g.babel_locale_and_zone
 
 
@@ -74,6 +74,14 @@ def number_fr(value: int | float | Decimal | None) -> str:
     if value is None:
         return "—"
     return _formatted("decimal", value)
+
+
+def percent_fr(value: int | float | Decimal | None) -> str:
+    """A rate given in percent (5.5) as the locale writes it: '5,5 %' (no-break space) in French,
+    '5.5%' in English; its decimals kept."""
+    if value is None:
+        return "—"
+    return format_percent(Decimal(str(value)) / 100, locale=_locale_and_zone()[0], decimal_quantization=False)
 
 
 @lru_cache(maxsize=64)
@@ -110,7 +118,12 @@ def money_fr(value: Decimal | None, currency: str = "EUR") -> str:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
-        date_fr=date_fr, datetime_fr=datetime_fr, since_fr=since_fr, number_fr=number_fr, money_fr=money_fr
+        date_fr=date_fr,
+        datetime_fr=datetime_fr,
+        since_fr=since_fr,
+        number_fr=number_fr,
+        money_fr=money_fr,
+        percent_fr=percent_fr,
     )
     app.jinja_env.globals["app_name"] = "Raccord"
     app.jinja_env.globals["list_kinds"] = list(ListKind)

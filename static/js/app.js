@@ -151,13 +151,18 @@
     menusOpened = [];
   });
 
+  // The messages the script shows, in the interface's language: written by the page (base.html).
+  function message(name) {
+    return document.body.getAttribute("data-message-" + name) || "";
+  }
+
   // 'Publier' on an invoice's page while its coding has changes not saved: said, and not sent.
   document.addEventListener("htmx:confirm", function (event) {
     var guard = event.detail.elt && event.detail.elt.getAttribute && event.detail.elt.getAttribute("data-unsaved-guard");
     var form = guard ? document.querySelector(guard) : null;
     if (form && isDirty(form)) {
       event.preventDefault();
-      showToast("Le codage a des modifications non enregistrées : cliquez d'abord sur « Enregistrer le codage ».", "error");
+      showToast(message("unsaved"), "error");
     }
   });
 
@@ -171,13 +176,11 @@
     // The server already said why, in its own toast (a read-only view refusing an action, say).
     var trigger = xhr ? xhr.getResponseHeader("HX-Trigger") : null;
     if (trigger && trigger.indexOf("raccord:toast") !== -1) { return; }
-    showToast(status === 429
-      ? "Trop de demandes en peu de temps. Patientez un instant puis réessayez."
-      : "L'action n'a pas abouti. Rechargez la page et réessayez.", "error");
+    showToast(message(status === 429 ? "too-many" : "failed"), "error");
   });
   document.addEventListener("htmx:sendError", function (event) {
     if (isListener(event)) { return; }
-    showToast("Le serveur ne répond pas. Vérifiez votre connexion puis réessayez.", "error");
+    showToast(message("offline"), "error");
   });
 
   // On a narrow screen the dossier's menu and the settings' menu fold behind a button: its

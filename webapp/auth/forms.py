@@ -1,8 +1,11 @@
 """The login and password forms."""
 
+from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Length
+
+from webapp.i18n import LOCALE_NAMES
 
 
 class LoginForm(FlaskForm):
@@ -47,4 +50,15 @@ class PasswordChangeForm(FlaskForm):
             EqualTo("new_password", "Les deux mots de passe ne sont pas identiques."),
         ],
         render_kw={"autocomplete": "new-password"},
+    )
+
+
+class LocaleForm(FlaskForm):
+    """The interface's language, kept with the account."""
+
+    locale = SelectField(
+        lazy_gettext("Langue de l'interface"),
+        choices=[SelectChoice(code, name) for code, name in LOCALE_NAMES.items()],
+        validate_choice=False,  # AnyOf says it in French
+        validators=[AnyOf(list(LOCALE_NAMES), message=lazy_gettext("Choisissez le français ou l'anglais."))],
     )

@@ -6,14 +6,14 @@ import time
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import ngettext
+from flask_babel import gettext, ngettext, refresh
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 
 from webapp.auth import bp
 from webapp.auth.attempts import Kind, reserve
 from webapp.auth.devices import known_device, remember_device
-from webapp.auth.forms import LoginForm, PasswordChangeForm
+from webapp.auth.forms import LocaleForm, LoginForm, PasswordChangeForm
 from webapp.extensions import db
 from webapp.services.accounts import authenticate
 from webapp.services.sessions import (
@@ -111,11 +111,12 @@ def _others_closed(count: int) -> str:
     return ngettext("%(num)d autre session a été fermée.", "%(num)d autres sessions ont été fermées.", count)
 
 
-def _profile_page(form: PasswordChangeForm, status: int = 200):
+def _profile_page(form: PasswordChangeForm, status: int = 200, locale_form: LocaleForm | None = None):
     return (
         render_template(
             "auth/profile.html",
             form=form,
+            locale_form=locale_form or LocaleForm(locale=current_user.locale),
             sessions=open_sessions(current_user),
             idle_minutes=current_app.config["SESSION_IDLE_MINUTES"],
             lifetime_hours=round(lifetime_limit().total_seconds() / 3600),
@@ -165,4 +166,18 @@ def close_other_sessions():
         _others_closed(ended) if ended else "Aucune autre session n'était ouverte.",
         "success",
     )
+    return redirect(url_for("auth.profile"))
+
+
+@bp.post("/profil/langue")
+@login_required
+def change_locale():
+    form = LocaleForm()
+    if not form.validate_on_submit():
+        return _profile_page(PasswordChangeForm(formdata=None), 422, locale_form=form)
+    user = current_user._get_current_object()
+    user.locale = form.locale.data
+    db.session.commit()
+    refresh()  # the message below is already in the chosen language
+    flash(gettext("La langue de l'interface est enregistrée."), "success")
     return redirect(url_for("auth.profile"))

@@ -69,9 +69,10 @@ class Dossier(db.Model):
 
     @property
     def siren_display(self) -> str:
-        if self.siren and len(self.siren) == 9:
-            return f"{self.siren[:3]} {self.siren[3:6]} {self.siren[6:]}"
-        return self.siren or ""
+        """'732 829 320', its groups held together by narrow no-break spaces."""
+        from webapp.typography import siren_grouped
+
+        return siren_grouped(self.siren or "")
 
 
 keep_search_columns(

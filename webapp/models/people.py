@@ -59,6 +59,8 @@ class User(UserMixin, db.Model):
     is_active_account: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The interface's language: 'fr' or 'en' (webapp.i18n.LOCALES), chosen on the profile page.
+    locale: Mapped[str] = mapped_column(String(5), default="fr", server_default="fr")
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
 
