@@ -1,6 +1,7 @@
 """The login and password forms."""
 
 from flask_babel import lazy_gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectChoice, SelectField
 from wtforms.validators import AnyOf, DataRequired, EqualTo, Length
@@ -10,13 +11,13 @@ from webapp.i18n import LOCALE_NAMES
 
 class LoginForm(FlaskForm):
     email = EmailField(
-        "Adresse e-mail",
-        validators=[DataRequired("Saisissez votre adresse e-mail."), Length(max=320)],
+        _l("Adresse e-mail"),
+        validators=[DataRequired(_l("Saisissez votre adresse e-mail.")), Length(max=320)],
         render_kw={"autocomplete": "username", "autofocus": True},
     )
     password = PasswordField(
-        "Mot de passe",
-        validators=[DataRequired("Saisissez votre mot de passe."), Length(max=200)],
+        _l("Mot de passe"),
+        validators=[DataRequired(_l("Saisissez votre mot de passe.")), Length(max=200)],
         render_kw={"autocomplete": "current-password"},
     )
 
@@ -26,28 +27,32 @@ MIN_PASSWORD_LENGTH = 12  # as `flask create-user` asks
 
 class PasswordChangeForm(FlaskForm):
     current_password = PasswordField(
-        "Mot de passe actuel",
-        validators=[DataRequired("Saisissez votre mot de passe actuel."), Length(max=200)],
+        _l("Mot de passe actuel"),
+        validators=[DataRequired(_l("Saisissez votre mot de passe actuel.")), Length(max=200)],
         render_kw={"autocomplete": "current-password"},
     )
     new_password = PasswordField(
-        "Nouveau mot de passe",
-        description=f"Au moins {MIN_PASSWORD_LENGTH} caractères.",
+        _l("Nouveau mot de passe"),
+        description=_l("Au moins %(num)d caractères.", num=MIN_PASSWORD_LENGTH),
         validators=[
-            DataRequired("Saisissez le nouveau mot de passe."),
+            DataRequired(_l("Saisissez le nouveau mot de passe.")),
             Length(
                 min=MIN_PASSWORD_LENGTH,
                 max=200,
-                message=f"Le mot de passe doit faire entre {MIN_PASSWORD_LENGTH} et 200 caractères.",
+                message=_l(
+                    "Le mot de passe doit faire entre %(min)d et %(max)d caractères.",
+                    min=MIN_PASSWORD_LENGTH,
+                    max=200,
+                ),
             ),
         ],
         render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(
-        "Confirmez le nouveau mot de passe",
+        _l("Confirmez le nouveau mot de passe"),
         validators=[
-            DataRequired("Saisissez à nouveau le nouveau mot de passe."),
-            EqualTo("new_password", "Les deux mots de passe ne sont pas identiques."),
+            DataRequired(_l("Saisissez à nouveau le nouveau mot de passe.")),
+            EqualTo("new_password", _l("Les deux mots de passe ne sont pas identiques.")),
         ],
         render_kw={"autocomplete": "new-password"},
     )

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext, ngettext, refresh
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -27,13 +29,15 @@ from webapp.services.sessions import (
     rotate_session,
 )
 
-WRONG_CREDENTIALS = "Adresse e-mail ou mot de passe incorrect."
-TOO_MANY_ATTEMPTS = "Trop de tentatives de connexion échouées. Patientez quelques minutes avant de réessayer."
-ACCOUNT_PROTECTED = (
+WRONG_CREDENTIALS = _l("Adresse e-mail ou mot de passe incorrect.")
+TOO_MANY_ATTEMPTS = _l(
+    "Trop de tentatives de connexion échouées. Patientez quelques minutes avant de réessayer."
+)
+ACCOUNT_PROTECTED = _l(
     "Trop de tentatives de connexion échouées. Ce compte est protégé pendant une heure au plus : "
     "connectez-vous depuis un navigateur où vous vous êtes déjà connecté, ou réessayez plus tard."
 )
-PASSWORD_TRIES = "Trop d'essais du mot de passe actuel. Patientez quelques minutes avant de réessayer."  # noqa: S105 - a message
+PASSWORD_TRIES = _l("Trop d'essais du mot de passe actuel. Patientez quelques minutes avant de réessayer.")
 
 
 def safe_next_url(target: str | None) -> str | None:
@@ -72,7 +76,7 @@ def login():
         if user is None:
             # A short pause makes guessing slow, on top of the limits (the attempt keeps its places).
             time.sleep(current_app.config["LOGIN_FAILURE_DELAY"])
-            form.password.errors = [WRONG_CREDENTIALS]
+            form.password.errors = [str(WRONG_CREDENTIALS)]
         else:
             reservation.give_back()
             next_url = safe_next_url(request.args.get("next"))
@@ -90,7 +94,7 @@ def login():
 
 def rate_limited_login(kind: str):
     form = LoginForm()
-    form.password.errors = [ACCOUNT_PROTECTED if kind == Kind.ACCOUNT else TOO_MANY_ATTEMPTS]
+    form.password.errors = [str(ACCOUNT_PROTECTED if kind == Kind.ACCOUNT else TOO_MANY_ATTEMPTS)]
     return render_template("auth/login.html", form=form), 429
 
 
@@ -100,7 +104,7 @@ def logout():
     end_current_session(EndReason.LOGOUT)
     logout_user()
     session.clear()
-    flash("Vous êtes déconnecté de Raccord.", "info")
+    flash(_("Vous êtes déconnecté de Raccord."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -141,7 +145,7 @@ def change_password():
     # A stolen session must not be a way to guess the password: tries counted as logins are.
     reservation = reserve([(Kind.PASSWORD_CHANGE, current_app.config["LOGIN_RATE_LIMIT"], (str(user.id),))])
     if reservation.refused:
-        form.current_password.errors = [PASSWORD_TRIES]
+        form.current_password.errors = [str(PASSWORD_TRIES)]
         return _profile_page(form, 429)
     if not user.check_password(form.current_password.data or ""):
         time.sleep(current_app.config["LOGIN_FAILURE_DELAY"])
@@ -152,8 +156,8 @@ def change_password():
     ended = end_user_sessions(user.id, EndReason.PASSWORD_CHANGED, keep=current_session())
     rotate_session(user)
     db.session.commit()
-    others = f" {_others_closed(ended)}" if ended else ""
-    flash(f"Votre mot de passe a été changé.{others}", "success")
+    changed = _("Votre mot de passe a été changé.")
+    flash(f"{changed} {_others_closed(ended)}" if ended else changed, "success")
     return redirect(url_for("auth.profile"))
 
 
@@ -163,7 +167,7 @@ def close_other_sessions():
     ended = end_user_sessions(current_user.id, EndReason.CLOSED_ELSEWHERE, keep=current_session())
     db.session.commit()
     flash(
-        _others_closed(ended) if ended else "Aucune autre session n'était ouverte.",
+        _others_closed(ended) if ended else _("Aucune autre session n'était ouverte."),
         "success",
     )
     return redirect(url_for("auth.profile"))

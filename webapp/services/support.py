@@ -262,7 +262,7 @@ def end_view_as(staff: User) -> int | None:
         kind="support.view_as_ended",
         message=_(
             "Fin de la consultation comme %(user)s par le support (%(staff)s).",
-            user=view_as.get("user_name") or _("l’utilisateur"),
+            user=view_as.get("user_name") or _("l'utilisateur"),
             staff=staff.display_name,
         ),
         details={"staff_email": staff.email, "minutes": minutes},

@@ -57,7 +57,7 @@ def read_only_while_viewing_as():
     message = _(
         "Lecture seule : vous voyez ce dossier comme %(user)s. "
         "Quittez « Voir comme l'utilisateur » pour agir.",
-        user=view_as.get("user_name") or _("l’utilisateur"),
+        user=view_as.get("user_name") or _("l'utilisateur"),
     )
     if request.headers.get("HX-Request") == "true":
         response = make_response(
