@@ -252,7 +252,7 @@ def test_documents_come_in_pages_of_fifty_newest_first(client, app_ctx):
     base = f"/dossiers/{dossier.id}/documents"
 
     first = text_of(client.get(base))
-    assert "120 document(s) · page 1 sur 3" in first and "Page suivante" in first
+    assert "120 documents · page 1 sur 3" in first and "Page suivante" in first
     assert "Page précédente" not in first
     assert "F-000" in first and "F-049" in first and "F-050" not in first
 
@@ -263,7 +263,7 @@ def test_documents_come_in_pages_of_fifty_newest_first(client, app_ctx):
     assert "page 1 sur 3" in text_of(client.get(f"{base}?page=deux"))
 
     failed = client.get(f"{base}?statut=echec&page=2")
-    assert "60 document(s) · page 2 sur 2" in text_of(failed)
+    assert "60 documents · page 2 sur 2" in text_of(failed)
     assert f'href="{base}?statut=echec&amp;page=1"' in failed.get_data(as_text=True)
 
 
