@@ -235,6 +235,12 @@ def plain_spaces(text: str) -> str:
     return text.translate(_TYPOGRAPHIC_SPACES)
 
 
+def unescaped(page: str) -> str:
+    """A page's HTML with its entities decoded and the typography's no-break spaces made ordinary
+    (see text_of)."""
+    return plain_spaces(html.unescape(page))
+
+
 def text_of(response) -> str:
     """The page as the user reads it: entities such as &#39; turned back into characters, and the
     no-break spaces of French typography (« Documents : », « Publier », 732 829 320) written as

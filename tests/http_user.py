@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import html
 import json
 import re
 
 import requests
 from sqlalchemy import select
 
-from tests.conftest import SANDBOX_CONTROL_TOKEN, run_worker_burst
+from tests.conftest import SANDBOX_CONTROL_TOKEN, run_worker_burst, unescaped
 from webapp.extensions import db
 from webapp.models import Integration
 
@@ -100,7 +99,7 @@ class Browser:
         assert start.status_code == 302
         authorize_url = start.headers["Location"]
         consent = self.get(authorize_url)
-        assert "Autoriser Raccord" in html.unescape(consent.text)
+        assert "Autoriser Raccord" in unescaped(consent.text)
         form = {"decision": decision, "csrf_token": token_in(consent.text)}
         if company:
             form["company_id"] = company

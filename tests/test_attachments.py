@@ -3,13 +3,12 @@ user's stays on display), and served inline under a name that cannot break the h
 
 from __future__ import annotations
 
-import html
 import io
 
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import csrf_token, login, run_worker_burst, text_of
+from tests.conftest import csrf_token, login, run_worker_burst, text_of, unescaped
 from tests.factories import make_dossier, make_integration, make_item, make_organisation, make_user
 from tests.test_documents import invoice
 from tests.test_new_parties import PDF, new_invoice, ready  # noqa: F401 - the fixture
@@ -51,7 +50,7 @@ def test_a_pdf_named_dot_dot_is_sent_under_a_safe_name_and_the_invoice_published
     (invoice,) = upstream_invoices(live)
     assert [a["filename"] for a in invoice["attachments"]] == ["facture.pdf"]
     assert document.pdf_name == name  # the user's own name, as shown
-    shown = html.unescape(browser.get(f"/dossiers/{dossier_id}/documents/{document_id}").text)
+    shown = unescaped(browser.get(f"/dossiers/{dossier_id}/documents/{document_id}").text)
     assert name in shown
 
 

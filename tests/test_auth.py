@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import html
-
 import pytest
 
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, unescaped
 from tests.factories import make_dossier, make_organisation, make_user
 from webapp.extensions import db
 from webapp.models import User
@@ -217,7 +215,7 @@ def test_the_current_password_cannot_be_guessed_from_a_session(client, member):
         assert client.post("/profil/mot-de-passe", data=form).status_code == 422
     refused = client.post("/profil/mot-de-passe", data={**form, "current_password": "bon-mot-de-passe"})
     assert refused.status_code == 429
-    assert "Trop d'essais du mot de passe actuel." in html.unescape(refused.get_data(as_text=True))
+    assert "Trop d'essais du mot de passe actuel." in unescaped(refused.get_data(as_text=True))
     db.session.expire_all()
     assert db.session.get(User, member.id).check_password("bon-mot-de-passe")
 

@@ -6,7 +6,6 @@ consent pages of the sandbox's dialects, real RQ workers."""
 from __future__ import annotations
 
 import base64
-import html
 import json
 import time
 from datetime import timedelta
@@ -18,7 +17,7 @@ from sqlalchemy import select
 from sandbox.dialects import tenant_guid
 from sandbox.dialects.quickbooks import realm_of
 from sandbox.models import SandboxConnection, SandboxItem
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.http_user import COMPANY, Browser, token_in
 from webapp.extensions import db
 from webapp.models import Dossier, Integration, IntegrationStatus, ListItem, ListKind, PendingConsent
@@ -44,7 +43,7 @@ def company_id_as(software: str, company: str) -> str:
 
 
 def text(response: requests.Response) -> str:
-    return html.unescape(response.text)
+    return unescaped(response.text)
 
 
 @pytest.fixture

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import html
 import re
 
 from sqlalchemy import func, select
 
 from sandbox.models import SandboxToken, token_hash
 from sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.factories import make_organisation, make_user
 from tests.http_user import COMPANY, Browser, connected, controls_api, toast_of
 from webapp.extensions import db
@@ -40,7 +39,7 @@ def test_connecting_stores_encrypted_tokens_and_loads_every_list(
     job_app, live, bookkeeper, dossier_id, issued_tokens
 ):
     response = bookkeeper.connect(dossier_id)
-    page = html.unescape(response.text)
+    page = unescaped(response.text)
     assert re.search(r"/dossiers/\d+/integrations/\d+$", response.url)
     assert "Compta Démo est connecté à la société « Boulangerie Martin SARL »." in page
     assert "Chargement en cours" in page
@@ -73,7 +72,7 @@ def test_connecting_stores_encrypted_tokens_and_loads_every_list(
         rate = db.session.scalar(select(ListItem.rate).where(ListItem.external_id == "tax-TVA55"))
         assert rate == "5.5"
 
-    state = html.unescape(
+    state = unescaped(
         bookkeeper.get(
             f"/dossiers/{dossier_id}/integrations/{integration_id}/listes?suivi=1",
             headers={"HX-Request": "true"},
@@ -84,7 +83,7 @@ def test_connecting_stores_encrypted_tokens_and_loads_every_list(
 
 def test_a_refused_consent_brings_the_user_back_and_stores_nothing(job_app, bookkeeper, dossier_id):
     response = bookkeeper.connect(dossier_id, decision="deny")
-    assert "La connexion a été annulée : rien n'a été modifié." in html.unescape(response.text)
+    assert "La connexion a été annulée : rien n'a été modifié." in unescaped(response.text)
     assert response.url.endswith(f"/dossiers/{dossier_id}/parametres/connexions")
     with job_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Integration)) == 0
@@ -98,7 +97,7 @@ def test_a_callback_with_an_unknown_state_is_refused(job_app, bookkeeper, dossie
         allow_redirects=False,
     )
     response = bookkeeper.get("/oauth/callback?code=stolen-code&state=forged-state")
-    assert "Ce retour de connexion n'est pas valide ou a expiré." in html.unescape(response.text)
+    assert "Ce retour de connexion n'est pas valide ou a expiré." in unescaped(response.text)
     with job_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Integration)) == 0
 
@@ -134,12 +133,12 @@ def test_recharger_la_liste_picks_up_what_changed_upstream(job_app, live, bookke
     )
     assert response.status_code == 200
     assert toast_of(response) == "Le chargement de la liste « Fournisseurs » a commencé."
-    assert "Chargement en cours" in html.unescape(response.text)
+    assert "Chargement en cours" in unescaped(response.text)
     run_worker_burst(job_app)
 
-    found = html.unescape(bookkeeper.get(f"/dossiers/{dossier_id}/listes/suppliers?q=fromagerie").text)
+    found = unescaped(bookkeeper.get(f"/dossiers/{dossier_id}/listes/suppliers?q=fromagerie").text)
     assert "Fromagerie Nouvelle" in found
-    inactive = html.unescape(bookkeeper.get(f"/dossiers/{dossier_id}/listes/suppliers?statut=inactifs").text)
+    inactive = unescaped(bookkeeper.get(f"/dossiers/{dossier_id}/listes/suppliers?statut=inactifs").text)
     assert "Orange Business" in inactive
     with job_app.app_context():
         renamed = db.session.scalar(select(ListItem.name).where(ListItem.external_id == "sup-000001"))
@@ -196,7 +195,7 @@ def test_an_expired_grant_marks_the_integration_expired_and_keeps_the_lists(
         )
         assert sync.last_error == "L'intégration avec Compta Démo a expiré. Reconnectez-vous pour reprendre."
     assert sizes(job_app, integration_id) == before
-    screen = html.unescape(bookkeeper.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
+    screen = unescaped(bookkeeper.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
     assert "Expirée" in screen and "L'intégration avec Compta Démo a expiré." in screen
     again = bookkeeper.post_form(f"{page}/recharger", {}, page=page, htmx=True)
     assert toast_of(again) == "L'intégration avec Compta Démo a expiré. Reconnectez-vous pour reprendre."
@@ -250,7 +249,7 @@ def test_rate_limits_and_server_errors_are_retried(job_app, live, bookkeeper, do
         assert sync.last_error == "Le logiciel comptable est indisponible (erreur 503). Réessayez plus tard."
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.CONNECTED
     assert sizes(job_app, integration_id)[ListKind.CUSTOMERS] == len(CUSTOMERS)
-    block = html.unescape(bookkeeper.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
+    block = unescaped(bookkeeper.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
     assert "Réessayer" in block and "indisponible (erreur 503)" in block
 
 

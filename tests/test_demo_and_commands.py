@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import os
 import signal
 import subprocess
@@ -13,7 +12,7 @@ import urllib.request
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import ROOT, TEST_SECRET, login, make_app
+from tests.conftest import ROOT, TEST_SECRET, login, make_app, unescaped
 from tests.http_user import Browser
 from tests.processes import Spawned
 from webapp.extensions import db
@@ -110,24 +109,22 @@ def walk_the_demo(base: str) -> None:
         page = browser.get(documents).text
         time.sleep(0.3)
     assert 'Prêt <span class="count">3</span>' in page, page
-    text = html.unescape(page)
+    text = unescaped(page)
     for number in ("EDF-2026-118734", "MS-26-04127", "MS-26-04219"):
         assert number in text
     document_id = int(page.split('id="document-')[1].split('"')[0])
     pdf = browser.get(f"{documents}/{document_id}/pdf")
     assert pdf.headers["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF-")
-    rules = html.unescape(browser.get("/dossiers/1/regles/fournisseurs").text)
+    rules = unescaped(browser.get("/dossiers/1/regles/fournisseurs").text)
     assert "EDF Entreprises" in rules and "Moulins Soufflet" in rules
-    lists = html.unescape(browser.get("/dossiers/1/listes/suppliers").text)
+    lists = unescaped(browser.get("/dossiers/1/listes/suppliers").text)
     assert "Würth France" in lists
-    assert "Ce dossier n'est relié à aucun logiciel comptable." in html.unescape(
-        browser.get("/dossiers/2").text
-    )
+    assert "Ce dossier n'est relié à aucun logiciel comptable." in unescaped(browser.get("/dossiers/2").text)
 
     browser.post_form(f"{documents}/{document_id}/publier", {}, page=documents, htmx=True)
     row = ""
     while time.monotonic() < deadline and "Publié" not in row:
-        row = html.unescape(browser.get(f"{documents}/{document_id}/ligne").text)
+        row = unescaped(browser.get(f"{documents}/{document_id}/ligne").text)
         time.sleep(0.3)
     assert "Publié" in row
     browser.close()

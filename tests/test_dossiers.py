@@ -52,7 +52,7 @@ def dossier_urls(app, dossier_id: int, integration_id: int) -> list[tuple[str, s
 
 def test_my_dossiers_lists_only_my_organisation(client, two_cabinets):
     login(client, "claire@lefevre.test", "bon-mot-de-passe")
-    page = client.get("/dossiers").get_data(as_text=True)
+    page = text_of(client.get("/dossiers"))
     assert "Boulangerie Martin" in page
     assert "732 829 320" in page
     assert "Garage Girard" not in page
@@ -83,7 +83,7 @@ def test_another_dossiers_integration_answers_404(client, two_cabinets):
 def test_staff_reach_another_cabinets_dossier_only_through_support(client, two_cabinets):
     _, their_dossier, _, their_integration = two_cabinets
     login(client, "support@raccord.example", "support-secret")
-    page = client.get("/dossiers").get_data(as_text=True)
+    page = text_of(client.get("/dossiers"))
     assert "Boulangerie Martin" not in page and "Garage Girard" not in page
     token = csrf_token(client, "/dossiers")
     for method, path in dossier_urls(client.application, their_dossier.id, their_integration.id):
@@ -101,13 +101,13 @@ def test_search_filters_by_name_or_siren(client, app_ctx):
     make_dossier(org, "Atelier Dupont", "552100554")
     make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
     login(client, "claire@lefevre.test", "bon-mot-de-passe")
-    by_name = client.get("/dossiers?q=boul").get_data(as_text=True)
+    by_name = text_of(client.get("/dossiers?q=boul"))
     assert "Boulangerie Martin" in by_name and "Atelier Dupont" not in by_name
     fragment = client.get("/dossiers?q=552 100", headers={"HX-Request": "true", "HX-Target": "dossier-list"})
-    text = fragment.get_data(as_text=True)
+    text = text_of(fragment)
     assert "Atelier Dupont" in text and "Boulangerie" not in text
     assert "<html" not in text  # a fragment, not the whole page
-    assert "Aucun dossier ne correspond à « zzz »." in client.get("/dossiers?q=zzz").get_data(as_text=True)
+    assert "Aucun dossier ne correspond à « zzz »." in text_of(client.get("/dossiers?q=zzz"))
 
 
 def test_dossier_settings_refuse_a_bad_siren_in_french_and_change_nothing(client, two_cabinets):

@@ -6,7 +6,6 @@ member and as staff) and every route of 'Compta Démo' and its vendors' dialects
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -17,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import SANDBOX_CONTROL_TOKEN, login, sandbox_tokens
+from tests.conftest import SANDBOX_CONTROL_TOKEN, login, sandbox_tokens, unescaped
 from tests.factories import make_dossier, make_integration, make_item, make_organisation, make_user
 from webapp.models import ListKind, Role
 
@@ -489,7 +488,7 @@ def test_a_redirect_uri_with_a_backslash_before_an_at_is_refused_on_the_consent_
             )
             assert response.status_code == 400, (path, redirect_uri)
             assert "evil.test" not in response.headers.get("Location", "")
-            page = html.unescape(response.get_data(as_text=True))
+            page = unescaped(response.get_data(as_text=True))
             assert "Demande d'autorisation invalide" in page, page
 
 

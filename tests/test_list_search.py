@@ -52,27 +52,27 @@ def suppliers(client, app_ctx):
 
 def test_a_search_with_few_matches_counts_them_all_in_any_case(client, suppliers):
     page = text_of(client.get(f"{suppliers}?q=GARAGE"))
-    assert "29 élément(s) · page 1 sur 1" in page  # the inactive one is not among the active
+    assert "29 éléments · page 1 sur 1" in page  # the inactive one is not among the active
     assert "Garage de l'Église 00" in page and "Boulangerie du Marché" not in page
-    assert "30 élément(s)" in text_of(client.get(f"{suppliers}?q=garage&statut=tous"))
-    assert "1 élément(s) · page 1 sur 1" in text_of(client.get(f"{suppliers}?q=garage&statut=inactifs"))
+    assert "30 éléments" in text_of(client.get(f"{suppliers}?q=garage&statut=tous"))
+    assert "1 élément · page 1 sur 1" in text_of(client.get(f"{suppliers}?q=garage&statut=inactifs"))
 
 
 @pytest.mark.parametrize("query", ["four-edf", "FR03552081317", "552 081 317", "ntrepris"])
 def test_a_supplier_is_found_by_code_vat_number_siren_or_part_of_its_name(client, suppliers, query):
     page = text_of(client.get(f"{suppliers}?q={query}"))
-    assert "EDF Entreprises" in page and "1 élément(s)" in page and "Orange" not in page
+    assert "EDF Entreprises" in page and "1 élément ·" in page and "Orange" not in page
 
 
 def test_a_search_matching_more_than_a_thousand_says_so_and_asks_for_a_narrower_one(client, suppliers):
     first = text_of(client.get(f"{suppliers}?q=boulangerie"))
-    assert "Plus de 1\u202f000 éléments : précisez la recherche · page 1 sur 20" in first
+    assert "Plus de 1 000 éléments : précisez la recherche · page 1 sur 20" in first
     assert "Boulangerie du Marché 0000" in first and "Boulangerie du Marché 0049" in first
     assert "Boulangerie du Marché 0050" not in first and "Page suivante" in first
     last = text_of(client.get(f"{suppliers}?q=boulangerie&page=20"))
     assert "page 20 sur 20" in last and "Boulangerie du Marché 0999" in last and "Page suivante" not in last
     # The whole list, without a search, is counted exactly.
-    assert "1\u202f531 élément(s) · page 1 sur 31" in text_of(client.get(suppliers))
+    assert "1 531 éléments · page 1 sur 31" in text_of(client.get(suppliers))
 
 
 def test_a_search_finding_nothing_says_so(client, suppliers):

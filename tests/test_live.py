@@ -4,10 +4,9 @@ new look at a dossier."""
 
 from __future__ import annotations
 
-import html
 import json
 
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.test_publishing import click_publish, new_invoice, status_of
 from tests.test_support import STAFF, cabinet, login, support_events, text_of  # noqa: F401 (fixture)
 from webapp.live import INTEGRATION_CHANGED, LISTENER
@@ -27,12 +26,12 @@ def test_a_publication_says_when_it_ends_on_the_row_and_on_the_invoice_page(job_
     second = new_invoice(browser, dossier_id, ids, number="F-LIVE-2")
 
     # The invoice's page offers 'Publier', and publishing from it answers its header, 'En cours'.
-    page = html.unescape(browser.get(f"{base}/{first}").text)
+    page = unescaped(browser.get(f"{base}/{first}").text)
     assert 'id="document-entete" data-live' in page and ">Publier</button>" in page
     started = browser.post_form(
         f"{base}/{first}/publier", {"vue": "facture"}, page=f"{base}/{first}", htmx=True
     )
-    assert "En cours" in html.unescape(started.text) and f"{base}/{first}/entete?suivi=1" in started.text
+    assert "En cours" in unescaped(started.text) and f"{base}/{first}/entete?suivi=1" in started.text
     assert INTEGRATION_CHANGED not in events(started)  # the header follows it, and tells when it ends
     running = browser.get(f"{base}/{first}/entete?suivi=1", headers=HTMX)
     assert INTEGRATION_CHANGED not in events(running) and "hx-get" in running.text
@@ -46,21 +45,21 @@ def test_a_publication_says_when_it_ends_on_the_row_and_on_the_invoice_page(job_
     ended = browser.get(f"{base}/{first}/entete?suivi=1", headers=HTMX)
     assert INTEGRATION_CHANGED in events(ended)
     assert events(ended)["raccord:toast"]["message"] == "Facture F-LIVE-1 publiée."
-    assert "Publié" in html.unescape(ended.text) and "hx-get" not in ended.text
+    assert "Publié" in unescaped(ended.text) and "hx-get" not in ended.text
     row = browser.get(f"{base}/{second}/ligne?suivi=1", headers=HTMX)
-    assert INTEGRATION_CHANGED in events(row) and "Publié" in html.unescape(row.text)
+    assert INTEGRATION_CHANGED in events(row) and "Publié" in unescaped(row.text)
     assert status_of(job_app, first).status is DocumentStatus.PUBLISHED
 
     # Without htmx, 'Publier' on the invoice's page comes back to that page.
     third = new_invoice(browser, dossier_id, ids, number="F-LIVE-3")
     plain = browser.post_form(f"{base}/{third}/publier", {"vue": "facture"}, page=f"{base}/{third}")
-    assert plain.url.endswith(f"{base}/{third}") and "En cours" in html.unescape(plain.text)
+    assert plain.url.endswith(f"{base}/{third}") and "En cours" in unescaped(plain.text)
 
 
 def test_the_lists_and_a_job_say_when_they_end(job_app, live, connected_dossier):
     browser, dossier_id, integration_id = connected_dossier
     page = f"/dossiers/{dossier_id}/integrations/{integration_id}"
-    shown = html.unescape(browser.get(page).text)
+    shown = unescaped(browser.get(page).text)
     assert f'id="{LISTENER}"' in shown and 'hx-trigger="raccord:integration-changed from:body' in shown
     for region in ("bandeau-integration", "integration-entete", "integration-etat", "integration-statut"):
         assert f'id="{region}" data-live' in shown

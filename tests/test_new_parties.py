@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import html
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.http_user import COMPANY, Browser, controls_api
 from tests.test_publishing import click_publish, status_of, upstream_invoices
 from webapp.extensions import db
@@ -93,7 +92,7 @@ def ready(job_app, connected_dossier):
         },
         timeout=30,
     )
-    assert "Le codage par défaut des achats est enregistré." in html.unescape(saved.text)
+    assert "Le codage par défaut des achats est enregistré." in unescaped(saved.text)
     return browser, dossier_id, integration_id
 
 
@@ -118,9 +117,9 @@ def new_invoice(
     }
     files = {"pdf": (filename, pdf, "application/pdf")} if pdf else None
     response = browser.post_form(url, form, page=url, files=files)
-    assert response.status_code == 200, html.unescape(response.text)[-2000:]
+    assert response.status_code == 200, unescaped(response.text)[-2000:]
     with_id = response.text.split('id="document-')
-    return html.unescape(response.text), int(with_id[1].split('"')[0])
+    return unescaped(response.text), int(with_id[1].split('"')[0])
 
 
 def upstream_suppliers(job_app, name_part: str) -> list[dict]:
@@ -174,14 +173,14 @@ def test_bad_identifiers_are_refused_in_french_and_nothing_is_stored(job_app, li
         "party_siren": "123456789",
     }
     response = browser.post_form(url, form, page=url)
-    page = html.unescape(response.text)
+    page = unescaped(response.text)
     assert response.status_code == 400
     assert "La clé de ce numéro de TVA ne correspond pas au SIREN" in page
     assert "Ce SIREN n'est pas valide" in page
     missing = browser.post_form(
         url, {**form, "party_name": "", "party_vat_number": "", "party_siren": ""}, page=url
     )
-    assert "Choisissez le fournisseur dans la liste." in html.unescape(missing.text)
+    assert "Choisissez le fournisseur dans la liste." in unescaped(missing.text)
     with job_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Document)) == 0
 
@@ -264,13 +263,13 @@ def test_with_the_warning_setting_the_invoice_waits_until_the_user_agrees(job_ap
         "Fournisseur absent de Compta Démo : « Nouvelle Minoterie » sera créé"
     )
     assert upstream_invoices(live) == [] and sandbox_count(job_app, "suppliers", "Nouvelle Minoterie") == 0
-    listed = html.unescape(browser.get(f"/dossiers/{dossier_id}/documents?statut=a-reviser").text)
+    listed = unescaped(browser.get(f"/dossiers/{dossier_id}/documents?statut=a-reviser").text)
     assert "M'avertir avant de créer un fournisseur" in listed
 
     url = f"/dossiers/{dossier_id}/documents/{document_id}"
     assert "Créer le fournisseur et publier" in browser.get(url).text
     done = browser.post_form(f"{url}/creer-le-tiers", {}, page=url)
-    assert "« Nouvelle Minoterie » sera créé dans le logiciel comptable" in html.unescape(done.text)
+    assert "« Nouvelle Minoterie » sera créé dans le logiciel comptable" in unescaped(done.text)
     run_worker_burst(job_app)
     assert status_of(job_app, document_id).status is DocumentStatus.PUBLISHED
     assert sandbox_count(job_app, "suppliers", "Nouvelle Minoterie") == 1
@@ -288,5 +287,5 @@ def test_rate_limited_during_publication_waits_and_publishes_once(job_app, live,
     assert document.status is DocumentStatus.PUBLISHED, document.failure_reason
     (invoice,) = upstream_invoices(live)
     assert len(invoice["attachments"]) == 1
-    page = html.unescape(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
+    page = unescaped(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
     assert "Connectée" in page  # a 429 never reads as an expiry

@@ -9,7 +9,6 @@ with retry-after), as seen by a recorder in front of the server.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import time
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from sqlalchemy import func, select
 from sandbox.dialects.pennylane import company_number
 from sandbox.models import SandboxItem, SandboxToken
 from sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TRACKING
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.http_user import COMPANY, Browser, connected, controls_api
 from tests.test_publishing import click_publish, status_of, upstream_invoices
 from tests.vendor_helpers import active_sizes, new_bill, refresh_all
@@ -150,7 +149,7 @@ def test_expired_token_refreshed_and_rotated_then_invalid_grant_expiree(job_app,
     refresh_all(job_app, pennylane)
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.EXPIRED
-    assert "L'intégration avec Pennylane a expiré." in html.unescape(
+    assert "L'intégration avec Pennylane a expiré." in unescaped(
         browser.get(f"/dossiers/{dossier_id}/documents").text
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import os
 import signal
 import subprocess
@@ -14,7 +13,7 @@ import redis
 from sqlalchemy import func, select, update
 
 from sandbox.models import SandboxItem, SandboxToken
-from tests.conftest import ROOT, run_worker_burst, worker_env
+from tests.conftest import ROOT, run_worker_burst, unescaped, worker_env
 from tests.http_user import COMPANY, controls_api
 from tests.processes import Spawned
 from webapp.extensions import db
@@ -164,7 +163,7 @@ def test_tokens_of_an_idle_integration_are_renewed_and_a_withdrawn_access_shows_
             )
             == 1
         )
-    page = html.unescape(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
+    page = unescaped(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
     assert "Expirée" in page and "Se reconnecter" in page
 
 
@@ -211,7 +210,7 @@ def test_a_consent_that_ends_soon_is_announced_once_then_on_the_page_until_recon
         f"/dossiers/{dossier_id}/integrations/{integration_id}",
         f"/dossiers/{dossier_id}/documents",
     ):
-        page = html.unescape(browser.get(path).text)
+        page = unescaped(browser.get(path).text)
         assert f"L'accès à Compta Démo prend fin le {day}." in page, path
 
     # Another hour: nothing more is written.

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import html
-
 import requests
 from sqlalchemy import select
 
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.http_user import COMPANY, Browser, controls_api
 from tests.test_reconnect import expire, reconnect
 from webapp.extensions import db
@@ -26,7 +24,7 @@ def new_invoice(browser: Browser, dossier_id: int, ids: dict, number: str = "F-0
         "currency": "EUR",
     }
     response = browser.post_form(url, form, page=url)
-    assert response.status_code == 200 and "ajoutée : Prêt" in html.unescape(response.text)
+    assert response.status_code == 200 and "ajoutée : Prêt" in unescaped(response.text)
     return int(response.text.split('id="document-')[1].split('"')[0])
 
 
@@ -52,7 +50,7 @@ def test_a_double_click_and_a_retry_still_make_one_invoice_upstream(job_app, liv
     browser, dossier_id, _, ids = dossier_with_rule
     document_id = new_invoice(browser, dossier_id, ids)
     first = click_publish(browser, dossier_id, document_id)
-    assert "En cours" in html.unescape(first.text) and "hx-get" in first.text
+    assert "En cours" in unescaped(first.text) and "hx-get" in first.text
     click_publish(browser, dossier_id, document_id)  # the second click of a double click
     with job_app.app_context():
         assert db.session.query(JobRun).filter(JobRun.kind == "publish").count() == 1
@@ -77,7 +75,7 @@ def test_a_double_click_and_a_retry_still_make_one_invoice_upstream(job_app, liv
     row = browser.get(
         f"/dossiers/{dossier_id}/documents/{document_id}/ligne?suivi=1", headers={"HX-Request": "true"}
     )
-    assert "Publié" in html.unescape(row.text)
+    assert "Publié" in unescaped(row.text)
 
 
 def test_an_account_archived_upstream_fails_with_both_messages(job_app, live, dossier_with_rule):
@@ -94,7 +92,7 @@ def test_an_account_archived_upstream_fails_with_both_messages(job_app, live, do
     assert document.status is DocumentStatus.FAILED
     assert document.failure_reason == "Le logiciel comptable a refusé la demande : 606100 is archived"
     assert "606100 is archived" in document.failure_detail
-    listed = html.unescape(browser.get(f"/dossiers/{dossier_id}/documents?statut=echec").text)
+    listed = unescaped(browser.get(f"/dossiers/{dossier_id}/documents?statut=echec").text)
     assert "Échec" in listed and "Réponse du logiciel" in listed
     assert upstream_invoices(live) == []
 
@@ -107,7 +105,7 @@ def test_expired_integration_fails_at_once_then_republish_after_reconnecting(
     expire(job_app, live, browser, dossier_id, integration_id)
 
     response = click_publish(browser, dossier_id, document_id)
-    assert "Intégration expirée" in html.unescape(response.text)
+    assert "Intégration expirée" in unescaped(response.text)
     with job_app.app_context():
         assert (
             db.session.query(JobRun).filter(JobRun.kind == "publish").count() == 0
@@ -115,14 +113,14 @@ def test_expired_integration_fails_at_once_then_republish_after_reconnecting(
     assert status_of(job_app, document_id).failure_reason == "Intégration expirée"
 
     reconnect(browser, dossier_id, integration_id)
-    page = html.unescape(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
+    page = unescaped(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
     assert "Republier les factures en échec (1)" in page
-    listed = html.unescape(browser.get(f"/dossiers/{dossier_id}/documents").text)
+    listed = unescaped(browser.get(f"/dossiers/{dossier_id}/documents").text)
     assert "L'intégration a été reconnectée : la facture peut être publiée à nouveau." in listed
 
     url = f"/dossiers/{dossier_id}/integrations/{integration_id}"
     done = browser.post_form(f"{url}/republier", {}, page=url)
-    assert "Publication relancée pour 1 facture." in html.unescape(done.text)
+    assert "Publication relancée pour 1 facture." in unescaped(done.text)
     run_worker_burst(job_app)
     assert status_of(job_app, document_id).status is DocumentStatus.PUBLISHED
     assert len(upstream_invoices(live)) == 1
@@ -146,7 +144,7 @@ def test_a_rule_with_publication_automatique_publishes_ready_invoices(job_app, l
     response = browser.post_form(url, form, page=url)
     assert (
         "Facture F-AUTO ajoutée : Prêt. La règle demande la publication automatique, elle est en cours."
-        in html.unescape(response.text)
+        in unescaped(response.text)
     )
     document_id = int(response.text.split('id="document-')[1].split('"')[0])
     assert status_of(job_app, document_id).status is DocumentStatus.IN_PROGRESS

@@ -8,7 +8,6 @@ requestid, Fault bodies, 429 without Retry-After), as seen by a recorder in fron
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import time
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from sqlalchemy import select
 from sandbox.dialects.quickbooks import realm_of
 from sandbox.models import SandboxItem, SandboxToken
 from sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.http_user import COMPANY, Browser, connected, controls_api
 from tests.test_publishing import click_publish, status_of, upstream_invoices
 from tests.vendor_helpers import active_sizes, new_bill, refresh_all
@@ -161,7 +160,7 @@ def test_invalid_grant_makes_the_integration_expiree(job_app, live, wire, qbo):
     refresh_all(job_app, qbo)
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.EXPIRED
-    assert "L'intégration avec QuickBooks Online a expiré." in html.unescape(
+    assert "L'intégration avec QuickBooks Online a expiré." in unescaped(
         browser.get(f"/dossiers/{dossier_id}/documents").text
     )
 

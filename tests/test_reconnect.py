@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import html
-
 import pytest
 import requests
 from sqlalchemy import select
 
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.http_user import COMPANY, Browser, controls_api, token_in
 from webapp.extensions import db
 from webapp.models import Dossier, Event, Integration, IntegrationStatus, ListItem, ListSync
@@ -78,7 +76,7 @@ def test_an_expired_integration_shows_a_banner_on_every_dossier_screen(job_app, 
         f"/dossiers/{dossier_id}/parametres",
         f"/dossiers/{dossier_id}/integrations/{integration_id}",
     ):
-        page = html.unescape(browser.get(path).text)
+        page = unescaped(browser.get(path).text)
         assert "L'intégration avec Compta Démo a expiré." in page, path
         assert (
             f'href="/dossiers/{dossier_id}/integrations/{integration_id}#se-reconnecter">Se reconnecter</a>'
@@ -97,7 +95,7 @@ def test_se_reconnecter_restores_the_connection_and_changes_nothing_else(job_app
         old_ciphertext = db.session.get(Integration, integration_id).token_ciphertext
 
     response = reconnect(browser, dossier_id, integration_id)
-    page = html.unescape(response.text)
+    page = unescaped(response.text)
     assert response.url.endswith(f"/dossiers/{dossier_id}/integrations/{integration_id}")
     assert "L'intégration avec Compta Démo est de nouveau connectée." in page
     # The expiry stays in the page's last events, but no longer in the status nor the banner.
@@ -128,7 +126,7 @@ def test_reconnecting_to_another_company_changes_nothing_and_says_which_company(
     expire(job_app, live, browser, dossier_id, integration_id)
     before = snapshot(job_app, dossier_id, integration_id)
     response = reconnect(browser, dossier_id, integration_id, company="cmp-atelier-dupont")
-    page = html.unescape(response.text)
+    page = unescaped(response.text)
     # The explanation is on the page, in its notice (a toast would go away before it is read).
     notice = page.split('id="reconnexion-refusee"', 1)[1].split("</div>", 1)[0]
     assert "La reconnexion a été refusée." in notice
@@ -137,7 +135,7 @@ def test_reconnecting_to_another_company_changes_nothing_and_says_which_company(
         "« Boulangerie Martin SARL ». Rien n'a été modifié" in notice
     )
     # Shown once: a later visit of the page no longer shows it.
-    again = html.unescape(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
+    again = unescaped(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
     assert 'id="reconnexion-refusee"' not in again and "La reconnexion a été refusée." not in again
     assert snapshot(job_app, dossier_id, integration_id) == before
     with job_app.app_context():
@@ -154,7 +152,7 @@ def test_a_cancelled_reconnection_changes_nothing(job_app, live, setup):
     expire(job_app, live, browser, dossier_id, integration_id)
     before = snapshot(job_app, dossier_id, integration_id)
     response = reconnect(browser, dossier_id, integration_id, decision="deny")
-    assert "La connexion a été annulée : rien n'a été modifié." in html.unescape(response.text)
+    assert "La connexion a été annulée : rien n'a été modifié." in unescaped(response.text)
     assert snapshot(job_app, dossier_id, integration_id) == before
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.EXPIRED
@@ -166,7 +164,7 @@ def test_se_reconnecter_also_renews_a_valid_connection(job_app, live, setup):
     with job_app.app_context():
         since = db.session.get(Integration, integration_id).status_since
     response = reconnect(browser, dossier_id, integration_id)
-    assert "L'intégration avec Compta Démo est de nouveau connectée." in html.unescape(response.text)
+    assert "L'intégration avec Compta Démo est de nouveau connectée." in unescaped(response.text)
     assert snapshot(job_app, dossier_id, integration_id) == before
     with job_app.app_context():
         integration = db.session.get(Integration, integration_id)

@@ -3,7 +3,6 @@ unavailable and change nothing, nothing made is lost, and queued jobs run once R
 
 from __future__ import annotations
 
-import html
 import shutil
 import socket
 import subprocess
@@ -15,7 +14,7 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from tests.conftest import LiveServer, make_app, run_worker_burst, seed_sandbox_for
+from tests.conftest import LiveServer, make_app, run_worker_burst, seed_sandbox_for, unescaped
 from tests.factories import make_dossier, make_organisation, make_user
 from tests.http_user import Browser, connected, toast_of
 from tests.processes import Spawned
@@ -127,7 +126,7 @@ def test_redis_stopped_then_back(database_url, private_redis):
         ):
             response = browser.get(path)
             assert response.status_code == 200, path
-        assert "Fournisseurs" in html.unescape(browser.get(integration_page).text)
+        assert "Fournisseurs" in unescaped(browser.get(integration_page).text)
         assert browser.get("/healthz").status_code == 503
         # Logging in still works: the login limits fall back to this process's memory.
         colleague = Browser(live.url)

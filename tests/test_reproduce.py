@@ -3,14 +3,13 @@ the sandbox answers the copy with the same lists, and staff replay 'Se reconnect
 
 from __future__ import annotations
 
-import html
 from datetime import date
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import login, run_worker_burst, seed_sandbox_for, text_of
+from tests.conftest import login, run_worker_burst, seed_sandbox_for, text_of, unescaped
 from tests.factories import make_dossier, make_organisation, make_user
 from tests.http_user import Browser, controls_api
 from tests.test_reconnect import expire, reconnect
@@ -262,14 +261,14 @@ def test_an_expired_dossier_is_reproduced_expired_and_se_reconnecter_is_replayed
     page = text_of_response(staff_browser.get(f"/dossiers/{copy_id}/integrations/{copy_integration_id}"))
     assert "Expirée" in page and "Se reconnecter" in page
     response = reconnect(staff_browser, copy_id, copy_integration_id, company=company)
-    assert "L'intégration avec Compta Démo est de nouveau connectée." in html.unescape(response.text)
+    assert "L'intégration avec Compta Démo est de nouveau connectée." in unescaped(response.text)
     with job_app.app_context():
         assert db.session.get(Integration, copy_integration_id).status is IntegrationStatus.CONNECTED
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.EXPIRED  # the user's
 
 
 def text_of_response(response) -> str:
-    return html.unescape(response.text)
+    return unescaped(response.text)
 
 
 def test_reproduire_from_the_support_page_runs_a_job_with_a_link_to_the_copy(

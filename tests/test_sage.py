@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import json
 import time
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from sqlalchemy import func, select
 from sandbox.dialects import tenant_guid
 from sandbox.models import SandboxItem, SandboxToken
 from sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.http_user import COMPANY, Browser, connected, controls_api
 from tests.test_publishing import click_publish, status_of, upstream_invoices
 from tests.vendor_helpers import active_sizes, new_bill, refresh_all
@@ -157,7 +156,7 @@ def test_invalid_grant_makes_the_integration_expiree(job_app, live, spec, sage):
     refresh_all(job_app, sage)
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.EXPIRED
-    page = html.unescape(browser.get(f"/dossiers/{dossier_id}/documents").text)
+    page = unescaped(browser.get(f"/dossiers/{dossier_id}/documents").text)
     assert "L'intégration avec Sage Business Cloud Comptabilité a expiré." in page
 
 

@@ -5,7 +5,6 @@ configured token) only. The package itself imports nothing of Raccord but the da
 from __future__ import annotations
 
 import ast
-import html
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import requests
 from sqlalchemy import func, select
 
 from sandbox.models import SandboxAuthCode, SandboxCompany, SandboxGrant
-from tests.conftest import ROOT, SANDBOX_CONTROL_TOKEN, login, text_of
+from tests.conftest import ROOT, SANDBOX_CONTROL_TOKEN, login, text_of, unescaped
 from tests.factories import make_dossier, make_integration, make_organisation, make_user
 from tests.http_user import COMPANY, Browser, controls_api, token_in
 from webapp.extensions import db
@@ -57,7 +56,7 @@ def _consent_page(browser: Browser, dossier_id: int) -> tuple[str, str]:
         allow_redirects=False,
     )
     authorize_url = start.headers["Location"]
-    return authorize_url, html.unescape(browser.get(authorize_url).text)
+    return authorize_url, unescaped(browser.get(authorize_url).text)
 
 
 def test_the_consent_page_offers_only_the_companies_of_my_organisation(job_app, live, bookkeeper, dossier_id):
@@ -93,7 +92,7 @@ def test_another_cabinet_is_offered_none_and_cannot_take_one(job_app, live, doss
 
 def test_nobody_signed_in_is_offered_no_company(job_app, live, bookkeeper, dossier_id):
     authorize_url, _ = _consent_page(bookkeeper, dossier_id)
-    page = html.unescape(requests.get(authorize_url, timeout=30).text)  # no Raccord session
+    page = unescaped(requests.get(authorize_url, timeout=30).text)  # no Raccord session
     assert "Aucune société de Compta Démo n'appartient à votre cabinet" in page
     assert "Boulangerie Martin SARL" not in page
 
@@ -122,7 +121,7 @@ def test_the_controls_are_for_staff_or_the_configured_token(job_app, live, bookk
     staff = Browser(live.url)
     staff.login("sam@raccord.example", "support-secret")
     page = staff.get("/sandbox/controls")
-    assert page.status_code == 200 and "Contrôles du bac à sable" in html.unescape(page.text)
+    assert page.status_code == 200 and "Contrôles du bac à sable" in unescaped(page.text)
     assert staff.get("/sandbox/controls/api/state").status_code == 200
     # The page's actions need its CSRF token.
     assert (
@@ -134,7 +133,7 @@ def test_the_controls_are_for_staff_or_the_configured_token(job_app, live, bookk
     done = staff.post_form(
         "/sandbox/controls/action", {"action": "latency", "latency_ms": "5"}, page="/sandbox/controls"
     )
-    assert "Latence enregistrée." in html.unescape(done.text)
+    assert "Latence enregistrée." in unescaped(done.text)
 
 
 def test_a_reproduction_belongs_to_the_support_team_only(job_app):

@@ -3,7 +3,6 @@ job records, through a connection, a refresh of expired tokens and a refused gra
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 from urllib.parse import parse_qs, urlparse
@@ -12,7 +11,7 @@ import requests
 from sqlalchemy import select
 
 from sandbox.models import SandboxToken
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.http_user import COMPANY, controls_api, token_in
 from webapp.extensions import db
 from webapp.models import Event, Integration, IntegrationStatus, JobRun
@@ -61,7 +60,7 @@ def test_tokens_are_in_no_log_page_event_or_job_record(
 
     logged = caplog.text + "".join(w.stdout + w.stderr for w in workers)
     assert "invalid_grant" in logged or any("invalid_grant" in s for s in stored)  # the refusal was seen
-    shown = html.unescape("".join(pages))
+    shown = unescaped("".join(pages))
     for secret in secrets:
         assert secret not in logged
         assert secret not in shown
@@ -106,4 +105,4 @@ def test_the_software_refuses_a_code_without_its_pkce_verifier(job_app, live, bo
 
     # Raccord's own callback, with the verifier of this session, connects.
     done = bookkeeper.get(callback)
-    assert "Compta Démo est connecté à la société « Boulangerie Martin SARL »." in html.unescape(done.text)
+    assert "Compta Démo est connecté à la société « Boulangerie Martin SARL »." in unescaped(done.text)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import html
 import re
 
 import pytest
 
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, unescaped
 from tests.factories import make_dossier, make_integration, make_organisation, make_user
 
 
@@ -115,7 +114,7 @@ def test_an_unexpected_error_shows_a_french_page_without_trace(app, client):
 
     app.config["PROPAGATE_EXCEPTIONS"] = False
     response = client.get("/boom")
-    page = html.unescape(response.get_data(as_text=True))
+    page = unescaped(response.get_data(as_text=True))
     assert response.status_code == 500
     assert "Une erreur inattendue s'est produite." in page
     assert "internal detail" not in page and "Traceback" not in page

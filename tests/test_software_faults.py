@@ -4,12 +4,10 @@ expired by mistake, the list as it was, no invoice made twice."""
 
 from __future__ import annotations
 
-import html
-
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.http_user import controls_api
 from tests.test_connect_and_lists import EXPECTED_SIZES, sizes
 from tests.test_publishing import click_publish, new_invoice, status_of, upstream_invoices
@@ -83,7 +81,7 @@ def test_a_refresh_against_a_failing_software_stops_after_bounded_retries_and_ke
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.CONNECTED
     assert sizes(job_app, integration_id) == before == EXPECTED_SIZES
-    shown = html.unescape(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
+    shown = unescaped(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
     assert message in shown and "Réessayer" in shown and "a expiré" not in shown
 
     # The software answers again: the same button loads the list.

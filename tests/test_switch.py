@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import html
-
 from sqlalchemy import func, select
 
 from sandbox.models import SandboxGrant
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.http_user import COMPANY, Browser, controls_api, token_in
 from tests.xero_helpers import XERO_TENANT
 from webapp.extensions import db
@@ -19,16 +17,16 @@ def switch(browser: Browser, dossier_id: int, integration_id: int, software: str
     start = browser.post_form(f"{page}/{software}", {}, page=page, allow_redirects=False)
     assert start.status_code == 302, start.text
     consent = browser.get(start.headers["Location"])
-    assert "Autoriser Raccord" in html.unescape(consent.text)
+    assert "Autoriser Raccord" in unescaped(consent.text)
     form = {"decision": decision, "csrf_token": token_in(consent.text), "company_id": COMPANY}
     return browser.http.post(start.headers["Location"], data=form, timeout=60)
 
 
 def test_the_page_offers_the_other_software_each_with_its_guide(job_app, live, dossier_with_rule):
     browser, dossier_id, integration_id, _ = dossier_with_rule
-    menu = html.unescape(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
+    menu = unescaped(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
     assert "Changer de logiciel" in menu
-    page = html.unescape(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}/changer").text)
+    page = unescaped(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}/changer").text)
     for name in ("Xero", "QuickBooks Online", "Pennylane", "Sage Business Cloud Comptabilité"):
         assert f"Connecter {name}" in page
     assert "Connecter Compta Démo" not in page  # the current software is not offered
@@ -41,7 +39,7 @@ def test_switching_to_xero_disconnects_the_old_one_keeps_its_rules_and_loads_the
 ):
     browser, dossier_id, integration_id, _ = dossier_with_rule
     done = switch(browser, dossier_id, integration_id, "xero")
-    page = html.unescape(done.text)
+    page = unescaped(done.text)
     assert (
         "Xero remplace Compta Démo : le dossier est relié à « Boulangerie Martin SARL » dans Xero, et le "
         "chargement des listes a commencé. Les règles de Compta Démo sont conservées, à transférer." in page
@@ -68,9 +66,9 @@ def test_switching_to_xero_disconnects_the_old_one_keeps_its_rules_and_loads_the
             )
             == 30
         )
-    rules = html.unescape(browser.get(f"/dossiers/{dossier_id}/regles/fournisseurs").text)
+    rules = unescaped(browser.get(f"/dossiers/{dossier_id}/regles/fournisseurs").text)
     assert "À transférer (1)" in rules and "Nouvelle règle" in rules
-    history = html.unescape(browser.get(f"/dossiers/{dossier_id}/parametres/connexions").text)
+    history = unescaped(browser.get(f"/dossiers/{dossier_id}/parametres/connexions").text)
     assert "Historique des intégrations" in history and "Compta Démo" in history
 
 
@@ -81,7 +79,7 @@ def test_a_cancelled_switch_leaves_the_old_integration_as_it_was_and_working(
     with job_app.app_context():
         before = db.session.get(Integration, integration_id).token_ciphertext
     done = switch(browser, dossier_id, integration_id, "xero", decision="deny")
-    assert "La connexion a été annulée : rien n'a été modifié." in html.unescape(done.text)
+    assert "La connexion a été annulée : rien n'a été modifié." in unescaped(done.text)
     with job_app.app_context():
         old = db.session.get(Integration, integration_id)
         assert old.status is IntegrationStatus.CONNECTED and old.token_ciphertext == before
@@ -89,7 +87,7 @@ def test_a_cancelled_switch_leaves_the_old_integration_as_it_was_and_working(
     page = f"/dossiers/{dossier_id}/listes/suppliers"
     browser.post_form(f"{page}/recharger", {}, page=page, htmx=True)
     run_worker_burst(job_app)
-    assert "Échec du dernier chargement" not in html.unescape(browser.get(page).text)
+    assert "Échec du dernier chargement" not in unescaped(browser.get(page).text)
     with job_app.app_context():  # still working: the reload went through with the old tokens
         from webapp.models import ListSync, SyncStatus
 
@@ -116,9 +114,9 @@ def test_a_failed_switch_changes_nothing(job_app, live, dossier_with_rule):
         timeout=60,
     )
     controls_api.post(f"{live.url}/sandbox/controls/api/faults", json={"count": 0}, timeout=10)
-    assert "La connexion à Xero a échoué" in html.unescape(
+    assert "La connexion à Xero a échoué" in unescaped(done.text) and "Rien n'a été modifié." in unescaped(
         done.text
-    ) and "Rien n'a été modifié." in html.unescape(done.text)
+    )
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.CONNECTED
         assert db.session.scalar(select(func.count()).select_from(Integration)) == 1
@@ -128,6 +126,4 @@ def test_the_same_software_is_refused(job_app, live, dossier_with_rule):
     browser, dossier_id, integration_id, _ = dossier_with_rule
     page = f"/dossiers/{dossier_id}/integrations/{integration_id}/changer"
     refused = browser.post_form(f"{page}/sandbox", {}, page=page)
-    assert "Ce dossier est déjà relié à Compta Démo : utilisez « Se reconnecter »." in html.unescape(
-        refused.text
-    )
+    assert "Ce dossier est déjà relié à Compta Démo : utilisez « Se reconnecter »." in unescaped(refused.text)

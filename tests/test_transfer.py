@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import html
-
 from sqlalchemy import func, select
 
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.test_switch import switch
 from webapp.extensions import db
 from webapp.models import (
@@ -53,19 +51,18 @@ def to_xero(job_app, browser, dossier_id, integration_id) -> int:
 def test_the_button_waits_for_the_new_lists_then_transfers_every_rule_whole(job_app, live, dossier_with_rule):
     browser, dossier_id, integration_id, ids = dossier_with_rule
     new_id = to_xero(job_app, browser, dossier_id, integration_id)
-    page = html.unescape(browser.get(f"/dossiers/{dossier_id}/integrations/{new_id}").text)
+    page = unescaped(browser.get(f"/dossiers/{dossier_id}/integrations/{new_id}").text)
     assert "Règles à transférer (1)" in page
     assert "Disponible quand les listes de Xero auront fini de se charger." in page and "disabled" in page
     run_worker_burst(job_app)  # the new lists load
 
     url = f"/dossiers/{dossier_id}/integrations/{new_id}"
     started = browser.post_form(f"{url}/transfert", {}, page=url)
-    assert "Transfert en cours" in html.unescape(started.text)
+    assert "Transfert en cours" in unescaped(started.text)
     run_worker_burst(job_app)
-    report = html.unescape(browser.get(started.url).text)
+    report = unescaped(browser.get(started.url).text)
     assert (
-        "Transfert terminé : 1 règle(s) transférée(s) entières, 0 avec des champs vides, 0 non transférée(s)."
-        in report
+        "Transfert terminé : 1 règle transférée entière, 0 avec des champs vides, 0 non transférée." in report
     )
     with job_app.app_context():
         old = db.session.scalar(select(Rule).where(Rule.integration_id == integration_id))
@@ -75,12 +72,12 @@ def test_the_button_waits_for_the_new_lists_then_transfers_every_rule_whole(job_
         assert new.party.integration_id == new.account.integration_id == new_id
         event = db.session.scalar(select(Event).where(Event.kind == "rules.transferred"))
         assert event.details["whole"] == 1
-    rules = html.unescape(browser.get(f"/dossiers/{dossier_id}/regles/fournisseurs").text)
+    rules = unescaped(browser.get(f"/dossiers/{dossier_id}/regles/fournisseurs").text)
     assert "À transférer" not in rules and "EDF Entreprises" in rules
 
     # Nothing left to transfer: a second click changes nothing.
     again = browser.post_form(f"{url}/transfert", {}, page=url)
-    assert "Aucune règle à transférer" in html.unescape(again.text)
+    assert "Aucune règle à transférer" in unescaped(again.text)
 
 
 def test_unplaced_items_are_reviewed_and_the_report_says_what_was_left(job_app, live, dossier_with_rule):
@@ -99,7 +96,7 @@ def test_unplaced_items_are_reviewed_and_the_report_says_what_was_left(job_app, 
 
     url = f"/dossiers/{dossier_id}/integrations/{new_id}"
     review = browser.post_form(f"{url}/transfert", {}, page=url)
-    page = html.unescape(review.text)
+    page = unescaped(review.text)
     assert "Éléments à placer dans Xero" in page
     for label in ("699999 Compte disparu", "Fournisseur Fantôme", "Axe disparu"):
         assert label in page
@@ -118,8 +115,8 @@ def test_unplaced_items_are_reviewed_and_the_report_says_what_was_left(job_app, 
     }
     done = browser.post_form(review.url, answers, page=review.url)
     run_worker_burst(job_app)
-    report = html.unescape(browser.get(done.url).text)
-    assert "1 règle(s) transférée(s) entières, 1 avec des champs vides, 1 non transférée(s)." in report
+    report = unescaped(browser.get(done.url).text)
+    assert "1 règle transférée entière, 1 avec des champs vides, 1 non transférée." in report
     assert "Fournisseur Fantôme : Fournisseur ignoré à la revue." in report
     assert "catégorie analytique vide (« Axe disparu » ignoré à la revue)" in report
     with job_app.app_context():
@@ -134,7 +131,7 @@ def test_unplaced_items_are_reviewed_and_the_report_says_what_was_left(job_app, 
 
     # Run again: the kept answers are reused, no review, and nothing changes.
     url_again = browser.post_form(f"{url}/transfert", {}, page=url)
-    assert "Éléments à placer" not in html.unescape(url_again.text)
+    assert "Éléments à placer" not in unescaped(url_again.text)
     run_worker_burst(job_app)
     with job_app.app_context():
         assert db.session.scalar(select(func.count()).where(Rule.integration_id == new_id)) == 2

@@ -4,7 +4,6 @@ published description (xero_accounting.yaml, xero-identity.yaml): real HTTP, rea
 from __future__ import annotations
 
 import hashlib
-import html
 import time
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy import select
 from sandbox.dialects import tenant_guid
 from sandbox.models import SandboxItem, SandboxToken, token_hash
 from sandbox.seed import ACCOUNTS, CUSTOMERS, PAYMENT_METHODS, SUPPLIERS, TAX_RATES, TRACKING
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.http_user import COMPANY, Browser, connected, controls_api
 from tests.test_publishing import click_publish, status_of, upstream_invoices
 from tests.vendor_helpers import active_sizes, new_bill, refresh_all
@@ -90,7 +89,7 @@ def test_connect_through_the_consent_page_and_read_every_list(job_app, live, spe
         assert "Établissement : Magasin centre-ville" in tracking and "Activité : Traiteur" in tracking
         rate = db.session.scalar(select(ListItem.rate).where(ListItem.external_id == "TVA55"))
         assert rate == "5.5"
-    page = html.unescape(browser.get(f"/dossiers/{dossier_id}/parametres/connexions").text)
+    page = unescaped(browser.get(f"/dossiers/{dossier_id}/parametres/connexions").text)
     assert "Xero" in page and "Boulangerie Martin SARL" in page
 
 
@@ -162,7 +161,7 @@ def test_invalid_grant_makes_the_integration_expiree(job_app, live, spec, xero):
     refresh_all(job_app, xero)
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).status is IntegrationStatus.EXPIRED
-    page = html.unescape(browser.get(f"/dossiers/{dossier_id}/documents").text)
+    page = unescaped(browser.get(f"/dossiers/{dossier_id}/documents").text)
     assert "L'intégration avec Xero a expiré." in page
 
 
@@ -276,7 +275,7 @@ def test_a_disconnected_organisation_answers_403_and_the_integration_is_expiree(
         assert integration.status is IntegrationStatus.EXPIRED
     forbidden = [e for e in spec.exchanges if e.status == 403]
     assert forbidden and b"AuthenticationUnsuccessful" in forbidden[0].answer
-    page = html.unescape(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
+    page = unescaped(browser.get(f"/dossiers/{dossier_id}/integrations/{integration_id}").text)
     assert "Expirée" in page and "Se reconnecter" in page
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import html
-
 from sqlalchemy import func, select
 
-from tests.conftest import run_worker_burst
+from tests.conftest import run_worker_burst, unescaped
 from tests.http_user import Browser
 from webapp.extensions import db
 from webapp.models import ListItem, ListKind
@@ -62,5 +60,5 @@ def new_bill(
     coded = browser.post_form(
         show, {"party_id": ids["edf"], "account_id": ids["account"], "tax_rate_id": ids["tax"]}, page=show
     )
-    assert "enregistré : Prêt" in html.unescape(coded.text)
+    assert "enregistré : Prêt" in unescaped(coded.text)
     return document_id

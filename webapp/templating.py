@@ -81,7 +81,8 @@ def percent_fr(value: int | float | Decimal | None) -> str:
     '5.5%' in English; its decimals kept."""
     if value is None:
         return "—"
-    return format_percent(Decimal(str(value)) / 100, locale=_locale_and_zone()[0], decimal_quantization=False)
+    rate = Decimal(str(float(value))) / 100
+    return format_percent(rate, locale=_locale_and_zone()[0], decimal_quantization=False)
 
 
 @lru_cache(maxsize=64)

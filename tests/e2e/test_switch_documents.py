@@ -62,7 +62,7 @@ def test_a_waiting_invoice_follows_the_change_to_xero_and_is_published_there_onc
     page.get_by_role("navigation", name="Menu du dossier").get_by_role("link", name="Documents").click()
     waiting = page.locator("#waiting-elsewhere")
     expect(waiting).to_contain_text(
-        "1 facture(s) en attente sont encore codée(s) sur les listes du logiciel précédent."
+        "1 facture en attente est encore codée sur les listes du logiciel précédent."
     )
     waiting.get_by_role("link", name="Paramètres du dossier › Intégration").click()
     page.get_by_role("button", name="Transférer les règles").click()
