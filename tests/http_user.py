@@ -8,7 +8,7 @@ import re
 import requests
 from sqlalchemy import select
 
-from tests.conftest import SANDBOX_CONTROL_TOKEN, run_worker_burst, unescaped
+from tests.conftest import SANDBOX_CONTROL_TOKEN, plain_spaces, run_worker_burst, unescaped
 from webapp.extensions import db
 from webapp.models import Integration
 
@@ -36,7 +36,8 @@ _TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"|name="csrf_token" value="([^"]+)"
 
 
 def toast_of(response: requests.Response) -> str:
-    return json.loads(response.headers["HX-Trigger"])["raccord:toast"]["message"]
+    """The toast's text, with French typography's no-break spaces as ordinary ones (see text_of)."""
+    return plain_spaces(json.loads(response.headers["HX-Trigger"])["raccord:toast"]["message"])
 
 
 def token_in(page: str) -> str:

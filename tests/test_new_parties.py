@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import run_worker_burst, unescaped
+from tests.conftest import plain_spaces, run_worker_burst, unescaped
 from tests.http_user import COMPANY, Browser, controls_api
 from tests.test_publishing import click_publish, status_of, upstream_invoices
 from webapp.extensions import db
@@ -259,7 +259,7 @@ def test_with_the_warning_setting_the_invoice_waits_until_the_user_agrees(job_ap
     run_worker_burst(job_app)
     document = status_of(job_app, document_id)
     assert document.status is DocumentStatus.TO_REVIEW
-    assert document.hold_reason.startswith(
+    assert plain_spaces(document.hold_reason).startswith(
         "Fournisseur absent de Compta Démo : « Nouvelle Minoterie » sera créé"
     )
     assert upstream_invoices(live) == [] and sandbox_count(job_app, "suppliers", "Nouvelle Minoterie") == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 from sqlalchemy import select
 
-from tests.conftest import run_worker_burst, unescaped
+from tests.conftest import plain_spaces, run_worker_burst, unescaped
 from tests.http_user import COMPANY, Browser, controls_api
 from tests.test_reconnect import expire, reconnect
 from webapp.extensions import db
@@ -90,7 +90,10 @@ def test_an_account_archived_upstream_fails_with_both_messages(job_app, live, do
     run_worker_burst(job_app)
     document = status_of(job_app, document_id)
     assert document.status is DocumentStatus.FAILED
-    assert document.failure_reason == "Le logiciel comptable a refusé la demande : 606100 is archived"
+    assert (
+        plain_spaces(document.failure_reason)
+        == "Le logiciel comptable a refusé la demande : 606100 is archived"
+    )
     assert "606100 is archived" in document.failure_detail
     listed = unescaped(browser.get(f"/dossiers/{dossier_id}/documents?statut=echec").text)
     assert "Échec" in listed and "Réponse du logiciel" in listed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import csrf_token, login, text_of
+from tests.conftest import csrf_token, login, plain_spaces, text_of
 from tests.factories import make_dossier, make_integration, make_item, make_organisation, make_user
 from webapp.extensions import db
 from webapp.models import Event, ListKind, PartyKind, Rule
@@ -122,7 +122,7 @@ def test_a_supplier_rule_with_every_field_is_created(client, world):
         True,
         True,
     )
-    assert db.session.scalar(select(Event.message).where(Event.kind == "rule.created")) == (
+    assert plain_spaces(db.session.scalar(select(Event.message).where(Event.kind == "rule.created"))) == (
         "Règle fournisseur « EDF Entreprises » créée."
     )
 
