@@ -305,7 +305,14 @@ def test_the_main_pages_carry_french_typography(app, client, demo):
         base,
         f"{base}/documents",
         f"{base}/integrations/{integration_id}",
+        f"{base}/integrations/{integration_id}/changer",
         f"{base}/listes/suppliers",
+        f"{base}/listes/tax_rates",
+        f"{base}/regles/fournisseurs",
+        f"{base}/parametres",
+        f"{base}/parametres/connexions",
+        f"{base}/parametres/codage",
+        "/profil",
     ]
     staff = app.test_client()
     login(staff, "support@raccord.test", "support")
