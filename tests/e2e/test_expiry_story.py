@@ -111,7 +111,7 @@ def test_expiry_story(page, job_app, live, worker):
     assert rule_snapshot(job_app) == rule_before
 
     page.get_by_role("button", name="Republier les factures en échec (1)").click()
-    expect(page.locator("#toasts")).to_contain_text("Publication relancée pour 1 facture(s).")
+    expect(page.locator("#toasts")).to_contain_text("Publication relancée pour 1 facture.")
     row = page.locator("#documents tbody tr", has_text="F-2026-102")
     expect(row).to_contain_text("Publié", timeout=60_000)
     upstream = controls_api.get(invoices, timeout=10).json()["items"]

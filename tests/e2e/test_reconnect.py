@@ -28,7 +28,7 @@ def test_expired_banner_then_se_reconnecter(page, job_app, live):
 
     open_demo_dossier(page, live.url)
 
-    banner = page.get_by_role("alert")
+    banner = page.locator("#bandeau-integration").get_by_role("alert")
     expect(banner).to_contain_text("L'intégration avec Compta Démo a expiré.")
     banner.get_by_role("link", name="Se reconnecter").click()
     expect(page).to_have_url(re.compile(rf"/integrations/{integration_id}#se-reconnecter$"))
@@ -43,5 +43,5 @@ def test_expired_banner_then_se_reconnecter(page, job_app, live):
         "L'intégration avec Compta Démo est de nouveau connectée."
     )
     expect(page.locator(".facts")).to_contain_text("Connectée")
-    expect(page.get_by_role("alert")).to_have_count(0)
+    expect(page.locator("#bandeau-integration").get_by_role("alert")).to_have_count(0)
     expect(page.locator("tr[data-list='suppliers']")).to_contain_text("30")

@@ -102,7 +102,7 @@ def test_support_story(page, job_app, live, worker):
     page.get_by_role("link", name="Ouvrir ses écrans").click()
 
     # Replay 'Se reconnecter' in the copy.
-    banner = page.get_by_role("alert")
+    banner = page.locator("#bandeau-integration").get_by_role("alert")
     expect(banner).to_contain_text("L'intégration avec Compta Démo a expiré.")
     banner.get_by_role("link", name="Se reconnecter").click()
     page.get_by_role("button", name="Se reconnecter").click()

@@ -66,8 +66,8 @@ def test_a_waiting_invoice_follows_the_change_to_xero_and_is_published_there_onc
     )
     waiting.get_by_role("link", name="Paramètres du dossier › Intégration").click()
     page.get_by_role("button", name="Transférer les règles").click()
-    expect(page.get_by_text("Documents : 1 transféré(s), dont 0 à réviser.")).to_be_visible(timeout=60_000)
-    page.get_by_role("link", name="1 prêt(s) à publier").click()
+    expect(page.get_by_text("Documents : 1 transféré, dont 0 à réviser.")).to_be_visible(timeout=60_000)
+    page.get_by_role("link", name="1 prêt à publier").click()
 
     row = page.locator("#documents tbody tr", has_text="F-2026-202")
     expect(row).to_contain_text("606100")

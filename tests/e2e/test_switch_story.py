@@ -67,9 +67,7 @@ def test_change_software_transfer_the_rules_disconnect_and_find_them_again(page,
 
     # The lists have loaded: 'Transférer les règles' is offered, without a reload.
     page.get_by_role("button", name="Transférer les règles").click()
-    expect(page.get_by_text("Transfert terminé : 1 règle(s) transférée(s) entières")).to_be_visible(
-        timeout=60_000
-    )
+    expect(page.get_by_text("Transfert terminé : 1 règle transférée entière")).to_be_visible(timeout=60_000)
     page.get_by_role("link", name="EDF Entreprises").click()
     expect(page.get_by_role("heading", name="Règle du fournisseur « EDF Entreprises »")).to_be_visible()
     with job_app.app_context():
