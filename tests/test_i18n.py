@@ -329,7 +329,23 @@ def test_the_main_pages_carry_french_typography(app, client, demo):
         for bad in (" :", " ;", " ?", " !", "« ", " »"):
             at = text.find(bad)
             assert at < 0, f"{url}: ordinary space in {bad!r}: …{text[max(0, at - 40) : at + 20]}…"
+        if "/listes/" in url:
+            assert not re.search(r"\b\d{9}\b", text), f"{url}: a SIREN not grouped"
     every = "\n".join(checked)
     assert f"732{NNBSP}829{NNBSP}320" in every or re.search(rf"\d{{3}}{NNBSP}\d{{3}}{NNBSP}\d{{3}}", every)
     assert not re.search(r"\b\d{3} \d{3} \d{3}\b", every), "a SIREN grouped by ordinary spaces"
     assert f"{NBSP}:" in every and f"«{NBSP}" in every
+
+
+def test_a_date_and_time_reads_in_the_users_language(app):
+    from datetime import UTC, datetime
+
+    from flask_babel import force_locale
+
+    from webapp.templating import datetime_fr
+
+    moment = datetime(2026, 12, 2, 1, 59, tzinfo=UTC)
+    with app.test_request_context():
+        assert datetime_fr(moment) == "02/12/2026 à 02:59"
+    with app.test_request_context(), force_locale("en"):
+        assert datetime_fr(moment) == "02/12/2026 at 02:59"

@@ -22,8 +22,12 @@ from flask_babel import (
 from webapp.live import live
 from webapp.models.base import utcnow
 from webapp.models.integration import ListKind
+from webapp.typography import siren_grouped
 
 HTMX_DIR = files("js_lib_htmx") / "static" / "htmx"
+
+
+_DATETIME_PATTERNS = {"fr": "dd/MM/yyyy 'à' HH:mm", "en": "dd/MM/yyyy 'at' HH:mm"}
 
 
 # Babel's output depends only on the value, the locale and the time zone: it is kept for the values
@@ -33,7 +37,9 @@ def _babel_formatted(kind: str, value, _locale: str, _timezone: str) -> str:
     if kind == "date":
         return format_date(value, "dd/MM/yyyy")
     if kind == "datetime":
-        return format_datetime(value, "dd/MM/yyyy 'à' HH:mm")
+        # « le 02/12/2026 à 02:59 » in French, "02/12/2026 at 02:59" in English (the day first, as the
+        # dates are read in the rest of the page).
+        return format_datetime(value, _DATETIME_PATTERNS.get(_locale[:2], _DATETIME_PATTERNS["fr"]))
     return format_decimal(value)
 
 
@@ -125,6 +131,7 @@ def init_app(app: Flask) -> None:
         number_fr=number_fr,
         money_fr=money_fr,
         percent_fr=percent_fr,
+        siren=lambda value: siren_grouped(value) if value else value,
     )
     app.jinja_env.globals["app_name"] = "Raccord"
     app.jinja_env.globals["list_kinds"] = list(ListKind)
