@@ -78,11 +78,20 @@ ITEM_FIELDS = (
 )
 
 
-def rules_outcome(whole: int, partial: int, refused: int) -> str:
-    """'2 entières, aucune avec des champs vides, 1 non transférée': the party rules a transfer wrote."""
+def rules_outcome(whole: int, partial: int, refused: int, *, named: bool = False) -> str:
+    """'2 entières, aucune avec des champs vides, 1 non transférée': the party rules a transfer wrote;
+    `named` says the rules in the first count ('2 règles transférées entières, …'), as the job does."""
+    if named:
+        first = (
+            _("aucune règle transférée entière")
+            if whole == 0
+            else ngettext("%(num)d règle transférée entière", "%(num)d règles transférées entières", whole)
+        )
+    else:
+        first = _("aucune entière") if whole == 0 else ngettext("%(num)d entière", "%(num)d entières", whole)
     return ", ".join(
         (
-            _("aucune entière") if whole == 0 else ngettext("%(num)d entière", "%(num)d entières", whole),
+            first,
             _("aucune avec des champs vides")
             if partial == 0
             else ngettext("%(num)d avec des champs vides", "%(num)d avec des champs vides", partial),
