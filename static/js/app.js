@@ -117,6 +117,16 @@
       return !Array.prototype.some.call(region.querySelectorAll("form"), isDirty);
     });
     if (!regions.length) { event.preventDefault(); return; }
+    event.detail.path = window.location.pathname + window.location.search;
+    // The page as a reload would give it, not the fragment an htmx request to that address gets.
+    delete event.detail.headers["HX-Request"];
+    event.detail.elt.setAttribute("hx-select-oob", regions.map(function (region) { return region.id; }).join(","));
+  });
+
+  // What is open is read when the answer is about to be swapped in, not when it was asked for: a menu
+  // opened while the page was being fetched stays open too.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (!isListener(event)) { return; }
     opened = Array.prototype.map.call(document.querySelectorAll("[data-live] details[open][id]"), function (d) {
       return d.id;
     });
@@ -125,10 +135,6 @@
         var focused = menuItems(menu).indexOf(document.activeElement);
         return { id: menu.id, focused: focused, onButton: menuButton(menu) === document.activeElement };
       });
-    event.detail.path = window.location.pathname + window.location.search;
-    // The page as a reload would give it, not the fragment an htmx request to that address gets.
-    delete event.detail.headers["HX-Request"];
-    event.detail.elt.setAttribute("hx-select-oob", regions.map(function (region) { return region.id; }).join(","));
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {
