@@ -186,6 +186,10 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
     if control_token is not None and len(control_token) < 32:
         raise ConfigError("SANDBOX_CONTROL_TOKEN doit faire au moins 32 caractères.")
 
+    metrics_token = env_secret(env, "METRICS_TOKEN")
+    if metrics_token is not None and len(metrics_token) < 32:
+        raise ConfigError("METRICS_TOKEN doit faire au moins 32 caractères.")
+
     config: dict[str, Any] = {
         "RACCORD_ENV": environment,
         "SECRET_KEY": secret_key,
@@ -235,6 +239,8 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "SANDBOX_CLIENT_ID": env.get("SANDBOX_CLIENT_ID", "raccord"),
         # The controls' JSON API for automation (tests, support scripts); without it, staff only.
         "SANDBOX_CONTROL_TOKEN": control_token,
+        # Prometheus' scraper sends it as a bearer token to /metrics; without it, staff only.
+        "METRICS_TOKEN": metrics_token,
         # None: derived from SECRET_KEY once the app's final settings are known (derived_settings).
         "SANDBOX_CLIENT_SECRET": env_secret(env, "SANDBOX_CLIENT_SECRET"),
         "PROVIDER_TIMEOUT": env_float(env, "PROVIDER_TIMEOUT", 30.0, minimum=1.0),

@@ -1,13 +1,16 @@
 """GET /healthz: is this web process able to serve? The database and Redis are both asked.
-GET /robots.txt: a constant page (nothing here is for search engines; bench/pages.py compares to it)."""
+GET /robots.txt: a constant page (nothing here is for search engines; bench/pages.py compares to it).
+GET /metrics: the operators' figures for Prometheus (webapp/metrics.py), for staff or the scraper's token."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 
 import redis
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -49,3 +52,31 @@ ROBOTS = "User-agent: *\nDisallow: /\n"
 @bp.get("/robots.txt")
 def robots():
     return Response(ROBOTS, mimetype="text/plain")
+
+
+def _may_read_metrics() -> bool:
+    """Staff signed in, or Prometheus with METRICS_TOKEN as its bearer token (compared in constant time)."""
+    token = current_app.config.get("METRICS_TOKEN")
+    header = request.headers.get("Authorization", "")
+    if token and header.startswith("Bearer "):
+        return hmac.compare_digest(header[7:].encode(), token.encode())
+    return bool(current_user.is_authenticated and current_user.is_staff)
+
+
+@bp.get("/metrics")
+def metrics():
+    """For operators only: anyone else is told there is nothing here."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from webapp.metrics import exposition
+
+    if not _may_read_metrics():
+        abort(404)
+    try:
+        body = exposition([current_app.config["JOB_QUEUE"]])
+    except redis.exceptions.RedisError as exc:
+        log.warning("Metrics unavailable: %s", type(exc).__name__)
+        return Response("# Redis indisponible\n", status=503, mimetype="text/plain")
+    response = Response(body, mimetype=CONTENT_TYPE_LATEST)
+    response.headers["Cache-Control"] = "no-store"
+    return response

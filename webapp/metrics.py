@@ -75,7 +75,7 @@ def observe(name: str, value: float, **labels: object) -> None:
     """Count one observation of a histogram: its bucket, the sum and the count."""
     _help, names, buckets = HISTOGRAMS[name]
     field = _field(names, labels)
-    bucket = next((str(bound) for bound in buckets if value <= bound), "+Inf")
+    bucket = next((_le(bound) for bound in buckets if value <= bound), "+Inf")
     try:
         pipe = _redis().pipeline(transaction=False)
         pipe.hincrbyfloat(f"{PREFIX}{name}:bucket:{bucket}", field, 1)
@@ -84,6 +84,11 @@ def observe(name: str, value: float, **labels: object) -> None:
         pipe.execute()
     except Exception:
         log.debug("metric %s not recorded", name, exc_info=True)
+
+
+def _le(bound: float) -> str:
+    """A bucket's bound as Prometheus writes it: 2 is '2.0'."""
+    return repr(float(bound))
 
 
 def _read(key: str) -> dict[tuple[str, ...], float]:
@@ -105,12 +110,12 @@ class RedisCollector:
             yield family
         for name, (help_text, names, buckets) in HISTOGRAMS.items():
             family = HistogramMetricFamily(name, help_text, labels=list(names))
-            per_bucket = {b: _read(f"{PREFIX}{name}:bucket:{b}") for b in [*map(str, buckets), "+Inf"]}
+            per_bucket = {b: _read(f"{PREFIX}{name}:bucket:{b}") for b in [*map(_le, buckets), "+Inf"]}
             sums = _read(f"{PREFIX}{name}:sum")
             counts = _read(f"{PREFIX}{name}:count")
             for labels in sorted(counts):
                 cumulative, rows = 0.0, []
-                for bound in [*map(str, buckets), "+Inf"]:
+                for bound in [*map(_le, buckets), "+Inf"]:
                     cumulative += per_bucket[bound].get(labels, 0.0)
                     rows.append((bound, cumulative))
                 family.add_metric(list(labels), rows, sums.get(labels, 0.0))
