@@ -382,7 +382,7 @@ def test_xero_python_reads_the_refusal_as_a_rate_limit(dialects, live):
     from xero_python.exceptions import RateLimitException
 
     limits = f"{live.url}{LIMITS}"
-    controls_api.post(limits, json={"xero": {"concurrent": 1}, "service_ms": 8000})
+    controls_api.post(limits, json={"xero": {"concurrent": 1}, "service_ms": 6000})
     path, extra = CALLS["xero"]
     holder = threading.Thread(
         target=requests.get,
