@@ -22,7 +22,13 @@ from sandbox.inputs import BadField
 HERE = Path(__file__).resolve().parent
 
 #: Settings the host passes on (the database, and whether it runs tests or production).
-SHARED_SETTINGS = ("SQLALCHEMY_DATABASE_URI", "SQLALCHEMY_ENGINE_OPTIONS", "TESTING", "RACCORD_ENV")
+SHARED_SETTINGS = (
+    "SQLALCHEMY_DATABASE_URI",
+    "SQLALCHEMY_ENGINE_OPTIONS",
+    "TESTING",
+    "RACCORD_ENV",
+    "SANDBOX_VENDOR_LIMITS",  # the dialects enforce the vendors' rate limits (sandbox/limits.py)
+)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
@@ -34,7 +40,7 @@ def create_sandbox_app(
     settings: dict[str, Any], *, secret_key: str, control_token: str | None = None
 ) -> Flask:
     """The sandbox app, on the host's database (`settings`), with its own secret and cookie."""
-    from sandbox import api, controls, oauth
+    from sandbox import api, controls, limits, oauth
     from sandbox.csrf import sandbox_csrf
     from webapp.extensions import db
 
@@ -65,6 +71,7 @@ def create_sandbox_app(
     for dialect in (xero, quickbooks, pennylane, sage):
         app.register_blueprint(dialect.bp)
         app.register_blueprint(dialect.api)
+    limits.init_app(app, settings.get("REDIS_URL"))
 
     app.before_request(_refuse_unstorable_input)
     app.register_error_handler(BadField, _bad_field)

@@ -241,6 +241,8 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "SANDBOX_CONTROL_TOKEN": control_token,
         # Prometheus' scraper sends it as a bearer token to /metrics; without it, staff only.
         "METRICS_TOKEN": metrics_token,
+        # The sandbox's dialects enforce the vendors' published rate limits (sandbox/limits.py).
+        "SANDBOX_VENDOR_LIMITS": env_bool(env, "SANDBOX_VENDOR_LIMITS", False),
         # None: derived from SECRET_KEY once the app's final settings are known (derived_settings).
         "SANDBOX_CLIENT_SECRET": env_secret(env, "SANDBOX_CLIENT_SECRET"),
         "PROVIDER_TIMEOUT": env_float(env, "PROVIDER_TIMEOUT", 30.0, minimum=1.0),
