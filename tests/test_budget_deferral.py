@@ -87,6 +87,12 @@ def deferred_count(job_app) -> float:
         return metrics._read(metrics.PREFIX + "raccord_budget_deferred").get(("sandbox",), 0.0)
 
 
+def refreshes_measured(job_app) -> float:
+    with job_app.app_context():
+        counts = metrics._read(metrics.PREFIX + "raccord_list_refresh_seconds:count")
+    return counts.get(("sandbox", "suppliers", "full"), 0.0)
+
+
 def forget_budget(job_app, integration_id: int) -> None:
     with job_app.app_context():
         budget_for("sandbox", db.session.get(Integration, integration_id).company_id).forget()
@@ -142,9 +148,11 @@ def test_a_refresh_that_would_pass_the_days_budget_waits_for_the_next_day(job_ap
         queue = Queue(job_app.config["JOB_QUEUE"], connection=get_redis())
         ScheduledJobRegistry(queue=queue).remove(job)
         queue.enqueue_job(job)
+    loads_before = refreshes_measured(job_app)
     run_worker_burst(job_app, **env)
     sync = sync_of(job_app, integration_id)
     assert sync.status is SyncStatus.SUCCEEDED and sync.last_error == ""
+    assert refreshes_measured(job_app) == loads_before + 1  # raccord_list_refresh_seconds
     with job_app.app_context():
         assert db.session.get(JobRun, sync.job_run_id).status is JobStatus.SUCCEEDED
 

@@ -212,11 +212,6 @@ def get_connector(key: str, *, company_id: str | None = None) -> Connector:
     return connector
 
 
-def connector_for(integration) -> Connector:
-    """The connector acting for one integration, within its company's budget."""
-    return get_connector(integration.software, company_id=integration.company_id)
-
-
 def _build_connector(key: str) -> Connector:
     if key not in CATALOGUE or not software_status(key).available:
         raise KeyError(key)

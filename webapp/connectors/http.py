@@ -121,9 +121,14 @@ class ProviderHttp:
         vendor = self.budget.vendor if self.budget is not None else self.vendor
         metrics.inc("raccord_vendor_rate_limited", vendor=vendor or "unknown", limit=limit)
         if self.budget is not None:
-            self.budget.penalise(wait, limit)
             if limit == "day":
+                self.budget.penalise(wait, limit)
                 raise self.budget.daily_spent(datetime.now(UTC) + timedelta(seconds=wait))
+            try:
+                self.budget.penalise(wait, limit)
+            except Exception:  # the pause not recorded: this call waits by itself
+                log.warning("The %s budget was not told of a 429", vendor, exc_info=True)
+                self.sleep(wait)
         return wait, limit
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
