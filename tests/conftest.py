@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import html
+import json
 import os
 import re
 import subprocess
@@ -372,6 +373,12 @@ def worker_env(app) -> dict[str, str]:
     )
     if app.config.get("SANDBOX_BASE_URL"):
         env["SANDBOX_BASE_URL"] = app.config["SANDBOX_BASE_URL"]
+    # The companies' call budgets as the test set them on its app (webapp.connectors.limits).
+    if app.config.get("VENDOR_LIMITS"):
+        env["VENDOR_LIMITS"] = json.dumps(app.config["VENDOR_LIMITS"])
+    for name in ("VENDOR_LIMIT_MARGIN", "VENDOR_BUDGET_MAX_WAIT", "VENDOR_BUDGET_SHRINK_SECONDS"):
+        if name in app.config:
+            env[name] = str(app.config[name])
     return env
 
 

@@ -45,13 +45,18 @@ def with_daily_budget(job_app, daily: int) -> dict[str, str]:
     return {"VENDOR_LIMITS": json.dumps(job_app.config["VENDOR_LIMITS"]), "VENDOR_LIMIT_MARGIN": "1"}
 
 
-def spend_the_day(job_app, integration_id: int) -> None:
+def spend_the_day(job_app, integration_id: int, leave: int = 0) -> None:
+    """Calls made to the company today, by other work, until `leave` are left."""
     with job_app.app_context():
-        integration = db.session.get(Integration, integration_id)
-        budget = budget_for("sandbox", integration.company_id)
-        while budget.remaining_today():
+        budget = budget_of(integration_id)
+        while budget.remaining_today() > leave:
             status, _wait, _limit = budget.try_acquire(f"spent-{budget.remaining_today()}")
             assert status == 0
+            budget.release(f"spent-{budget.remaining_today() + 1}")
+
+
+def budget_of(integration_id: int):
+    return budget_for("sandbox", db.session.get(Integration, integration_id).company_id)
 
 
 def suppliers(job_app, integration_id: int) -> set[tuple[str, str, bool]]:
@@ -102,8 +107,16 @@ def test_a_refresh_that_would_pass_the_days_budget_waits_for_the_next_day(job_ap
     browser, dossier_id, integration_id = connected_dossier
     before = suppliers(job_app, integration_id)
     assert sync_of(job_app, integration_id).last_counts["calls_full"] >= 1  # what the load cost
+    with job_app.app_context():  # as if the last load had taken 3 calls: 2 are left today
+        sync = db.session.scalar(
+            select(ListSync).where(
+                ListSync.integration_id == integration_id, ListSync.kind == ListKind.SUPPLIERS
+            )
+        )
+        sync.last_counts = {**sync.last_counts, "calls_full": 3}
+        db.session.commit()
     env = with_daily_budget(job_app, 5)
-    spend_the_day(job_app, integration_id)
+    spend_the_day(job_app, integration_id, leave=2)
     deferred_before = deferred_count(job_app)
 
     page = f"/dossiers/{dossier_id}/listes/suppliers"
@@ -113,6 +126,8 @@ def test_a_refresh_that_would_pass_the_days_budget_waits_for_the_next_day(job_ap
     sync = sync_of(job_app, integration_id)
     assert sync.status is SyncStatus.DEFERRED and DEFERRED.fullmatch(unescaped(sync.last_error))
     assert suppliers(job_app, integration_id) == before  # nothing of the list lost
+    with job_app.app_context():
+        assert budget_of(integration_id).remaining_today() == 2  # not started: nothing spent for nothing
     [job] = scheduled(job_app)
     assert job.func_name == "jobs.lists.refresh_list" and list(job.args) == [
         integration_id,
