@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import html
+import json
 import os
 import re
 import subprocess
@@ -348,8 +349,11 @@ def job_app(database_url: str, redis_url: str):
     app = make_app(database_url, REDIS_URL=redis_url, JOB_QUEUE=queue)
     yield app
     connection = redis.Redis.from_url(redis_url)
-    for key in connection.scan_iter(f"*{queue}*"):
-        connection.delete(key)
+    # The queue's keys, and the companies' call budgets (webapp.connectors.limits): the sandbox's
+    # companies have the same ids in every test, and a pause after a 429 must not outlive its test.
+    for pattern in (f"*{queue}*", "raccord:budget:*"):
+        for key in connection.scan_iter(pattern):
+            connection.delete(key)
     connection.close()
 
 
@@ -369,6 +373,12 @@ def worker_env(app) -> dict[str, str]:
     )
     if app.config.get("SANDBOX_BASE_URL"):
         env["SANDBOX_BASE_URL"] = app.config["SANDBOX_BASE_URL"]
+    # The companies' call budgets as the test set them on its app (webapp.connectors.limits).
+    if app.config.get("VENDOR_LIMITS"):
+        env["VENDOR_LIMITS"] = json.dumps(app.config["VENDOR_LIMITS"])
+    for name in ("VENDOR_LIMIT_MARGIN", "VENDOR_BUDGET_MAX_WAIT", "VENDOR_BUDGET_SHRINK_SECONDS"):
+        if name in app.config:
+            env[name] = str(app.config[name])
     return env
 
 

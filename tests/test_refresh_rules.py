@@ -86,8 +86,8 @@ def supplier(external_id: str, name: str, active: bool = True, vat: str | None =
 @pytest.fixture
 def software(monkeypatch) -> ScriptedSoftware:
     scripted = ScriptedSoftware()
-    monkeypatch.setattr("webapp.services.lists.get_connector", lambda key: scripted)
-    monkeypatch.setattr("webapp.services.integrations.get_connector", lambda key: scripted)
+    monkeypatch.setattr("webapp.services.lists.get_connector", lambda key, **_kw: scripted)
+    monkeypatch.setattr("webapp.services.integrations.get_connector", lambda key, **_kw: scripted)
     return scripted
 
 

@@ -20,6 +20,7 @@ from webapp.models import (
     DocumentStatus,
     Dossier,
     Event,
+    Integration,
     IntegrationStatus,
     JobRun,
     JobStatus,
@@ -348,3 +349,25 @@ def worker_for_health(job_app):
             time.sleep(0.2)
     yield process
     process.stop()
+
+
+def test_the_dossier_view_shows_the_companys_call_budget_at_its_software(app, client, cabinet):
+    from webapp.connectors.limits import budget_for
+
+    app.config["VENDOR_LIMITS"] = {"sandbox": {"rates": [[60, 5]], "concurrency": 2, "daily": 8}}
+    app.config["VENDOR_LIMIT_MARGIN"] = 1.0
+    integration = db.session.get(Integration, cabinet["integration"])
+    budget = budget_for("sandbox", integration.company_id)
+    for call in range(3):
+        assert budget.try_acquire(f"call-{call}")[0] == 0
+        if call == 0:
+            budget.release("call-0")  # made; the two others are still under way
+    budget.penalise(600, "minute")
+    login(client, *STAFF)
+    page = text_of(client.get(f"/support/dossiers/{cabinet['dossier']}"))
+    block = page.split('id="budget"')[1].split("</table>")[0]
+    assert "Demandes à Compta Démo pour cette société" in page
+    assert re.search(r"Dernière minute</th><td[^>]*>3 sur 5<", block)
+    assert re.search(r"En cours</th><td[^>]*>2 sur 2<", block)
+    assert re.search(r"Aujourd'hui</th><td[^>]*>3 sur 8<", block)
+    assert "En pause (réponse 429)" in block and "(minute)" in block and "Rythme réduit" in block

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -61,6 +62,19 @@ def env_rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
             f"« 5 per minute; 30 per hour » (reçu : {raw!r})."
         ) from None
     return raw
+
+
+def env_json_object(env: Mapping[str, str], name: str) -> dict[str, Any]:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} doit être un objet JSON.")
+    return value
 
 
 def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
@@ -263,6 +277,14 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "CONSENT_NOTICE_DAYS": env_int(env, "CONSENT_NOTICE_DAYS", 30, minimum=1),
         # Intuit sends no Retry-After with its 429 and asks for a 60-second wait.
         "QUICKBOOKS_THROTTLE_WAIT": env_float(env, "QUICKBOOKS_THROTTLE_WAIT", 60.0),
+        # Each company's call budget at its software (webapp.connectors.limits): the vendors' documented
+        # limits, overridden per vendor by VENDOR_LIMITS (JSON, e.g. {"xero": {"rates": [[60, 30]]}}),
+        # kept under them by the margin (rates and daily budgets; concurrency is kept as documented).
+        "VENDOR_LIMITS": env_json_object(env, "VENDOR_LIMITS"),
+        "VENDOR_LIMIT_MARGIN": env_float(env, "VENDOR_LIMIT_MARGIN", 0.9, minimum=0.05),
+        "VENDOR_BUDGET_MAX_WAIT": env_float(env, "VENDOR_BUDGET_MAX_WAIT", 120.0),
+        "VENDOR_BUDGET_SHRINK_SECONDS": env_float(env, "VENDOR_BUDGET_SHRINK_SECONDS", 600.0),
+        "VENDOR_BUDGET_SHRINK_FACTOR": env_float(env, "VENDOR_BUDGET_SHRINK_FACTOR", 0.5, minimum=0.01),
         **vendor_settings(env),
     }
     return config

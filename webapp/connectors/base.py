@@ -41,6 +41,17 @@ class RateLimited(ConnectorError):
         self.retry_after = retry_after
 
 
+class DailyBudgetSpent(ConnectorError):
+    """The company's calls for the day at its software are spent (webapp.connectors.limits): the work
+    waits for `resume_at` (an aware UTC datetime) instead of failing half-way."""
+
+    message = _l("La limite quotidienne de demandes du logiciel comptable pour cette société est atteinte.")
+
+    def __init__(self, resume_at: datetime, message: str | None = None, *, detail: str = ""):
+        super().__init__(message, detail=detail)
+        self.resume_at = resume_at
+
+
 class ProviderError(ConnectorError):
     message = _l("Le logiciel comptable est indisponible pour le moment. Réessayez plus tard.")
 

@@ -197,7 +197,22 @@ def sandbox_base_url() -> str:
     raise RuntimeError("SANDBOX_BASE_URL is not set and there is no request to derive it from")
 
 
-def get_connector(key: str) -> Connector:
+def get_connector(key: str, *, company_id: str | None = None) -> Connector:
+    """The connector of software `key`. Given the company it acts for (`Integration.company_id`), its
+    calls keep to that company's shared budget (webapp.connectors.limits); connecting, before the
+    company is known, goes without."""
+    connector = _build_connector(key)
+    http = getattr(connector, "http", None)
+    if http is not None:
+        http.vendor = key
+        if company_id:
+            from webapp.connectors.limits import budget_for
+
+            http.budget = budget_for(key, company_id)
+    return connector
+
+
+def _build_connector(key: str) -> Connector:
     if key not in CATALOGUE or not software_status(key).available:
         raise KeyError(key)
     config = current_app.config

@@ -7,14 +7,19 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from webapp import metrics
 from webapp.connectors.base import AccessTokenRejected, ProviderError, ProviderValidationError, RateLimited
+
+if TYPE_CHECKING:
+    from webapp.connectors.limits import Budget
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,58 @@ class ProviderHttp:
         self.default_retry_after = default_retry_after
         # Who answered, in the messages about answers that could not be read.
         self.software = software
+        # The company's call budget (webapp.connectors.limits), when the connector acts for one.
+        self.budget: Budget | None = None
+        # Which software, in the operators' figures; and how many calls went out (each attempt).
+        self.vendor = ""
+        self.calls = 0
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One attempt, within the company's budget, counted in the operators' figures."""
+        vendor = self.budget.vendor if self.budget is not None else self.vendor
+        outcome = ""  # none: the budget refused, nothing went out
+        try:
+            if self.budget is None:
+                outcome = "unreachable"
+                self.calls += 1
+                response = self.session.request(method, url, timeout=self.policy.timeout, **kwargs)
+            else:
+                with self.budget.slot():
+                    outcome = "unreachable"
+                    self.calls += 1
+                    response = self.session.request(method, url, timeout=self.policy.timeout, **kwargs)
+            status = response.status_code
+            if status == 429:
+                outcome = "rate_limited"
+            elif status >= 500:
+                outcome = "server_error"
+            elif status >= 400:
+                outcome = "client_error"
+            else:
+                outcome = "ok"
+            return response
+        finally:
+            if outcome:
+                metrics.inc("raccord_vendor_calls", vendor=vendor or "unknown", outcome=outcome)
+
+    def _rate_limited(self, response: requests.Response) -> tuple[float, str]:
+        """How long the software asks to wait, and which of its limits was reached, from its answer:
+        Retry-After (Xero, Pennylane; QuickBooks sends none: its 60 seconds), and Xero's
+        X-Rate-Limit-Problem (minute, day, concurrent, appminute). Told to the company's budget."""
+        wait = parse_retry_after(response.headers.get("Retry-After"), self.default_retry_after)
+        limit = (response.headers.get("X-Rate-Limit-Problem") or "").strip().lower() or "rate"
+        vendor = self.budget.vendor if self.budget is not None else self.vendor
+        metrics.inc("raccord_vendor_rate_limited", vendor=vendor or "unknown", limit=limit)
+        if self.budget is not None:
+            if limit == "day":
+                self.budget.penalise(wait, limit)
+                raise self.budget.daily_spent(datetime.now(UTC) + timedelta(seconds=wait))
+            try:
+                self.budget.penalise(wait, limit)
+            except Exception:  # the pause not recorded: this call waits by itself
+                log.warning("The %s budget was not told of a 429", vendor, exc_info=True)
+                self.sleep(wait)
+        return wait, limit
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """The response of a successful call (2xx), or a typed error after bounded retries."""
@@ -80,12 +137,8 @@ class ProviderHttp:
         while True:
             attempt += 1
             try:
-                response = self.session.request(method, url, timeout=self.policy.timeout, **kwargs)
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-            ) as exc:
+                response = self._send(method, url, **kwargs)
+            except TRANSIENT_FAILURES as exc:
                 if attempt > self.policy.max_retries:
                     raise ProviderError(
                         _("Le logiciel comptable ne répond pas. Réessayez dans quelques minutes."),
@@ -96,11 +149,13 @@ class ProviderHttp:
 
             status = response.status_code
             if status == 429:
-                wait = parse_retry_after(response.headers.get("Retry-After"), self.default_retry_after)
+                wait, limit = self._rate_limited(response)
                 if attempt > self.policy.max_retries or wait > self.policy.max_retry_after:
                     raise RateLimited(wait, detail=_snippet(response))
-                log.info("Rate limited by %s, waiting %.1fs", url.split("?")[0], wait)
-                self.sleep(wait)
+                log.info("Rate limited (%s) by %s, waiting %.1fs", limit, url.split("?")[0], wait)
+                if self.budget is None:
+                    self.sleep(wait)
+                # else: the budget's pause holds this call, and every other to the company, until then
                 continue
             if status >= 500:
                 if attempt > self.policy.max_retries:

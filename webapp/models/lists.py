@@ -108,6 +108,9 @@ class SyncStatus(enum.StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # The company's daily budget at its software is spent: the refresh waits for the next day, its
+    # job scheduled, the list as it was (last_error says when it resumes). Fits the column as is.
+    DEFERRED = "deferred"
 
 
 class ListSync(db.Model):

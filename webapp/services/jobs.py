@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 import redis
@@ -44,6 +45,17 @@ class JobBackendUnavailable(RuntimeError):
 
 class UserFacingJobError(Exception):
     """A failure whose message is safe to show the user, in French."""
+
+
+class JobDeferred(Exception):  # noqa: N818 (not an error: the job is put off)
+    """The job cannot do its work before `at` (an aware datetime): the company's daily budget at its
+    software is spent. Raised by the job's work, it is scheduled again for `at` under the same
+    JobRun, which stays waiting with `message` (French) instead of ending failed."""
+
+    def __init__(self, at: datetime, message: str):
+        super().__init__(message)
+        self.at = at
+        self.message = message
 
 
 # --- the backend --------------------------------------------------------------------------
@@ -213,11 +225,15 @@ def tracked_job(func: Callable[P, R]) -> Callable[P, R]:
             run.started_at = utcnow()
             db.session.commit()
         outcome_status, outcome_message = JobStatus.FAILED, str(UNEXPECTED_MESSAGE)
+        deferred: JobDeferred | None = None
         try:
             result = func(*args, **kwargs)
             outcome_status = JobStatus.SUCCEEDED
             outcome_message = result if isinstance(result, str) else ""
             return result
+        except JobDeferred as exc:
+            deferred = exc
+            return exc.message  # type: ignore[return-value]  # this RQ job ends; its run goes on
         except UserFacingJobError as exc:
             outcome_message = str(exc)
             raise
@@ -227,7 +243,15 @@ def tracked_job(func: Callable[P, R]) -> Callable[P, R]:
         finally:
             if outcome_status is JobStatus.FAILED:
                 db.session.rollback()
-            run = _run_for_job(job)
+            waiting = False
+            if deferred is not None and job is not None:
+                try:
+                    _schedule_again(job, deferred)
+                    waiting = True  # the run waits, queued for later
+                except redis.exceptions.RedisError as exc:
+                    log.warning("Could not schedule job %s again: %s", job.id, exc)
+                    outcome_message = str(UNAVAILABLE_MESSAGE)
+            run = None if waiting else _run_for_job(job)
             if run is not None:
                 run.status = outcome_status
                 run.message = outcome_message
@@ -236,6 +260,27 @@ def tracked_job(func: Callable[P, R]) -> Callable[P, R]:
                 db.session.commit()
 
     return wrapper
+
+
+def _schedule_again(job: Job, deferred: JobDeferred) -> None:
+    """The same work, with the same arguments, scheduled for `deferred.at` under the same JobRun."""
+    run = _run_for_job(job)
+    rq_job_id = str(uuid.uuid4())
+    get_queue().enqueue_at(
+        deferred.at,
+        job.func_name,
+        *job.args,
+        job_id=rq_job_id,
+        meta={"job_run_id": run.id if run else None, "progress": 0, "message": deferred.message},
+        result_ttl=86400,
+        failure_ttl=7 * 86400,
+        **job.kwargs,
+    )
+    if run is not None:
+        run.rq_job_id = rq_job_id
+        run.status = JobStatus.QUEUED
+        run.message = deferred.message
+        db.session.commit()
 
 
 def _run_for_job(job: Job | None) -> JobRun | None:

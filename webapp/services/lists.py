@@ -17,8 +17,16 @@ from flask_babel import ngettext
 from sqlalchemy import delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from webapp.connectors.base import ConnectorError, IntegrationExpired, RateLimited, checked_item
-from webapp.connectors.catalogue import get_connector
+from webapp import metrics
+from webapp.connectors.base import (
+    ConnectorError,
+    DailyBudgetSpent,
+    IntegrationExpired,
+    RateLimited,
+    checked_item,
+)
+from webapp.connectors.catalogue import get_connector, software_name
+from webapp.connectors.limits import when_words
 from webapp.extensions import db
 from webapp.models import (
     Integration,
@@ -37,6 +45,7 @@ from webapp.services.events import record_event
 from webapp.services.integrations import LiveTokens, disconnected_message, expired_message, mark_expired
 from webapp.services.jobs import (
     JobBackendUnavailable,
+    JobDeferred,
     UserFacingJobError,
     get_redis,
     job_view,
@@ -83,17 +92,20 @@ def syncs_by_kind(integration: Integration) -> dict[ListKind, ListSync]:
     return {kind: found.get(kind) or sync_for(integration, kind) for kind in ALL_KINDS}
 
 
+#: A list whose refresh is under way or waiting for its time: a second click joins it.
+BUSY = (SyncStatus.RUNNING, SyncStatus.DEFERRED)
+
+
 def _release_if_stale(sync: ListSync) -> None:
-    """A sync left 'running' by a worker that died: its job says failed, so the list is free again."""
-    if sync.status is not SyncStatus.RUNNING or sync.job_run_id is None:
+    """A sync left 'running' (or waiting for the next day) by a worker that died, or a job the queue
+    lost: its job says failed, so the list is free again."""
+    if sync.status not in BUSY or sync.job_run_id is None:
         return
     run = db.session.get(JobRun, sync.job_run_id)
     if run is not None and job_view(run).finished:
         db.session.execute(
             update(ListSync)
-            .where(
-                ListSync.id == sync.id, ListSync.status == SyncStatus.RUNNING, ListSync.job_run_id == run.id
-            )
+            .where(ListSync.id == sync.id, ListSync.status.in_(BUSY), ListSync.job_run_id == run.id)
             .values(status=SyncStatus.FAILED, last_error=run.message or _("Le chargement s'est interrompu."))
         )
         db.session.commit()
@@ -113,10 +125,11 @@ def start_refresh(
     sync = sync_for(integration, kind)
     _release_if_stale(sync)
     previous = {"status": sync.status, "last_error": sync.last_error, "job_run_id": sync.job_run_id}
-    # Claim the list with one conditional UPDATE: of two concurrent clicks, only one wins.
+    # Claim the list with one conditional UPDATE: of two concurrent clicks, only one wins. A refresh
+    # put off to the next day is joined too: the company's calls for the day are spent.
     claimed = db.session.execute(
         update(ListSync)
-        .where(ListSync.id == sync.id, ListSync.status != SyncStatus.RUNNING)
+        .where(ListSync.id == sync.id, ListSync.status.not_in(BUSY))
         .values(status=SyncStatus.RUNNING, last_attempt_at=utcnow(), last_error="", job_run_id=None)
     ).rowcount
     db.session.commit()
@@ -154,6 +167,9 @@ def request_refresh(integration: Integration, kind: ListKind | None, user: User 
             start_refresh_all(integration, user)
             return {"message": _("Le chargement des listes a commencé."), "level": "info"}
         start_refresh(integration, kind, user)
+        sync = sync_for(integration, kind)
+        if sync.status is SyncStatus.DEFERRED:
+            return {"message": sync.last_error, "level": "info"}
         return {
             "message": _("Le chargement de la liste « %(list)s » a commencé.", list=kind.label),
             "level": "info",
@@ -278,14 +294,24 @@ def run_refresh(
     since = None
     if changes_only and sync.last_loaded_at is not None:
         since = sync.last_loaded_at - INCREMENTAL_OVERLAP
+    mode = "full" if since is None else "changes"
+    if sync.status is SyncStatus.DEFERRED:  # the next day has come: the refresh put off runs now
+        db.session.execute(
+            update(ListSync)
+            .where(ListSync.id == sync.id, ListSync.status == SyncStatus.DEFERRED)
+            .values(status=SyncStatus.RUNNING, last_attempt_at=utcnow(), last_error="")
+        )
+        db.session.commit()
     lock = _list_lock(integration_id, kind, run_key)
+    connector = None
     try:
         _clear_staging(integration_id, kind)
         received = 0
         try:
             if integration.status is not IntegrationStatus.CONNECTED:
                 raise IntegrationExpired()
-            connector = get_connector(integration.software)
+            connector = get_connector(integration.software, company_id=integration.company_id)
+            _check_daily_budget(connector, sync, mode)
             tokens = LiveTokens(integration_id)
             staging_insert = ListItemStaging.__table__.insert()
             pages = connector.iter_pages(tokens, kind, since=since)  # type: ignore[arg-type]
@@ -317,6 +343,13 @@ def run_refresh(
                 "fetch_s": round(fetched_at - started, 2),
                 "merge_s": round(time.monotonic() - fetched_at, 2),
             }
+        except DailyBudgetSpent as exc:
+            # Before reading, or half-way: nothing merged, the list stays as it was, and the same
+            # refresh waits for the day's budget to come back.
+            db.session.rollback()
+            _clear_staging(integration_id, kind)
+            _defer(integration, sync.id, kind, exc, job_run_id, received)
+            raise JobDeferred(exc.resume_at, deferred_message(integration, exc)) from None
         except ConnectorError as exc:
             db.session.rollback()
             _clear_staging(integration_id, kind)
@@ -351,6 +384,13 @@ def run_refresh(
             log.warning("List refresh lock was already gone for %s/%s", integration_id, kind.value)
 
     duration = round(time.monotonic() - started, 2)
+    metrics.observe(
+        "raccord_list_refresh_seconds",
+        time.monotonic() - started,
+        vendor=integration.software,
+        list=kind.value,
+        mode=mode,
+    )
     record_event(
         dossier_id=integration.dossier_id,
         integration_id=integration_id,
@@ -373,8 +413,74 @@ def run_refresh(
             "changes_since": since.isoformat() if since else None,
         },
     )
-    _finish(sync.id, SyncStatus.SUCCEEDED, counts=counts, integration_id=integration_id, kind=kind)
+    calls = _calls_made(connector)
+    _finish(
+        sync.id,
+        SyncStatus.SUCCEEDED,
+        counts=counts,
+        integration_id=integration_id,
+        kind=kind,
+        calls=None
+        if calls is None
+        else {
+            **{k: v for k, v in (sync.last_counts or {}).items() if k.startswith("calls_")},
+            f"calls_{mode}": calls,
+        },
+    )
     return counts
+
+
+def _calls_made(connector) -> int | None:
+    """The calls the load made to the software (each attempt), where its connector counts them."""
+    http = getattr(connector, "http", None)
+    return None if http is None else int(http.calls)
+
+
+def _check_daily_budget(connector, sync: ListSync, mode: str) -> None:
+    """A refresh that would run out of the day's calls half-way waits for the next day instead.
+
+    The calls it needs are guessed from its previous load in the same mode (recorded in the list's
+    last_counts as calls_full / calls_changes), or 1 when it never ran."""
+    budget = getattr(getattr(connector, "http", None), "budget", None)
+    if budget is None:
+        return
+    remaining = budget.remaining_today()
+    if remaining is None:
+        return
+    needed = max(1, int((sync.last_counts or {}).get(f"calls_{mode}") or 1))
+    if needed > remaining:
+        raise budget.daily_spent(budget.resets_at(needed))
+
+
+def deferred_message(integration: Integration, exc: DailyBudgetSpent) -> str:
+    return _(
+        "La limite quotidienne de demandes de %(software)s pour cette société est atteinte : "
+        "l'actualisation reprendra %(when)s.",
+        software=software_name(integration.software),
+        when=when_words(exc.resume_at),
+    )
+
+
+def _defer(
+    integration: Integration, sync_id: int, kind: ListKind, exc: DailyBudgetSpent, job_run_id, received: int
+) -> None:
+    message = deferred_message(integration, exc)
+    record_event(
+        dossier_id=integration.dossier_id,
+        integration_id=integration.id,
+        job_run_id=job_run_id,
+        kind="lists.refresh_deferred",
+        message=_(
+            "Chargement de la liste « %(list)s » reporté : %(reason)s", list=kind.label, reason=message
+        ),
+        details={"list": kind.value, "resume_at": exc.resume_at.isoformat(), "received": received},
+    )
+    # The list keeps its job (scheduled again under the same run, services.jobs.tracked_job).
+    db.session.execute(
+        update(ListSync).where(ListSync.id == sync_id).values(status=SyncStatus.DEFERRED, last_error=message)
+    )
+    db.session.commit()
+    metrics.inc("raccord_budget_deferred", vendor=integration.software)
 
 
 def _list_lock(integration_id: int, kind: ListKind, run_key: str):
@@ -441,6 +547,7 @@ def _finish(
     counts: MergeCounts | None = None,
     integration_id: int | None = None,
     kind: ListKind | None = None,
+    calls: dict[str, int] | None = None,
 ) -> None:
     values: dict[str, Any] = {"status": status, "last_error": error}
     if counts is not None and integration_id is not None and kind is not None:
@@ -450,7 +557,10 @@ def _finish(
             )
         ).one()
         values.update(
-            item_count=total, active_count=active, last_loaded_at=utcnow(), last_counts=counts.as_dict()
+            item_count=total,
+            active_count=active,
+            last_loaded_at=utcnow(),
+            last_counts={**counts.as_dict(), **(calls or {})},
         )
     db.session.execute(update(ListSync).where(ListSync.id == sync_id).values(**values))
     db.session.commit()
@@ -642,6 +752,7 @@ class SyncView:
     running: bool
     progress_message: str
     error: str
+    waiting: str = ""  # put off to the next day (the company's daily budget): when it resumes
 
 
 def sync_views(integration: Integration, kinds: list[ListKind] | None = None) -> list[SyncView]:
@@ -662,6 +773,7 @@ def sync_views(integration: Integration, kinds: list[ListKind] | None = None) ->
                 running=sync.status is SyncStatus.RUNNING,
                 progress_message=message,
                 error=sync.last_error if sync.status is SyncStatus.FAILED else "",
+                waiting=sync.last_error if sync.status is SyncStatus.DEFERRED else "",
             )
         )
     return views
@@ -670,6 +782,9 @@ def sync_views(integration: Integration, kinds: list[ListKind] | None = None) ->
 def refresh_outcome_toast(views: list[SyncView]) -> dict[str, str]:
     """The toast shown when the refreshes being watched have all ended."""
     failed = [v for v in views if v.error]
+    waiting = [v for v in views if v.waiting]
+    if waiting and not failed:
+        return {"message": waiting[0].waiting, "level": "info"}
     if not failed:
         if len(views) == 1:
             return {

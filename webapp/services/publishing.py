@@ -10,8 +10,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload, lazyload
 
-from webapp.connectors.base import Attachment, ConnectorError, IntegrationExpired
+from webapp import metrics
+from webapp.connectors.base import Attachment, ConnectorError, DailyBudgetSpent, IntegrationExpired
 from webapp.connectors.catalogue import get_connector
+from webapp.connectors.limits import when_words
 from webapp.extensions import db
 from webapp.models import (
     Direction,
@@ -29,7 +31,7 @@ from webapp.models.base import utcnow
 from webapp.services.documents import attachment_name
 from webapp.services.events import record_event
 from webapp.services.integrations import LiveTokens, mark_expired
-from webapp.services.jobs import CRASHED_MESSAGE, launch_job
+from webapp.services.jobs import CRASHED_MESSAGE, JobDeferred, launch_job
 from webapp.services.parties import PartyIdentity, best_match, match_in_list, upsert_list_item
 
 log = logging.getLogger(__name__)
@@ -172,7 +174,7 @@ def publish(document_id: int, job_run_id: int | None = None) -> str:
         )
         _fail(document_id, reason, "", job_run_id=job_run_id)
         return reason
-    connector = get_connector(integration.software)
+    connector = get_connector(integration.software, company_id=integration.company_id)
     try:
         tokens = LiveTokens(integration.id)
         if document.party_id is None:
@@ -193,6 +195,11 @@ def publish(document_id: int, job_run_id: int | None = None) -> str:
             idempotency_key=document.idempotency_key,
             attachment=attachment,
         )
+    except DailyBudgetSpent as exc:
+        # Never a failure: the document stays 'En cours', saying when it goes, and its job is
+        # scheduled again for then (services.jobs.tracked_job).
+        message = _defer(document_id, integration, exc, job_run_id)
+        raise JobDeferred(exc.resume_at, message) from None
     except IntegrationExpired as exc:
         mark_expired(integration.id, exc.detail)
         _fail(document_id, str(EXPIRED_REASON), exc.detail, job_run_id=job_run_id)
@@ -316,6 +323,36 @@ def _resolve_party(document: Document, integration: Integration, connector, toke
     )
     db.session.commit()
     return ""
+
+
+def _defer(document_id: int, integration: Integration, exc: DailyBudgetSpent, job_run_id: int | None) -> str:
+    """The document waits for the company's daily budget: still 'En cours', with the reason."""
+    message = _(
+        "La limite quotidienne de demandes de %(software)s pour cette société est atteinte : "
+        "la publication reprendra %(when)s.",
+        software=integration.software_name,
+        when=when_words(exc.resume_at),
+    )
+    db.session.rollback()
+    document = db.session.get(Document, document_id)
+    document.status = DocumentStatus.IN_PROGRESS
+    document.failure_reason = message  # shown beside 'En cours' while it waits (documents/_row.html)
+    document.failure_detail = ""
+    record_event(
+        dossier_id=document.dossier_id,
+        integration_id=document.integration_id,
+        job_run_id=job_run_id,
+        kind="document.publish_deferred",
+        message=_(
+            "Publication de la facture %(number)s reportée : %(reason)s",
+            number=document.number,
+            reason=message,
+        ),
+        details={"document_id": document.id, "resume_at": exc.resume_at.isoformat()},
+    )
+    db.session.commit()
+    metrics.inc("raccord_budget_deferred", vendor=integration.software)
+    return message
 
 
 def _fail(

@@ -221,7 +221,7 @@ def _copy_lists(old: Integration, new: Integration, item_map: dict[int, int], co
             item_map[r.id] = new_ids[(r.kind, r.external_id)]
     for sync in db.session.scalars(select(ListSync).where(ListSync.integration_id == old.id)):
         status = sync.status
-        if status is SyncStatus.RUNNING:  # its job belongs to the original
+        if status in (SyncStatus.RUNNING, SyncStatus.DEFERRED):  # its job belongs to the original
             status = SyncStatus.SUCCEEDED if sync.last_loaded_at else SyncStatus.NEVER
         db.session.add(
             ListSync(

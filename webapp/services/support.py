@@ -5,6 +5,7 @@ Every look at a dossier by staff is itself an event of the dossier's timeline.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +37,8 @@ from webapp.services.jobs import JobView, job_view
 from webapp.services.sessions import rotate_session
 
 SEARCH_LIMIT = 50
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,21 @@ def rule_counts(dossier: Dossier) -> list[RuleCounts]:
         )
         for integration in dossier.integrations
     ]
+
+
+def budget_usage(integration: Integration | None) -> dict | None:
+    """The company's call budget at its software now (webapp.connectors.limits), or None when Redis
+    does not answer: the page shows without it."""
+    if integration is None:
+        return None
+    from webapp.connectors.limits import budget_for
+
+    try:
+        budget = budget_for(integration.software, integration.company_id)
+        return budget.usage() if budget is not None else None
+    except Exception:
+        log.warning("Budget of integration %s not read", integration.id, exc_info=True)
+        return None
 
 
 def list_loads(integration: Integration | None) -> list[ListSync]:

@@ -16,6 +16,7 @@ from webapp.services.dossiers import viewed_as
 from webapp.services.jobs import JobBackendUnavailable, NotRetryable, launch_job, retry_job
 from webapp.services.queue_health import queue_health, worker_state_label
 from webapp.services.support import (
+    budget_usage,
     documents_needing_help,
     dossier_jobs,
     end_view_as,
@@ -115,6 +116,7 @@ def dossier(dossier_id: int):
         dossier=dossier,
         current=current,
         loads=list_loads(current),
+        budget=budget_usage(current),
         rules=rule_counts(dossier),
         documents=documents_needing_help(dossier),
         jobs=dossier_jobs(dossier),
