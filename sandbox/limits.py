@@ -482,6 +482,9 @@ def _hooks(vendor: str):
         outcome = g.get("limits_outcome")
         if outcome is not None:
             _state_headers(outcome, response)
+        # The call ends before its answer leaves: a caller that starts its next call on reading this
+        # one's answer is never counted twice at once (the teardown only catches a view that raised).
+        release()
         return response
 
     def teardown(_error: BaseException | None) -> None:
