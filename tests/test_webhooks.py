@@ -20,8 +20,6 @@ from webapp.extensions import db
 from webapp.models import Event, Integration, JobRun, ListKind, ListSync, SyncStatus, WebhookDelivery
 from webapp.services.webhooks import after_refresh, dirty_key
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
 TENANT = "0f5e5c3a-9d7c-4a6b-8a55-0c5c2b1a7d11"
 REALM = "9130348371836592"
 COMPANY = {"xero": TENANT, "quickbooks": REALM}

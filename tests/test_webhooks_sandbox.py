@@ -183,3 +183,46 @@ def test_a_vendor_created_through_the_quickbooks_api_is_announced_too(
     assert row.lists == ["suppliers"]
     [entity] = json.loads(sent[0][1])["eventNotifications"][0]["dataChangeEvent"]["entities"]
     assert (entity["name"], entity["id"]) == ("Vendor", response.json()["Vendor"]["Id"])
+
+
+def test_a_burst_runs_one_refresh_per_list_then_one_more_in_the_real_worker(
+    job_app, live, bookkeeper, dossier_id
+):
+    import requests
+
+    from webapp.models import JobStatus
+
+    integration_id = connected(job_app, bookkeeper, dossier_id, software="xero")
+    key = job_app.config["SANDBOX_WEBHOOK_KEY"]
+    for number in range(20):
+        event = {
+            "resourceUrl": f"https://api.xero.com/api.xro/2.0/Contacts/{number}",
+            "resourceId": str(number),
+            "eventDateUtc": "2026-12-04T10:00:00.000",
+            "eventType": "UPDATE",
+            "eventCategory": "CONTACT",
+            "tenantId": tenant_guid(COMPANY),
+            "tenantType": "ORGANISATION",
+        }
+        body = json.dumps(
+            {"events": [event], "firstEventSequence": number, "lastEventSequence": number}
+        ).encode()
+        signature = base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+        answer = requests.post(
+            f"{live.url}/webhooks/xero", data=body, headers={"x-xero-signature": signature}, timeout=10
+        )
+        assert (answer.status_code, answer.content) == (200, b"")
+
+    run_worker_burst(job_app)
+
+    with job_app.app_context():
+        runs = db.session.execute(
+            select(JobRun.description, JobRun.status).where(JobRun.kind == "list_refresh").order_by(JobRun.id)
+        ).all()
+        rows = db.session.scalars(select(WebhookDelivery.detail).order_by(WebhookDelivery.id)).all()
+    after_connection = [description.replace("\xa0", " ") for description, _ in runs[len(ListKind) :]]
+    # One per list for the burst, then one more per list for the changes that came while it was queued.
+    assert sorted(after_connection) == sorted(["Chargement : Fournisseurs", "Chargement : Clients"] * 2)
+    assert all(status is JobStatus.SUCCEEDED for _, status in runs)
+    assert rows == ["queued 2"] + ["dirty 2"] * 19
+    assert integration_id
