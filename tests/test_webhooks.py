@@ -176,7 +176,10 @@ def test_a_signed_body_that_is_not_the_vendors_format_is_refused_with_400(job_ap
     key = job_app.config["SANDBOX_WEBHOOK_KEY"]
     assert deliver(client, vendor, b"{not json", key).status_code == 400
     assert deliver(client, vendor, b'{"events": "x", "eventNotifications": 3}', key).status_code == 400
-    assert [row.outcome for row in deliveries(job_app)] == ["malformed", "malformed"]
+    odd = {"events": [{"tenantId": 3}], "eventNotifications": [{"realmId": "1", "dataChangeEvent": "x"}]}
+    assert deliver(client, vendor, json.dumps(odd).encode(), key).status_code == 400
+    assert deliver(client, vendor, b"\xff\xfe", key).status_code == 400
+    assert [row.outcome for row in deliveries(job_app)] == ["malformed"] * 4
     assert refreshes(job_app) == []
 
 

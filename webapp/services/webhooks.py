@@ -118,7 +118,8 @@ def changes_in(vendor: str, payload: Any) -> dict[str, set[ListKind]]:
     for notification in notifications:
         if not isinstance(notification, dict) or not isinstance(notification.get("realmId"), str):
             raise Malformed("a notification without realmId")
-        entities = (notification.get("dataChangeEvent") or {}).get("entities")
+        event = notification.get("dataChangeEvent")
+        entities = event.get("entities") if isinstance(event, dict) else None
         if not isinstance(entities, list):
             raise Malformed("a notification without dataChangeEvent.entities")
         kinds = changes.setdefault(notification["realmId"][:120], set())
