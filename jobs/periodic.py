@@ -14,6 +14,11 @@ def nightly_refresh() -> str:
     return _("Déjà fait cette nuit.") if report is None else _("Listes : %(report)s", report=report)
 
 
+def hourly_refresh() -> str:
+    report = periodic.hourly_refresh()
+    return _("Déjà fait cette heure-ci.") if report is None else _("Listes : %(report)s", report=report)
+
+
 def keep_tokens_alive() -> str:
     report = periodic.keep_tokens_alive()
     return (

@@ -26,6 +26,7 @@ from sandbox.models import (
 from sandbox.oauth import DEFAULT_ACCESS_TTL, DEFAULT_REFRESH_TTL
 from sandbox.seed import generate_items
 from sandbox.tenancy import has_control_token, signed_in_staff
+from sandbox.webhooks import MAX_ANNOUNCED, VENDORS, announce
 from webapp.extensions import db
 
 bp = Blueprint("sandbox_controls", __name__, url_prefix="/controls")
@@ -66,6 +67,13 @@ def set_lifetimes(access_ttl: Any, refresh_ttl: Any) -> None:
 
 def set_latency(latency_ms: Any) -> None:
     set_setting("latency_ms", _int(latency_ms, "La latence", 0, 30_000))
+
+
+def set_webhook_url(vendor: str, url: Any) -> None:
+    """Where the dialect of `vendor` sends its webhooks; empty: Raccord's own /webhooks/<vendor>."""
+    if url and (not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 500):
+        raise ControlError("L'adresse des webhooks doit commencer par http:// ou https://.")
+    set_setting(f"webhook_url:{vendor}", url or None)
 
 
 def set_faults(count: Any, status: Any = 503, retry_after: Any = 1, kind: str = "status") -> None:
@@ -159,6 +167,7 @@ def add_item(company_id: str, kind: str, data: dict[str, Any]) -> SandboxItem:
     except IntegrityError:
         db.session.rollback()
         raise ControlError("Un élément de cette liste a déjà cet identifiant.") from None
+    announce([item], "Create")
     return item
 
 
@@ -176,6 +185,7 @@ def change_item(company_id: str, external_id: str, data: dict[str, Any]) -> Sand
         item.active = bool(data["active"])
     item.updated_at = utcnow()
     db.session.commit()
+    announce([item], "Update")
     return item
 
 
@@ -183,7 +193,15 @@ def generate(company_id: str, kind: str, count: Any) -> int:
     _company(company_id)
     if kind not in ("suppliers", "customers"):
         raise ControlError("Seules les listes fournisseurs et clients peuvent être générées.")
-    return generate_items(company_id, kind, _int(count, "Le nombre d'éléments", 1, MAX_GENERATED))
+    made = generate_items(company_id, kind, _int(count, "Le nombre d'éléments", 1, MAX_GENERATED))
+    newest = db.session.scalars(
+        select(SandboxItem)
+        .where(SandboxItem.company_id == company_id, SandboxItem.kind == kind)
+        .order_by(SandboxItem.id.desc())
+        .limit(min(made, MAX_ANNOUNCED))
+    ).all()
+    announce(list(newest), "Create")
+    return made
 
 
 def state() -> dict[str, Any]:
@@ -272,6 +290,9 @@ def api_settings():
         )
     if "latency_ms" in body:
         set_latency(body["latency_ms"])
+    for vendor in VENDORS:
+        if f"webhook_url:{vendor}" in body:
+            set_webhook_url(vendor, body[f"webhook_url:{vendor}"])
     return jsonify(state()["settings"])
 
 

@@ -100,11 +100,17 @@ def test_a_forged_token_is_refused(client, logged_in):
 
 
 def test_every_post_route_is_csrf_protected(app):
-    """No view is exempted from CSRF: a new POST route is covered without anyone remembering."""
+    """No view is exempted from CSRF: a new POST route is covered without anyone remembering. The one
+    exception is the software's webhooks (no session, no form: the vendor's signature is checked)."""
     from webapp.extensions import csrf
 
     assert app.config.get("WTF_CSRF_ENABLED", True)
-    assert not csrf._exempt_views and not csrf._exempt_blueprints
+    assert not csrf._exempt_views
+    assert {bp.name for bp in csrf._exempt_blueprints} == {"webhooks"}
+    assert {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("webhooks.")} == {
+        "webhooks.xero",
+        "webhooks.quickbooks",
+    }
 
 
 def test_an_unexpected_error_shows_a_french_page_without_trace(app, client):

@@ -285,6 +285,17 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "VENDOR_BUDGET_MAX_WAIT": env_float(env, "VENDOR_BUDGET_MAX_WAIT", 120.0),
         "VENDOR_BUDGET_SHRINK_SECONDS": env_float(env, "VENDOR_BUDGET_SHRINK_SECONDS", 600.0),
         "VENDOR_BUDGET_SHRINK_FACTOR": env_float(env, "VENDOR_BUDGET_SHRINK_FACTOR", 0.5, minimum=0.01),
+        # Webhooks (webapp.webhooks): the keys the vendors sign their deliveries with, never logged.
+        # Xero's 'Webhooks key' of the app; Intuit's 'Verifier Token'. Unset, deliveries are refused.
+        "XERO_WEBHOOK_KEY": env_secret(env, "XERO_WEBHOOK_KEY"),
+        "QUICKBOOKS_WEBHOOK_VERIFIER_TOKEN": env_secret(env, "QUICKBOOKS_WEBHOOK_VERIFIER_TOKEN"),
+        # The key the sandbox's dialects sign with, shared with Raccord; None: derived from SECRET_KEY.
+        "SANDBOX_WEBHOOK_KEY": env_secret(env, "SANDBOX_WEBHOOK_KEY"),
+        # Where the sandbox's dialects deliver; None: this server's own /webhooks/<vendor>.
+        "SANDBOX_WEBHOOK_URL": (env.get("SANDBOX_WEBHOOK_URL") or "").strip().rstrip("/") or None,
+        "WEBHOOK_MAX_BYTES": env_int(env, "WEBHOOK_MAX_BYTES", 256 * 1024, minimum=1024),
+        # A body accepted once and sent again within this many hours changes nothing (a replay).
+        "WEBHOOK_REPLAY_HOURS": env_int(env, "WEBHOOK_REPLAY_HOURS", 24, minimum=1),
         **vendor_settings(env),
     }
     return config
@@ -346,5 +357,9 @@ def derived_settings(config: dict[str, Any]) -> dict[str, Any]:
     if not config.get("SANDBOX_CLIENT_SECRET"):
         derived["SANDBOX_CLIENT_SECRET"] = hmac.new(
             config["SECRET_KEY"].encode(), b"sandbox-client", hashlib.sha256
+        ).hexdigest()
+    if not config.get("SANDBOX_WEBHOOK_KEY"):
+        derived["SANDBOX_WEBHOOK_KEY"] = hmac.new(
+            config["SECRET_KEY"].encode(), b"sandbox-webhooks", hashlib.sha256
         ).hexdigest()
     return derived

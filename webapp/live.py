@@ -7,7 +7,16 @@ integration's status, the expiry banner, the transfer card, the tab counts, the 
 the support's jobs) is marked ``{{ live("its-id") }}``. One listener per page (``#mise-a-jour`` in
 ``base.html``) hears the event, fetches the page it is on once, and swaps in those regions by id
 (``hx-select-oob``). Regions hold nothing the user is typing or ticking (a row being published
-follows itself). Nothing polls when nothing runs: only the fragment of a running job asks again.
+follows itself).
+
+A change nobody in this browser started (a list refreshed because the software sent a webhook, the
+night's or the hour's refresh, a colleague's publication) is heard too: a dossier's page asks
+`GET /dossiers/<id>/changements` every few seconds while its tab is visible (static/js/app.js), with
+the version it was rendered at (`dossier_version`: the id of the dossier's last event, one index
+read). The answer is 204 when nothing changed, and otherwise sends the same event. Its own version is
+in a region marked live (#veille), so a page that has just been brought up to date asks with the new
+one. Server-sent events would hold a gunicorn sync worker per open tab: a conditional poll costs one
+indexed query.
 """
 
 from __future__ import annotations
@@ -30,6 +39,23 @@ def changed(trigger: dict | None = None) -> dict:
 def live(region_id: str) -> Markup:
     """The attributes of a region that updates itself when a job ends: an id, and the mark."""
     return Markup('id="{}" data-live').format(region_id)
+
+
+def dossier_version(dossier_id: int) -> str:
+    """What a dossier's pages show has changed when this changes: the id of its last event (every
+    list loaded or failed, every publication, every change of the integration writes one)."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import Event
+
+    last = db.session.scalar(
+        select(Event.id)
+        .where(Event.dossier_id == dossier_id)
+        .order_by(Event.created_at.desc(), Event.id.desc())
+        .limit(1)
+    )
+    return f"e{last or 0}"
 
 
 def is_refresh() -> bool:

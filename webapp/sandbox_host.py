@@ -54,6 +54,11 @@ def mount_sandbox(app: Flask) -> None:
         secret_key=app.config["SECRET_KEY"] + ":sandbox",
         control_token=app.config.get("SANDBOX_CONTROL_TOKEN"),
     )
+    # The dialects sign the webhooks they send with the key Raccord checks them with, and send them
+    # to SANDBOX_WEBHOOK_URL/<vendor> or, unset, to this server's own /webhooks/<vendor>.
+    sandbox.config["WEBHOOK_KEY"] = app.config["SANDBOX_WEBHOOK_KEY"]
+    sandbox.config["WEBHOOK_URL"] = app.config.get("SANDBOX_WEBHOOK_URL")
+    sandbox.config["WEBHOOK_CLIENT_ID"] = app.config["SANDBOX_CLIENT_ID"]
     app.extensions["raccord.sandbox"] = sandbox
     app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
         app.wsgi_app, {"/sandbox": SandboxMount(app, sandbox)}

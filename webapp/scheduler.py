@@ -24,6 +24,7 @@ def build_scheduler(app: Flask, scheduler_class: type[CronScheduler] = CronSched
     options = {"job_timeout": config["JOB_TIMEOUT"], "result_ttl": 86400, "failure_ttl": 7 * 86400}
     scheduler.register(periodic.nightly_refresh, queue, cron=config["SCHEDULE_NIGHTLY_REFRESH"], **options)
     scheduler.register(periodic.purge_old_jobs, queue, cron=config["SCHEDULE_PURGE_JOBS"], **options)
+    scheduler.register(periodic.hourly_refresh, queue, interval=config["SCHEDULE_HOURLY_SECONDS"], **options)
     scheduler.register(
         periodic.keep_tokens_alive, queue, interval=config["SCHEDULE_HOURLY_SECONDS"], **options
     )

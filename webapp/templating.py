@@ -19,7 +19,7 @@ from flask_babel import (
     get_timezone,
 )
 
-from webapp.live import live
+from webapp.live import dossier_version, live
 from webapp.models.base import utcnow
 from webapp.models.integration import ListKind
 from webapp.typography import siren_grouped
@@ -136,6 +136,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["app_name"] = "Raccord"
     app.jinja_env.globals["list_kinds"] = list(ListKind)
     app.jinja_env.globals["live"] = live
+    app.jinja_env.globals["dossier_version"] = dossier_version
 
     @app.get("/assets/htmx.min.js")
     def htmx_script():

@@ -61,6 +61,7 @@ from sandbox.models import (
     SandboxSetting,
     SandboxToken,
 )
+from sandbox.webhooks import announce
 from webapp.extensions import db
 
 bp = Blueprint("sandbox_quickbooks", __name__, url_prefix="/quickbooks")
@@ -788,7 +789,10 @@ def create_party():
     )
     db.session.add(item)
     db.session.flush()
-    return _remember(entity, {entity: _party_json(item)})
+    answer = _remember(entity, {entity: _party_json(item)})
+    if answer.status_code == 200:
+        announce([item], "Create")  # after the commit, as Intuit: the app hears of the new party
+    return answer
 
 
 def field_of(value: dict | None, key: str) -> Any:

@@ -74,6 +74,7 @@ from sandbox.models import (
     SandboxItem,
     SandboxSetting,
 )
+from sandbox.webhooks import announce
 from webapp.extensions import db
 
 bp = Blueprint("sandbox_xero", __name__, url_prefix="/xero")
@@ -482,7 +483,11 @@ def create_contacts():
         db.session.add(item)
         created.append(item)
     db.session.flush()
-    return _commit_and_remember("contacts", {**_envelope(), "Contacts": [_contact_json(i) for i in created]})
+    contacts = [_contact_json(i) for i in created]
+    answer = _commit_and_remember("contacts", {**_envelope(), "Contacts": contacts})
+    if answer.status_code == 200:
+        announce(created, "Create")  # after the commit, as Xero: the app hears of the new contacts
+    return answer
 
 
 def _read_contact(raw: dict) -> tuple[dict, Reading]:

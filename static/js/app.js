@@ -106,6 +106,38 @@
     };
   }
 
+  // A change nobody in this browser started (a webhook from the software, the hourly refresh): the
+  // dossier's pages ask every few seconds, only while the tab is visible, whether it changed since they
+  // were rendered (#veille holds that version; it is itself a live region, so it follows each update).
+  var watchTimer = null;
+  function watchDossier() {
+    var watch = document.getElementById("veille");
+    if (!watch || document.visibilityState !== "visible" || !window.fetch) { return; }
+    window.fetch(watch.getAttribute("data-changes-url"), {
+      headers: { "If-None-Match": "\"" + watch.getAttribute("data-version") + "\"", "HX-Request": "true" },
+      credentials: "same-origin",
+      cache: "no-store",
+      redirect: "manual"
+    }).then(function (response) {
+      if (response.status === 401 || response.type === "opaqueredirect") {
+        window.clearInterval(watchTimer); // the session ended: the next click says so
+        return;
+      }
+      if (response.status !== 200) { return; }
+      var version = (response.headers.get("ETag") || "").replace(/"/g, "");
+      var current = document.getElementById("veille");
+      if (current && version) { current.setAttribute("data-version", version); }
+      if (window.htmx) { window.htmx.trigger(document.body, "raccord:integration-changed"); }
+    }).catch(function () { /* offline for a moment: the next tick asks again */ });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var watch = document.getElementById("veille");
+    if (!watch) { return; }
+    var every = Math.max(2, parseFloat(watch.getAttribute("data-every")) || 5);
+    watchTimer = window.setInterval(watchDossier, every * 1000);
+    document.addEventListener("visibilitychange", watchDossier);
+  });
+
   // The menus and details the user opened stay open when their region is replaced.
   var opened = [];
   var menusOpened = [];

@@ -9,6 +9,7 @@ from webapp.models.jobs import JobRun, JobStatus
 from webapp.models.lists import ListItem, ListItemStaging, ListSync, SyncStatus
 from webapp.models.people import Organisation, Role, User, UserSession
 from webapp.models.rules import CodingDefault, ItemChoice, PartyKind, PaymentRule, Rule, RuleTransfer
+from webapp.models.webhooks import WebhookDelivery
 
 __all__ = [
     "CodingDefault",
@@ -36,4 +37,5 @@ __all__ = [
     "Role",
     "User",
     "UserSession",
+    "WebhookDelivery",
 ]

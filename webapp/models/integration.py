@@ -88,6 +88,9 @@ class Integration(db.Model):
     # (QuickBooks' x_refresh_token_expires_in); and the end already announced in the timeline.
     consent_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     consent_announced_for: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # How often the lists refresh by themselves where the software sends no webhooks (Pennylane,
+    # Sage): 'nightly' (the changes-only refresh of the night) or 'hourly' (also every hour).
+    refresh_frequency: Mapped[str] = mapped_column(String(10), default="nightly", server_default="nightly")
 
     dossier: Mapped[Dossier] = relationship(back_populates="integrations")
     connected_by: Mapped[User | None] = relationship()
@@ -110,6 +113,13 @@ class Integration(db.Model):
         from webapp.connectors.catalogue import software_name
 
         return software_name(self.software)
+
+
+#: The choices of « Actualisation automatique des listes ».
+REFRESH_FREQUENCIES = ("nightly", "hourly")
+
+#: The software that tells Raccord of each change as it happens (webapp.webhooks).
+SOFTWARE_WITH_WEBHOOKS = ("xero", "quickbooks")
 
 
 class PendingConsent(db.Model):

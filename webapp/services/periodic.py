@@ -104,6 +104,40 @@ def nightly_refresh(day: date | None = None) -> TickReport | None:
     return report
 
 
+# --- every hour: the lists of the dossiers that asked for it -------------------------------------
+
+
+def hourly_refresh(hour: str | None = None) -> TickReport | None:
+    """The lists of the integrations set to « chaque heure » (software without webhooks: Pennylane,
+    Sage, Compta Démo) refresh, changes only. Xero and QuickBooks tell of each change by webhook
+    (webapp.services.webhooks). None when this hour was already handled by another scheduler."""
+    from webapp.models.integration import SOFTWARE_WITH_WEBHOOKS
+    from webapp.services.lists import ALL_KINDS, start_refresh
+
+    hour = hour or utcnow().strftime("%Y-%m-%dT%H")
+    if not claim_period("hourly-refresh", hour, 2 * 3600):
+        return None
+    report = TickReport()
+    for integration in _connected():
+        if integration.refresh_frequency != "hourly" or integration.software in SOFTWARE_WITH_WEBHOOKS:
+            continue
+        for kind in ALL_KINDS:
+            try:
+                run = start_refresh(integration, kind, None, changes_only=True)
+            except UserFacingJobError:
+                report.skipped += 1
+                continue
+            except JobBackendUnavailable:
+                report.failed += 1
+                continue
+            if run is None:
+                report.skipped += 1
+            else:
+                report.started += 1
+    log.info("Hourly refresh of %s: %s", hour, report)
+    return report
+
+
 # --- every hour: tokens of idle integrations ----------------------------------------------------
 
 

@@ -27,6 +27,9 @@ SESSION_KEY = "sid"
 #: A row's last_seen_at is written at most this often: the idle timeout is exact to a minute,
 #: and a page that polls does not write on every poll.
 TOUCH_EVERY = timedelta(seconds=60)
+#: Requests a page makes by itself, not the user: they never count as activity (an open tab asking
+#: whether its dossier changed would otherwise keep its session alive for ever).
+PASSIVE_ENDPOINTS = frozenset({"dossiers.changes"})
 
 
 class EndReason:
@@ -108,7 +111,7 @@ def current_session() -> UserSession | None:
         db.session.commit()
         g.session_ended = expired
         return None
-    if now - row.last_seen_at >= TOUCH_EVERY:
+    if now - row.last_seen_at >= TOUCH_EVERY and request.endpoint not in PASSIVE_ENDPOINTS:
         address, _agent = _client()
         db.session.execute(
             update(UserSession)

@@ -15,6 +15,7 @@ from webapp.extensions import db
 from webapp.ids import parse_id
 from webapp.live import changed
 from webapp.models import Direction, IntegrationStatus, ListKind, PartyKind, RuleTransfer
+from webapp.models.integration import REFRESH_FREQUENCIES, SOFTWARE_WITH_WEBHOOKS
 from webapp.rules.forms import CodingForm
 from webapp.services.coding import default_for, save_default
 from webapp.services.dossiers import get_integration_for, update_dossier
@@ -96,7 +97,37 @@ def integration(integration_id: int):
         watching=any(v.running for v in views),
         poll_seconds=current_app.config["JOB_POLL_SECONDS"],
         section="connections",
+        pushes_changes=integration.software in SOFTWARE_WITH_WEBHOOKS,
     )
+
+
+@bp.post("/integrations/<int:integration_id>/actualisation-automatique")
+def save_refresh_frequency(integration_id: int):
+    """« Actualisation automatique des listes » : chaque nuit or chaque heure (software without webhooks)."""
+    integration = get_integration_for(g.dossier, integration_id)
+    target = url_for("settings.integration", integration_id=integration.id) + "#actualisation"
+    frequency = request.form.get("frequence", "")
+    if integration.software in SOFTWARE_WITH_WEBHOOKS:
+        flash(
+            _(
+                "Les changements faits dans %(software)s arrivent déjà dans Raccord en quelques secondes.",
+                software=integration.software_name,
+            ),
+            "error",
+        )
+        return redirect(target)
+    if frequency not in REFRESH_FREQUENCIES:
+        flash(_("Choisissez « Chaque nuit » ou « Chaque heure »."), "error")
+        return redirect(target)
+    integration.refresh_frequency = frequency
+    db.session.commit()
+    flash(
+        _("Les listes seront actualisées chaque heure.")
+        if frequency == "hourly"
+        else _("Les listes seront actualisées chaque nuit."),
+        "success",
+    )
+    return redirect(target)
 
 
 @bp.post("/integrations/<int:integration_id>/republier")
