@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import uuid
 
 import pytest
@@ -434,3 +435,41 @@ def test_deliveries_are_counted_for_the_operators(job_app, connected):
     for outcome in ("accepted", "forged"):
         key = ("quickbooks", outcome)
         assert after[key] - before.get(key, 0) == 1
+
+
+def test_support_sees_the_last_change_the_software_announced_for_the_company(job_app, connected):
+    """However many deliveries other companies had since, the dossier's own last one is shown."""
+    from webapp.models.people import Role
+
+    with job_app.app_context():
+        dossier_id = db.session.get(Integration, connected["xero"]).dossier_id
+        make_user(make_organisation(), "support@raccord.test", "support-solide", role=Role.STAFF)
+    staff = job_app.test_client()
+    login(staff, "support@raccord.test", "support-solide")
+    page = text_of(staff.get(f"/support/dossiers/{dossier_id}"))
+    assert "Changements annoncés par le logiciel" in page
+    assert "Aucun webhook reçu pour cette société." in page
+
+    key = job_app.config["SANDBOX_WEBHOOK_KEY"]
+    assert deliver(job_app.test_client(), "xero", xero_body(), key).status_code == 200
+    for n in range(3):  # other organisations' changes, later
+        assert deliver(job_app.test_client(), "xero", xero_body(tenant=f"autre-{n}"), key).status_code == 200
+    page = text_of(staff.get(f"/support/dossiers/{dossier_id}"))
+    assert re.search(
+        r"Dernier webhook reçu le \d\d/\d\d/\d{4} à \d\d:\d\d : Clients, Fournisseurs\.", page
+    ), page
+    with job_app.app_context():
+        assert db.session.get(Integration, connected["xero"]).last_webhook_at is not None
+
+    with job_app.app_context():
+        quickbooks_dossier = db.session.get(Integration, connected["quickbooks"]).dossier_id
+        pennylane = make_integration(make_dossier(make_organisation()), software="pennylane")
+        pennylane.refresh_frequency = "hourly"
+        db.session.commit()
+        pennylane_dossier = pennylane.dossier_id
+    assert "Aucun webhook reçu pour cette société." in text_of(
+        staff.get(f"/support/dossiers/{quickbooks_dossier}")
+    )
+    assert "Pennylane n'envoie pas de webhooks : les listes sont actualisées chaque heure." in text_of(
+        staff.get(f"/support/dossiers/{pennylane_dossier}")
+    )

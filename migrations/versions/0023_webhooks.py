@@ -39,10 +39,12 @@ def upgrade():
         batch_op.add_column(
             sa.Column('refresh_frequency', sa.String(length=10), server_default='nightly', nullable=False)
         )
+        batch_op.add_column(sa.Column('last_webhook_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
     with op.batch_alter_table('integration', schema=None) as batch_op:
+        batch_op.drop_column('last_webhook_at')
         batch_op.drop_column('refresh_frequency')
     with op.batch_alter_table('webhook_delivery', schema=None) as batch_op:
         batch_op.drop_index('ix_webhook_delivery_vendor_received')

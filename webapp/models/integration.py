@@ -91,6 +91,8 @@ class Integration(db.Model):
     # How often the lists refresh by themselves where the software sends no webhooks (Pennylane,
     # Sage): 'nightly' (the changes-only refresh of the night) or 'hourly' (also every hour).
     refresh_frequency: Mapped[str] = mapped_column(String(10), default="nightly", server_default="nightly")
+    # When the software last announced a change of this company's lists (a signed webhook accepted).
+    last_webhook_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     dossier: Mapped[Dossier] = relationship(back_populates="integrations")
     connected_by: Mapped[User | None] = relationship()

@@ -147,6 +147,19 @@ def rule_counts(dossier: Dossier) -> list[RuleCounts]:
     ]
 
 
+def webhook_seen(integration: Integration | None) -> dict | None:
+    """The last change the software announced for this company (a signed webhook accepted): when,
+    and which lists it named; None when none came."""
+    from webapp.models import ListKind
+    from webapp.services.webhooks import last_delivery_for
+
+    delivery = last_delivery_for(integration) if integration is not None else None
+    if delivery is None:
+        return None
+    labels = [str(ListKind(value).label) for value in delivery.lists if value in ListKind._value2member_map_]
+    return {"received_at": delivery.received_at, "lists": ", ".join(labels)}
+
+
 def budget_usage(integration: Integration | None) -> dict | None:
     """The company's call budget at its software now (webapp.connectors.limits), or None when Redis
     does not answer: the page shows without it."""

@@ -35,7 +35,7 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -81,6 +81,7 @@ class Outcome:
     company_ids: list[str] = field(default_factory=list)
     integration_ids: list[int] = field(default_factory=list)
     lists: list[str] = field(default_factory=list)
+    received_at: datetime = field(default_factory=utcnow)
 
 
 def signing_key(vendor: str) -> str | None:
@@ -137,6 +138,7 @@ def receive(vendor: str, body: bytes, given_signature: str | None) -> Outcome:
     db.session.add(
         WebhookDelivery(
             vendor=vendor,
+            received_at=outcome.received_at,
             outcome=outcome.outcome,
             body_sha256=digest,
             company_ids=outcome.company_ids[:MAX_COMPANIES_KEPT],
@@ -192,7 +194,9 @@ def _decide(vendor: str, body: bytes, given: str | None, digest: str) -> Outcome
         return Outcome(200, "unknown_company", "no connected integration", company_ids=company_ids)
     done: list[str] = []
     names: set[str] = set()
+    now = utcnow()
     for integration in integrations:
+        integration.last_webhook_at = now  # committed with the delivery's row, received at `now`
         for kind in sorted(changes[integration.company_id]):
             done.append(refresh_soon(integration, kind))
             names.add(kind.value)
@@ -206,6 +210,7 @@ def _decide(vendor: str, body: bytes, given: str | None, digest: str) -> Outcome
         company_ids=company_ids,
         integration_ids=[i.id for i in integrations],
         lists=sorted(names),
+        received_at=now,
     )
 
 
@@ -284,11 +289,18 @@ def after_refresh(integration_id: int, kind: ListKind, *, succeeded: bool) -> bo
 
 
 def last_delivery_for(integration: Integration) -> WebhookDelivery | None:
-    """The last delivery that named this integration (support)."""
+    """The last delivery that named this integration (support): found from the integration's own
+    `last_webhook_at`, however many deliveries other companies had since."""
+    if integration.last_webhook_at is None:
+        return None
     rows = db.session.scalars(
         select(WebhookDelivery)
-        .where(WebhookDelivery.vendor == integration.software)
+        .where(
+            WebhookDelivery.vendor == integration.software,
+            WebhookDelivery.outcome == "accepted",
+            WebhookDelivery.received_at <= integration.last_webhook_at,
+        )
         .order_by(WebhookDelivery.received_at.desc())
-        .limit(200)
+        .limit(50)
     )
     return next((row for row in rows if integration.id in (row.integration_ids or [])), None)

@@ -12,6 +12,7 @@ from webapp.extensions import db
 from webapp.ids import parse_id
 from webapp.live import is_refresh
 from webapp.models import Dossier, JobRun, User
+from webapp.models.integration import SOFTWARE_WITH_WEBHOOKS
 from webapp.services.dossiers import viewed_as
 from webapp.services.jobs import JobBackendUnavailable, NotRetryable, launch_job, retry_job
 from webapp.services.queue_health import queue_health, worker_state_label
@@ -27,6 +28,7 @@ from webapp.services.support import (
     reproductions,
     rule_counts,
     start_view_as,
+    webhook_seen,
 )
 from webapp.services.timeline import CATEGORIES, OUTCOMES, TimelineFilters, timeline
 from webapp.support import bp
@@ -117,6 +119,8 @@ def dossier(dossier_id: int):
         current=current,
         loads=list_loads(current),
         budget=budget_usage(current),
+        pushes_changes=bool(current and current.software in SOFTWARE_WITH_WEBHOOKS),
+        webhook=webhook_seen(current),
         rules=rule_counts(dossier),
         documents=documents_needing_help(dossier),
         jobs=dossier_jobs(dossier),
