@@ -82,11 +82,16 @@ def member_world(app_ctx):
     return dossier.id, integration.id
 
 
+#: Journals that record a refused call on purpose: every webhook delivery, forged ones too.
+JOURNALS = {"webhook_delivery"}
+
+
 def _snapshot() -> dict[str, list]:
     db.session.expire_all()
     return {
         table.name: sorted(map(repr, db.session.execute(select(table)).all()))
         for table in db.metadata.sorted_tables
+        if table.name not in JOURNALS
     }
 
 
