@@ -19,8 +19,11 @@ from webapp.models.lists import ListSync, SyncStatus
 from webapp.services.lists import start_refresh_all
 
 OTHERS = ("cmp-atelier-dupont", "cmp-cabinet-rousseau")
-#: What the dialect enforces: 6 calls in any 2 seconds, 2 at once, per organisation.
-WINDOW_CALLS, WINDOW_SECONDS, AT_ONCE = 6, 2, 2
+#: What the dialect enforces: 8 calls in any 2 seconds, 2 at once, per organisation.
+WINDOW_CALLS, WINDOW_SECONDS, AT_ONCE = 8, 2, 2
+#: Raccord keeps 6 of the 8: as with Xero's 60 a minute (54 kept), a call's time on the way may
+#: bring calls made more than a window apart into one window of the software's.
+MARGIN = 0.75
 GENERATED = 450  # more contacts, so that each list takes several pages
 
 
@@ -84,6 +87,7 @@ def test_four_workers_three_organisations_and_a_burst_of_bills_never_meet_a_429(
             "xero": {"per_minute": {"calls": WINDOW_CALLS, "seconds": WINDOW_SECONDS}, "concurrent": AT_ONCE},
         },
     )
+    job_app.config["VENDOR_LIMIT_MARGIN"] = MARGIN
     job_app.config["VENDOR_LIMITS"] = {
         "xero": {"rates": [[WINDOW_SECONDS, WINDOW_CALLS]], "concurrency": AT_ONCE}
     }

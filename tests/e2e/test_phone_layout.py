@@ -4,6 +4,8 @@ menus fold behind one button, and the core story (open the dossier, 'Gérer', re
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -194,7 +196,12 @@ def test_the_settings_link_stays_at_the_bottom_left_on_a_laptop(browser, live, d
         assert height > 2 * DESKTOP["height"], f"the suppliers' page is too short to test ({height} px)"
         page.mouse.wheel(0, height)
         at_the_end = "window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2"
-        page.wait_for_function(at_the_end)
+        # Polled from here: the page's CSP forbids the eval that wait_for_function's polling needs.
+        deadline = time.monotonic() + 10
+        while not page.evaluate(at_the_end):
+            assert time.monotonic() < deadline, "the page did not scroll to its end"
+            page.mouse.wheel(0, height)
+            page.wait_for_timeout(50)
         expect(settings).to_be_in_viewport()
         box = settings.bounding_box()
         assert box["x"] < 300, f"'Paramètres du dossier' is not on the left: {box}"
