@@ -36,7 +36,10 @@ def announce_consent_endings() -> str:
 def purge_old_jobs() -> str:
     from flask import current_app
 
+    from webapp.services.webhooks import purge_deliveries
+
     days = int(current_app.config["JOB_RETENTION_DAYS"])
+    purge_deliveries(days)  # the webhook journal ages out with the job traces
     count = purge_job_runs(days)
     if count == 0:
         return _("Aucune trace de tâche de plus de %(days)d jours supprimée.", days=days)

@@ -50,6 +50,8 @@ def test_metrics_are_for_operators_only(job_app):
 
     scraper = job_app.test_client().get("/metrics", headers={"Authorization": f"Bearer {SCRAPER_TOKEN}"})
     assert scraper.status_code == 200 and scraper.mimetype == "text/plain"
+    # Exactly prometheus-client's type: Prometheus 3 refuses a parameter given twice.
+    assert scraper.headers["Content-Type"].count("charset") == 1
     assert scraper.headers["Cache-Control"] == "no-store"
 
     staff = job_app.test_client()

@@ -77,6 +77,8 @@ def metrics():
     except redis.exceptions.RedisError as exc:
         log.warning("Metrics unavailable: %s", type(exc).__name__)
         return Response("# Redis indisponible\n", status=503, mimetype="text/plain")
-    response = Response(body, mimetype=CONTENT_TYPE_LATEST)
+    # CONTENT_TYPE_LATEST carries its charset: given as mimetype, Werkzeug would add a second one,
+    # which Prometheus 3 refuses.
+    response = Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -67,6 +67,8 @@ QUICKBOOKS_ENTITIES: dict[str, tuple[ListKind, ...]] = {
 #: A list marked dirty is refreshed once more when its running refresh ends; the mark lasts a day.
 DIRTY_TTL = 86400
 MAX_COMPANIES_KEPT = 50
+#: Deliveries whose signature does not hold: nothing in them can be trusted, not even their size.
+UNTRUSTED = ("unsigned", "forged")
 
 
 class Malformed(ValueError):
@@ -135,6 +137,12 @@ def receive(vendor: str, body: bytes, given_signature: str | None) -> Outcome:
     """What to answer to one delivery, and its row written (the counter and a log line too)."""
     digest = hashlib.sha256(body).hexdigest()
     outcome = _decide(vendor, body, given_signature, digest)
+    if outcome.outcome in UNTRUSTED:
+        # Anyone can send these, as fast as they like: counted and logged, never stored.
+        db.session.rollback()
+        metrics.inc("raccord_webhook_deliveries", vendor=vendor, outcome=outcome.outcome)
+        log.warning("Webhook %s: %s (%d) %s", vendor, outcome.outcome, outcome.status, outcome.detail)
+        return outcome
     db.session.add(
         WebhookDelivery(
             vendor=vendor,
@@ -304,3 +312,13 @@ def last_delivery_for(integration: Integration) -> WebhookDelivery | None:
         .limit(50)
     )
     return next((row for row in rows if integration.id in (row.integration_ids or [])), None)
+
+
+def purge_deliveries(older_than_days: int) -> int:
+    """Forget the deliveries older than the given age (the nightly purge of old job traces)."""
+    from sqlalchemy import delete
+
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    result = db.session.execute(delete(WebhookDelivery).where(WebhookDelivery.received_at < cutoff))
+    db.session.commit()
+    return result.rowcount or 0
