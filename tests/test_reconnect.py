@@ -169,3 +169,27 @@ def test_se_reconnecter_also_renews_a_valid_connection(job_app, live, setup):
     with job_app.app_context():
         integration = db.session.get(Integration, integration_id)
         assert integration.status is IntegrationStatus.CONNECTED and integration.status_since == since
+
+
+def test_what_changed_while_the_access_was_cut_arrives_right_after_reconnecting(job_app, live, setup):
+    """No webhook comes while the access is cut: 'Se reconnecter' asks for the changes at once."""
+    browser, dossier_id, integration_id = setup
+    expire(job_app, live, browser, dossier_id, integration_id)
+    controls_api.post(
+        f"{live.url}/sandbox/controls/api/companies/{COMPANY}/suppliers",
+        json={"name": "Fournisseur d'après la coupure"},
+        timeout=10,
+    ).raise_for_status()
+
+    reconnect(browser, dossier_id, integration_id)
+    run_worker_burst(job_app)  # no click: the refreshes queued by the reconnection
+    with job_app.app_context():
+        assert db.session.scalar(
+            select(ListItem.active).where(
+                ListItem.integration_id == integration_id, ListItem.name == "Fournisseur d'après la coupure"
+            )
+        )
+        syncs = db.session.scalars(select(ListSync).where(ListSync.integration_id == integration_id)).all()
+        assert all(s.status.value == "succeeded" for s in syncs)
+        # Changes only: nothing the software still has was made inactive.
+        assert all(s.last_counts.get("deactivated") == 0 for s in syncs)

@@ -374,6 +374,29 @@ def test_the_hourly_choice_is_saved_and_a_bad_one_refused_in_french(job_app):
     assert "Les listes seront actualisées chaque heure." in text_of(saved)
     with job_app.app_context():
         assert db.session.get(Integration, integration_id).refresh_frequency == "hourly"
+        # Who chose it and when, in the dossier's history.
+        [event] = db.session.scalars(select(Event).where(Event.kind == "integration.refresh_frequency")).all()
+        assert plain_spaces(event.message) == "Actualisation automatique des listes : chaque heure."
+        assert event.integration_id == integration_id and event.actor_id is not None
+
+    # The next integration of the dossier (a change of software, a new connection) keeps the choice.
+    from webapp.connectors.base import Company, TokenSet
+    from webapp.services.integrations import create_integration, disconnect_integration
+
+    with job_app.app_context():
+        old = db.session.get(Integration, integration_id)
+        disconnect_integration(old, None, keep_rules=True)
+        new = create_integration(
+            old.dossier, "sage", Company("sage-co", "Boulangerie"), TokenSet("a", "r", 2e9), None
+        )
+        assert new.refresh_frequency == "hourly"
+    # A disconnected integration refreshes nothing: choosing for it is refused.
+    refused = client.post(
+        url, data={"frequence": "nightly", "csrf_token": csrf_token(client, page_url)}, follow_redirects=True
+    )
+    assert "Cette intégration est déconnectée : ses listes ne sont plus actualisées." in text_of(refused)
+    with job_app.app_context():
+        assert db.session.get(Integration, integration_id).refresh_frequency == "hourly"
 
 
 def test_xero_and_quickbooks_say_their_changes_arrive_by_themselves(job_app, connected):

@@ -248,6 +248,7 @@ def _finish(
             ),
             "success",
         )
+        _catch_up(integration)
         return redirect(back)
 
     if replacing:
@@ -296,6 +297,20 @@ def _finish(
         ),
     )
     return redirect(url_for("settings.integration", dossier_id=dossier.id, integration_id=integration.id))
+
+
+def _catch_up(integration) -> None:
+    """After 'Se reconnecter': what changed in the software while the access was cut (no webhook
+    comes then) is asked for at once, list by list, changes only. The reconnection stands whatever
+    happens here; a list already loading is joined."""
+    from webapp.services.lists import ALL_KINDS, start_refresh
+
+    for kind in ALL_KINDS:
+        try:
+            start_refresh(integration, kind, current_user, changes_only=True)
+        except (JobBackendUnavailable, UserFacingJobError):
+            log.info("No catch-up of %s after reconnecting integration %s", kind.value, integration.id)
+            return
 
 
 def _start_lists(integration, success: str) -> None:

@@ -17,6 +17,7 @@ EVENT_LABELS = {
     "integration.connected": lazy_gettext("Logiciel connecté"),
     "integration.reconnected": lazy_gettext("Reconnexion"),
     "integration.reconnect_refused": lazy_gettext("Reconnexion refusée"),
+    "integration.refresh_frequency": lazy_gettext("Actualisation automatique"),
     "integration.expired": lazy_gettext("Intégration expirée"),
     "integration.consent_ending": lazy_gettext("Fin d'accès annoncée"),
     "integration.disconnected": lazy_gettext("Logiciel déconnecté"),

@@ -60,6 +60,14 @@ def create_integration(
     *,
     record: bool = True,
 ) -> Integration:
+    # The dossier's settings follow it from one integration to the next (a change of software, a
+    # connection after 'Se déconnecter'): here, how often its lists refresh by themselves.
+    previous = db.session.scalar(
+        select(Integration.refresh_frequency)
+        .where(Integration.dossier_id == dossier.id)
+        .order_by(Integration.id.desc())
+        .limit(1)
+    )
     integration = Integration(
         dossier_id=dossier.id,
         software=software,
@@ -68,6 +76,7 @@ def create_integration(
         status=IntegrationStatus.CONNECTED,
         status_since=utcnow(),
         connected_by_id=user.id if user else None,
+        refresh_frequency=previous or "nightly",
     )
     store_tokens(integration, tokens)
     db.session.add(integration)

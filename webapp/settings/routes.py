@@ -19,6 +19,7 @@ from webapp.models.integration import REFRESH_FREQUENCIES, SOFTWARE_WITH_WEBHOOK
 from webapp.rules.forms import CodingForm
 from webapp.services.coding import default_for, save_default
 from webapp.services.dossiers import get_integration_for, update_dossier
+from webapp.services.events import record_event
 from webapp.services.integrations import (
     REFUSED_RECONNECTION_KEY,
     current_integration_for,
@@ -116,10 +117,24 @@ def save_refresh_frequency(integration_id: int):
             "error",
         )
         return redirect(target)
+    if integration.status is IntegrationStatus.DISCONNECTED:
+        flash(_("Cette intégration est déconnectée : ses listes ne sont plus actualisées."), "error")
+        return redirect(target)
     if frequency not in REFRESH_FREQUENCIES:
         flash(_("Choisissez « Chaque nuit » ou « Chaque heure »."), "error")
         return redirect(target)
-    integration.refresh_frequency = frequency
+    if frequency != integration.refresh_frequency:
+        integration.refresh_frequency = frequency
+        record_event(
+            dossier_id=integration.dossier_id,
+            integration_id=integration.id,
+            actor_id=current_user.id,
+            kind="integration.refresh_frequency",
+            message=_("Actualisation automatique des listes : chaque heure.")
+            if frequency == "hourly"
+            else _("Actualisation automatique des listes : chaque nuit."),
+            details={"refresh_frequency": frequency},
+        )
     db.session.commit()
     flash(
         _("Les listes seront actualisées chaque heure.")
