@@ -146,7 +146,9 @@ def test_recharger_la_liste_picks_up_what_changed_upstream(job_app, live, bookke
         last = db.session.scalars(
             select(Event).where(Event.kind == "lists.refreshed").order_by(Event.id.desc())
         ).first()
-        assert last.details["added"] == 1 and last.details["updated"] == 2
+        # The archived supplier is said made inactive, not modified.
+        assert (last.details["added"], last.details["updated"], last.details["deactivated"]) == (1, 1, 1)
+        assert "1 ajouté, 1 modifié, 1 rendu inactif" in plain_spaces(last.message)
     assert sizes(job_app, integration_id)[ListKind.SUPPLIERS] == len(SUPPLIERS)  # +1 added, -1 archived
 
     done = bookkeeper.get(

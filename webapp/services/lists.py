@@ -590,6 +590,15 @@ def merge_staging(
         items.c.rate.is_distinct_from(staging.c.rate),
         items.c.active != staging.c.active,
     )
+    # An item the software archived is said 'rendu inactif', not 'modifié' (counted before the update).
+    archived = (
+        session.scalar(
+            select(func.count())
+            .select_from(items.join(staging, same_item))
+            .where(mine, this_run, items.c.active.is_(True), staging.c.active.is_(False))
+        )
+        or 0
+    )
     updated = session.execute(
         update(items)
         .where(mine, this_run, same_item, changed)
@@ -624,16 +633,20 @@ def merge_staging(
         )
     )
 
-    deactivated = 0
+    updated = (updated or 0) - archived
+    deactivated = archived
     if full:
         still_there = (
             select(staging.c.id).where(this_run, staging.c.external_id == items.c.external_id).exists()
         )
-        deactivated = session.execute(
-            update(items)
-            .where(mine, items.c.active.is_(True), ~still_there)
-            .values(active=False, updated_at=literal(now, UTCDateTime()))
-        ).rowcount
+        deactivated += (
+            session.execute(
+                update(items)
+                .where(mine, items.c.active.is_(True), ~still_there)
+                .values(active=False, updated_at=literal(now, UTCDateTime()))
+            ).rowcount
+            or 0
+        )
 
     session.execute(delete(staging).where(this_run))
     session.commit()
