@@ -371,3 +371,6 @@ def test_the_dossier_view_shows_the_companys_call_budget_at_its_software(app, cl
     assert re.search(r"En cours</th><td[^>]*>2 sur 2<", block)
     assert re.search(r"Aujourd'hui</th><td[^>]*>3 sur 8<", block)
     assert "En pause (réponse 429)" in block and "(minute)" in block and "Rythme réduit" in block
+    assert (
+        "Raccord s'en tient à 100 % des limites de débit et des limites quotidiennes de Compta Démo" in page
+    )

@@ -119,6 +119,7 @@ def dossier(dossier_id: int):
         current=current,
         loads=list_loads(current),
         budget=budget_usage(current),
+        budget_margin=float(current_app.config["VENDOR_LIMIT_MARGIN"]),
         pushes_changes=bool(current and current.software in SOFTWARE_WITH_WEBHOOKS),
         webhook=webhook_seen(current),
         rules=rule_counts(dossier),
