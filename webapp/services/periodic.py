@@ -77,16 +77,12 @@ class TickReport:
 # --- every night: the lists, only what changed ------------------------------------------------
 
 
-def nightly_refresh(day: date | None = None) -> TickReport | None:
-    """Each connected integration's lists refresh by themselves, asking only for what changed
-    where the software can say so. None when this night was already handled by another scheduler."""
+def _refresh_changes(integrations: list[Integration]) -> TickReport:
+    """A changes-only refresh of every list of these integrations, and how many started."""
     from webapp.services.lists import ALL_KINDS, start_refresh
 
-    day = day or utcnow().date()
-    if not claim_period("nightly-refresh", day.isoformat(), 2 * 86400):
-        return None
     report = TickReport()
-    for integration in _connected():
+    for integration in integrations:
         for kind in ALL_KINDS:
             try:
                 run = start_refresh(integration, kind, None, changes_only=True)
@@ -100,6 +96,16 @@ def nightly_refresh(day: date | None = None) -> TickReport | None:
                 report.skipped += 1  # already loading: that load is as fresh
             else:
                 report.started += 1
+    return report
+
+
+def nightly_refresh(day: date | None = None) -> TickReport | None:
+    """Each connected integration's lists refresh by themselves, asking only for what changed
+    where the software can say so. None when this night was already handled by another scheduler."""
+    day = day or utcnow().date()
+    if not claim_period("nightly-refresh", day.isoformat(), 2 * 86400):
+        return None
+    report = _refresh_changes(_connected())
     log.info("Nightly refresh of %s: %s", day, report)
     return report
 
@@ -112,28 +118,16 @@ def hourly_refresh(hour: str | None = None) -> TickReport | None:
     Sage, Compta Démo) refresh, changes only. Xero and QuickBooks tell of each change by webhook
     (webapp.services.webhooks). None when this hour was already handled by another scheduler."""
     from webapp.models.integration import SOFTWARE_WITH_WEBHOOKS
-    from webapp.services.lists import ALL_KINDS, start_refresh
 
     hour = hour or utcnow().strftime("%Y-%m-%dT%H")
     if not claim_period("hourly-refresh", hour, 2 * 3600):
         return None
-    report = TickReport()
-    for integration in _connected():
-        if integration.refresh_frequency != "hourly" or integration.software in SOFTWARE_WITH_WEBHOOKS:
-            continue
-        for kind in ALL_KINDS:
-            try:
-                run = start_refresh(integration, kind, None, changes_only=True)
-            except UserFacingJobError:
-                report.skipped += 1
-                continue
-            except JobBackendUnavailable:
-                report.failed += 1
-                continue
-            if run is None:
-                report.skipped += 1
-            else:
-                report.started += 1
+    hourly = [
+        integration
+        for integration in _connected()
+        if integration.refresh_frequency == "hourly" and integration.software not in SOFTWARE_WITH_WEBHOOKS
+    ]
+    report = _refresh_changes(hourly)
     log.info("Hourly refresh of %s: %s", hour, report)
     return report
 
