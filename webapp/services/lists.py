@@ -348,8 +348,8 @@ def run_refresh(
             # refresh waits for the day's budget to come back.
             db.session.rollback()
             _clear_staging(integration_id, kind)
-            _defer(integration, sync.id, kind, exc, job_run_id, received)
-            raise JobDeferred(exc.resume_at, deferred_message(integration, exc)) from None
+            message = _defer(integration, sync.id, kind, exc, job_run_id, received)
+            raise JobDeferred(exc.resume_at, message) from None
         except ConnectorError as exc:
             db.session.rollback()
             _clear_staging(integration_id, kind)
@@ -386,7 +386,7 @@ def run_refresh(
     duration = round(time.monotonic() - started, 2)
     metrics.observe(
         "raccord_list_refresh_seconds",
-        time.monotonic() - started,
+        duration,
         vendor=integration.software,
         list=kind.value,
         mode=mode,
@@ -463,7 +463,8 @@ def deferred_message(integration: Integration, exc: DailyBudgetSpent) -> str:
 
 def _defer(
     integration: Integration, sync_id: int, kind: ListKind, exc: DailyBudgetSpent, job_run_id, received: int
-) -> None:
+) -> str:
+    """The list put off to the day's reset, said in its events and its state; the message said."""
     message = deferred_message(integration, exc)
     record_event(
         dossier_id=integration.dossier_id,
@@ -481,6 +482,7 @@ def _defer(
     )
     db.session.commit()
     metrics.inc("raccord_budget_deferred", vendor=integration.software)
+    return message
 
 
 def _list_lock(integration_id: int, kind: ListKind, run_key: str):

@@ -246,7 +246,7 @@ def dirty_key(integration_id: int, kind: ListKind) -> str:
 def refresh_soon(integration: Integration, kind: ListKind) -> str:
     """A changes-only refresh of one list: queued ('queued'), or, one being queued or running
     already, the list marked dirty so that one more runs when it ends ('dirty')."""
-    from webapp.services.jobs import JobBackendUnavailable, UserFacingJobError, get_redis
+    from webapp.services.jobs import get_redis
     from webapp.services.lists import _release_if_stale, start_refresh, sync_for
 
     try:
@@ -260,12 +260,9 @@ def refresh_soon(integration: Integration, kind: ListKind) -> str:
                 return "dirty"
         start_refresh(integration, kind, None, changes_only=True)
         return "queued"
-    except (UserFacingJobError, JobBackendUnavailable) as exc:
-        # The job service down: the night's refresh reads these changes (since the last load).
-        log.warning("Webhook refresh of %s/%s not queued: %s", integration.id, kind.value, type(exc).__name__)
-        db.session.rollback()
-        return "not queued"
-    except Exception as exc:  # Redis down (the dirty mark): the same
+    except Exception as exc:
+        # The job service or Redis down (UserFacingJobError, JobBackendUnavailable, the dirty mark not
+        # set): the night's refresh reads these changes (since the last load).
         log.warning("Webhook refresh of %s/%s not queued: %s", integration.id, kind.value, type(exc).__name__)
         db.session.rollback()
         return "not queued"
