@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import ROOT, TEST_SECRET, login, make_app, unescaped
+from tests.conftest import ROOT, TEST_SECRET, csrf_token, login, make_app, unescaped
 from tests.http_user import Browser
 from tests.processes import Spawned
 from webapp.extensions import db
@@ -31,7 +31,9 @@ def test_seed_demo_creates_the_demo_cabinet_once(app, runner):
         assert all(d.siren and len(d.siren) == 9 for d in cabinet.dossiers)
         member = db.session.scalar(select(User).where(User.email == "demo@raccord.test"))
         staff = db.session.scalar(select(User).where(User.email == "support@raccord.test"))
-        assert member.role is Role.MEMBER and member.check_password("demo")
+        assert member.role is Role.ADMIN and member.check_password("demo")
+        restricted = db.session.scalar(select(User).where(User.email == "lea@raccord.test"))
+        assert restricted.is_restricted and restricted.check_password("lea")
         assert staff.role is Role.STAFF and staff.check_password("support")
         assert db.session.scalar(select(func.count()).select_from(Dossier)) == 3
 
@@ -41,6 +43,11 @@ def test_demo_logins_work(app, runner, client):
     assert login(client, "demo@raccord.test", "demo").headers["Location"] == "/dossiers"
     page = client.get("/dossiers").get_data(as_text=True)
     assert "Boulangerie Martin" in page and "Atelier Dupont" in page
+    assert "Équipe" in page  # the demo's admin runs the cabinet's team
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/dossiers")})
+    assert login(client, "lea@raccord.test", "lea").headers["Location"] == "/dossiers"
+    page = client.get("/dossiers").get_data(as_text=True)
+    assert "Boulangerie Martin" in page and "Atelier Dupont" not in page
 
 
 def test_production_refuses_to_start_with_demo_logins(app, runner):
@@ -62,10 +69,31 @@ def test_create_user_command(app, runner):
         input="un-mot-de-passe-long\nun-mot-de-passe-long\n",
     )
     assert "Utilisateur marie@cabinet.fr créé dans « Cabinet Blanc »." in result.output
+    assert "Rôle : administrateur." in result.output  # the first of a new cabinet runs its team
+    second = runner.invoke(
+        args=["create-user", "paul@cabinet.fr", "--organisation", "Cabinet Blanc"],
+        input="un-mot-de-passe-long\nun-mot-de-passe-long\n",
+    )
+    assert "Rôle : membre." in second.output
+    third = runner.invoke(
+        args=["create-user", "zoe@cabinet.fr", "--organisation", "Cabinet Blanc", "--role", "admin"],
+        input="un-mot-de-passe-long\nun-mot-de-passe-long\n",
+    )
+    assert "Rôle : administrateur." in third.output
+    wrong = runner.invoke(
+        args=["create-user", "x@cabinet.fr", "--organisation", "Cabinet Blanc", "--role", "staff"],
+        input="un-mot-de-passe-long\nun-mot-de-passe-long\n",
+    )
+    assert wrong.exit_code != 0
     short = runner.invoke(args=["create-user", "b@c.fr", "--organisation", "X"], input="court\ncourt\n")
     assert "au moins 12 caractères" in short.output
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(User)) == 1
+        roles = dict(db.session.execute(select(User.email, User.role)).all())
+        assert roles == {
+            "marie@cabinet.fr": Role.ADMIN,
+            "paul@cabinet.fr": Role.MEMBER,
+            "zoe@cabinet.fr": Role.ADMIN,
+        }
 
 
 def test_embedded_backend_runs_jobs_in_a_real_rq_worker_thread(database_url):

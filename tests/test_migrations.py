@@ -59,7 +59,8 @@ def _row_for(table: sa.Table, model_table: sa.Table | None, ids: dict[str, int])
     row already made in the table they point to."""
     values: dict = {}
     for column in table.columns:
-        if column.primary_key or column.nullable or column.server_default is not None:
+        link_key = column.primary_key and column.foreign_keys and len(table.primary_key.columns) > 1
+        if (column.primary_key and not link_key) or column.nullable or column.server_default is not None:
             continue
         foreign = next(iter(column.foreign_keys), None)
         model_column = model_table.columns.get(column.name) if model_table is not None else None
@@ -118,9 +119,9 @@ def test_every_migration_upgrades_a_database_with_data_in_it(database_url):
                         continue
                     with db.engine.begin() as conn:
                         row = _row_for(table, model_table, ids)
-                        (key_column,) = table.primary_key.columns
-                        key = conn.execute(table.insert().values(**row).returning(key_column)).scalar_one()
-                    ids[table.name] = key
+                        key_columns = list(table.primary_key.columns)  # one, or two for a link table
+                        key = conn.execute(table.insert().values(**row).returning(*key_columns)).one()
+                    ids[table.name] = key[0] if len(key_columns) == 1 else tuple(key)
             made = set(ids)
             assert {"dossier", "integration", "rule", "document", "list_item", "event", "job_run"} <= made
             with db.engine.connect() as conn:

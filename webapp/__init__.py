@@ -174,6 +174,7 @@ def _register_blueprints(app: Flask) -> None:
     from webapp.rules import bp as rules_bp
     from webapp.settings import bp as settings_bp
     from webapp.support import bp as support_bp
+    from webapp.team import bp as team_bp
     from webapp.webhooks import bp as webhooks_bp
 
     app.register_blueprint(auth_bp)
@@ -185,5 +186,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(rules_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(support_bp)
+    app.register_blueprint(team_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(webhooks_bp)

@@ -57,7 +57,7 @@ def serve_local_command(host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     from webapp.extensions import db
-    from webapp.services.demo import DEMO_MEMBER, DEMO_STAFF, database_is_empty, seed_demo
+    from webapp.services.demo import DEMO_MEMBER, DEMO_RESTRICTED, DEMO_STAFF, database_is_empty, seed_demo
     from webapp.worker import start_embedded_worker
 
     _refuse_in_production("serve-local")
@@ -92,7 +92,10 @@ def serve_local_command(host: str, port: int) -> None:
     click.echo("")
     click.echo(f"  Raccord est prêt : http://{host}:{port}/")
     click.echo(f"  Tâches : worker RQ démarré sur {backend}")
-    click.echo(f"  Identifiants de démonstration : {DEMO_MEMBER[0]} / {DEMO_MEMBER[1]}")
+    click.echo(f"  Identifiants de démonstration : {DEMO_MEMBER[0]} / {DEMO_MEMBER[1]} (administrateur)")
+    click.echo(
+        f"                                  {DEMO_RESTRICTED[0]} / {DEMO_RESTRICTED[1]} (un seul dossier)"
+    )
     click.echo(f"                                  {DEMO_STAFF[0]} / {DEMO_STAFF[1]} (support)")
     if app.config["SANDBOX_ENABLED"]:
         click.echo(f"  Logiciel de démonstration « Compta Démo » : {app.config['SANDBOX_BASE_URL']}/controls")
@@ -159,9 +162,16 @@ def purge_jobs_command(days: int) -> None:
 @click.option(
     "--staff", is_flag=True, help="Rôle support (espace Support : trouve, lit, reproduit les dossiers)."
 )
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "member"]),
+    default=None,
+    help="Rôle dans le cabinet : admin (gère l'équipe) ou member. Défaut : admin pour le premier "
+    "utilisateur d'un cabinet, member ensuite.",
+)
 @click.password_option(prompt="Mot de passe")
 @with_appcontext
-def create_user_command(email: str, organisation: str, staff: bool, password: str) -> None:
+def create_user_command(email: str, organisation: str, staff: bool, role: str | None, password: str) -> None:
     """Crée un utilisateur (production comprise)."""
     from sqlalchemy import select
 
@@ -175,15 +185,32 @@ def create_user_command(email: str, organisation: str, staff: bool, password: st
         raise click.ClickException("Le mot de passe doit faire au moins 12 caractères.")
     if db.session.scalar(select(User).where(User.email == email)):
         raise click.ClickException(f"Un utilisateur {email} existe déjà.")
+    if staff and role:
+        raise click.ClickException(
+            "--staff et --role s'excluent : le support n'a pas de rôle dans un cabinet."
+        )
     org = db.session.scalar(select(Organisation).where(Organisation.name == organisation))
     if org is None:
         org = Organisation(name=organisation)
         db.session.add(org)
-    user = User(organisation=org, email=email, role=Role.STAFF if staff else Role.MEMBER)
+        first = True
+    else:
+        first = not db.session.scalar(
+            select(User.id).where(User.organisation_id == org.id, User.role != Role.STAFF).limit(1)
+        )
+    if staff:
+        chosen = Role.STAFF
+    elif role:
+        chosen = Role(role)
+    else:
+        chosen = Role.ADMIN if first else Role.MEMBER
+    user = User(organisation=org, email=email, role=chosen)
     user.set_password(password)
     db.session.add(user)
     db.session.commit()
+    label = {Role.ADMIN: "administrateur", Role.MEMBER: "membre", Role.STAFF: "support"}[chosen]
     click.echo(f"Utilisateur {email} créé dans « {org.name} ».")
+    click.echo(f"Rôle : {label}.")
 
 
 @click.command("deactivate-user")

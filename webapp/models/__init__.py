@@ -7,7 +7,7 @@ from webapp.models.events import Event
 from webapp.models.integration import Integration, IntegrationStatus, ListKind, PendingConsent
 from webapp.models.jobs import JobRun, JobStatus
 from webapp.models.lists import ListItem, ListItemStaging, ListSync, SyncStatus
-from webapp.models.people import Organisation, Role, User, UserSession
+from webapp.models.people import Invitation, Organisation, Role, User, UserSession, dossier_access
 from webapp.models.rules import CodingDefault, ItemChoice, PartyKind, PaymentRule, Rule, RuleTransfer
 from webapp.models.webhooks import WebhookDelivery
 
@@ -26,6 +26,7 @@ __all__ = [
     "Integration",
     "ItemChoice",
     "IntegrationStatus",
+    "Invitation",
     "JobRun",
     "JobStatus",
     "Organisation",
@@ -38,4 +39,5 @@ __all__ = [
     "User",
     "UserSession",
     "WebhookDelivery",
+    "dossier_access",
 ]

@@ -6,8 +6,9 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, Enum, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Column, Enum, ForeignKey, Integer, String, Table, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -21,7 +22,20 @@ if TYPE_CHECKING:
 
 class Role(enum.StrEnum):
     MEMBER = "member"
+    #: Runs the cabinet's team (« Équipe »): invites colleagues, changes roles, restricts members.
+    ADMIN = "admin"
     STAFF = "staff"
+
+    @property
+    def label(self) -> str:
+        return str(_ROLE_LABELS[self])
+
+
+_ROLE_LABELS = {
+    Role.ADMIN: _l("Administrateur"),
+    Role.MEMBER: _l("Membre"),
+    Role.STAFF: _l("Support"),
+}
 
 
 def _organisation_search_text(get) -> str:
@@ -61,6 +75,8 @@ class User(UserMixin, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The interface's language: 'fr' or 'en' (webapp.i18n.LOCALES), chosen on the profile page.
     locale: Mapped[str] = mapped_column(String(5), default="fr", server_default="fr")
+    #: A member who sees only the dossiers of `dossier_access` (admins always see them all).
+    dossiers_restricted: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
 
@@ -83,8 +99,26 @@ class User(UserMixin, db.Model):
         return self.role is Role.STAFF
 
     @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    @property
+    def is_restricted(self) -> bool:
+        """Whether the user sees only the dossiers they were given (a member set so by an admin)."""
+        return self.role is Role.MEMBER and self.dossiers_restricted
+
+    @property
     def display_name(self) -> str:
         return self.full_name or self.email
+
+
+#: The dossiers a restricted member may see and act on (User.dossiers_restricted).
+dossier_access = Table(
+    "dossier_access",
+    db.metadata,
+    Column("user_id", ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True),
+    Column("dossier_id", ForeignKey("dossier.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
 
 
 class UserSession(db.Model):
@@ -107,3 +141,38 @@ class UserSession(db.Model):
     end_reason: Mapped[str | None] = mapped_column(String(40))
 
     user: Mapped[User] = relationship()
+
+
+class Invitation(db.Model):
+    """A colleague invited by an admin to join the cabinet. The mail's link carries a signed
+    (id, nonce): no token is stored, and a new nonce (« Renvoyer ») kills the links sent before."""
+
+    __tablename__ = "invitation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, name="invitation_role", native_enum=False, values_callable=lambda e: [m.value for m in e]),
+        default=Role.MEMBER,
+    )
+    #: The dossiers a member is restricted to once they accept; None: all the cabinet's dossiers.
+    dossier_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    nonce: Mapped[str] = mapped_column(String(64))
+    #: The account the invitation made.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+
+    organisation: Mapped[Organisation] = relationship()
+    invited_by: Mapped[User | None] = relationship(foreign_keys=[invited_by_id])
+
+    @property
+    def pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > utcnow()

@@ -8,12 +8,15 @@ from decimal import Decimal
 from flask import Flask, current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, insert, inspect, select
 
 from webapp.extensions import db
-from webapp.models import Dossier, Organisation, Role, User
+from webapp.models import Dossier, Organisation, Role, User, dossier_access
 
-DEMO_MEMBER = ("demo@raccord.test", "demo")
+DEMO_MEMBER = ("demo@raccord.test", "demo")  # the cabinet's admin (« Équipe »)
+#: A member of the demo cabinet who sees only DEMO_RESTRICTED_TO (the admin set them so on « Équipe »).
+DEMO_RESTRICTED = ("lea@raccord.test", "lea")
+DEMO_RESTRICTED_TO = "Boulangerie Martin"
 DEMO_STAFF = ("support@raccord.test", "support")
 DEMO_EMAIL_DOMAIN = "@raccord.test"
 
@@ -47,14 +50,26 @@ def seed_demo() -> bool:
     support_team = Organisation(name="Équipe Raccord")
     db.session.add_all([cabinet, support_team])
 
-    member = User(organisation=cabinet, email=DEMO_MEMBER[0], full_name="Camille Demo", role=Role.MEMBER)
-    member.set_password(DEMO_MEMBER[1])
+    admin = User(organisation=cabinet, email=DEMO_MEMBER[0], full_name="Camille Demo", role=Role.ADMIN)
+    admin.set_password(DEMO_MEMBER[1])
+    restricted = User(
+        organisation=cabinet,
+        email=DEMO_RESTRICTED[0],
+        full_name="Léa Collaboratrice",
+        role=Role.MEMBER,
+        dossiers_restricted=True,
+    )
+    restricted.set_password(DEMO_RESTRICTED[1])
     staff = User(organisation=support_team, email=DEMO_STAFF[0], full_name="Support Raccord", role=Role.STAFF)
     staff.set_password(DEMO_STAFF[1])
-    db.session.add_all([member, staff])
+    db.session.add_all([admin, restricted, staff])
 
     for name, siren in DEMO_DOSSIERS:
-        db.session.add(Dossier(organisation=cabinet, name=name, siren=siren))
+        dossier = Dossier(organisation=cabinet, name=name, siren=siren)
+        db.session.add(dossier)
+        if name == DEMO_RESTRICTED_TO:
+            db.session.flush()
+            db.session.execute(insert(dossier_access).values(user_id=restricted.id, dossier_id=dossier.id))
     db.session.commit()
     if current_app.config.get("SANDBOX_ENABLED"):
         from webapp.sandbox_host import seed_sandbox_for

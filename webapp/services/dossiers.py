@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import has_request_context, session
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, exists, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 from werkzeug.exceptions import NotFound
 
 from webapp.extensions import db
-from webapp.models import Dossier, Integration, User
+from webapp.models import Dossier, Integration, Role, User, dossier_access
 
 VIEW_AS_KEY = "view_as"
 
@@ -19,26 +20,80 @@ def viewed_as(user: User) -> dict | None:
     return session.get(VIEW_AS_KEY)
 
 
+def _granted(user_id: int) -> ColumnElement[bool]:
+    """Whether the dossier is one the user was given (dossier_access)."""
+    return exists().where(dossier_access.c.user_id == user_id, dossier_access.c.dossier_id == Dossier.id)
+
+
+def own_dossiers_condition(user: User) -> ColumnElement[bool]:
+    """The dossiers of the user's organisation that the user may see: all of them, but for a member
+    an admin restricted to some (User.is_restricted)."""
+    condition = Dossier.organisation_id == user.organisation_id
+    if user.is_restricted:
+        return condition & _granted(user.id)
+    return condition
+
+
 def visible_dossiers(user: User) -> Select[tuple[Dossier]]:
-    """Everyone sees their organisation's dossiers (for staff: the support's reproductions); staff
-    viewing a dossier as its user see that one too. Staff reach other dossiers through Support."""
+    """Everyone sees their organisation's dossiers (for staff: the support's reproductions), but for a
+    restricted member, who sees only theirs; staff viewing a dossier as its user see that one too.
+    Staff reach other dossiers through Support."""
     query = select(Dossier).order_by(Dossier.sort_name, Dossier.id)  # French order, accents ignored
     view_as = viewed_as(user)
     if view_as:
-        return query.where(
-            or_(Dossier.organisation_id == user.organisation_id, Dossier.id == view_as["dossier_id"])
+        return query.where(or_(own_dossiers_condition(user), Dossier.id == view_as["dossier_id"]))
+    return query.where(own_dossiers_condition(user))
+
+
+def may_see(user: User, dossier: Dossier) -> bool:
+    """Whether `user` may see and act on their organisation's `dossier` (staff's 'Voir comme
+    l'utilisateur' aside)."""
+    if dossier.organisation_id != user.organisation_id or not user.is_active_account:
+        return False
+    if not user.is_restricted:
+        return True
+    return (
+        db.session.scalar(
+            select(dossier_access.c.dossier_id).where(
+                dossier_access.c.user_id == user.id, dossier_access.c.dossier_id == dossier.id
+            )
         )
-    return query.where(Dossier.organisation_id == user.organisation_id)
+        is not None
+    )
+
+
+def users_who_may_see(dossier: Dossier) -> list[User]:
+    """The active non-staff users of the dossier's organisation who may see it: admins, members
+    not restricted, and restricted members given this dossier."""
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(
+                User.organisation_id == dossier.organisation_id,
+                User.is_active_account.is_(True),
+                User.role != Role.STAFF,
+                or_(
+                    User.role != Role.MEMBER,
+                    User.dossiers_restricted.is_(False),
+                    exists().where(
+                        dossier_access.c.user_id == User.id, dossier_access.c.dossier_id == dossier.id
+                    ),
+                ),
+            )
+            .order_by(User.full_name, User.email, User.id)
+        )
+    )
 
 
 def get_dossier_for(user: User, dossier_id: int) -> Dossier:
     """The dossier if `user` may see it; otherwise 404, as for a dossier that does not exist.
 
-    Staff see another organisation's dossier only while viewing it as its user (read only)."""
+    A restricted member sees only the dossiers they were given. Staff see another organisation's
+    dossier only while viewing it as its user (read only)."""
     dossier = db.session.get(Dossier, dossier_id)
     if dossier is None:
         raise NotFound()
-    if dossier.organisation_id == user.organisation_id:
+    if may_see(user, dossier):
         return dossier
     view_as = viewed_as(user)
     if view_as and view_as.get("dossier_id") == dossier.id:

@@ -293,12 +293,22 @@ def _run_for_job(job: Job | None) -> JobRun | None:
 
 
 def get_job_run_for(user: User, job_run_id: int) -> JobRun | None:
-    """The run if `user` owns it (staff may read any); None otherwise."""
+    """The run if `user` owns it and may still see its dossier (staff may read any); None otherwise."""
     run = db.session.get(JobRun, job_run_id)
     if run is None:
         return None
-    if run.owner_id != user.id and not user.is_staff:
+    if user.is_staff:
+        return run
+    if run.owner_id != user.id:
         return None
+    if run.dossier_id is not None:
+        # A member restricted since they started it no longer reads a job of that dossier.
+        from webapp.models import Dossier
+        from webapp.services.dossiers import may_see
+
+        dossier = db.session.get(Dossier, run.dossier_id)
+        if dossier is None or not may_see(user, dossier):
+            return None
     return run
 
 

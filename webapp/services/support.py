@@ -303,10 +303,7 @@ def end_view_as(staff: User) -> int | None:
 
 
 def organisation_members(dossier: Dossier) -> list[User]:
-    return list(
-        db.session.scalars(
-            select(User)
-            .where(User.organisation_id == dossier.organisation_id, User.is_active_account.is_(True))
-            .order_by(User.full_name, User.email)
-        )
-    )
+    """Whom the support may view the dossier as: the cabinet's users who may see it."""
+    from webapp.services.dossiers import users_who_may_see
+
+    return users_who_may_see(dossier)

@@ -143,7 +143,7 @@ def view_as(dossier_id: int):
     dossier = _dossier(dossier_id)
     user_id = parse_id(request.form.get("user_id"))
     user = db.session.get(User, user_id) if user_id else None
-    if user is None or user.organisation_id != dossier.organisation_id or user.is_staff:
+    if user is None or user not in organisation_members(dossier):
         flash(_("Choisissez un utilisateur du cabinet de ce dossier."), "error")
         return redirect(url_for("support.dossier", dossier_id=dossier.id))
     if viewed_as(current_user):
