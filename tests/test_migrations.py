@@ -148,3 +148,69 @@ def test_every_migration_upgrades_a_database_with_data_in_it(database_url):
         from tests import conftest
 
         conftest._schemas_made.discard(database_url)
+
+
+def test_the_earliest_active_user_of_each_cabinet_becomes_its_admin(database_url):
+    """0025: each cabinet gets one admin, its earliest active user; staff, deactivated accounts and the
+    others stay as they were, and nobody is restricted."""
+    app = _fresh_app(database_url)
+    try:
+        with app.app_context():
+            upgrade(revision="0023")
+            when = [datetime(2026, 1, day, tzinfo=UTC) for day in range(1, 8)]
+            with db.engine.begin() as conn:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO organisation (id, name, created_at, search_text) VALUES "
+                        "(1, 'Lefèvre', :t, 'lefevre'), (2, 'Girard', :t, 'girard'), "
+                        "(3, 'Vide', :t, 'vide')"
+                    ),
+                    {"t": when[0]},
+                )
+                users = [
+                    (1, 1, "staff", True, when[0]),  # staff are never a cabinet's admin
+                    (2, 1, "member", False, when[1]),  # deactivated
+                    (3, 1, "member", True, when[3]),
+                    (4, 1, "member", True, when[2]),  # the earliest active member
+                    (5, 2, "member", True, when[4]),
+                    (6, 2, "member", True, when[4]),
+                ]
+                for user_id, org, role, active, created in users:
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO user_account (id, organisation_id, email, password_hash, full_name, "
+                            "role, is_active_account, created_at) "
+                            "VALUES (:id, :org, :email, 'x', '', :role, :active, :created)"
+                        ),
+                        {
+                            "id": user_id,
+                            "org": org,
+                            "email": f"u{user_id}@test",
+                            "role": role,
+                            "active": active,
+                            "created": created,
+                        },
+                    )
+            upgrade(revision="0025")
+            with db.engine.connect() as conn:
+                roles = dict(conn.execute(sa.text("SELECT id, role FROM user_account")).all())
+                restricted = conn.execute(
+                    sa.text("SELECT count(*) FROM user_account WHERE dossiers_restricted")
+                ).scalar()
+            assert roles == {1: "staff", 2: "member", 3: "member", 4: "admin", 5: "admin", 6: "member"}
+            assert restricted == 0
+            downgrade(revision="0023")
+            with db.engine.connect() as conn:
+                assert set(conn.execute(sa.text("SELECT role FROM user_account")).scalars()) == {
+                    "staff",
+                    "member",
+                }
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            with db.engine.begin() as conn:
+                conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+        from tests import conftest
+
+        conftest._schemas_made.discard(database_url)
