@@ -10,7 +10,7 @@ from sqlalchemy import select
 from tests.conftest import csrf_token, login
 from tests.factories import make_dossier, make_integration, make_item, make_organisation, make_user
 from webapp.extensions import db
-from webapp.models import ListKind
+from webapp.models import ListKind, Role
 
 # Every field name the forms and routes read (WTForms fields and request.form keys), and a few more.
 FIELDS = (
@@ -53,6 +53,12 @@ FIELDS = (
     "action",
     "kind",
     "status",
+    "role",
+    "mode",
+    "shown",
+    "dossier",
+    "coches",
+    "page",
 )
 
 VALUES = st.one_of(
@@ -78,8 +84,10 @@ def member_world(app_ctx):
     integration = make_integration(dossier)
     make_item(integration, ListKind.SUPPLIERS, "EDF")
     make_item(integration, ListKind.ACCOUNTS, "Électricité", code="606100")
-    make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
-    return dossier.id, integration.id
+    # An admin, so that the pages of « Équipe » are fuzzed too, on a colleague of hers.
+    make_user(org, "claire@lefevre.test", "bon-mot-de-passe", Role.ADMIN)
+    colleague = make_user(org, "hugo@lefevre.test")
+    return dossier.id, integration.id, colleague.id
 
 
 #: Journals that record a refused call on purpose: every webhook delivery, forged ones too.
@@ -95,7 +103,7 @@ def _snapshot() -> dict[str, list]:
     }
 
 
-def _post_routes(app, dossier_id: int, integration_id: int) -> list[tuple[str, str]]:
+def _post_routes(app, dossier_id: int, integration_id: int, user_id: int) -> list[tuple[str, str]]:
     routes = []
     for rule in app.url_map.iter_rules():
         if (
@@ -117,6 +125,7 @@ def _post_routes(app, dossier_id: int, integration_id: int) -> list[tuple[str, s
             "payment_rule_id": 1,
             "run_id": 1,
             "job_run_id": 1,
+            "user_id": user_id,
         }
         path = rule.build({k: v for k, v in values.items() if k in rule.arguments}, append_unknown=False)[1]
         routes.append((rule.endpoint, path))
@@ -124,10 +133,10 @@ def _post_routes(app, dossier_id: int, integration_id: int) -> list[tuple[str, s
 
 
 def test_every_form_survives_any_input_and_a_refusal_writes_nothing(app, client, member_world):
-    dossier_id, integration_id = member_world
+    dossier_id, integration_id, user_id = member_world
     login(client, "claire@lefevre.test", "bon-mot-de-passe")
     token = csrf_token(client, f"/dossiers/{dossier_id}")
-    routes = _post_routes(app, dossier_id, integration_id)
+    routes = _post_routes(app, dossier_id, integration_id, user_id)
     assert len(routes) >= 15
 
     for endpoint, path in routes:
