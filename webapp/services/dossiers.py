@@ -7,7 +7,7 @@ from sqlalchemy import Select, or_, select
 from werkzeug.exceptions import NotFound
 
 from webapp.extensions import db
-from webapp.models import Dossier, Integration, User
+from webapp.models import Dossier, Integration, Role, User
 
 VIEW_AS_KEY = "view_as"
 
@@ -44,6 +44,22 @@ def get_dossier_for(user: User, dossier_id: int) -> Dossier:
     if view_as and view_as.get("dossier_id") == dossier.id:
         return dossier
     raise NotFound()
+
+
+def users_who_may_see(dossier: Dossier) -> list[User]:
+    """The people told of what happens to the dossier: today the active members of its cabinet
+    (staff reach dossiers through Support and are not told)."""
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(
+                User.organisation_id == dossier.organisation_id,
+                User.is_active_account.is_(True),
+                User.role != Role.STAFF,
+            )
+            .order_by(User.id)
+        )
+    )
 
 
 def get_integration_for(dossier: Dossier, integration_id: int) -> Integration:
