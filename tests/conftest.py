@@ -373,6 +373,11 @@ def worker_env(app) -> dict[str, str]:
     )
     if app.config.get("SANDBOX_BASE_URL"):
         env["SANDBOX_BASE_URL"] = app.config["SANDBOX_BASE_URL"]
+    # Where the workers send e-mail (tests.mail_helpers: an SMTP server of the test's own).
+    for name in ("MAIL_BACKEND", "MAIL_PORT", "MAIL_TIMEOUT", "PUBLIC_BASE_URL"):
+        env[name] = str(app.config[name])
+    env["MAIL_SERVER"] = app.config["MAIL_SERVER"]
+    env["MAIL_RETRY_DELAYS"] = ",".join(str(delay) for delay in app.config["MAIL_RETRY_DELAYS"])
     # The companies' call budgets as the test set them on its app (webapp.connectors.limits).
     if app.config.get("VENDOR_LIMITS"):
         env["VENDOR_LIMITS"] = json.dumps(app.config["VENDOR_LIMITS"])
@@ -584,3 +589,22 @@ def dossier_with_rule(job_app, connected_dossier):
         )
         db.session.commit()
     return browser, dossier_id, integration_id, ids
+
+
+@pytest.fixture
+def smtp_server(unused_port: int) -> Iterator:
+    """An SMTP server (aiosmtpd) collecting what the app sends, on a port of the test's own."""
+    from tests.mail_helpers import SmtpServer
+
+    server = SmtpServer(unused_port).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_app(job_app, smtp_server):
+    """job_app sending its e-mail through smtp_server, links under https://raccord.cabinet.test."""
+    from tests.mail_helpers import use_smtp
+
+    use_smtp(job_app, smtp_server)
+    return job_app

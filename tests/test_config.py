@@ -12,6 +12,9 @@ PROD = {
     "DATABASE_URL": "postgres://raccord@db/raccord",
     "REDIS_URL": "redis://redis:6379/0",
     "TOKEN_ENCRYPTION_KEY": "kq0kHj1bBv0c4QnQW2vM0QzXo8p8dJvS7bq9v2p6bWk=",
+    "MAIL_SERVER": "smtp.cabinet.test",
+    "MAIL_DEFAULT_SENDER": "Raccord <notifications@cabinet.test>",
+    "PUBLIC_BASE_URL": "https://raccord.cabinet.test",
 }
 
 
@@ -47,6 +50,9 @@ def test_production_settings(tmp_path):
             "TOKEN_ENCRYPTION_KEY",
             "TOKEN_ENCRYPTION_KEY (ou TOKEN_ENCRYPTION_KEY_FILE) est obligatoire en production.",
         ),
+        ("MAIL_SERVER", "En production, les e-mails partent par un serveur SMTP : définissez MAIL_SERVER"),
+        ("MAIL_DEFAULT_SENDER", "MAIL_DEFAULT_SENDER est obligatoire en production"),
+        ("PUBLIC_BASE_URL", "PUBLIC_BASE_URL est obligatoire en production"),
     ],
 )
 def test_production_refuses_to_start_without(tmp_path, missing, message):
@@ -73,6 +79,16 @@ def test_production_refuses_to_start_without(tmp_path, missing, message):
             "TOKEN_ENCRYPTION_KEY doit être une ou plusieurs clés Fernet",
         ),
         ({"SANDBOX_BASE_URL": "ftp://x"}, "SANDBOX_BASE_URL doit commencer par http"),
+        ({"MAIL_BACKEND": "pigeon"}, "MAIL_BACKEND doit valoir smtp, console, file ou locmem"),
+        ({"MAIL_BACKEND": "smtp"}, "MAIL_BACKEND=smtp demande MAIL_SERVER"),
+        ({"MAIL_SERVER": "smtp.test", "MAIL_PORT": "70000"}, "MAIL_PORT doit être un port entre 1 et 65535"),
+        ({"MAIL_PORT": "vingt-cinq"}, "MAIL_PORT doit être un nombre entier"),
+        ({"MAIL_USE_TLS": "1", "MAIL_USE_SSL": "1"}, "MAIL_USE_TLS .STARTTLS. et MAIL_USE_SSL"),
+        ({"MAIL_USERNAME": "raccord"}, "MAIL_USERNAME et MAIL_PASSWORD vont ensemble"),
+        ({"MAIL_TIMEOUT": "0"}, "MAIL_TIMEOUT doit être supérieur ou égal à 1"),
+        ({"MAIL_DEFAULT_SENDER": "Raccord"}, "MAIL_DEFAULT_SENDER doit contenir une adresse e-mail"),
+        ({"PUBLIC_BASE_URL": "raccord.test"}, "PUBLIC_BASE_URL doit commencer par https://"),
+        ({"MAIL_RETRY_DELAYS": "30,-1"}, "MAIL_RETRY_DELAYS doit être une liste de durées"),
     ],
 )
 def test_bad_values_are_refused_with_a_clear_message(tmp_path, env, message):
@@ -84,3 +100,30 @@ def test_secret_from_file(tmp_path):
     secret = tmp_path / "secret"
     secret.write_text("s" * 48 + "\n")
     assert load_config({"SECRET_KEY_FILE": str(secret)}, tmp_path)["SECRET_KEY"] == "s" * 48
+
+
+def test_mail_goes_to_files_locally_and_through_smtp_when_a_server_is_set(tmp_path):
+    local = load_config({}, tmp_path)
+    assert local["MAIL_BACKEND"] == "file"
+    assert local["MAIL_FILE_PATH"] == str(tmp_path / "mail")
+    assert local["PUBLIC_BASE_URL"] == "http://127.0.0.1:5000"
+    password = tmp_path / "smtp_password"
+    password.write_text("secret-smtp\n")
+    config = load_config(
+        {
+            "MAIL_SERVER": "smtp.cabinet.test",
+            "MAIL_USE_TLS": "true",
+            "MAIL_USERNAME": "raccord",
+            "MAIL_PASSWORD_FILE": str(password),
+            "PUBLIC_BASE_URL": "https://raccord.cabinet.test/",
+        },
+        tmp_path,
+    )
+    assert config["MAIL_BACKEND"] == "smtp"
+    assert (config["MAIL_PORT"], config["MAIL_USE_TLS"], config["MAIL_PASSWORD"]) == (
+        587,
+        True,
+        "secret-smtp",
+    )
+    assert config["PUBLIC_BASE_URL"] == "https://raccord.cabinet.test"
+    assert load_config({"MAIL_BACKEND": "console"}, tmp_path)["MAIL_BACKEND"] == "console"

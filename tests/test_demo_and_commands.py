@@ -203,6 +203,7 @@ def test_serve_local_migrates_seeds_serves_and_stops_on_ctrl_c(tmp_path, unused_
         finally:
             process.stop(grace=5)  # stopped whatever happens
     assert f"Raccord est prêt : http://127.0.0.1:{unused_port}/" in output
+    assert f"E-mails : écrits en fichiers .eml dans {tmp_path / 'mail'}/" in output
     assert "demo@raccord.test / demo" in output and "support@raccord.test / support" in output
     assert "Raccord arrêté." in output
     assert process.returncode == 0

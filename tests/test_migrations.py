@@ -156,7 +156,7 @@ def test_the_earliest_active_user_of_each_cabinet_becomes_its_admin(database_url
     app = _fresh_app(database_url)
     try:
         with app.app_context():
-            upgrade(revision="0023")
+            upgrade(revision="0024")
             when = [datetime(2026, 1, day, tzinfo=UTC) for day in range(1, 8)]
             with db.engine.begin() as conn:
                 conn.execute(
@@ -199,7 +199,7 @@ def test_the_earliest_active_user_of_each_cabinet_becomes_its_admin(database_url
                 ).scalar()
             assert roles == {1: "staff", 2: "member", 3: "member", 4: "admin", 5: "admin", 6: "member"}
             assert restricted == 0
-            downgrade(revision="0023")
+            downgrade(revision="0024")
             with db.engine.connect() as conn:
                 assert set(conn.execute(sa.text("SELECT role FROM user_account")).scalars()) == {
                     "staff",

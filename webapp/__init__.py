@@ -48,6 +48,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     init_job_backend(app)
 
+    from webapp.services import notifications
+
+    notifications.init_app()  # the mails' send-time links, known to the web and to the workers
+
     if app.config["SANDBOX_ENABLED"]:
         from webapp.sandbox_host import mount_sandbox
 
@@ -101,7 +105,7 @@ def _init_extensions(app: Flask) -> None:
     from flask_babel import lazy_gettext
     from sqlalchemy import event
 
-    from webapp.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+    from webapp.extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -112,6 +116,7 @@ def _init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=lambda: "Europe/Paris")
     htmx.init_app(app)
     limiter.init_app(app)
+    mail.init_app(app)  # settings read at each send (webapp.services.mail)
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -83,6 +83,8 @@ def serve_local_command(host: str, port: int) -> None:
                 "puis deux règles et trois factures à publier s'ajoutent."
             )
     db.session.remove()
+    if not (os.environ.get("PUBLIC_BASE_URL") or "").strip():
+        app.config["PUBLIC_BASE_URL"] = f"http://{host}:{port}"  # the links of the e-mails
 
     worker, _thread = start_embedded_worker(app)
     from webapp.scheduler import start_embedded_scheduler
@@ -92,6 +94,7 @@ def serve_local_command(host: str, port: int) -> None:
     click.echo("")
     click.echo(f"  Raccord est prêt : http://{host}:{port}/")
     click.echo(f"  Tâches : worker RQ démarré sur {backend}")
+    click.echo(f"  E-mails : {_mail_destination(app)}")
     click.echo(f"  Identifiants de démonstration : {DEMO_MEMBER[0]} / {DEMO_MEMBER[1]} (administrateur)")
     click.echo(
         f"                                  {DEMO_RESTRICTED[0]} / {DEMO_RESTRICTED[1]} (un seul dossier)"
@@ -108,6 +111,21 @@ def serve_local_command(host: str, port: int) -> None:
     finally:
         worker.stop()
         click.echo("Raccord arrêté.")
+
+
+def _mail_destination(app: Flask) -> str:
+    config = app.config
+    backend = config["MAIL_BACKEND"]
+    if backend == "smtp":
+        return f"envoyés par le serveur SMTP {config['MAIL_SERVER']}:{config['MAIL_PORT']}"
+    if backend == "console":
+        return "affichés dans cette console, rien n'est envoyé"
+    if backend == "locmem":
+        return "gardés en mémoire, rien n'est envoyé"
+    return (
+        f"écrits en fichiers .eml dans {config['MAIL_FILE_PATH']}/, rien n'est envoyé "
+        "(MAIL_SERVER pour les envoyer)"
+    )
 
 
 @click.command("worker")

@@ -200,6 +200,8 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
     if control_token is not None and len(control_token) < 32:
         raise ConfigError("SANDBOX_CONTROL_TOKEN doit faire au moins 32 caractères.")
 
+    mail = mail_settings(env, instance_path, production)
+
     metrics_token = env_secret(env, "METRICS_TOKEN")
     if metrics_token is not None and len(metrics_token) < 32:
         raise ConfigError("METRICS_TOKEN doit faire au moins 32 caractères.")
@@ -296,9 +298,103 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "WEBHOOK_MAX_BYTES": env_int(env, "WEBHOOK_MAX_BYTES", 256 * 1024, minimum=1024),
         # A body accepted once and sent again within this many hours changes nothing (a replay).
         "WEBHOOK_REPLAY_HOURS": env_int(env, "WEBHOOK_REPLAY_HOURS", 24, minimum=1),
+        **mail,
         **vendor_settings(env),
     }
     return config
+
+
+MAIL_BACKENDS = ("smtp", "console", "file", "locmem")
+
+
+def env_seconds_list(env: Mapping[str, str], name: str, default: list[int]) -> list[int]:
+    """Comma-separated whole seconds ('30,120,600'), each 0 or more."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return list(default)
+    try:
+        values = [int(part) for part in raw.split(",")]
+    except ValueError:
+        values = []
+    if not values or any(value < 0 for value in values):
+        raise ConfigError(
+            f"{name} doit être une liste de durées en secondes séparées par des virgules, "
+            f"par exemple « 30,120,600 » (reçu : {raw!r})."
+        )
+    return values
+
+
+def mail_settings(env: Mapping[str, str], instance_path: Path, production: bool) -> dict[str, Any]:
+    """Outgoing e-mail (webapp.services.mail): an SMTP server in production; locally, .eml files."""
+    server = (env.get("MAIL_SERVER") or "").strip() or None
+    backend = (env.get("MAIL_BACKEND") or "").strip().lower() or ("smtp" if server else "file")
+    if backend not in MAIL_BACKENDS:
+        raise ConfigError(
+            f"MAIL_BACKEND doit valoir smtp, console, file ou locmem (reçu : {env.get('MAIL_BACKEND')!r})."
+        )
+    if backend == "smtp" and server is None:
+        raise ConfigError("MAIL_BACKEND=smtp demande MAIL_SERVER (le serveur SMTP qui envoie les e-mails).")
+    if production and backend != "smtp":
+        raise ConfigError(
+            "En production, les e-mails partent par un serveur SMTP : définissez MAIL_SERVER "
+            f"(MAIL_BACKEND={backend} ne les envoie à personne)."
+        )
+    use_tls = env_bool(env, "MAIL_USE_TLS", False)
+    use_ssl = env_bool(env, "MAIL_USE_SSL", False)
+    if use_tls and use_ssl:
+        raise ConfigError(
+            "MAIL_USE_TLS (STARTTLS) et MAIL_USE_SSL (TLS direct) s'excluent : choisissez-en un."
+        )
+    port = env_int(env, "MAIL_PORT", 465 if use_ssl else 587 if use_tls else 25, minimum=1)
+    if port > 65535:
+        raise ConfigError(f"MAIL_PORT doit être un port entre 1 et 65535 (reçu : {port}).")
+    username = (env.get("MAIL_USERNAME") or "").strip() or None
+    password = env_secret(env, "MAIL_PASSWORD")
+    if bool(username) != bool(password):
+        raise ConfigError("MAIL_USERNAME et MAIL_PASSWORD vont ensemble : donnez les deux ou aucun.")
+    sender = (env.get("MAIL_DEFAULT_SENDER") or "").strip() or None
+    if sender is None:
+        if production:
+            raise ConfigError(
+                "MAIL_DEFAULT_SENDER est obligatoire en production, par exemple "
+                "« Raccord <notifications@votre-domaine.fr> »."
+            )
+        sender = "Raccord <raccord@localhost>"
+    from email.utils import parseaddr
+
+    if "@" not in parseaddr(sender)[1]:
+        raise ConfigError(f"MAIL_DEFAULT_SENDER doit contenir une adresse e-mail (reçu : {sender!r}).")
+    public_url = (env.get("PUBLIC_BASE_URL") or "").strip().rstrip("/") or None
+    if public_url is None:
+        if production:
+            raise ConfigError(
+                "PUBLIC_BASE_URL est obligatoire en production : l'adresse de Raccord pour ses "
+                "utilisateurs, par exemple https://raccord.votre-domaine.fr (liens des e-mails)."
+            )
+        public_url = f"http://127.0.0.1:{env_int(env, 'PORT', 5000, minimum=1)}"
+    if not public_url.startswith(("http://", "https://")):
+        raise ConfigError("PUBLIC_BASE_URL doit commencer par https:// (ou http:// en local).")
+    return {
+        "MAIL_BACKEND": backend,
+        "MAIL_SERVER": server or "localhost",
+        "MAIL_PORT": port,
+        "MAIL_USERNAME": username,
+        "MAIL_PASSWORD": password,
+        "MAIL_USE_TLS": use_tls,
+        "MAIL_USE_SSL": use_ssl,
+        "MAIL_TIMEOUT": env_float(env, "MAIL_TIMEOUT", 30.0, minimum=1.0),
+        "MAIL_DEFAULT_SENDER": sender,
+        # Where the file backend writes one .eml per message.
+        "MAIL_FILE_PATH": str(instance_path / "mail"),
+        # The waits between an attempt that failed and the next (RQ's Retry): as many retries as waits.
+        "MAIL_RETRY_DELAYS": env_seconds_list(env, "MAIL_RETRY_DELAYS", [60, 300, 1800]),
+        # The periodic pass sends again what is still queued after this many minutes, or failed, ...
+        "MAIL_RESEND_AFTER_MINUTES": env_int(env, "MAIL_RESEND_AFTER_MINUTES", 30, minimum=1),
+        # ... for this many hours after it was written; older, it stays failed (shown in Support).
+        "MAIL_GIVE_UP_HOURS": env_int(env, "MAIL_GIVE_UP_HOURS", 72, minimum=1),
+        "SCHEDULE_MAIL_SECONDS": env_int(env, "SCHEDULE_MAIL_SECONDS", 900, minimum=60),
+        "PUBLIC_BASE_URL": public_url,
+    }
 
 
 # Each vendor's endpoints, overridable one by one (a proxy, a regional host, a vendor's own sandbox).

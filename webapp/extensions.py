@@ -6,6 +6,7 @@ from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
+from flask_mailman import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -33,4 +34,5 @@ csrf = CSRFProtect()
 babel = Babel()
 htmx = Htmx()
 login_manager = LoginManager()
+mail = Mail()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])

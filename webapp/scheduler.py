@@ -13,7 +13,7 @@ import threading
 from flask import Flask
 from rq.cron import CronScheduler
 
-from jobs import periodic
+from jobs import mail, periodic
 from webapp.services.jobs import get_redis
 
 
@@ -31,6 +31,7 @@ def build_scheduler(app: Flask, scheduler_class: type[CronScheduler] = CronSched
     scheduler.register(
         periodic.announce_consent_endings, queue, interval=config["SCHEDULE_HOURLY_SECONDS"], **options
     )
+    scheduler.register(mail.resend_mail, queue, interval=config["SCHEDULE_MAIL_SECONDS"], **options)
     return scheduler
 
 

@@ -4,7 +4,7 @@ The earliest active user of each cabinet becomes its admin (« Équipe »); ever
 dossier they saw, since nobody is restricted until an admin says so.
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0024
 Create Date: 2026-12-08 09:00:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0025'
-down_revision = '0023'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 

@@ -7,6 +7,7 @@ from webapp.models.events import Event
 from webapp.models.integration import Integration, IntegrationStatus, ListKind, PendingConsent
 from webapp.models.jobs import JobRun, JobStatus
 from webapp.models.lists import ListItem, ListItemStaging, ListSync, SyncStatus
+from webapp.models.mail import MailStatus, OutgoingMail
 from webapp.models.people import Invitation, Organisation, Role, User, UserSession, dossier_access
 from webapp.models.rules import CodingDefault, ItemChoice, PartyKind, PaymentRule, Rule, RuleTransfer
 from webapp.models.webhooks import WebhookDelivery
@@ -22,6 +23,8 @@ __all__ = [
     "ListItemStaging",
     "ListKind",
     "ListSync",
+    "MailStatus",
+    "OutgoingMail",
     "SyncStatus",
     "Integration",
     "ItemChoice",

@@ -13,8 +13,10 @@ from webapp.ids import parse_id
 from webapp.live import is_refresh
 from webapp.models import Dossier, JobRun, User
 from webapp.models.integration import SOFTWARE_WITH_WEBHOOKS
+from webapp.models.mail import mail_kind_label
 from webapp.services.dossiers import viewed_as
 from webapp.services.jobs import JobBackendUnavailable, NotRetryable, launch_job, retry_job
+from webapp.services.mail import mail_counts, mails_for_dossier
 from webapp.services.queue_health import queue_health, worker_state_label
 from webapp.services.support import (
     budget_usage,
@@ -128,6 +130,8 @@ def dossier(dossier_id: int):
         copies=reproductions(dossier),
         original=db.session.get(Dossier, dossier.reproduced_from_id) if dossier.reproduced_from_id else None,
         members=organisation_members(dossier),
+        mails=mails_for_dossier(dossier),
+        mail_kind_label=mail_kind_label,
         entries=entries,
         more=more,
         filters=filters,
@@ -209,4 +213,10 @@ def retry(job_run_id: int):
 
 @bp.get("/files")
 def queues():
-    return render_template("support/queues.html", health=queue_health(), state_label=worker_state_label)
+    return render_template(
+        "support/queues.html",
+        health=queue_health(),
+        state_label=worker_state_label,
+        mails=mail_counts(),
+        give_up_hours=current_app.config["MAIL_GIVE_UP_HOURS"],
+    )
