@@ -32,6 +32,8 @@ class Kind:
     ADDRESS = "address"
     ACCOUNT = "account"  # from anywhere: the one a known browser is exempt from
     PASSWORD_CHANGE = "password-change"  # noqa: S105 - a limit's name, not a password
+    RESET_ACCOUNT_AND_ADDRESS = "reset-account-address"  # « Mot de passe oublié ? », as logins are
+    RESET_ADDRESS = "reset-address"
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectChoice, SelectField
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import AnyOf, DataRequired, EqualTo, Length
 
 from webapp.i18n import LOCALE_NAMES
@@ -25,12 +25,9 @@ class LoginForm(FlaskForm):
 MIN_PASSWORD_LENGTH = 12  # as `flask create-user` asks
 
 
-class PasswordChangeForm(FlaskForm):
-    current_password = PasswordField(
-        _l("Mot de passe actuel"),
-        validators=[DataRequired(_l("Saisissez votre mot de passe actuel.")), Length(max=200)],
-        render_kw={"autocomplete": "current-password"},
-    )
+class NewPasswordForm(FlaskForm):
+    """A new password typed twice: the profile's change, a reset, an invitation (the same rules)."""
+
     new_password = PasswordField(
         _l("Nouveau mot de passe"),
         description=_l("Au moins %(num)d caractères.", num=MIN_PASSWORD_LENGTH),
@@ -55,6 +52,32 @@ class PasswordChangeForm(FlaskForm):
             EqualTo("new_password", _l("Les deux mots de passe ne sont pas identiques.")),
         ],
         render_kw={"autocomplete": "new-password"},
+    )
+
+
+class PasswordChangeForm(NewPasswordForm):
+    current_password = PasswordField(
+        _l("Mot de passe actuel"),
+        validators=[DataRequired(_l("Saisissez votre mot de passe actuel.")), Length(max=200)],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        _l("Adresse e-mail"),
+        validators=[DataRequired(_l("Saisissez votre adresse e-mail.")), Length(max=320)],
+        render_kw={"autocomplete": "username", "autofocus": True},
+    )
+
+
+class InvitationForm(NewPasswordForm):
+    """Accepting an invitation: one's name, and a password."""
+
+    full_name = StringField(
+        _l("Votre nom"),
+        validators=[DataRequired(_l("Saisissez votre nom.")), Length(max=200)],
+        render_kw={"autocomplete": "name", "autofocus": True},
     )
 
 

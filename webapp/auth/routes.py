@@ -15,7 +15,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from webapp.auth import bp
 from webapp.auth.attempts import Kind, reserve
 from webapp.auth.devices import known_device, remember_device
-from webapp.auth.forms import LocaleForm, LoginForm, PasswordChangeForm
+from webapp.auth.forms import ForgotPasswordForm, LocaleForm, LoginForm, NewPasswordForm, PasswordChangeForm
 from webapp.extensions import db
 from webapp.services.accounts import authenticate
 from webapp.services.sessions import (
@@ -185,3 +185,147 @@ def change_locale():
     refresh()  # the message below is already in the chosen language
     flash(gettext("La langue de l'interface est enregistrée."), "success")
     return redirect(url_for("auth.profile"))
+
+
+# --- « Mot de passe oublié ? » -------------------------------------------------------------
+
+
+@bp.route("/mot-de-passe-oublie", methods=["GET", "POST"])
+def forgot_password():
+    from webapp.services.passwords import RESET_MINUTES, request_reset
+
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        email, address = (form.email.data or "").strip().lower(), get_remote_address()
+        config = current_app.config
+        reservation = reserve(
+            [
+                (Kind.RESET_ACCOUNT_AND_ADDRESS, config["LOGIN_RATE_LIMIT"], (email, address)),
+                (Kind.RESET_ADDRESS, config["LOGIN_IP_RATE_LIMIT"], (address,)),
+            ]
+        )
+        if reservation.refused:
+            form.email.errors = [
+                _("Trop de demandes en peu de temps. Patientez quelques minutes avant de réessayer.")
+            ]
+            return render_template("auth/forgot.html", form=form, sent=False), 429
+        request_reset(email)
+        return render_template("auth/forgot.html", form=form, sent=True, minutes=RESET_MINUTES)
+    return render_template("auth/forgot.html", form=form, sent=False), 422 if form.errors else 200
+
+
+def _reset_link_refused(state):
+    from webapp.services.passwords import LinkState
+
+    if state == LinkState.EXPIRED:
+        title, message = (
+            _("Ce lien a expiré"),
+            _("Un lien pour choisir un mot de passe est valable 30 minutes."),
+        )
+    elif state == LinkState.USED:
+        title = _("Ce lien a déjà servi")
+        message = _("Le mot de passe a été changé depuis l'envoi de ce lien : il ne peut plus servir.")
+    else:
+        title, message = _("Ce lien n'est pas valable"), _("Le lien est incomplet ou n'est plus valable.")
+    return (
+        render_template(
+            "auth/link_refused.html",
+            title=title,
+            message=message,
+            action_url=url_for("auth.forgot_password"),
+            action_label=_("Demander un nouveau lien"),
+        ),
+        410 if state != LinkState.INVALID else 404,
+    )
+
+
+@bp.route("/mot-de-passe/nouveau", methods=["GET", "POST"])
+def reset_password():
+    """The link of the mail (its token in the query string, masked in access logs)."""
+    from webapp.services.passwords import LinkState, user_for_reset
+    from webapp.services.passwords import reset_password as set_new_password
+
+    token = (request.form.get("token") if request.method == "POST" else request.args.get("token")) or ""
+    user, state = user_for_reset(token[:1000])
+    if state != LinkState.VALID:
+        return _reset_link_refused(state)
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        set_new_password(user, form.new_password.data)
+        if current_user.is_authenticated:
+            logout_user()
+        session.clear()
+        flash(_("Votre mot de passe est enregistré. Connectez-vous avec le nouveau."), "success")
+        return redirect(url_for("auth.login"))
+    status = 422 if form.errors else 200
+    return render_template("auth/reset.html", form=form, user=user, token=token), status
+
+
+# --- an invitation to join a cabinet ------------------------------------------------------------
+
+
+def _invitation_refused(state, invitation):
+    from webapp.services.invitations import InvitationState
+
+    if state == InvitationState.ACCEPTED:
+        title = _("Cette invitation a déjà servi")
+        message = _("Le compte a été créé avec cette invitation : connectez-vous.")
+    elif state == InvitationState.REVOKED:
+        title = _("Cette invitation a été annulée")
+        message = _("Un administrateur du cabinet l'a annulée. Demandez-lui une nouvelle invitation.")
+    elif state == InvitationState.EXPIRED:
+        title = _("Cette invitation a expiré")
+        message = _(
+            "Une invitation est valable 7 jours. Demandez à l'administrateur du cabinet de vous la renvoyer."
+        )
+    else:
+        title = _("Ce lien n'est pas valable")
+        message = _(
+            "Le lien est incomplet, ou l'invitation a été renvoyée depuis : "
+            "ouvrez le lien du dernier e-mail reçu."
+        )
+    page = render_template("auth/link_refused.html", title=title, message=message, action_url=None)
+    return page, 404 if state == InvitationState.INVALID else 410
+
+
+@bp.route("/invitation", methods=["GET", "POST"])
+def accept_invitation():
+    """The link of the invitation mail (its token in the query string, masked in access logs)."""
+    from webapp.auth.forms import InvitationForm
+    from webapp.services.invitations import (
+        HAS_ACCOUNT,
+        InvitationState,
+        accept,
+        has_account,
+        invitation_for_token,
+    )
+    from webapp.services.team import TeamRefused
+
+    token = (request.form.get("token") if request.method == "POST" else request.args.get("token")) or ""
+    invitation, state = invitation_for_token(token[:1000])
+    if state != InvitationState.VALID:
+        return _invitation_refused(state, invitation)
+    if has_account(invitation.email):
+        page = render_template(
+            "auth/link_refused.html", title=_("Invitation"), message=str(HAS_ACCOUNT), action_url=None
+        )
+        return page, 409
+    form = InvitationForm()
+    if form.validate_on_submit():
+        try:
+            user = accept(invitation, form.full_name.data or "", form.new_password.data)
+        except TeamRefused as refused:
+            form.full_name.errors = [str(refused)]
+            return render_template("auth/invitation.html", form=form, invitation=invitation, token=token), 409
+        if current_user.is_authenticated:
+            end_current_session(EndReason.LOGOUT)
+            logout_user()
+        session.clear()
+        open_session(user)
+        login_user(user)
+        session.permanent = True
+        db.session.commit()
+        flash(_("Bienvenue dans « %(cabinet)s » !", cabinet=invitation.organisation.name), "success")
+        return redirect(url_for("dossiers.index"))
+    status = 422 if form.errors else 200
+    return render_template("auth/invitation.html", form=form, invitation=invitation, token=token), status

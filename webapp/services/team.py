@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import ceil
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.extensions import db
 from webapp.models import Dossier, Organisation, Role, User, dossier_access
@@ -165,15 +167,21 @@ class AccessPage:
     pages: int
 
 
-def access_page(user: User, *, query: str = "", only_ticked: bool = False, page: int = 1) -> AccessPage:
-    """One page of the cabinet's dossiers, each with whether the user was given it: searched like
-    'Mes dossiers' (every word, accents ignored), and only the ticked ones if asked."""
-    condition = [Dossier.organisation_id == user.organisation_id]
+def access_page(
+    organisation_id: int,
+    ticked_condition: ColumnElement[bool],
+    ticked_of: Callable[[list[int]], set[int]],
+    *,
+    query: str = "",
+    only_ticked: bool = False,
+    page: int = 1,
+) -> AccessPage:
+    """One page of the cabinet's dossiers, each with whether it is ticked: searched like 'Mes
+    dossiers' (every word, accents ignored), and only the ticked ones if asked."""
+    condition = [Dossier.organisation_id == organisation_id]
     condition += matching_all(Dossier.search_text, query_words(query))
     if only_ticked:
-        condition.append(
-            Dossier.id.in_(select(dossier_access.c.dossier_id).where(dossier_access.c.user_id == user.id))
-        )
+        condition.append(ticked_condition)
     total = db.session.scalar(select(func.count()).select_from(Dossier).where(*condition)) or 0
     pages = max(1, ceil(total / ACCESS_PAGE_SIZE))
     page = min(page, pages)
@@ -184,8 +192,14 @@ def access_page(user: User, *, query: str = "", only_ticked: bool = False, page:
         .limit(ACCESS_PAGE_SIZE)
         .offset((page - 1) * ACCESS_PAGE_SIZE)
     ).all()
-    ticked = granted_ids(user.id, [d.id for d in dossiers])
+    ticked = ticked_of([d.id for d in dossiers])
     return AccessPage([(d, d.id in ticked) for d in dossiers], total, page, pages)
+
+
+def user_access_page(user: User, **options) -> AccessPage:
+    """The dossiers a member was given, page by page."""
+    mine = Dossier.id.in_(select(dossier_access.c.dossier_id).where(dossier_access.c.user_id == user.id))
+    return access_page(user.organisation_id, mine, lambda ids: granted_ids(user.id, ids), **options)
 
 
 def organisation_dossier_ids(organisation_id: int, ids: list[int]) -> list[int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -10,16 +12,19 @@ from htmx_flask import make_response
 
 from webapp.errors import render_error
 from webapp.ids import parse_id, parse_page
-from webapp.models import User
+from webapp.models import Invitation, User
+from webapp.models.base import utcnow
+from webapp.services import invitations
+from webapp.services.invitations import invitation_of, pending_invitations
 from webapp.services.team import (
     TeamRefused,
-    access_page,
     change_role,
     member_of,
     set_active,
     set_restricted,
     team_of,
     update_access,
+    user_access_page,
 )
 from webapp.team import bp
 
@@ -42,7 +47,12 @@ def _member(user_id: int) -> User:
 
 @bp.get("")
 def index():
-    return render_template("team/index.html", members=team_of(current_user.organisation_id))
+    return render_template(
+        "team/index.html",
+        members=team_of(current_user.organisation_id),
+        invitations=pending_invitations(current_user.organisation_id),
+        now=utcnow(),
+    )
 
 
 @bp.post("/membres/<int:user_id>/role")
@@ -88,30 +98,56 @@ def reactivate(user_id: int):
 # --- the dossiers a member is restricted to ------------------------------------------------
 
 
-def _access_context(user: User) -> dict:
-    query = (request.values.get("q") or "").strip()[:100]
-    only_ticked = request.values.get("coches") == "1"
-    page = access_page(
-        user, query=query, only_ticked=only_ticked, page=parse_page(request.values.get("page"))
-    )
-    return {"member": user, "page": page, "query": query, "only_ticked": only_ticked}
+def _list_options() -> dict:
+    return {
+        "query": (request.values.get("q") or "").strip()[:100],
+        "only_ticked": request.values.get("coches") == "1",
+        "page": parse_page(request.values.get("page")),
+    }
 
 
-@bp.get("/membres/<int:user_id>/dossiers")
-def access(user_id: int):
-    user = _member(user_id)
-    context = _access_context(user)
+def _access_page(context: dict):
     if request.htmx and request.htmx.target == "access-list":
         return render_template("team/_access_list.html", **context)
     return render_template("team/access.html", **context)
 
 
-@bp.post("/membres/<int:user_id>/dossiers/mode")
-def access_mode(user_id: int):
-    user = _member(user_id)
+def _member_access_context(user: User) -> dict:
+    options = _list_options()
+    return {
+        "title": _("Dossiers de %(name)s", name=user.display_name),
+        "member": user,
+        "invitation": None,
+        "restricted": user.dossiers_restricted,
+        "page": user_access_page(user, **options),
+        "query": options["query"],
+        "only_ticked": options["only_ticked"],
+        "list_endpoint": "team.access",
+        "list_args": {"user_id": user.id},
+        "list_url": url_for("team.access", user_id=user.id),
+        "save_url": url_for("team.save_access", user_id=user.id),
+        "mode_url": url_for("team.access_mode", user_id=user.id),
+    }
+
+
+@bp.get("/membres/<int:user_id>/dossiers")
+def access(user_id: int):
+    return _access_page(_member_access_context(_member(user_id)))
+
+
+def _mode() -> str | None:
     mode = request.form.get("mode")
     if mode not in ("all", "chosen"):
         flash(_("Choisissez « Tous les dossiers du cabinet » ou « Seulement les dossiers cochés »."), "error")
+        return None
+    return mode
+
+
+@bp.post("/membres/<int:user_id>/dossiers/mode")
+def access_mode(user_id: int):
+    user = _member(user_id)
+    mode = _mode()
+    if mode is None:
         return redirect(url_for("team.access", user_id=user.id))
     set_restricted(user, mode == "chosen")
     if mode == "chosen":
@@ -125,11 +161,8 @@ def _ids(name: str) -> list[int]:
     return [number for value in request.form.getlist(name)[:500] if (number := parse_id(value)) is not None]
 
 
-@bp.post("/membres/<int:user_id>/dossiers")
-def save_access(user_id: int):
-    """The ticks of one page of the list: sent whole at each change (htmx) or with the button."""
-    user = _member(user_id)
-    given, taken = update_access(user, _ids("shown"), _ids("dossier"))
+def _saved(given: int, taken: int, back: str):
+    """The answer to the ticks of one page: a toast for htmx, else the page again with a message."""
     if given and not taken:
         message = ngettext("%(num)d dossier ajouté.", "%(num)d dossiers ajoutés.", given)
     elif taken and not given:
@@ -141,6 +174,105 @@ def save_access(user_id: int):
     if request.htmx:
         return make_response("", 200, trigger={"raccord:toast": {"message": message, "level": "success"}})
     flash(message, "success")
-    back = {"q": request.form.get("q") or None, "coches": request.form.get("coches") or None}
     page = parse_page(request.form.get("page"))
-    return redirect(url_for("team.access", user_id=user.id, page=page if page > 1 else None, **back))
+    args = {"q": request.form.get("q") or None, "coches": request.form.get("coches") or None}
+    return redirect(
+        back + "?" + urlencode({k: v for k, v in {**args, "page": page if page > 1 else None}.items() if v})
+    )
+
+
+@bp.post("/membres/<int:user_id>/dossiers")
+def save_access(user_id: int):
+    """The ticks of one page of the list: sent whole at each change (htmx) or with the button."""
+    user = _member(user_id)
+    given, taken = update_access(user, _ids("shown"), _ids("dossier"))
+    return _saved(given, taken, url_for("team.access", user_id=user.id))
+
+
+# --- invitations -----------------------------------------------------------------------------
+
+
+def _invitation(invitation_id: int) -> Invitation:
+    invitation = invitation_of(current_user.organisation_id, invitation_id)
+    if invitation is None:
+        abort(404)
+    return invitation
+
+
+@bp.post("/invitations")
+def invite():
+    try:
+        invitation = invitations.invite(
+            current_user,
+            (request.form.get("email") or "")[:400],
+            request.form.get("role") or "",
+            request.form.get("acces") == "chosen",
+        )
+    except TeamRefused as refused:
+        flash(str(refused), "error")
+        return redirect(url_for("team.index") + "#inviter")
+    flash(_("Invitation envoyée à %(email)s.", email=invitation.email), "success")
+    if invitation.dossier_ids is not None:
+        return redirect(url_for("team.invitation_access", invitation_id=invitation.id))
+    return redirect(url_for("team.index") + "#invitations")
+
+
+@bp.post("/invitations/<int:invitation_id>/renvoyer")
+def resend_invitation(invitation_id: int):
+    invitation = _invitation(invitation_id)
+    invitations.resend(invitation, current_user)
+    flash(
+        _("Invitation renvoyée à %(email)s : le lien précédent ne sert plus.", email=invitation.email),
+        "success",
+    )
+    return redirect(url_for("team.index") + "#invitations")
+
+
+@bp.post("/invitations/<int:invitation_id>/annuler")
+def revoke_invitation(invitation_id: int):
+    invitation = _invitation(invitation_id)
+    invitations.revoke(invitation)
+    flash(
+        _("L'invitation de %(email)s est annulée : son lien ne sert plus.", email=invitation.email), "success"
+    )
+    return redirect(url_for("team.index") + "#invitations")
+
+
+def _invitation_access_context(invitation: Invitation) -> dict:
+    options = _list_options()
+    return {
+        "title": _("Dossiers de %(name)s", name=invitation.email),
+        "member": None,
+        "invitation": invitation,
+        "restricted": invitation.dossier_ids is not None,
+        "page": invitations.invitation_access_page(invitation, **options),
+        "query": options["query"],
+        "only_ticked": options["only_ticked"],
+        "list_endpoint": "team.invitation_access",
+        "list_args": {"invitation_id": invitation.id},
+        "list_url": url_for("team.invitation_access", invitation_id=invitation.id),
+        "save_url": url_for("team.save_invitation_access", invitation_id=invitation.id),
+        "mode_url": url_for("team.invitation_access_mode", invitation_id=invitation.id),
+    }
+
+
+@bp.get("/invitations/<int:invitation_id>/dossiers")
+def invitation_access(invitation_id: int):
+    return _access_page(_invitation_access_context(_invitation(invitation_id)))
+
+
+@bp.post("/invitations/<int:invitation_id>/dossiers/mode")
+def invitation_access_mode(invitation_id: int):
+    invitation = _invitation(invitation_id)
+    mode = _mode()
+    if mode is not None:
+        invitations.set_invitation_restricted(invitation, mode == "chosen")
+        flash(_("Accès de l'invitation enregistré."), "success")
+    return redirect(url_for("team.invitation_access", invitation_id=invitation.id))
+
+
+@bp.post("/invitations/<int:invitation_id>/dossiers")
+def save_invitation_access(invitation_id: int):
+    invitation = _invitation(invitation_id)
+    given, taken = invitations.set_invitation_dossiers(invitation, _ids("shown"), _ids("dossier"))
+    return _saved(given, taken, url_for("team.invitation_access", invitation_id=invitation.id))
