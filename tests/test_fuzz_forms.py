@@ -59,6 +59,10 @@ FIELDS = (
     "dossier",
     "coches",
     "page",
+    "acces",
+    "full_name",
+    "new_password",
+    "confirm",
 )
 
 VALUES = st.one_of(
@@ -126,6 +130,7 @@ def _post_routes(app, dossier_id: int, integration_id: int, user_id: int) -> lis
             "run_id": 1,
             "job_run_id": 1,
             "user_id": user_id,
+            "invitation_id": 1,
         }
         path = rule.build({k: v for k, v in values.items() if k in rule.arguments}, append_unknown=False)[1]
         routes.append((rule.endpoint, path))
