@@ -59,6 +59,7 @@ FIELD_KEYWORDS = {"label", "description", "message", "help"}
 # (file relative to the root, literal): why it is not a translatable text.
 ALLOWED: dict[tuple[str, str], str] = {
     ("webapp/i18n.py", "Français"): "a language's own name in the language menu, never translated",
+    ("webapp/services/demo.py", "Léa Collaboratrice"): "a demo person's name, data and not interface",
     ("webapp/i18n.py", "Les catalogues de traduction (français, anglais)."): "an operator's command help",
     ("webapp/i18n.py", "Catalogues à jour ; entrées anglaises à traduire : "): "an operator's command output",
     ("webapp/typography.py", "(?<=«) +"): "a pattern of the French typography, not a text",

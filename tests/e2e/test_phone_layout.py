@@ -46,6 +46,9 @@ BOOKKEEPER_PAGES = [
     ("Changer de logiciel", "/dossiers/1/integrations/{i}/changer"),
     ("Codage par défaut", "/dossiers/1/parametres/codage"),
     ("Mon profil", "/profil"),
+    ("Équipe", "/equipe"),
+    ("Équipe › les dossiers d'un membre", "/equipe/membres/2/dossiers"),
+    ("Mot de passe oublié", "/mot-de-passe-oublie"),
 ]
 SUPPORT_PAGES = [
     ("Support", "/support"),
