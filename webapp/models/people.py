@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, Enum, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false as sa_false
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
@@ -61,6 +62,10 @@ class User(UserMixin, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The interface's language: 'fr' or 'en' (webapp.i18n.LOCALES), chosen on the profile page.
     locale: Mapped[str] = mapped_column(String(5), default="fr", server_default="fr")
+    #: « Notifications par e-mail »: each kind on unless set to false (webapp.services.notifications),
+    #: and one « résumé quotidien » a day instead of a mail per event.
+    notification_prefs: Mapped[dict[str, bool]] = mapped_column(JSON, default=dict, server_default="{}")
+    notification_digest: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
 

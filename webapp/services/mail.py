@@ -175,16 +175,16 @@ def public_url(endpoint: str, _anchor: str | None = None, **values: Any) -> str:
 def render_mail(row: OutgoingMail) -> tuple[str, str, str]:
     """(subject, plain text, HTML) of the mail, in its language."""
     context: dict[str, Any] = dict(row.context or {})
-    builder = _CONTEXT_BUILDERS.get(row.template)
-    if builder is not None:
-        context.update(builder(row) or {})
-    context.setdefault("preferences_url", public_url("auth.profile", _anchor="notifications"))
-    context.setdefault("home_url", public_url("dossiers.index"))
-    context.update(mail=row, recipient=row.user, public_url=public_url)
     env = current_app.jinja_env
     with force_locale(row.locale):
         g.pop("babel_locale_and_zone", None)  # the date filters' cache (webapp.templating)
         try:
+            builder = _CONTEXT_BUILDERS.get(row.template)
+            if builder is not None:  # in the mail's language: the labels it adds are the reader's
+                context.update(builder(row) or {})
+            context.setdefault("preferences_url", public_url("auth.profile", _anchor="notifications"))
+            context.setdefault("home_url", public_url("dossiers.index"))
+            context.update(mail=row, recipient=row.user, public_url=public_url)
             current_app.update_template_context(context)
             text_template = env.get_template(f"mail/{row.template}.txt")
             text = text_template.render(context)
