@@ -276,3 +276,14 @@ def test_an_integration_not_expired_any_more_is_not_told(mail_app, cabinet):
         assert integration.status is IntegrationStatus.CONNECTED
         assert notifications.notify_integration_expired(integration.id) == 0
         assert db.session.scalar(select(func.count()).select_from(OutgoingMail)) == 0
+
+
+def test_the_scheduler_sweeps_every_hour_and_sends_the_digest_each_morning(mail_app):
+    from webapp.scheduler import build_scheduler
+
+    with mail_app.app_context():
+        scheduler = build_scheduler(mail_app)
+    jobs = {job.func_name: job for job in scheduler.get_jobs()}
+    assert jobs["jobs.notifications.sweep"].interval == 3600
+    assert jobs["jobs.notifications.send_digests"].cron == "0 7 * * *"
+    assert jobs["jobs.mail.resend_mail"].interval == 900

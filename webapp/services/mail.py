@@ -383,9 +383,11 @@ def mail_counts() -> dict[str, int]:
 
 
 def mails_for_dossier(dossier, limit: int = 50) -> list[OutgoingMail]:
-    """The latest mails about the dossier, and those to its cabinet's people about no dossier in
-    particular (their account): what the support's page of the dossier lists."""
-    people = select(User.id).where(User.organisation_id == dossier.organisation_id)
+    """The latest mails about the dossier, and those to its people about no dossier in particular
+    (a daily digest, their account): what the support's page of the dossier lists."""
+    from webapp.services.dossiers import users_who_may_see
+
+    people = [user.id for user in users_who_may_see(dossier)]
     return list(
         db.session.scalars(
             select(OutgoingMail)
