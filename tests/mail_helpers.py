@@ -23,7 +23,9 @@ class Received:
 
     @property
     def subject(self) -> str:
-        return self.header("Subject")
+        # A long subject is folded before its first encoded word ("Subject:\n =?utf-8?q?…"); mail
+        # clients drop the space that leaves in front, Python's parser keeps it.
+        return self.header("Subject").strip()
 
     @property
     def text(self) -> str:

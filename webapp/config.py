@@ -393,6 +393,10 @@ def mail_settings(env: Mapping[str, str], instance_path: Path, production: bool)
         # ... for this many hours after it was written; older, it stays failed (shown in Support).
         "MAIL_GIVE_UP_HOURS": env_int(env, "MAIL_GIVE_UP_HOURS", 72, minimum=1),
         "SCHEDULE_MAIL_SECONDS": env_int(env, "SCHEDULE_MAIL_SECONDS", 900, minimum=60),
+        # Notifications (webapp.services.notifications): a consent ending within this many days is
+        # told by e-mail; the « résumé quotidien » leaves at this time (cron, the scheduler's TZ).
+        "NOTIFY_CONSENT_DAYS": env_int(env, "NOTIFY_CONSENT_DAYS", 14, minimum=1),
+        "SCHEDULE_DIGEST": env_cron(env, "SCHEDULE_DIGEST", "0 7 * * *"),
         "PUBLIC_BASE_URL": public_url,
     }
 

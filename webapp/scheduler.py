@@ -13,7 +13,7 @@ import threading
 from flask import Flask
 from rq.cron import CronScheduler
 
-from jobs import mail, periodic
+from jobs import mail, notifications, periodic
 from webapp.services.jobs import get_redis
 
 
@@ -32,6 +32,8 @@ def build_scheduler(app: Flask, scheduler_class: type[CronScheduler] = CronSched
         periodic.announce_consent_endings, queue, interval=config["SCHEDULE_HOURLY_SECONDS"], **options
     )
     scheduler.register(mail.resend_mail, queue, interval=config["SCHEDULE_MAIL_SECONDS"], **options)
+    scheduler.register(notifications.sweep, queue, interval=config["SCHEDULE_HOURLY_SECONDS"], **options)
+    scheduler.register(notifications.send_digests, queue, cron=config["SCHEDULE_DIGEST"], **options)
     return scheduler
 
 

@@ -1,7 +1,9 @@
-"""E-mail: the outbox
+"""E-mail: the outbox, notifications and each user's choices
 
 'outgoing_mail' keeps every e-mail Raccord sends until it has left (queued, sent or failed, with its
-attempts and the SMTP server's last answer); its context never holds a secret.
+attempts and the SMTP server's last answer); its context never holds a secret. 'notification' keeps
+each event told to each person, once (unique per user and event), and the mail that told it.
+'user_account' gets the « Notifications par e-mail » choices and the « résumé quotidien ».
 
 Revision ID: 0024
 Revises: 0023
@@ -52,8 +54,47 @@ def upgrade():
         batch_op.create_index('ix_outgoing_mail_user_id', ['user_id'], unique=False)
         batch_op.create_index('ix_outgoing_mail_dossier_id', ['dossier_id'], unique=False)
 
+    op.create_table(
+        'notification',
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column('user_id', sa.Integer(), nullable=False),
+        sa.Column('dossier_id', sa.Integer(), nullable=True),
+        sa.Column('kind', sa.String(length=40), nullable=False),
+        sa.Column('dedupe_key', sa.String(length=200), nullable=False),
+        sa.Column('context', sa.JSON(), nullable=False),
+        sa.Column('mail_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ['user_id'], ['user_account.id'], name='fk_notification_user_id_user_account', ondelete='CASCADE'
+        ),
+        sa.ForeignKeyConstraint(
+            ['dossier_id'], ['dossier.id'], name='fk_notification_dossier_id_dossier', ondelete='SET NULL'
+        ),
+        sa.ForeignKeyConstraint(
+            ['mail_id'], ['outgoing_mail.id'], name='fk_notification_mail_id_outgoing_mail', ondelete='SET NULL'
+        ),
+        sa.PrimaryKeyConstraint('id', name='pk_notification'),
+        sa.UniqueConstraint('user_id', 'dedupe_key', name='uq_notification_user_id'),
+    )
+    with op.batch_alter_table('notification', schema=None) as batch_op:
+        batch_op.create_index('ix_notification_waiting', ['mail_id', 'user_id'], unique=False)
+        batch_op.create_index('ix_notification_dossier_id', ['dossier_id'], unique=False)
+
+    with op.batch_alter_table('user_account', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('notification_prefs', sa.JSON(), server_default='{}', nullable=False))
+        batch_op.add_column(
+            sa.Column('notification_digest', sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+
 
 def downgrade():
+    with op.batch_alter_table('user_account', schema=None) as batch_op:
+        batch_op.drop_column('notification_digest')
+        batch_op.drop_column('notification_prefs')
+    with op.batch_alter_table('notification', schema=None) as batch_op:
+        batch_op.drop_index('ix_notification_dossier_id')
+        batch_op.drop_index('ix_notification_waiting')
+    op.drop_table('notification')
     with op.batch_alter_table('outgoing_mail', schema=None) as batch_op:
         batch_op.drop_index('ix_outgoing_mail_dossier_id')
         batch_op.drop_index('ix_outgoing_mail_user_id')

@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import AnyOf, DataRequired, EqualTo, Length
 
 from webapp.i18n import LOCALE_NAMES
@@ -90,3 +90,27 @@ class LocaleForm(FlaskForm):
         validate_choice=False,  # AnyOf says it in French
         validators=[AnyOf(list(LOCALE_NAMES), message=lazy_gettext("Choisissez le français ou l'anglais."))],
     )
+
+
+class NotificationForm(FlaskForm):
+    """« Notifications par e-mail »: one checkbox per kind (webapp.services.notifications.KINDS), and
+    the « résumé quotidien » instead of one mail per event."""
+
+    integration_expired = BooleanField(lazy_gettext("Une intégration a expiré"))
+    consent_ending = BooleanField(lazy_gettext("L'accès à un logiciel comptable prend fin bientôt"))
+    list_failing = BooleanField(lazy_gettext("Une liste ne se charge plus depuis 24 heures"))
+    documents_failed = BooleanField(lazy_gettext("Des factures sont en échec"))
+    digest = BooleanField(
+        lazy_gettext("Recevoir un résumé quotidien plutôt qu'un e-mail par événement"),
+        description=lazy_gettext("Un seul e-mail par jour, qui liste les événements de la journée."),
+    )
+
+    @classmethod
+    def for_user(cls, user) -> "NotificationForm":
+        from webapp.services.notifications import KINDS, wants
+
+        return cls(
+            formdata=None,
+            digest=user.notification_digest,
+            **{kind: wants(user, kind) for kind in KINDS},
+        )

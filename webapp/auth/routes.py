@@ -15,7 +15,14 @@ from flask_login import current_user, login_required, login_user, logout_user
 from webapp.auth import bp
 from webapp.auth.attempts import Kind, reserve
 from webapp.auth.devices import known_device, remember_device
-from webapp.auth.forms import ForgotPasswordForm, LocaleForm, LoginForm, NewPasswordForm, PasswordChangeForm
+from webapp.auth.forms import (
+    ForgotPasswordForm,
+    LocaleForm,
+    LoginForm,
+    NewPasswordForm,
+    NotificationForm,
+    PasswordChangeForm,
+)
 from webapp.extensions import db
 from webapp.services.accounts import authenticate
 from webapp.services.sessions import (
@@ -115,12 +122,18 @@ def _others_closed(count: int) -> str:
     return ngettext("%(num)d autre session a été fermée.", "%(num)d autres sessions ont été fermées.", count)
 
 
-def _profile_page(form: PasswordChangeForm, status: int = 200, locale_form: LocaleForm | None = None):
+def _profile_page(
+    form: PasswordChangeForm,
+    status: int = 200,
+    locale_form: LocaleForm | None = None,
+    notification_form: NotificationForm | None = None,
+):
     return (
         render_template(
             "auth/profile.html",
             form=form,
             locale_form=locale_form or LocaleForm(locale=current_user.locale),
+            notification_form=notification_form or NotificationForm.for_user(current_user),
             sessions=open_sessions(current_user),
             idle_minutes=current_app.config["SESSION_IDLE_MINUTES"],
             lifetime_hours=round(lifetime_limit().total_seconds() / 3600),
@@ -329,3 +342,20 @@ def accept_invitation():
         return redirect(url_for("dossiers.index"))
     status = 422 if form.errors else 200
     return render_template("auth/invitation.html", form=form, invitation=invitation, token=token), status
+
+
+@bp.post("/profil/notifications")
+@login_required
+def change_notifications():
+    from webapp.services.notifications import KINDS, save_preferences
+
+    form = NotificationForm()
+    if not form.validate_on_submit():
+        return _profile_page(PasswordChangeForm(formdata=None), 422, notification_form=form)
+    save_preferences(
+        current_user._get_current_object(),
+        {kind: bool(form[kind].data) for kind in KINDS},
+        bool(form.digest.data),
+    )
+    flash(_("Vos préférences de notification sont enregistrées."), "success")
+    return redirect(url_for("auth.profile") + "#notifications")

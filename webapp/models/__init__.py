@@ -7,7 +7,7 @@ from webapp.models.events import Event
 from webapp.models.integration import Integration, IntegrationStatus, ListKind, PendingConsent
 from webapp.models.jobs import JobRun, JobStatus
 from webapp.models.lists import ListItem, ListItemStaging, ListSync, SyncStatus
-from webapp.models.mail import MailStatus, OutgoingMail
+from webapp.models.mail import MailStatus, Notification, OutgoingMail
 from webapp.models.people import Invitation, Organisation, Role, User, UserSession, dossier_access
 from webapp.models.rules import CodingDefault, ItemChoice, PartyKind, PaymentRule, Rule, RuleTransfer
 from webapp.models.webhooks import WebhookDelivery
@@ -24,6 +24,7 @@ __all__ = [
     "ListKind",
     "ListSync",
     "MailStatus",
+    "Notification",
     "OutgoingMail",
     "SyncStatus",
     "Integration",

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -83,3 +83,28 @@ class OutgoingMail(db.Model):
 
     def __repr__(self) -> str:
         return f"<OutgoingMail {self.id} {self.template} {self.status}>"
+
+
+class Notification(db.Model):
+    """One event told to one person, at most once: (user, dedupe_key) is unique. The mail that told
+    it, or none yet while it waits for the person's « résumé quotidien »."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        UniqueConstraint("user_id", "dedupe_key", name="uq_notification_user_id"),
+        Index("ix_notification_waiting", "mail_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossier.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    # What the event is, e.g. 'integration_expired:12:2026-12-08T09:00:00+00:00': the same event
+    # seen by two sweeps has the same key.
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    mail_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("outgoing_mail.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped[User] = relationship()
+    mail: Mapped[OutgoingMail | None] = relationship()

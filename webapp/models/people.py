@@ -77,6 +77,10 @@ class User(UserMixin, db.Model):
     locale: Mapped[str] = mapped_column(String(5), default="fr", server_default="fr")
     #: A member who sees only the dossiers of `dossier_access` (admins always see them all).
     dossiers_restricted: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: « Notifications par e-mail »: each kind on unless set to false (webapp.services.notifications),
+    #: and one « résumé quotidien » a day instead of a mail per event.
+    notification_prefs: Mapped[dict[str, bool]] = mapped_column(JSON, default=dict, server_default="{}")
+    notification_digest: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
 

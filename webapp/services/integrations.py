@@ -219,6 +219,9 @@ def mark_expired(integration_id: int, detail: str = "") -> None:
         details={"answer": detail},
     )
     db.session.commit()
+    from webapp.services.notifications import integration_expired_later
+
+    integration_expired_later(integration_id)  # its people are told by e-mail, once it is committed
 
 
 def refresh_margin(tokens: TokenSet) -> float:

@@ -175,16 +175,16 @@ def public_url(endpoint: str, _anchor: str | None = None, **values: Any) -> str:
 def render_mail(row: OutgoingMail) -> tuple[str, str, str]:
     """(subject, plain text, HTML) of the mail, in its language."""
     context: dict[str, Any] = dict(row.context or {})
-    builder = _CONTEXT_BUILDERS.get(row.template)
-    if builder is not None:
-        context.update(builder(row) or {})
-    context.setdefault("preferences_url", public_url("auth.profile", _anchor="notifications"))
-    context.setdefault("home_url", public_url("dossiers.index"))
-    context.update(mail=row, recipient=row.user, public_url=public_url)
     env = current_app.jinja_env
     with force_locale(row.locale):
         g.pop("babel_locale_and_zone", None)  # the date filters' cache (webapp.templating)
         try:
+            builder = _CONTEXT_BUILDERS.get(row.template)
+            if builder is not None:  # in the mail's language: the labels it adds are the reader's
+                context.update(builder(row) or {})
+            context.setdefault("preferences_url", public_url("auth.profile", _anchor="notifications"))
+            context.setdefault("home_url", public_url("dossiers.index"))
+            context.update(mail=row, recipient=row.user, public_url=public_url)
             current_app.update_template_context(context)
             text_template = env.get_template(f"mail/{row.template}.txt")
             text = text_template.render(context)
@@ -383,9 +383,11 @@ def mail_counts() -> dict[str, int]:
 
 
 def mails_for_dossier(dossier, limit: int = 50) -> list[OutgoingMail]:
-    """The latest mails about the dossier, and those to its cabinet's people about no dossier in
-    particular (their account): what the support's page of the dossier lists."""
-    people = select(User.id).where(User.organisation_id == dossier.organisation_id)
+    """The latest mails about the dossier, and those to its people about no dossier in particular
+    (a daily digest, their account): what the support's page of the dossier lists."""
+    from webapp.services.dossiers import users_who_may_see
+
+    people = [user.id for user in users_who_may_see(dossier)]
     return list(
         db.session.scalars(
             select(OutgoingMail)
