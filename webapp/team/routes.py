@@ -168,7 +168,12 @@ def _saved(given: int, taken: int, back: str):
     elif taken and not given:
         message = ngettext("%(num)d dossier retiré.", "%(num)d dossiers retirés.", taken)
     elif given or taken:
-        message = _("Accès enregistrés : %(given)d ajouté(s), %(taken)d retiré(s).", given=given, taken=taken)
+        message = " ".join(
+            (
+                ngettext("%(num)d dossier ajouté.", "%(num)d dossiers ajoutés.", given),
+                ngettext("%(num)d dossier retiré.", "%(num)d dossiers retirés.", taken),
+            )
+        )
     else:
         message = _("Aucun changement.")
     if request.htmx:
