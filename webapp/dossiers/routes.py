@@ -44,8 +44,8 @@ def home():
 def _render_list(filters: Filters, *, status: int = 200, trigger: dict | None = None):
     """The page, or only its list region for htmx (the search box, the filters, the column headers,
     the pages and the bulk actions all swap #dossier-list)."""
-    page = portfolio_page(current_user, filters)
     fragment = bool(request.htmx and request.htmx.target == "dossier-list")
+    page = portfolio_page(current_user, filters, with_counts=not fragment)
     body = render_template(
         "dossiers/_list.html" if fragment else "dossiers/index.html",
         page=page,

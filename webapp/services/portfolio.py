@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 
 from webapp.connectors.catalogue import CATALOGUE
@@ -184,19 +184,28 @@ class PortfolioPage:
 # --- the expressions, each correlated to a dossier (D) or to its shown integration (S) ------------
 
 
+# Aliases made once: building one costs column proxies at every request.
+_SHOWN = aliased(Integration, name="shown")
+_NEWEST_LIVE = aliased(Integration, name="newest_live")
+_NEWEST_ANY = aliased(Integration, name="newest_any")
+
+
 def _shown_integration_id(dossier):
-    inner = aliased(Integration)
-    return (
-        select(inner.id)
-        .where(inner.dossier_id == dossier.id)
-        .order_by(
-            case((inner.status == IntegrationStatus.DISCONNECTED, 1), else_=0),
-            inner.created_at.desc(),
-            inner.id.desc(),
+    """The newest integration not disconnected, else the newest: each read backwards along the index
+    integration (dossier_id, created_at, id, status), without sorting (migration 0026)."""
+
+    def newest(inner, *conditions):
+        return (
+            select(inner.id)
+            .where(inner.dossier_id == dossier.id, *conditions)
+            .order_by(inner.created_at.desc(), inner.id.desc())
+            .limit(1)
+            .correlate(dossier)
+            .scalar_subquery()
         )
-        .limit(1)
-        .correlate(dossier)
-        .scalar_subquery()
+
+    return func.coalesce(
+        newest(_NEWEST_LIVE, _NEWEST_LIVE.status != IntegrationStatus.DISCONNECTED), newest(_NEWEST_ANY)
     )
 
 
@@ -230,11 +239,20 @@ def _invoices_in(shown, status: DocumentStatus):
 
 
 def _any_list_failed(shown):
-    return exists().where(ListSync.integration_id == shown.id, ListSync.status == SyncStatus.FAILED)
+    # Only the id, which every index holds: the index alone answers.
+    return (
+        select(ListSync.id)
+        .where(ListSync.integration_id == shown.id, ListSync.status == SyncStatus.FAILED)
+        .exists()
+    )
 
 
 def _any_invoice_failed(shown):
-    return exists().where(Document.integration_id == shown.id, Document.status == DocumentStatus.FAILED)
+    return (
+        select(Document.id)
+        .where(Document.integration_id == shown.id, Document.status == DocumentStatus.FAILED)
+        .exists()
+    )
 
 
 def _consent_this_month(shown, limit: datetime):
@@ -255,15 +273,34 @@ def _status_rank(shown):
     )
 
 
-def _base(user: User):
-    """The dossiers the user may see, each joined to its shown integration: (select, D, S)."""
-    visible = visible_dossiers(user).order_by(None).subquery("visible")
-    dossier = aliased(Dossier, visible)
-    shown = aliased(Integration, name="shown")
-    query = (
-        select(dossier.id).select_from(dossier).outerjoin(shown, shown.id == _shown_integration_id(dossier))
-    )
+def _base(user: User, *, joined: bool = True):
+    """The dossiers the user may see, each joined to its shown integration (unless `joined` is False,
+    for a list that needs nothing of it): (select, D, S).
+
+    visible_dossiers' conditions are used as they are when it reads the dossier table alone (the name
+    order then walks the dossier index); otherwise its query is a subquery the rest reads from."""
+    visible = visible_dossiers(user).order_by(None)
+    froms = visible.get_final_froms()
+    if len(froms) == 1 and froms[0] is Dossier.__table__:
+        dossier, conditions = Dossier, [visible.whereclause] if visible.whereclause is not None else []
+    else:
+        dossier, conditions = aliased(Dossier, visible.subquery("visible")), []
+    shown = _SHOWN
+    query = select(dossier.id).select_from(dossier).where(*conditions)
+    if joined:
+        query = query.outerjoin(shown, shown.id == _shown_integration_id(dossier))
     return query, dossier, shown
+
+
+def _needs_integration(filters: Filters) -> bool:
+    return bool(
+        filters.status
+        or filters.software
+        or filters.needs_me
+        or filters.consent_this_month
+        or filters.failed_invoices
+        or filters.sort != "nom"
+    )
 
 
 def _conditions(filters: Filters, dossier, shown, limit: datetime) -> list:
@@ -311,28 +348,42 @@ def _order(filters: Filters, dossier, shown) -> list:
     return [directed(dossier.sort_name), directed(dossier.id)]
 
 
-def portfolio_page(user: User, filters: Filters, *, now: datetime | None = None) -> PortfolioPage:
+def portfolio_page(
+    user: User, filters: Filters, *, with_counts: bool = True, now: datetime | None = None
+) -> PortfolioPage:
+    """The page of dossiers `filters` asks for (a page past the last one shows the last one), and the
+    counts at the top unless `with_counts` is False (htmx swaps only the list, which does not show them)."""
     limit = month_end(now)
-    query, dossier, shown = _base(user)
-    conditions = _conditions(filters, dossier, shown, limit)
-    filtered = query.where(*conditions)
-    total = db.session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
+    joined = _needs_integration(filters)
+    query, dossier, shown = _base(user, joined=joined)
+    filtered = query.where(*_conditions(filters, dossier, shown, limit))
+    ordered = filtered.order_by(*_order(filters, dossier, shown))
+    if joined:
+        # What each dossier's integration says is worked out once for the page and the number of
+        # matches (a window over the filtered rows); a name order without it walks an index.
+        ordered = ordered.add_columns(func.count().over().label("total"))
+
+    def read(page: int) -> list:
+        return db.session.execute(ordered.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+
+    def count() -> int:
+        return db.session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
+
+    page = filters.page
+    found = read(page)
+    total = found[0].total if found and joined else count() if (not joined or page > 1) else 0
+    if not found and total and page > 1:
+        page = -(-total // PAGE_SIZE)
+        found = read(page)
     pages = max(1, -(-total // PAGE_SIZE))
-    page = min(filters.page, pages)
-    ids = list(
-        db.session.scalars(
-            filtered.order_by(*_order(filters, dossier, shown))
-            .limit(PAGE_SIZE)
-            .offset((page - 1) * PAGE_SIZE)
-        )
-    )
+    page = min(page, pages)
     return PortfolioPage(
-        rows=rows_for(ids),
+        rows=rows_for([row[0] for row in found]),
         total=total,
         page=page,
         pages=pages,
         filters=replace(filters, page=page),
-        counts=counts_for(user, limit),
+        counts=counts_for(user, limit) if with_counts else Counts(),
     )
 
 
@@ -341,7 +392,7 @@ def rows_for(ids: list[int]) -> list[Row]:
     query whatever their number."""
     if not ids:
         return []
-    shown = aliased(Integration, name="shown")
+    shown = _SHOWN
     query = (
         select(
             Dossier,
