@@ -1,14 +1,17 @@
-"""Page latency under load: gunicorn (2 workers), a dossier with 200 000 suppliers and 10 000 documents.
+"""Page latency under load: gunicorn (2 workers), a dossier with 200 000 suppliers and 10 000 documents,
+in a cabinet of 5 000 dossiers.
 
-The pages 'Intégration', 'Fournisseurs' (a search) and 'Documents' are each loaded by 20 concurrent
-clients with wrk, logged in; the bound is a constant page of the same app (/robots.txt, through the
+The pages 'Intégration', 'Fournisseurs' (a search) and 'Documents' of that dossier, and 'Mes dossiers'
+(the cabinet's dashboard: its first page, and « A besoin de moi » sorted by invoices in failure) are
+each loaded by 20 concurrent clients with wrk, logged in; the bound is a constant page of the same app (/robots.txt, through the
 same middleware, session and headers) loaded the same way in the same run. It prints p50, p99 and
 requests per second for each, the ratio of throughput to the bound, then one JSON line.
 
     .venv/bin/python bench/pages.py                    # SQLite in a temporary folder
     DATABASE_URL=postgresql://… .venv/bin/python bench/pages.py
 Needs Redis (REDIS_URL, default redis://127.0.0.1:6379/0) and wrk (apt-get install wrk).
-SUPPLIERS=… DOCUMENTS=… CLIENTS=… DURATION=… (seconds) change the defaults.
+SUPPLIERS=… DOCUMENTS=… DOSSIERS=… CLIENTS=… DURATION=… (seconds) change the defaults; PAGES=bare,portfolio
+measures only those pages (names as printed).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ SUPPLIERS = int(os.environ.get("SUPPLIERS", "200000"))
 DOCUMENTS = int(os.environ.get("DOCUMENTS", "10000"))
 CLIENTS = int(os.environ.get("CLIENTS", "20"))
 DURATION = int(os.environ.get("DURATION", "15"))
+DOSSIERS = int(os.environ.get("DOSSIERS", "5000"))
+PAGES = [p for p in os.environ.get("PAGES", "").split(",") if p]
 EMAIL, PASSWORD = "bench@cabinet.test", "mot-de-passe-du-bench"
 
 WORDS = [
@@ -181,6 +186,7 @@ def _populate(app) -> tuple[int, int]:
         for start in range(0, len(rows), 2_000):
             db.session.execute(insert(Document), rows[start : start + 2_000])
         db.session.commit()
+        _populate_portfolio(org.id, rng, now)
         # The statistics and visibility map a database in service has (autovacuum keeps them on
         # PostgreSQL): without them the planner takes 200 000 fresh rows for none, and no search can
         # be answered from the index alone.
@@ -191,6 +197,121 @@ def _populate(app) -> tuple[int, int]:
             db.session.execute(sa_text("ANALYZE"))
             db.session.commit()
         return dossier.id, integration.id
+
+
+def _populate_portfolio(organisation_id: int, rng: random.Random, now) -> None:
+    """The rest of the cabinet's DOSSIERS dossiers, in the states a cabinet sees: most connected to one
+    of the five software, some expired, some disconnected, some never connected, a few having changed
+    software; each connected one with its six lists (a few failed) and about ten invoices."""
+    from sqlalchemy import insert, select
+
+    from webapp.extensions import db
+    from webapp.models import Direction, Document, DocumentStatus, Dossier, Integration, ListKind, ListSync
+    from webapp.models.lists import SyncStatus
+
+    software = ["sandbox", "xero", "quickbooks", "pennylane", "sage"]
+    count = max(0, DOSSIERS - 1)
+    db.session.execute(
+        insert(Dossier),
+        [
+            {
+                "organisation_id": organisation_id,
+                "name": f"{rng.choice(WORDS)} {rng.choice(WORDS)} {i:04d}",
+                "siren": f"{rng.randint(100_000_000, 999_999_999)}",
+                "warn_before_creating_supplier": False,
+                "created_at": now,
+            }
+            for i in range(count)
+        ],
+    )
+    db.session.commit()
+    ids = list(
+        db.session.scalars(
+            select(Dossier.id).where(Dossier.organisation_id == organisation_id).order_by(Dossier.id.desc())
+        )
+    )[:count]
+    integrations = []
+    for n, dossier_id in enumerate(ids):
+        state = n % 20
+        if state in (0, 1):  # never connected
+            continue
+        status = "expired" if state in (2, 3) else "disconnected" if state == 4 else "connected"
+        base = {
+            "dossier_id": dossier_id,
+            "company_id": f"cmp-{dossier_id}",
+            "company_name": f"Société {dossier_id}",
+            "status_since": now,
+            "status_reason": "",
+            "refresh_frequency": "nightly",
+        }
+        if state == 5:  # changed software: an old disconnected integration before the current one
+            integrations.append(
+                {**base, "software": "sage", "status": "disconnected", "created_at": now - timedelta(days=90)}
+            )
+        consent = now + timedelta(days=rng.randint(-3, 120)) if n % 3 == 0 else None
+        integrations.append(
+            {
+                **base,
+                "software": software[n % len(software)],
+                "status": status,
+                "created_at": now - timedelta(days=1),
+                "consent_expires_at": consent,
+            }
+        )
+    for start in range(0, len(integrations), 2_000):
+        db.session.execute(insert(Integration), integrations[start : start + 2_000])
+    db.session.commit()
+    current = db.session.execute(
+        select(Integration.id, Integration.dossier_id, Integration.status).where(
+            Integration.dossier_id.in_(ids), Integration.created_at > now - timedelta(days=2)
+        )
+    ).all()
+    syncs, documents = [], []
+    statuses = list(DocumentStatus)
+    for integration_id, dossier_id, status in current:
+        if status.value == "disconnected":
+            continue
+        for kind in ListKind:
+            failed = rng.random() < 0.01
+            syncs.append(
+                {
+                    "integration_id": integration_id,
+                    "kind": kind,
+                    "status": SyncStatus.FAILED if failed else SyncStatus.SUCCEEDED,
+                    "item_count": 40,
+                    "active_count": 40,
+                    "last_loaded_at": now - timedelta(minutes=rng.randint(1, 5_000)),
+                    "last_error": "Le logiciel n'a pas répondu." if failed else "",
+                    "last_counts": {},
+                }
+            )
+        for i in range(rng.randint(0, 20)):
+            ht = Decimal(rng.randint(1_000, 500_000)) / 100
+            documents.append(
+                {
+                    "dossier_id": dossier_id,
+                    "integration_id": integration_id,
+                    "direction": Direction.PURCHASE,
+                    "party_name": "EDF Entreprises",
+                    "status": statuses[(i + dossier_id) % len(statuses)]
+                    if i % 4
+                    else DocumentStatus.PUBLISHED,
+                    "number": f"P-{dossier_id}-{i}",
+                    "issue_date": date(2026, 1, 1) + timedelta(days=i),
+                    "amount_ht": ht,
+                    "amount_tva": (ht * Decimal("0.2")).quantize(Decimal("0.01")),
+                    "amount_ttc": (ht * Decimal("1.2")).quantize(Decimal("0.01")),
+                    "currency": "EUR",
+                    "idempotency_key": uuid.uuid4().hex,
+                    "created_at": now - timedelta(minutes=i),
+                }
+            )
+    for start in range(0, len(syncs), 5_000):
+        db.session.execute(insert(ListSync), syncs[start : start + 5_000])
+    for start in range(0, len(documents), 2_000):
+        db.session.execute(insert(Document), documents[start : start + 2_000])
+    db.session.commit()
+    print(f"{len(ids) + 1} dossiers, {len(integrations)} intégrations, {len(documents)} factures de plus")
 
 
 def _wrk(url: str, cookie: str) -> dict:
@@ -295,7 +416,11 @@ def main() -> None:
             "integration": f"/dossiers/{dossier_id}/integrations/{integration_id}",
             "suppliers_search": f"/dossiers/{dossier_id}/listes/suppliers?q=martin",
             "documents": f"/dossiers/{dossier_id}/documents",
+            "portfolio": "/dossiers",
+            "portfolio_needs_me": "/dossiers?besoin=1&tri=echecs&ordre=desc",
         }
+        if PAGES:
+            pages = {name: path for name, path in pages.items() if name in PAGES or name == "bare"}
         for name, path in pages.items():  # each page is served once before being measured
             response = session.get(base + path, timeout=60)
             assert response.status_code == 200 and "/login" not in response.url, (name, response.url)
@@ -310,11 +435,11 @@ def main() -> None:
 
     bare_rps = results["bare"]["rps"]
     print(f"\n{CLIENTS} clients simultanés, {DURATION} s par page, gunicorn 2 workers, {backend}")
-    print(f"{'page':<18} {'p50':>9} {'p99':>9} {'req/s':>9} {'/ bare':>7}")
+    print(f"{'page':<20} {'p50':>9} {'p99':>9} {'req/s':>9} {'/ bare':>7}")
     for name, figures in results.items():
         figures["ratio_to_bare"] = round(figures["rps"] / bare_rps, 3)
         print(
-            f"{name:<18} {figures['p50_ms']:>7.1f}ms {figures['p99_ms']:>7.1f}ms "
+            f"{name:<20} {figures['p50_ms']:>7.1f}ms {figures['p99_ms']:>7.1f}ms "
             f"{figures['rps']:>9.1f} {figures['ratio_to_bare']:>7.2f}"
             + (f"  (réponses non 2xx : {figures['non_2xx']})" if figures["non_2xx"] else "")
         )
@@ -325,6 +450,7 @@ def main() -> None:
                 "database": backend,
                 "suppliers": SUPPLIERS,
                 "documents": DOCUMENTS,
+                "dossiers": DOSSIERS,
                 "clients": CLIENTS,
                 "duration_s": DURATION,
                 "results": results,

@@ -360,6 +360,25 @@
     }
   });
 
+  // « Tout sélectionner sur cette page »: a box (data-select-all="<name>") ticks or unticks the boxes
+  // of that name in its form; it shows whether all, some (mixed) or none of them are ticked.
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box || !box.form || box.type !== "checkbox") { return; }
+    var all = box.form.querySelector("[data-select-all]");
+    if (!all) { return; }
+    var name = all.getAttribute("data-select-all");
+    var boxes = Array.prototype.filter.call(box.form.elements, function (e) { return e.name === name && e.type === "checkbox"; });
+    if (box === all) {
+      boxes.forEach(function (each) { each.checked = all.checked; });
+      return;
+    }
+    if (box.name !== name) { return; }
+    var ticked = boxes.filter(function (each) { return each.checked; }).length;
+    all.checked = ticked === boxes.length && ticked > 0;
+    all.indeterminate = ticked > 0 && ticked < boxes.length;
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     // htmx has set the page up by now (its own DOMContentLoaded listener came first). What was typed
     // into a search box before that, on a slow machine, still runs its search ("search" is the

@@ -123,6 +123,12 @@ def reconnect(dossier_id: int, integration_id: int):
     return redirect(_start_flow(dossier, integration.software, reconnect=integration.id))
 
 
+def reconnect_url(dossier: Dossier, integration) -> str:
+    """The consent URL of 'Se reconnecter' for this integration, as its button starts it (used by the
+    queue of reconnections of 'Mes dossiers')."""
+    return _start_flow(dossier, integration.software, reconnect=integration.id)
+
+
 @bp.get("/oauth/callback")
 @login_required
 def callback():

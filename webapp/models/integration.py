@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, Enum, ForeignKey, String, Text
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -66,6 +66,11 @@ def _enum_values(enum_class: type[enum.Enum]) -> list[str]:
 
 class Integration(db.Model):
     __tablename__ = "integration"
+    __table_args__ = (
+        # A dossier's integrations from the newest, with their status: the one in use (the newest not
+        # disconnected), or the last one, read from the index alone ('Mes dossiers', 0026).
+        Index("ix_integration_dossier_created", "dossier_id", "created_at", "id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), index=True)

@@ -117,7 +117,11 @@ class ListSync(db.Model):
     """Per integration and list: when it was last loaded, how big it is, and the refresh under way."""
 
     __tablename__ = "list_sync"
-    __table_args__ = (UniqueConstraint("integration_id", "kind", name="uq_list_sync_integration_kind"),)
+    __table_args__ = (
+        UniqueConstraint("integration_id", "kind", name="uq_list_sync_integration_kind"),
+        # 'Mes dossiers': an integration's lists failed or loading, and its last load, from the index (0026).
+        Index("ix_list_sync_integration_status", "integration_id", "status", "last_loaded_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id"))

@@ -1,0 +1,529 @@
+"""'Mes dossiers', the cabinet's dashboard: each dossier with its connection's state, the counts
+that need someone, filters, sorting and pages.
+
+Set-based whatever the number of dossiers: one query finds the page's ids (filtered and sorted in the
+database), one counts them, one reads the page's 50 rows with their aggregates, one makes the counts
+at the top. Each dossier's figures come from correlated subqueries on indexed columns (the shown
+integration by `integration.dossier_id`, its lists by `list_sync (integration_id, kind)`, its
+invoices by `document (integration_id, status, …)`), so a page costs the same at 50 dossiers as at
+5 000; the name order walks `dossier (organisation_id, sort_name, id)` (migration 0026).
+
+The integration shown for a dossier is the one its other pages show (services.integrations.
+latest_integration_for): the newest that is not disconnected, else the newest. "Ce mois-ci" is the
+current calendar month in Europe/Paris: an access ends this month when it ends before the first day
+of next month, Paris time (one that already ended and is still shown connected counts too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import aliased
+
+from webapp.connectors.catalogue import CATALOGUE
+from webapp.extensions import db
+from webapp.ids import parse_page
+from webapp.models import (
+    Document,
+    DocumentStatus,
+    Dossier,
+    Integration,
+    IntegrationStatus,
+    ListSync,
+    User,
+)
+from webapp.models.base import utcnow
+from webapp.models.lists import SyncStatus
+from webapp.search import matching_all, query_words
+from webapp.services.dossiers import visible_dossiers
+
+PAGE_SIZE = 50
+PARIS = ZoneInfo("Europe/Paris")
+
+#: The status filter, as the URL says it (statut=…): the shown integration's status, or none at all.
+STATUSES: dict[str, IntegrationStatus | None] = {
+    "connectee": IntegrationStatus.CONNECTED,
+    "expiree": IntegrationStatus.EXPIRED,
+    "deconnectee": IntegrationStatus.DISCONNECTED,
+    "non-connecte": None,
+}
+STATUS_LABELS = {
+    "connectee": _l("Connectée"),
+    "expiree": _l("Expirée"),
+    "deconnectee": _l("Déconnectée"),
+    "non-connecte": _l("Non connecté"),
+}
+#: The sortable columns (tri=…); each is ascending by default, with the name then the id to break ties.
+SORTS = ("nom", "statut", "fin-acces", "actualisation", "echecs")
+ORDERS = ("asc", "desc")
+#: What the search reads of the query string (as the list's search box did before).
+MAX_SEARCH = 100
+
+
+def month_end(now: datetime | None = None) -> datetime:
+    """The first instant of next month in Europe/Paris, in UTC: accesses ending before it end this month."""
+    local = (now or utcnow()).astimezone(PARIS)
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    return datetime(year, month, 1, tzinfo=PARIS).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the page shows, read from its query string; anything unknown is left out, never an error."""
+
+    q: str = ""
+    status: str = ""  # a key of STATUSES
+    software: str = ""  # a key of the catalogue
+    needs_me: bool = False  # « A besoin de moi »
+    consent_this_month: bool = False  # « accès qui finissent ce mois-ci »
+    failed_invoices: bool = False  # « factures en échec »
+    sort: str = "nom"
+    order: str = "asc"
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> Filters:
+        def one(name: str) -> str:
+            value = args.get(name)
+            return value.strip() if isinstance(value, str) else ""
+
+        status, software, sort, order = one("statut"), one("logiciel"), one("tri"), one("ordre")
+        return cls(
+            q=one("q")[:MAX_SEARCH],
+            status=status if status in STATUSES else "",
+            software=software if software in CATALOGUE else "",
+            needs_me=one("besoin") == "1",
+            consent_this_month=one("acces") == "mois",
+            failed_invoices=one("factures") == "echec",
+            sort=sort if sort in SORTS else "nom",
+            order=order if order in ORDERS else "asc",
+            page=parse_page(args.get("page")),
+        )
+
+    def params(self, **changes) -> dict[str, str]:
+        """The query string of these filters (defaults left out), with `changes` applied."""
+        f = replace(self, **changes) if changes else self
+        pairs = {
+            "q": f.q,
+            "statut": f.status,
+            "logiciel": f.software,
+            "besoin": "1" if f.needs_me else "",
+            "acces": "mois" if f.consent_this_month else "",
+            "factures": "echec" if f.failed_invoices else "",
+            "tri": "" if f.sort == "nom" else f.sort,
+            "ordre": "" if f.order == "asc" else f.order,
+            "page": "" if f.page == 1 else str(f.page),
+        }
+        return {k: v for k, v in pairs.items() if v}
+
+    def query_string(self, **changes) -> str:
+        return urlencode(self.params(**changes))
+
+    def sorted_by(self, column: str) -> dict[str, str]:
+        """The query string of a click on a column's header: that column ascending, or the other way
+        round if it is already the sort; back to the first page."""
+        order = "desc" if self.sort == column and self.order == "asc" else "asc"
+        return self.params(sort=column, order=order, page=1)
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether anything but the sort and the page narrows the list."""
+        return bool(
+            self.q
+            or self.status
+            or self.software
+            or self.needs_me
+            or self.consent_this_month
+            or self.failed_invoices
+        )
+
+
+@dataclass
+class Row:
+    dossier: Dossier
+    integration: Integration | None
+    last_refresh: datetime | None
+    lists_failed: int
+    lists_running: int
+    invoices_failed: int
+    invoices_ready: int
+    invoices_to_review: int
+
+    @property
+    def status_key(self) -> str:
+        if self.integration is None:
+            return "non-connecte"
+        return {v: k for k, v in STATUSES.items()}[self.integration.status]
+
+
+@dataclass
+class Counts:
+    to_reconnect: int = 0
+    consent_this_month: int = 0
+    invoices_failed: int = 0
+
+
+@dataclass
+class PortfolioPage:
+    rows: list[Row]
+    total: int
+    page: int
+    pages: int
+    filters: Filters
+    counts: Counts = field(default_factory=Counts)
+
+
+# --- the expressions, each correlated to a dossier (D) or to its shown integration (S) ------------
+
+
+# Aliases made once: building one costs column proxies at every request.
+_SHOWN = aliased(Integration, name="shown")
+_NEWEST_LIVE = aliased(Integration, name="newest_live")
+_NEWEST_ANY = aliased(Integration, name="newest_any")
+
+
+def _shown_integration_id(dossier):
+    """The newest integration not disconnected, else the newest: each read backwards along the index
+    integration (dossier_id, created_at, id, status), without sorting (migration 0026)."""
+
+    def newest(inner, *conditions):
+        return (
+            select(inner.id)
+            .where(inner.dossier_id == dossier.id, *conditions)
+            .order_by(inner.created_at.desc(), inner.id.desc())
+            .limit(1)
+            .correlate(dossier)
+            .scalar_subquery()
+        )
+
+    return func.coalesce(
+        newest(_NEWEST_LIVE, _NEWEST_LIVE.status != IntegrationStatus.DISCONNECTED), newest(_NEWEST_ANY)
+    )
+
+
+def _last_refresh(shown):
+    return (
+        select(func.max(ListSync.last_loaded_at))
+        .where(ListSync.integration_id == shown.id)
+        .correlate(shown)
+        .scalar_subquery()
+    )
+
+
+def _lists_in(shown, status: SyncStatus):
+    return (
+        select(func.count())
+        .select_from(ListSync)
+        .where(ListSync.integration_id == shown.id, ListSync.status == status)
+        .correlate(shown)
+        .scalar_subquery()
+    )
+
+
+def _invoices_in(shown, status: DocumentStatus):
+    return (
+        select(func.count())
+        .select_from(Document)
+        .where(Document.integration_id == shown.id, Document.status == status)
+        .correlate(shown)
+        .scalar_subquery()
+    )
+
+
+def _any_list_failed(shown):
+    # Only the id, which every index holds: the index alone answers.
+    return (
+        select(ListSync.id)
+        .where(ListSync.integration_id == shown.id, ListSync.status == SyncStatus.FAILED)
+        .exists()
+    )
+
+
+def _any_invoice_failed(shown):
+    return (
+        select(Document.id)
+        .where(Document.integration_id == shown.id, Document.status == DocumentStatus.FAILED)
+        .exists()
+    )
+
+
+def _consent_this_month(shown, limit: datetime):
+    return and_(
+        shown.status == IntegrationStatus.CONNECTED,
+        shown.consent_expires_at.is_not(None),
+        shown.consent_expires_at < limit,
+    )
+
+
+def _status_rank(shown):
+    """Ascending, the ones needing someone first: Expirée, Déconnectée, Non connecté, Connectée."""
+    return case(
+        (shown.id.is_(None), 2),
+        (shown.status == IntegrationStatus.EXPIRED, 0),
+        (shown.status == IntegrationStatus.DISCONNECTED, 1),
+        else_=3,
+    )
+
+
+def _base(user: User, *, joined: bool = True):
+    """The dossiers the user may see, each joined to its shown integration (unless `joined` is False,
+    for a list that needs nothing of it): (select, D, S).
+
+    visible_dossiers' conditions are used as they are when it reads the dossier table alone (the name
+    order then walks the dossier index); otherwise its query is a subquery the rest reads from."""
+    visible = visible_dossiers(user).order_by(None)
+    froms = visible.get_final_froms()
+    if len(froms) == 1 and froms[0] is Dossier.__table__:
+        dossier, conditions = Dossier, [visible.whereclause] if visible.whereclause is not None else []
+    else:
+        dossier, conditions = aliased(Dossier, visible.subquery("visible")), []
+    shown = _SHOWN
+    query = select(dossier.id).select_from(dossier).where(*conditions)
+    if joined:
+        query = query.outerjoin(shown, shown.id == _shown_integration_id(dossier))
+    return query, dossier, shown
+
+
+def _needs_integration(filters: Filters) -> bool:
+    return bool(
+        filters.status
+        or filters.software
+        or filters.needs_me
+        or filters.consent_this_month
+        or filters.failed_invoices
+        or filters.sort != "nom"
+    )
+
+
+def _conditions(filters: Filters, dossier, shown, limit: datetime) -> list:
+    conditions = list(matching_all(dossier.search_text, query_words(filters.q)))
+    if filters.status:
+        wanted = STATUSES[filters.status]
+        conditions.append(shown.id.is_(None) if wanted is None else shown.status == wanted)
+    if filters.software:
+        conditions.append(shown.software == filters.software)
+    if filters.consent_this_month:
+        conditions.append(_consent_this_month(shown, limit))
+    if filters.failed_invoices:
+        conditions.append(_any_invoice_failed(shown))
+    if filters.needs_me:
+        conditions.append(
+            or_(
+                shown.status == IntegrationStatus.EXPIRED,
+                _consent_this_month(shown, limit),
+                _any_list_failed(shown),
+                _any_invoice_failed(shown),
+            )
+        )
+    return conditions
+
+
+def _order(filters: Filters, dossier, shown) -> list:
+    descending = filters.order == "desc"
+
+    def directed(expression):
+        return expression.desc() if descending else expression.asc()
+
+    def nulls_last(expression):
+        # Without a value (never loaded, no end known): last, whichever the direction.
+        return [case((expression.is_(None), 1), else_=0), directed(expression)]
+
+    ties = [dossier.sort_name.asc(), dossier.id.asc()]
+    if filters.sort == "statut":
+        return [directed(_status_rank(shown)), *ties]
+    if filters.sort == "fin-acces":
+        return [*nulls_last(shown.consent_expires_at), *ties]
+    if filters.sort == "actualisation":
+        return [*nulls_last(_last_refresh(shown)), *ties]
+    if filters.sort == "echecs":
+        return [directed(func.coalesce(_invoices_in(shown, DocumentStatus.FAILED), 0)), *ties]
+    return [directed(dossier.sort_name), directed(dossier.id)]
+
+
+def portfolio_page(
+    user: User, filters: Filters, *, with_counts: bool = True, now: datetime | None = None
+) -> PortfolioPage:
+    """The page of dossiers `filters` asks for (a page past the last one shows the last one), and the
+    counts at the top unless `with_counts` is False (htmx swaps only the list, which does not show them)."""
+    limit = month_end(now)
+    joined = _needs_integration(filters)
+    query, dossier, shown = _base(user, joined=joined)
+    filtered = query.where(*_conditions(filters, dossier, shown, limit))
+    ordered = filtered.order_by(*_order(filters, dossier, shown))
+    if joined:
+        # What each dossier's integration says is worked out once for the page and the number of
+        # matches (a window over the filtered rows); a name order without it walks an index.
+        ordered = ordered.add_columns(func.count().over().label("total"))
+
+    def read(page: int) -> list:
+        return db.session.execute(ordered.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+
+    def count() -> int:
+        return db.session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
+
+    page = filters.page
+    found = read(page)
+    total = found[0].total if found and joined else count() if (not joined or page > 1) else 0
+    if not found and total and page > 1:
+        page = -(-total // PAGE_SIZE)
+        found = read(page)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(page, pages)
+    return PortfolioPage(
+        rows=rows_for([row[0] for row in found]),
+        total=total,
+        page=page,
+        pages=pages,
+        filters=replace(filters, page=page),
+        counts=counts_for(user, limit) if with_counts else Counts(),
+    )
+
+
+def rows_for(ids: list[int]) -> list[Row]:
+    """The rows of these dossiers (already checked as visible), in this order, with their figures: one
+    query whatever their number."""
+    if not ids:
+        return []
+    shown = _SHOWN
+    query = (
+        select(
+            Dossier,
+            shown,
+            _last_refresh(shown),
+            _lists_in(shown, SyncStatus.FAILED),
+            _lists_in(shown, SyncStatus.RUNNING),
+            _invoices_in(shown, DocumentStatus.FAILED),
+            _invoices_in(shown, DocumentStatus.READY),
+            _invoices_in(shown, DocumentStatus.TO_REVIEW),
+        )
+        .outerjoin(shown, shown.id == _shown_integration_id(Dossier))
+        .where(Dossier.id.in_(ids))
+    )
+    found = {
+        row[0].id: Row(
+            dossier=row[0],
+            integration=row[1],
+            last_refresh=row[2],
+            lists_failed=row[3] or 0,
+            lists_running=row[4] or 0,
+            invoices_failed=row[5] or 0,
+            invoices_ready=row[6] or 0,
+            invoices_to_review=row[7] or 0,
+        )
+        for row in db.session.execute(query)
+    }
+    return [found[i] for i in ids if i in found]
+
+
+def counts_for(user: User, limit: datetime) -> Counts:
+    """The counts at the top, over every dossier the user sees (whatever the filters): one query."""
+    query, dossier, shown = _base(user)
+    per_dossier = query.add_columns(
+        case((shown.status == IntegrationStatus.EXPIRED, 1), else_=0).label("expired"),
+        case((_consent_this_month(shown, limit), 1), else_=0).label("ending"),
+        func.coalesce(_invoices_in(shown, DocumentStatus.FAILED), 0).label("failed"),
+    ).subquery()
+    row = db.session.execute(
+        select(
+            func.coalesce(func.sum(per_dossier.c.expired), 0),
+            func.coalesce(func.sum(per_dossier.c.ending), 0),
+            func.coalesce(func.sum(per_dossier.c.failed), 0),
+        )
+    ).one()
+    return Counts(to_reconnect=int(row[0]), consent_this_month=int(row[1]), invoices_failed=int(row[2]))
+
+
+def visible_among(user: User, ids: list[int]) -> list[Dossier]:
+    """The dossiers of `ids` the user may see, in the order given: an id of another organisation, or
+    of no dossier, is dropped (and never acted on)."""
+    if not ids:
+        return []
+    found = {d.id: d for d in db.session.scalars(visible_dossiers(user).where(Dossier.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
+# --- the bulk action « Actualiser les données de l'intégration » -----------------------------------
+
+
+def current_integrations(dossiers: list[Dossier]) -> dict[int, Integration]:
+    """Each dossier's integration in use (the newest not disconnected), in one query."""
+    found: dict[int, Integration] = {}
+    for integration in db.session.scalars(
+        select(Integration)
+        .where(
+            Integration.dossier_id.in_([d.id for d in dossiers]),
+            Integration.status != IntegrationStatus.DISCONNECTED,
+        )
+        .order_by(Integration.created_at.desc(), Integration.id.desc())
+    ):
+        found.setdefault(integration.dossier_id, integration)
+    return found
+
+
+def refresh_selected(dossiers: list[Dossier], user: User) -> dict[str, str]:
+    """For each dossier connected, the refresh of the page 'Intégration' (services.lists.request_refresh:
+    every list, in jobs, a list already loading joined); the others are left as they are. The toast
+    says how many started, how many were left out, and why."""
+    from webapp.services.lists import request_refresh
+
+    integrations = current_integrations(dossiers)
+    started = expired = unconnected = 0
+    refused: list[str] = []
+    for dossier in dossiers:
+        integration = integrations.get(dossier.id)
+        if integration is None:
+            unconnected += 1
+        elif integration.status is IntegrationStatus.EXPIRED:
+            expired += 1
+        else:
+            answer = request_refresh(integration, None, user)
+            if answer["level"] == "error":
+                refused.append(_("« %(name)s » : %(reason)s", name=dossier.name, reason=answer["message"]))
+            else:
+                started += 1
+    parts = []
+    if started:
+        parts.append(
+            ngettext(
+                "Actualisation lancée pour %(num)d dossier.",
+                "Actualisation lancée pour %(num)d dossiers.",
+                started,
+            )
+        )
+    else:
+        parts.append(_("Aucune actualisation lancée."))
+    if expired:
+        parts.append(
+            ngettext(
+                "%(num)d dossier passé : son intégration a expiré (« Se reconnecter » d'abord).",
+                "%(num)d dossiers passés : leur intégration a expiré (« Se reconnecter » d'abord).",
+                expired,
+            )
+        )
+    if unconnected:
+        parts.append(
+            ngettext(
+                "%(num)d dossier passé : il n'est relié à aucun logiciel comptable.",
+                "%(num)d dossiers passés : ils ne sont reliés à aucun logiciel comptable.",
+                unconnected,
+            )
+        )
+    if refused:
+        parts.append(
+            ngettext(
+                "%(num)d actualisation n'a pas pu commencer :",
+                "%(num)d actualisations n'ont pas pu commencer :",
+                len(refused),
+            )
+        )
+        parts.extend(refused[:3])
+    level = "error" if refused or not started else ("info" if expired or unconnected else "success")
+    return {"message": " ".join(parts), "level": level}
