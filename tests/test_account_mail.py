@@ -242,6 +242,7 @@ def test_an_invited_member_joins_with_only_the_dossiers_chosen(mail_app, smtp_se
     with mail_app.app_context():
         hugo = db.session.scalar(select(User).where(User.email == "hugo@lefevre.test"))
         assert hugo.organisation_id == org_id and hugo.role is Role.MEMBER and hugo.is_restricted
+        assert hugo.last_login_at is not None  # signed in by accepting: « Équipe » does not say « Jamais »
         assert db.session.get(Invitation, invitation_id).accepted_at is not None
     # He can log in again later; the link served once.
     again = mail_app.test_client()
@@ -307,8 +308,14 @@ def test_an_address_with_an_account_is_refused_and_only_admins_invite(mail_app, 
         ("CLAIRE@lefevre.test", "Cette adresse a déjà un compte Raccord."),
         ("pas-une-adresse", "Saisissez une adresse e-mail valide."),
         ("", "Saisissez une adresse e-mail valide."),
+        # What a mail server would refuse is refused here, in French, never a 500.
+        ("zoe+<script>@example.com", "Saisissez une adresse e-mail valide."),
+        ('"<b>x</b>"@example.com', "Saisissez une adresse e-mail valide."),
+        ("zoé@exämple.fr", "Saisissez une adresse e-mail valide."),
+        ("paul@localhost", "Saisissez une adresse e-mail valide."),
     ]:
-        assert message in text_of(_invite(admin, email)), email
+        response = _invite(admin, email)
+        assert response.status_code < 500 and message in text_of(response), email
     assert "Choisissez le rôle" in text_of(_invite(admin, "nouveau@lefevre.test", role="staff"))
     _invite(admin, "nouveau@lefevre.test")
     assert "Une invitation attend déjà cette adresse" in text_of(_invite(admin, "nouveau@lefevre.test"))

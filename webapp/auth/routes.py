@@ -24,6 +24,7 @@ from webapp.auth.forms import (
     PasswordChangeForm,
 )
 from webapp.extensions import db
+from webapp.models.base import utcnow
 from webapp.services.accounts import authenticate
 from webapp.services.sessions import (
     EndReason,
@@ -336,6 +337,7 @@ def accept_invitation():
         session.clear()
         open_session(user)
         login_user(user)
+        user.last_login_at = utcnow()  # signed in by accepting: « Équipe » shows it
         session.permanent = True
         db.session.commit()
         flash(_("Bienvenue dans « %(cabinet)s » !", cabinet=invitation.organisation.name), "success")

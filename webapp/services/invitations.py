@@ -98,11 +98,31 @@ def _send(invitation: Invitation, admin: User) -> None:
     )
 
 
+def deliverable_address(email: str | None) -> str | None:
+    """The address normalised if a mail server would take it (plain ASCII, no quoting, a real domain;
+    a reserved one such as .test only outside production), else None."""
+    from email_validator import EmailNotValidError, validate_email
+
+    raw = (email or "").strip()
+    if not raw or len(raw) > 320:
+        return None
+    try:
+        checked = validate_email(
+            raw,
+            check_deliverability=False,
+            allow_smtputf8=False,
+            test_environment=current_app.config.get("RACCORD_ENV") != "production",
+        )
+    except EmailNotValidError:
+        return None
+    return User.normalise_email(checked.normalized)
+
+
 def invite(admin: User, email: str, role_value: str, restricted: bool) -> Invitation:
     """Invite `email` to the admin's cabinet; a member `restricted` sees only the dossiers chosen
     afterwards (none until then)."""
-    email = User.normalise_email(email or "")
-    if not (3 <= len(email) <= 320) or "@" not in email.strip("@") or any(c.isspace() for c in email):
+    email = deliverable_address(email)
+    if email is None:
         raise TeamRefused(str(BAD_EMAIL))
     if role_value not in (Role.ADMIN.value, Role.MEMBER.value):
         raise TeamRefused(str(BAD_ROLE))
