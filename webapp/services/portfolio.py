@@ -35,6 +35,7 @@ from webapp.models import (
     Document,
     DocumentStatus,
     Dossier,
+    DossierSummary,
     Integration,
     IntegrationStatus,
     ListSync,
@@ -44,6 +45,7 @@ from webapp.models.base import utcnow
 from webapp.models.lists import SyncStatus
 from webapp.search import matching_all, query_words
 from webapp.services.dossiers import visible_dossiers
+from webapp.services.summaries import bring_up_to_date
 
 PAGE_SIZE = 50
 PARIS = ZoneInfo("Europe/Paris")
@@ -238,44 +240,58 @@ def _invoices_in(shown, status: DocumentStatus):
     )
 
 
-def _any_list_failed(shown):
-    # Only the id, which every index holds: the index alone answers.
+def summary_select(dossier_ids: list[int]):
+    """The live figures of these dossiers, one row each in the columns of their line (models.
+    DossierSummary): the one definition, which services.summaries copies into the lines after every
+    write, and which the tests compare the lines to."""
+    shown = _SHOWN
     return (
-        select(ListSync.id)
-        .where(ListSync.integration_id == shown.id, ListSync.status == SyncStatus.FAILED)
-        .exists()
+        select(
+            Dossier.id.label("dossier_id"),
+            Dossier.organisation_id.label("organisation_id"),
+            shown.id.label("integration_id"),
+            shown.software.label("software"),
+            shown.status.label("integration_status"),
+            shown.consent_expires_at.label("consent_expires_at"),
+            _last_refresh(shown).label("last_loaded_at"),
+            func.coalesce(_lists_in(shown, SyncStatus.FAILED), 0).label("lists_failed"),
+            func.coalesce(_lists_in(shown, SyncStatus.RUNNING), 0).label("lists_running"),
+            func.coalesce(_invoices_in(shown, DocumentStatus.FAILED), 0).label("invoices_failed"),
+            func.coalesce(_invoices_in(shown, DocumentStatus.READY), 0).label("invoices_ready"),
+            func.coalesce(_invoices_in(shown, DocumentStatus.TO_REVIEW), 0).label("invoices_to_review"),
+        )
+        .select_from(Dossier)
+        .outerjoin(shown, shown.id == _shown_integration_id(Dossier))
+        .where(Dossier.id.in_(dossier_ids))
     )
 
 
-def _any_invoice_failed(shown):
-    return (
-        select(Document.id)
-        .where(Document.integration_id == shown.id, Document.status == DocumentStatus.FAILED)
-        .exists()
-    )
+# --- the page, read from each dossier's line (S) --------------------------------------------------
+
+_LINE = DossierSummary
 
 
-def _consent_this_month(shown, limit: datetime):
+def _consent_this_month(line, limit: datetime):
     return and_(
-        shown.status == IntegrationStatus.CONNECTED,
-        shown.consent_expires_at.is_not(None),
-        shown.consent_expires_at < limit,
+        line.integration_status == IntegrationStatus.CONNECTED,
+        line.consent_expires_at.is_not(None),
+        line.consent_expires_at < limit,
     )
 
 
-def _status_rank(shown):
+def _status_rank(line):
     """Ascending, the ones needing someone first: Expirée, Déconnectée, Non connecté, Connectée."""
     return case(
-        (shown.id.is_(None), 2),
-        (shown.status == IntegrationStatus.EXPIRED, 0),
-        (shown.status == IntegrationStatus.DISCONNECTED, 1),
+        (line.integration_status.is_(None), 2),
+        (line.integration_status == IntegrationStatus.EXPIRED, 0),
+        (line.integration_status == IntegrationStatus.DISCONNECTED, 1),
         else_=3,
     )
 
 
 def _base(user: User, *, joined: bool = True):
-    """The dossiers the user may see, each joined to its shown integration (unless `joined` is False,
-    for a list that needs nothing of it): (select, D, S).
+    """The dossiers the user may see, each joined to its line (unless `joined` is False, for a list
+    that needs nothing of it): (select, D, S).
 
     visible_dossiers' conditions are used as they are when it reads the dossier table alone (the name
     order then walks the dossier index); otherwise its query is a subquery the rest reads from."""
@@ -285,11 +301,11 @@ def _base(user: User, *, joined: bool = True):
         dossier, conditions = Dossier, [visible.whereclause] if visible.whereclause is not None else []
     else:
         dossier, conditions = aliased(Dossier, visible.subquery("visible")), []
-    shown = _SHOWN
+    line = _LINE
     query = select(dossier.id).select_from(dossier).where(*conditions)
     if joined:
-        query = query.outerjoin(shown, shown.id == _shown_integration_id(dossier))
-    return query, dossier, shown
+        query = query.outerjoin(line, line.dossier_id == dossier.id)
+    return query, dossier, line
 
 
 def _needs_integration(filters: Filters) -> bool:
@@ -303,30 +319,32 @@ def _needs_integration(filters: Filters) -> bool:
     )
 
 
-def _conditions(filters: Filters, dossier, shown, limit: datetime) -> list:
+def _conditions(filters: Filters, dossier, line, limit: datetime) -> list:
     conditions = list(matching_all(dossier.search_text, query_words(filters.q)))
     if filters.status:
         wanted = STATUSES[filters.status]
-        conditions.append(shown.id.is_(None) if wanted is None else shown.status == wanted)
+        conditions.append(
+            line.integration_status.is_(None) if wanted is None else line.integration_status == wanted
+        )
     if filters.software:
-        conditions.append(shown.software == filters.software)
+        conditions.append(line.software == filters.software)
     if filters.consent_this_month:
-        conditions.append(_consent_this_month(shown, limit))
+        conditions.append(_consent_this_month(line, limit))
     if filters.failed_invoices:
-        conditions.append(_any_invoice_failed(shown))
+        conditions.append(line.invoices_failed > 0)
     if filters.needs_me:
         conditions.append(
             or_(
-                shown.status == IntegrationStatus.EXPIRED,
-                _consent_this_month(shown, limit),
-                _any_list_failed(shown),
-                _any_invoice_failed(shown),
+                line.integration_status == IntegrationStatus.EXPIRED,
+                _consent_this_month(line, limit),
+                line.lists_failed > 0,
+                line.invoices_failed > 0,
             )
         )
     return conditions
 
 
-def _order(filters: Filters, dossier, shown) -> list:
+def _order(filters: Filters, dossier, line) -> list:
     descending = filters.order == "desc"
 
     def directed(expression):
@@ -338,13 +356,13 @@ def _order(filters: Filters, dossier, shown) -> list:
 
     ties = [dossier.sort_name.asc(), dossier.id.asc()]
     if filters.sort == "statut":
-        return [directed(_status_rank(shown)), *ties]
+        return [directed(_status_rank(line)), *ties]
     if filters.sort == "fin-acces":
-        return [*nulls_last(shown.consent_expires_at), *ties]
+        return [*nulls_last(line.consent_expires_at), *ties]
     if filters.sort == "actualisation":
-        return [*nulls_last(_last_refresh(shown)), *ties]
+        return [*nulls_last(line.last_loaded_at), *ties]
     if filters.sort == "echecs":
-        return [directed(func.coalesce(_invoices_in(shown, DocumentStatus.FAILED), 0)), *ties]
+        return [directed(func.coalesce(line.invoices_failed, 0)), *ties]
     return [directed(dossier.sort_name), directed(dossier.id)]
 
 
@@ -353,14 +371,16 @@ def portfolio_page(
 ) -> PortfolioPage:
     """The page of dossiers `filters` asks for (a page past the last one shows the last one), and the
     counts at the top unless `with_counts` is False (htmx swaps only the list, which does not show them)."""
+    # What this session changed and has not committed yet shows too.
+    bring_up_to_date(db.session)
     limit = month_end(now)
     joined = _needs_integration(filters)
-    query, dossier, shown = _base(user, joined=joined)
-    filtered = query.where(*_conditions(filters, dossier, shown, limit))
-    ordered = filtered.order_by(*_order(filters, dossier, shown))
+    query, dossier, line = _base(user, joined=joined)
+    filtered = query.where(*_conditions(filters, dossier, line, limit))
+    ordered = filtered.order_by(*_order(filters, dossier, line))
     if joined:
-        # What each dossier's integration says is worked out once for the page and the number of
-        # matches (a window over the filtered rows); a name order without it walks an index.
+        # The number of matches comes with the page (a window over the filtered rows); a name order
+        # without filters walks an index, and counts apart.
         ordered = ordered.add_columns(func.count().over().label("total"))
 
     def read(page: int) -> list:
@@ -392,19 +412,20 @@ def rows_for(ids: list[int]) -> list[Row]:
     query whatever their number."""
     if not ids:
         return []
-    shown = _SHOWN
+    line = _LINE
     query = (
         select(
             Dossier,
-            shown,
-            _last_refresh(shown),
-            _lists_in(shown, SyncStatus.FAILED),
-            _lists_in(shown, SyncStatus.RUNNING),
-            _invoices_in(shown, DocumentStatus.FAILED),
-            _invoices_in(shown, DocumentStatus.READY),
-            _invoices_in(shown, DocumentStatus.TO_REVIEW),
+            Integration,
+            line.last_loaded_at,
+            line.lists_failed,
+            line.lists_running,
+            line.invoices_failed,
+            line.invoices_ready,
+            line.invoices_to_review,
         )
-        .outerjoin(shown, shown.id == _shown_integration_id(Dossier))
+        .outerjoin(line, line.dossier_id == Dossier.id)
+        .outerjoin(Integration, Integration.id == line.integration_id)
         .where(Dossier.id.in_(ids))
     )
     found = {
@@ -424,18 +445,17 @@ def rows_for(ids: list[int]) -> list[Row]:
 
 
 def counts_for(user: User, limit: datetime) -> Counts:
-    """The counts at the top, over every dossier the user sees (whatever the filters): one query."""
-    query, dossier, shown = _base(user)
-    per_dossier = query.add_columns(
-        case((shown.status == IntegrationStatus.EXPIRED, 1), else_=0).label("expired"),
-        case((_consent_this_month(shown, limit), 1), else_=0).label("ending"),
-        func.coalesce(_invoices_in(shown, DocumentStatus.FAILED), 0).label("failed"),
-    ).subquery()
+    """The counts at the top, over every dossier the user sees (whatever the filters): one aggregate
+    over their lines."""
+    query, _dossier, line = _base(user)
     row = db.session.execute(
-        select(
-            func.coalesce(func.sum(per_dossier.c.expired), 0),
-            func.coalesce(func.sum(per_dossier.c.ending), 0),
-            func.coalesce(func.sum(per_dossier.c.failed), 0),
+        query.with_only_columns(
+            func.coalesce(
+                func.sum(case((line.integration_status == IntegrationStatus.EXPIRED, 1), else_=0)), 0
+            ),
+            func.coalesce(func.sum(case((_consent_this_month(line, limit), 1), else_=0)), 0),
+            func.coalesce(func.sum(line.invoices_failed), 0),
+            maintain_column_froms=False,
         )
     ).one()
     return Counts(to_reconnect=int(row[0]), consent_this_month=int(row[1]), invoices_failed=int(row[2]))
