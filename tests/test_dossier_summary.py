@@ -156,6 +156,12 @@ def test_every_kind_of_write_keeps_the_lines_true(app_ctx):
     db.session.execute(update(Dossier).where(Dossier.id == dossier.id).values(organisation_id=other.id))
     _committed_and_true()
     assert _line(dossier.id).organisation_id == other.id
+    db.session.execute(  # dossiers made in bulk, their ids unknown before
+        insert(Dossier),
+        [{"organisation_id": cabinet.id, "name": f"Atelier {i}", "siren": None} for i in range(3)],
+    )
+    _committed_and_true()
+    assert len(stored_summaries()) == 4
     gone = make_dossier(cabinet, "Garage Lemoine")
     db.session.delete(gone)
     _committed_and_true()

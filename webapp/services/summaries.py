@@ -28,8 +28,10 @@ _DOSSIER_KEY = {
     Document.__table__: "dossier_id",
 }
 _INTEGRATION_KEY = {ListSync.__table__: "integration_id"}
+_TABLES = {table.name: table for table in (*_DOSSIER_KEY, *_INTEGRATION_KEY)}
 _DOSSIERS = "summary_dossiers"
 _INTEGRATIONS = "summary_integrations"
+_NEW_DOSSIERS = "summary_new_dossiers"
 _CHUNK = 500
 
 
@@ -68,8 +70,9 @@ def _do_orm_execute(state) -> None:
     if not (state.is_update or state.is_delete or state.is_insert):
         return
     statement = state.statement
-    table = getattr(statement, "table", None)
-    if table not in _DOSSIER_KEY and table not in _INTEGRATION_KEY:
+    # The statement's table, or an annotated copy of it (an ORM entity's).
+    table = _TABLES.get(getattr(getattr(statement, "table", None), "name", None))
+    if table is None:
         return
     session = state.session
     by_dossier = table in _DOSSIER_KEY
@@ -92,6 +95,11 @@ def _do_orm_execute(state) -> None:
             elif not isinstance(value, ClauseElement):
                 note([value])
     note(row.get(key.key) for row in rows if isinstance(row, dict))
+    if state.is_insert and table is Dossier.__table__:
+        if not all(isinstance(row, dict) and row.get("id") for row in rows) or not rows:
+            # Dossiers whose ids are not known before: each dossier without a line gets one.
+            session.info[_NEW_DOSSIERS] = True
+        return
     if state.is_insert:
         select_rows = getattr(statement, "select", None)
         if select_rows is None:
@@ -109,7 +117,8 @@ def _do_orm_execute(state) -> None:
 
 
 def pending(session: Session) -> bool:
-    return bool(session.info.get(_DOSSIERS) or session.info.get(_INTEGRATIONS))
+    info = session.info
+    return bool(info.get(_DOSSIERS) or info.get(_INTEGRATIONS) or info.get(_NEW_DOSSIERS))
 
 
 def bring_up_to_date(session: Session) -> None:
@@ -121,6 +130,9 @@ def bring_up_to_date(session: Session) -> None:
     for start in range(0, len(integrations), _CHUNK):
         chunk = integrations[start : start + _CHUNK]
         dossiers.update(session.scalars(select(Integration.dossier_id).where(Integration.id.in_(chunk))))
+    if session.info.pop(_NEW_DOSSIERS, False):
+        has_line = select(DossierSummary.dossier_id).where(DossierSummary.dossier_id == Dossier.id).exists()
+        dossiers.update(session.scalars(select(Dossier.id).where(~has_line)))
     if dossiers:
         recompute(session, sorted(dossiers))
 
