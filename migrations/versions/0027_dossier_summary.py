@@ -22,11 +22,11 @@ depends_on = None
 
 _BACKFILL = """
 INSERT INTO dossier_summary (
-    dossier_id, organisation_id, integration_id, software, integration_status, consent_expires_at,
+    dossier_id, organisation_id, sort_name, integration_id, software, company_name, integration_status, consent_expires_at,
     last_loaded_at, lists_failed, lists_running, invoices_failed, invoices_ready, invoices_to_review
 )
 SELECT
-    d.id, d.organisation_id, s.id, s.software, s.status, s.consent_expires_at,
+    d.id, d.organisation_id, d.sort_name, s.id, s.software, s.company_name, s.status, s.consent_expires_at,
     (SELECT max(l.last_loaded_at) FROM list_sync l WHERE l.integration_id = s.id),
     (SELECT count(*) FROM list_sync l WHERE l.integration_id = s.id AND l.status = 'failed'),
     (SELECT count(*) FROM list_sync l WHERE l.integration_id = s.id AND l.status = 'running'),
@@ -34,7 +34,7 @@ SELECT
     (SELECT count(*) FROM document x WHERE x.integration_id = s.id AND x.status = 'ready'),
     (SELECT count(*) FROM document x WHERE x.integration_id = s.id AND x.status = 'to_review')
 FROM (
-    SELECT dossier.id, dossier.organisation_id, COALESCE(
+    SELECT dossier.id, dossier.organisation_id, dossier.sort_name, COALESCE(
         (SELECT i.id FROM integration i WHERE i.dossier_id = dossier.id AND i.status <> 'disconnected'
          ORDER BY i.created_at DESC, i.id DESC LIMIT 1),
         (SELECT i.id FROM integration i WHERE i.dossier_id = dossier.id
@@ -51,8 +51,10 @@ def upgrade():
         'dossier_summary',
         sa.Column('dossier_id', sa.Integer(), nullable=False),
         sa.Column('organisation_id', sa.Integer(), nullable=False),
+        sa.Column('sort_name', sa.String(length=200), nullable=False),
         sa.Column('integration_id', sa.Integer(), nullable=True),
         sa.Column('software', sa.String(length=40), nullable=True),
+        sa.Column('company_name', sa.String(length=200), nullable=True),
         sa.Column(
             'integration_status',
             sa.Enum('connected', 'expired', 'disconnected', name='integration_status', native_enum=False),

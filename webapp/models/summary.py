@@ -17,12 +17,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime
 from webapp.models.integration import IntegrationStatus, _enum_values
+from webapp.search import SORT_NAME_BYTES
 
 
 class DossierSummary(db.Model):
     __tablename__ = "dossier_summary"
     __table_args__ = (
-        # The counts at the top and the filters read a cabinet's rows from these alone.
+        # The counts at the top read a cabinet's lines from this index alone.
         Index(
             "ix_dossier_summary_organisation",
             "organisation_id",
@@ -34,9 +35,12 @@ class DossierSummary(db.Model):
 
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id", ondelete="CASCADE"), primary_key=True)
     organisation_id: Mapped[int] = mapped_column()
+    # The dossier's name order (Dossier.sort_name), the tie-break of every sort.
+    sort_name: Mapped[str] = mapped_column(String(SORT_NAME_BYTES), default="")
     # The integration the dossier's pages show (none: « Non connecté »), and what the page says of it.
     integration_id: Mapped[int | None] = mapped_column()
     software: Mapped[str | None] = mapped_column(String(40))
+    company_name: Mapped[str | None] = mapped_column(String(200))
     integration_status: Mapped[IntegrationStatus | None] = mapped_column(
         Enum(IntegrationStatus, name="integration_status", native_enum=False, values_callable=_enum_values)
     )

@@ -44,7 +44,7 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.models.lists import SyncStatus
 from webapp.search import matching_all, query_words
-from webapp.services.dossiers import visible_dossiers
+from webapp.services.dossiers import viewed_as, visible_dossiers
 from webapp.services.summaries import bring_up_to_date
 
 PAGE_SIZE = 50
@@ -148,22 +148,89 @@ class Filters:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DossierView:
+    """What a row shows of its dossier."""
+
+    id: int
+    name: str
+    siren: str | None
+
+    @property
+    def siren_display(self) -> str:
+        from webapp.typography import siren_grouped
+
+        return siren_grouped(self.siren or "")
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationView:
+    """What a row shows of the dossier's shown integration (its line's copy)."""
+
+    id: int
+    software: str
+    company_name: str
+    status: IntegrationStatus
+    consent_expires_at: datetime | None
+
+    @property
+    def software_name(self) -> str:
+        from webapp.connectors.catalogue import software_name
+
+        return software_name(self.software)
+
+
 @dataclass
 class Row:
-    dossier: Dossier
-    integration: Integration | None
+    dossier: DossierView
+    integration: IntegrationView | None
     last_refresh: datetime | None
     lists_failed: int
     lists_running: int
     invoices_failed: int
     invoices_ready: int
     invoices_to_review: int
+    # The counts as the row says them (« 2 listes »), set by `labelled`.
+    lists_label: str = ""
+    failed_label: str = ""
+    ready_label: str = ""
+    review_label: str = ""
 
     @property
     def status_key(self) -> str:
         if self.integration is None:
             return "non-connecte"
-        return {v: k for k, v in STATUSES.items()}[self.integration.status]
+        return _STATUS_KEYS[self.integration.status]
+
+
+_STATUS_KEYS = {status: key for key, status in STATUSES.items() if status is not None}
+
+
+def _by_number(say):
+    """`say(n)` once per number: a page's 50 rows show a handful of different counts, and each
+    translation costs tens of µs."""
+    said: dict[int, str] = {}
+
+    def cached(number: int) -> str:
+        if number not in said:
+            said[number] = say(number)
+        return said[number]
+
+    return cached
+
+
+def labelled(rows: list[Row]) -> list[Row]:
+    """The rows with their counts said in words, each wording translated once for the page."""
+    lists = _by_number(lambda n: ngettext("%(num)d liste", "%(num)d listes", n))
+    failed = _by_number(lambda n: ngettext("%(num)d facture", "%(num)d factures", n))
+    ready = _by_number(lambda n: ngettext("%(num)d prête", "%(num)d prêtes", n))
+    review = _by_number(lambda n: ngettext("%(num)d à réviser", "%(num)d à réviser", n))
+    for row in rows:
+        row.lists_label = lists(row.lists_failed) if row.lists_failed else ""
+        row.failed_label = failed(row.invoices_failed) if row.invoices_failed else ""
+        row.ready_label = ready(row.invoices_ready) if row.invoices_ready else ""
+        row.review_label = review(row.invoices_to_review) if row.invoices_to_review else ""
+    return rows
 
 
 @dataclass
@@ -249,8 +316,10 @@ def summary_select(dossier_ids: list[int]):
         select(
             Dossier.id.label("dossier_id"),
             Dossier.organisation_id.label("organisation_id"),
+            Dossier.sort_name.label("sort_name"),
             shown.id.label("integration_id"),
             shown.software.label("software"),
+            shown.company_name.label("company_name"),
             shown.status.label("integration_status"),
             shown.consent_expires_at.label("consent_expires_at"),
             _last_refresh(shown).label("last_loaded_at"),
@@ -289,23 +358,38 @@ def _status_rank(line):
     )
 
 
-def _base(user: User, *, joined: bool = True):
+def _base(user: User, *, joined: bool = True, searching: bool = False):
     """The dossiers the user may see, each joined to its line (unless `joined` is False, for a list
-    that needs nothing of it): (select, D, S).
+    that needs nothing of it): (select, D, S), D giving the dossier's id, sort_name and search_text.
 
-    visible_dossiers' conditions are used as they are when it reads the dossier table alone (the name
-    order then walks the dossier index); otherwise its query is a subquery the rest reads from."""
+    Someone who sees the whole cabinet reads its lines alone (the dossier table only for a search);
+    otherwise visible_dossiers' conditions are used as they are when it reads the dossier table alone
+    (the name order then walks the dossier index), or its query is a subquery the rest reads from."""
+    line = _LINE
+    if joined and not user.is_restricted and not viewed_as(user):
+        # own_dossiers_condition for a user not restricted: the organisation's dossiers, all of them.
+        query = select(line.dossier_id).select_from(line).where(line.organisation_id == user.organisation_id)
+        if searching:
+            query = query.join(Dossier, Dossier.id == line.dossier_id)
+        return query, _LineKeys, line
     visible = visible_dossiers(user).order_by(None)
     froms = visible.get_final_froms()
     if len(froms) == 1 and froms[0] is Dossier.__table__:
         dossier, conditions = Dossier, [visible.whereclause] if visible.whereclause is not None else []
     else:
         dossier, conditions = aliased(Dossier, visible.subquery("visible")), []
-    line = _LINE
     query = select(dossier.id).select_from(dossier).where(*conditions)
     if joined:
         query = query.outerjoin(line, line.dossier_id == dossier.id)
     return query, dossier, line
+
+
+class _LineKeys:
+    """A dossier's keys as its line holds them (its search text is the dossier's own)."""
+
+    id = _LINE.dossier_id
+    sort_name = _LINE.sort_name
+    search_text = Dossier.search_text
 
 
 def _needs_integration(filters: Filters) -> bool:
@@ -375,30 +459,21 @@ def portfolio_page(
     bring_up_to_date(db.session)
     limit = month_end(now)
     joined = _needs_integration(filters)
-    query, dossier, line = _base(user, joined=joined)
+    query, dossier, line = _base(user, joined=joined, searching=bool(filters.q))
     filtered = query.where(*_conditions(filters, dossier, line, limit))
     ordered = filtered.order_by(*_order(filters, dossier, line))
-    if joined:
-        # The number of matches comes with the page (a window over the filtered rows); a name order
-        # without filters walks an index, and counts apart.
-        ordered = ordered.add_columns(func.count().over().label("total"))
 
     def read(page: int) -> list:
         return db.session.execute(ordered.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
 
-    def count() -> int:
-        return db.session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
-
-    page = filters.page
-    found = read(page)
-    total = found[0].total if found and joined else count() if (not joined or page > 1) else 0
-    if not found and total and page > 1:
-        page = -(-total // PAGE_SIZE)
-        found = read(page)
+    # The number of matches apart: counting the lines (or walking an index) costs less than a window
+    # over the sorted page, which has to keep every match.
+    total = db.session.scalar(filtered.with_only_columns(func.count(), maintain_column_froms=False)) or 0
     pages = max(1, -(-total // PAGE_SIZE))
-    page = min(page, pages)
+    page = min(filters.page, pages)
+    found = read(page) if total else []
     return PortfolioPage(
-        rows=rows_for([row[0] for row in found]),
+        rows=labelled(rows_for([row[0] for row in found])),
         total=total,
         page=page,
         pages=pages,
@@ -409,14 +484,20 @@ def portfolio_page(
 
 def rows_for(ids: list[int]) -> list[Row]:
     """The rows of these dossiers (already checked as visible), in this order, with their figures: one
-    query whatever their number."""
+    query whatever their number, of the columns the row shows (no entity to build)."""
     if not ids:
         return []
     line = _LINE
     query = (
         select(
-            Dossier,
-            Integration,
+            Dossier.id,
+            Dossier.name,
+            Dossier.siren,
+            line.integration_id,
+            line.software,
+            line.company_name,
+            line.integration_status,
+            line.consent_expires_at,
             line.last_loaded_at,
             line.lists_failed,
             line.lists_running,
@@ -425,19 +506,26 @@ def rows_for(ids: list[int]) -> list[Row]:
             line.invoices_to_review,
         )
         .outerjoin(line, line.dossier_id == Dossier.id)
-        .outerjoin(Integration, Integration.id == line.integration_id)
         .where(Dossier.id.in_(ids))
     )
     found = {
-        row[0].id: Row(
-            dossier=row[0],
-            integration=row[1],
-            last_refresh=row[2],
-            lists_failed=row[3] or 0,
-            lists_running=row[4] or 0,
-            invoices_failed=row[5] or 0,
-            invoices_ready=row[6] or 0,
-            invoices_to_review=row[7] or 0,
+        row.id: Row(
+            dossier=DossierView(row.id, row.name, row.siren),
+            integration=None
+            if row.integration_id is None
+            else IntegrationView(
+                row.integration_id,
+                row.software,
+                row.company_name,
+                row.integration_status,
+                row.consent_expires_at,
+            ),
+            last_refresh=row.last_loaded_at,
+            lists_failed=row.lists_failed or 0,
+            lists_running=row.lists_running or 0,
+            invoices_failed=row.invoices_failed or 0,
+            invoices_ready=row.invoices_ready or 0,
+            invoices_to_review=row.invoices_to_review or 0,
         )
         for row in db.session.execute(query)
     }
