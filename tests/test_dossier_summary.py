@@ -26,11 +26,13 @@ from webapp.models import (
     IntegrationStatus,
     ListKind,
     ListSync,
+    Role,
 )
 from webapp.models.lists import SyncStatus
 from webapp.services import summaries
 from webapp.services.integrations import mark_expired
 from webapp.services.portfolio import Filters, portfolio_page
+from webapp.services.team import grant
 
 
 def _document(integration: Integration, status: DocumentStatus, number: str) -> dict:
@@ -248,3 +250,31 @@ def test_the_migration_makes_the_lines_the_app_makes(app_ctx):
         connection.execute(DossierSummary.__table__.delete())
         connection.execute(text(migration._BACKFILL))
     assert stored_summaries() == expected
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [Filters(), Filters(sort="statut"), Filters(failed_invoices=True), Filters(q="garage", sort="echecs")],
+)
+def test_a_restricted_member_sees_only_their_dossiers_whatever_the_filters(app_ctx, filters):
+    """The lines hold every dossier of the cabinet: the page and its counts still keep to those a
+    restricted member was given, and never show another cabinet's."""
+    cabinet, other = make_organisation(), make_organisation()
+    admin = make_user(cabinet, role=Role.ADMIN)
+    member = make_user(cabinet)
+    given = make_dossier(cabinet, "Garage Lemoine")
+    kept = make_dossier(cabinet, "Garage Martin")
+    stranger = make_dossier(other, "Garage Durand")
+    for dossier in (given, kept, stranger):
+        integration = make_integration(dossier, status=IntegrationStatus.EXPIRED)
+        db.session.execute(insert(Document), [_document(integration, DocumentStatus.FAILED, "F-1")])
+    member.dossiers_restricted = True
+    grant(member.id, [given.id])
+    db.session.commit()
+
+    page = portfolio_page(member, filters)
+    assert [row.dossier.id for row in page.rows] == [given.id]
+    assert (page.total, page.counts.to_reconnect, page.counts.invoices_failed) == (1, 1, 1)
+    page = portfolio_page(admin, filters)
+    assert [row.dossier.id for row in page.rows] == [given.id, kept.id]
+    assert (page.total, page.counts.to_reconnect, page.counts.invoices_failed) == (2, 2, 2)
