@@ -1,12 +1,14 @@
 """'Mes dossiers', the cabinet's dashboard: each dossier with its connection's state, the counts
 that need someone, filters, sorting and pages.
 
-Set-based whatever the number of dossiers: one query finds the page's ids (filtered and sorted in the
-database), one counts them, one reads the page's 50 rows with their aggregates, one makes the counts
-at the top. Each dossier's figures come from correlated subqueries on indexed columns (the shown
-integration by `integration.dossier_id`, its lists by `list_sync (integration_id, kind)`, its
-invoices by `document (integration_id, status, …)`), so a page costs the same at 50 dossiers as at
-5 000; the name order walks `dossier (organisation_id, sort_name, id)` (migration 0026).
+Each dossier's figures are stored in its line (models.DossierSummary), kept true by every write in
+the same transaction (services.summaries), from the one definition below (summary_select: correlated
+subqueries on indexed columns, the shown integration by `integration.dossier_id`, its lists by
+`list_sync (integration_id, kind)`, its invoices by `document (integration_id, status, …)`). A page
+reads lines, not those subqueries: for someone who sees the whole cabinet, its lines alone (one query
+for the page's 50, one count, the counts at the top from one index); for a restricted member, the
+dossiers they were given joined to their lines. The name order without filters walks
+`dossier (organisation_id, sort_name, id)` (migration 0026); the rows are read by their 50 ids.
 
 The integration shown for a dossier is the one its other pages show (services.integrations.
 latest_integration_for): the newest that is not disconnected, else the newest. "Ce mois-ci" is the
