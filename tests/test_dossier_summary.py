@@ -5,6 +5,8 @@ transaction, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import importlib.util
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -278,3 +280,44 @@ def test_a_restricted_member_sees_only_their_dossiers_whatever_the_filters(app_c
     page = portfolio_page(admin, filters)
     assert [row.dossier.id for row in page.rows] == [given.id, kept.id]
     assert (page.total, page.counts.to_reconnect, page.counts.invoices_failed) == (2, 2, 2)
+
+
+def test_two_writers_of_one_dossier_at_once_both_count(app_ctx, database_url):
+    """PostgreSQL: a transaction whose line waits for another's writes its figures after the other
+    committed, not figures computed without the other's change."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite writes one transaction at a time")
+    dossier = make_dossier(make_organisation())
+    integration = make_integration(dossier)
+    engine = db.engine
+    first, second = Session(engine), Session(engine)
+    first.add(Document(**_document(integration, DocumentStatus.FAILED, "A-1")))
+    summaries.bring_up_to_date(first)  # its line written and locked, not committed
+    errors: list[BaseException] = []
+
+    def write_second() -> None:
+        try:
+            second.add(Document(**_document(integration, DocumentStatus.FAILED, "B-1")))
+            second.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            second.close()
+
+    thread = threading.Thread(target=write_second)
+    thread.start()
+    deadline = time.monotonic() + 10
+    with engine.connect() as watcher:  # the second waits for the first's lock on the line
+        while not watcher.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+        ):
+            assert time.monotonic() < deadline, "the second writer never waited for the line"
+            time.sleep(0.02)
+    first.commit()
+    first.close()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and not errors
+    assert _line(dossier.id).invoices_failed == 2
+    assert_summaries_true()
