@@ -310,7 +310,8 @@ def test_two_writers_of_one_dossier_at_once_both_count(app_ctx, database_url):
     with engine.connect() as watcher:  # the second waits for the first's lock on the line
         while not watcher.scalar(
             text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
             )
         ):
             assert time.monotonic() < deadline, "the second writer never waited for the line"
