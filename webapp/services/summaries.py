@@ -66,7 +66,8 @@ def _after_flush(session: Session, _context) -> None:
 
 def _do_orm_execute(state) -> None:
     """An UPDATE, INSERT or DELETE statement on a table a line depends on: the dossiers it touches,
-    read before it runs (a DELETE's rows are gone after), and after for the rows it moved or made."""
+    read before it runs (a DELETE's rows are gone after) from its WHERE or its rows' primary keys,
+    and the ones its values name (an INSERT's rows, a row moved to another integration)."""
     if not (state.is_update or state.is_delete or state.is_insert):
         return
     statement = state.statement
