@@ -76,10 +76,24 @@ def upgrade():
             ['organisation_id', 'integration_status', 'consent_expires_at', 'invoices_failed'],
             unique=False,
         )
+        batch_op.create_index(
+            'ix_dossier_summary_failed_first',
+            [
+                'organisation_id',
+                sa.text('invoices_failed DESC'),
+                'sort_name',
+                'dossier_id',
+                'integration_status',
+                'consent_expires_at',
+                'lists_failed',
+            ],
+            unique=False,
+        )
     op.execute(_BACKFILL)
 
 
 def downgrade():
     with op.batch_alter_table('dossier_summary', schema=None) as batch_op:
+        batch_op.drop_index('ix_dossier_summary_failed_first')
         batch_op.drop_index('ix_dossier_summary_organisation')
     op.drop_table('dossier_summary')

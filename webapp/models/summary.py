@@ -54,3 +54,17 @@ class DossierSummary(db.Model):
 
     def __repr__(self) -> str:
         return f"<DossierSummary {self.dossier_id} {self.integration_status}>"
+
+
+# « Factures en échec », the most first (« A besoin de moi » too): the page's 50 read in order from
+# this index, the filters tested in it.
+Index(
+    "ix_dossier_summary_failed_first",
+    DossierSummary.organisation_id,
+    DossierSummary.invoices_failed.desc(),
+    DossierSummary.sort_name,
+    DossierSummary.dossier_id,
+    DossierSummary.integration_status,
+    DossierSummary.consent_expires_at,
+    DossierSummary.lists_failed,
+)

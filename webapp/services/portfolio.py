@@ -448,7 +448,9 @@ def _order(filters: Filters, dossier, line) -> list:
     if filters.sort == "actualisation":
         return [*nulls_last(line.last_loaded_at), *ties]
     if filters.sort == "echecs":
-        return [directed(func.coalesce(line.invoices_failed, 0)), *ties]
+        # A line is always there: read as it is, the order walks ix_dossier_summary_failed_first.
+        failed = line.invoices_failed if dossier is _LineKeys else func.coalesce(line.invoices_failed, 0)
+        return [directed(failed), *ties]
     return [directed(dossier.sort_name), directed(dossier.id)]
 
 
