@@ -156,7 +156,10 @@ def test_every_kind_of_write_keeps_the_lines_true(app_ctx):
     _committed_and_true()
     assert _line(dossier.id).integration_status is IntegrationStatus.DISCONNECTED
 
-    # The dossier moved to another cabinet, then a dossier deleted.
+    # The dossier renamed (its name order follows), moved to another cabinet, then a dossier deleted.
+    db.session.get(Dossier, dossier.id).name = "Zola Boulangerie"
+    _committed_and_true()
+    assert _line(dossier.id).sort_name.startswith("zola")
     db.session.execute(update(Dossier).where(Dossier.id == dossier.id).values(organisation_id=other.id))
     _committed_and_true()
     assert _line(dossier.id).organisation_id == other.id
