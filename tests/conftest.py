@@ -608,3 +608,23 @@ def mail_app(job_app, smtp_server):
 
     use_smtp(job_app, smtp_server)
     return job_app
+
+
+@pytest.fixture
+def summaries_stay_true(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After the test, every dossier's line of 'Mes dossiers' says what its live figures say, whatever
+    the test's flow wrote (pytestmark = pytest.mark.usefixtures("summaries_stay_true"))."""
+    names = request.fixturenames
+    app = (
+        request.getfixturevalue("job_app" if "job_app" in names else "app")
+        if ("job_app" in names or "app" in names)
+        else None
+    )
+    yield
+    if app is None:
+        return
+    from tests.summary_helpers import assert_summaries_true
+
+    with app.app_context():
+        assert_summaries_true()
+        db.session.remove()

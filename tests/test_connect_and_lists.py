@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from sandbox.models import SandboxToken, token_hash
@@ -14,6 +15,9 @@ from tests.http_user import COMPANY, Browser, connected, controls_api, toast_of
 from webapp.extensions import db
 from webapp.models import Event, Integration, IntegrationStatus, JobRun, ListItem, ListKind, ListSync
 from webapp.models.lists import SyncStatus
+
+# Every write these flows make keeps the dossiers' lines of 'Mes dossiers' true.
+pytestmark = pytest.mark.usefixtures("summaries_stay_true")
 
 EXPECTED_SIZES = {
     ListKind.ACCOUNTS: len(ACCOUNTS),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from sandbox.models import SandboxGrant
@@ -10,6 +11,9 @@ from tests.http_user import COMPANY, connected
 from tests.test_publishing import click_publish, new_invoice, status_of
 from webapp.extensions import db
 from webapp.models import Document, DocumentStatus, Event, Integration, IntegrationStatus, ListItem, Rule
+
+# Every write these flows make keeps the dossiers' lines of 'Mes dossiers' true.
+pytestmark = pytest.mark.usefixtures("summaries_stay_true")
 
 
 def integration_page(dossier_id: int, integration_id: int) -> str:

@@ -14,6 +14,9 @@ from webapp.extensions import db
 from webapp.models import Document, DocumentStatus, ListKind, PartyKind, Rule
 from webapp.services.documents import parse_amount
 
+# Every write these flows make keeps the dossiers' lines of 'Mes dossiers' true.
+pytestmark = pytest.mark.usefixtures("summaries_stay_true")
+
 
 @pytest.fixture
 def world(client, app_ctx):

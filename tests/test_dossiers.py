@@ -10,6 +10,9 @@ from tests.factories import make_dossier, make_integration, make_organisation, m
 from webapp.extensions import db
 from webapp.models import Dossier, Role
 
+# Every write these flows make keeps the dossiers' lines of 'Mes dossiers' true.
+pytestmark = pytest.mark.usefixtures("summaries_stay_true")
+
 
 @pytest.fixture
 def two_cabinets(app_ctx):

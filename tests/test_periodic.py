@@ -9,6 +9,7 @@ import sys
 import time
 from datetime import timedelta
 
+import pytest
 import redis
 from sqlalchemy import func, select, update
 
@@ -20,6 +21,9 @@ from webapp.extensions import db
 from webapp.models import Event, Integration, IntegrationStatus, JobRun, ListItem, ListKind, ListSync
 from webapp.models.base import utcnow
 from webapp.scheduler import build_scheduler
+
+# Every write these flows make keeps the dossiers' lines of 'Mes dossiers' true.
+pytestmark = pytest.mark.usefixtures("summaries_stay_true")
 
 
 def _queued_funcs(app) -> list[str]:

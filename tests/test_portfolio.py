@@ -31,6 +31,9 @@ from webapp.models.lists import SyncStatus
 from webapp.services.jobs import get_queue
 from webapp.services.portfolio import month_end
 
+# Every write these flows make keeps the dossiers' lines of 'Mes dossiers' true.
+pytestmark = pytest.mark.usefixtures("summaries_stay_true")
+
 EMAIL, PASSWORD = "claire@lefevre.test", "bon-mot-de-passe"
 
 

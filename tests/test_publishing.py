@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 from sqlalchemy import select
 
@@ -10,6 +11,9 @@ from tests.http_user import COMPANY, Browser, controls_api
 from tests.test_reconnect import expire, reconnect
 from webapp.extensions import db
 from webapp.models import Document, DocumentStatus, JobRun, Rule
+
+# Every write these flows make keeps the dossiers' lines of 'Mes dossiers' true.
+pytestmark = pytest.mark.usefixtures("summaries_stay_true")
 
 
 def new_invoice(browser: Browser, dossier_id: int, ids: dict, number: str = "F-001") -> int:

@@ -11,6 +11,9 @@ from tests.http_user import COMPANY, Browser, controls_api, token_in
 from webapp.extensions import db
 from webapp.models import Dossier, Event, Integration, IntegrationStatus, ListItem, ListSync
 
+# Every write these flows make keeps the dossiers' lines of 'Mes dossiers' true.
+pytestmark = pytest.mark.usefixtures("summaries_stay_true")
+
 
 @pytest.fixture
 def setup(connected_dossier):

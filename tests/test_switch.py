@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from sandbox.models import SandboxGrant
@@ -10,6 +11,9 @@ from tests.http_user import COMPANY, Browser, controls_api, token_in
 from tests.xero_helpers import XERO_TENANT
 from webapp.extensions import db
 from webapp.models import Event, Integration, IntegrationStatus, ListItem, ListKind, Rule
+
+# Every write these flows make keeps the dossiers' lines of 'Mes dossiers' true.
+pytestmark = pytest.mark.usefixtures("summaries_stay_true")
 
 
 def switch(browser: Browser, dossier_id: int, integration_id: int, software: str, *, decision: str = "allow"):

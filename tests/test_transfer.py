@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import run_worker_burst, unescaped
@@ -17,6 +18,9 @@ from webapp.models import (
     Rule,
     RuleTransfer,
 )
+
+# Every write these flows make keeps the dossiers' lines of 'Mes dossiers' true.
+pytestmark = pytest.mark.usefixtures("summaries_stay_true")
 
 
 def add_rule(integration_id: int, dossier_id: int, party_id: int, **items) -> int:

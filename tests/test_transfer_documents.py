@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import plain_spaces, run_worker_burst, text_of, unescaped
@@ -27,6 +28,9 @@ from webapp.models import (
     Rule,
     RuleTransfer,
 )
+
+# Every write these flows make keeps the dossiers' lines of 'Mes dossiers' true.
+pytestmark = pytest.mark.usefixtures("summaries_stay_true")
 
 
 def add_document(integration_id: int, dossier_id: int, number: str, status: DocumentStatus, **fields) -> int:

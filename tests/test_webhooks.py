@@ -21,6 +21,9 @@ from webapp.extensions import db
 from webapp.models import Event, Integration, JobRun, ListKind, ListSync, SyncStatus, WebhookDelivery
 from webapp.services.webhooks import after_refresh, dirty_key
 
+# Every write these flows make keeps the dossiers' lines of 'Mes dossiers' true.
+pytestmark = pytest.mark.usefixtures("summaries_stay_true")
+
 TENANT = "0f5e5c3a-9d7c-4a6b-8a55-0c5c2b1a7d11"
 REALM = "9130348371836592"
 COMPANY = {"xero": TENANT, "quickbooks": REALM}

@@ -36,6 +36,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ids.init_app(app)  # before the routes: `<int:…>` is bounded to what the columns hold
     _init_extensions(app)
     _register_blueprints(app)
+    from webapp.services import summaries
+
+    summaries.install()  # 'Mes dossiers' lines kept true by every session
 
     from webapp import cli, errors, security, templating
 

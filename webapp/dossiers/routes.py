@@ -54,6 +54,9 @@ def _render_list(filters: Filters, *, status: int = 200, trigger: dict | None = 
         statuses=STATUS_LABELS,
         software_choices=[(key, software.name) for key, software in CATALOGUE.items()],
         page_size=PAGE_SIZE,
+        integration_statuses=list(IntegrationStatus),
+        # Each row's checkbox label, translated once for the page (formatted with its name there).
+        select_label=_("Sélectionner %(name)s"),
     )
     return make_htmx_response(body, status, trigger=trigger) if trigger else (body, status)
 

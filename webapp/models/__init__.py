@@ -10,6 +10,7 @@ from webapp.models.lists import ListItem, ListItemStaging, ListSync, SyncStatus
 from webapp.models.mail import MailStatus, Notification, OutgoingMail
 from webapp.models.people import Invitation, Organisation, Role, User, UserSession, dossier_access
 from webapp.models.rules import CodingDefault, ItemChoice, PartyKind, PaymentRule, Rule, RuleTransfer
+from webapp.models.summary import DossierSummary
 from webapp.models.webhooks import WebhookDelivery
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Document",
     "DocumentStatus",
     "Dossier",
+    "DossierSummary",
     "Event",
     "ListItem",
     "ListItemStaging",

@@ -1,12 +1,14 @@
 """'Mes dossiers', the cabinet's dashboard: each dossier with its connection's state, the counts
 that need someone, filters, sorting and pages.
 
-Set-based whatever the number of dossiers: one query finds the page's ids (filtered and sorted in the
-database), one counts them, one reads the page's 50 rows with their aggregates, one makes the counts
-at the top. Each dossier's figures come from correlated subqueries on indexed columns (the shown
-integration by `integration.dossier_id`, its lists by `list_sync (integration_id, kind)`, its
-invoices by `document (integration_id, status, …)`), so a page costs the same at 50 dossiers as at
-5 000; the name order walks `dossier (organisation_id, sort_name, id)` (migration 0026).
+Each dossier's figures are stored in its line (models.DossierSummary), kept true by every write in
+the same transaction (services.summaries), from the one definition below (summary_select: correlated
+subqueries on indexed columns, the shown integration by `integration.dossier_id`, its lists by
+`list_sync (integration_id, kind)`, its invoices by `document (integration_id, status, …)`). A page
+reads lines, not those subqueries: for someone who sees the whole cabinet, its lines alone (one query
+for the page's 50, one count, the counts at the top from one index); for a restricted member, the
+dossiers they were given joined to their lines. The name order without filters walks
+`dossier (organisation_id, sort_name, id)` (migration 0026); the rows are read by their 50 ids.
 
 The integration shown for a dossier is the one its other pages show (services.integrations.
 latest_integration_for): the newest that is not disconnected, else the newest. "Ce mois-ci" is the
@@ -35,6 +37,7 @@ from webapp.models import (
     Document,
     DocumentStatus,
     Dossier,
+    DossierSummary,
     Integration,
     IntegrationStatus,
     ListSync,
@@ -43,7 +46,8 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.models.lists import SyncStatus
 from webapp.search import matching_all, query_words
-from webapp.services.dossiers import visible_dossiers
+from webapp.services.dossiers import viewed_as, visible_dossiers
+from webapp.services.summaries import bring_up_to_date
 
 PAGE_SIZE = 50
 PARIS = ZoneInfo("Europe/Paris")
@@ -146,22 +150,89 @@ class Filters:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DossierView:
+    """What a row shows of its dossier."""
+
+    id: int
+    name: str
+    siren: str | None
+
+    @property
+    def siren_display(self) -> str:
+        from webapp.typography import siren_grouped
+
+        return siren_grouped(self.siren or "")
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationView:
+    """What a row shows of the dossier's shown integration (its line's copy)."""
+
+    id: int
+    software: str
+    company_name: str
+    status: IntegrationStatus
+    consent_expires_at: datetime | None
+
+    @property
+    def software_name(self) -> str:
+        from webapp.connectors.catalogue import software_name
+
+        return software_name(self.software)
+
+
 @dataclass
 class Row:
-    dossier: Dossier
-    integration: Integration | None
+    dossier: DossierView
+    integration: IntegrationView | None
     last_refresh: datetime | None
     lists_failed: int
     lists_running: int
     invoices_failed: int
     invoices_ready: int
     invoices_to_review: int
+    # The counts as the row says them (« 2 listes »), set by `labelled`.
+    lists_label: str = ""
+    failed_label: str = ""
+    ready_label: str = ""
+    review_label: str = ""
 
     @property
     def status_key(self) -> str:
         if self.integration is None:
             return "non-connecte"
-        return {v: k for k, v in STATUSES.items()}[self.integration.status]
+        return _STATUS_KEYS[self.integration.status]
+
+
+_STATUS_KEYS = {status: key for key, status in STATUSES.items() if status is not None}
+
+
+def _by_number(say):
+    """`say(n)` once per number: a page's 50 rows show a handful of different counts, and each
+    translation costs tens of µs."""
+    said: dict[int, str] = {}
+
+    def cached(number: int) -> str:
+        if number not in said:
+            said[number] = say(number)
+        return said[number]
+
+    return cached
+
+
+def labelled(rows: list[Row]) -> list[Row]:
+    """The rows with their counts said in words, each wording translated once for the page."""
+    lists = _by_number(lambda n: ngettext("%(num)d liste", "%(num)d listes", n))
+    failed = _by_number(lambda n: ngettext("%(num)d facture", "%(num)d factures", n))
+    ready = _by_number(lambda n: ngettext("%(num)d prête", "%(num)d prêtes", n))
+    review = _by_number(lambda n: ngettext("%(num)d à réviser", "%(num)d à réviser", n))
+    for row in rows:
+        row.lists_label = lists(row.lists_failed) if row.lists_failed else ""
+        row.failed_label = failed(row.invoices_failed) if row.invoices_failed else ""
+        row.ready_label = ready(row.invoices_ready) if row.invoices_ready else ""
+        row.review_label = review(row.invoices_to_review) if row.invoices_to_review else ""
+    return rows
 
 
 @dataclass
@@ -238,58 +309,89 @@ def _invoices_in(shown, status: DocumentStatus):
     )
 
 
-def _any_list_failed(shown):
-    # Only the id, which every index holds: the index alone answers.
+def summary_select(dossier_ids: list[int]):
+    """The live figures of these dossiers, one row each in the columns of their line (models.
+    DossierSummary): the one definition, which services.summaries copies into the lines after every
+    write, and which the tests compare the lines to."""
+    shown = _SHOWN
     return (
-        select(ListSync.id)
-        .where(ListSync.integration_id == shown.id, ListSync.status == SyncStatus.FAILED)
-        .exists()
+        select(
+            Dossier.id.label("dossier_id"),
+            Dossier.organisation_id.label("organisation_id"),
+            Dossier.sort_name.label("sort_name"),
+            shown.id.label("integration_id"),
+            shown.software.label("software"),
+            shown.company_name.label("company_name"),
+            shown.status.label("integration_status"),
+            shown.consent_expires_at.label("consent_expires_at"),
+            _last_refresh(shown).label("last_loaded_at"),
+            func.coalesce(_lists_in(shown, SyncStatus.FAILED), 0).label("lists_failed"),
+            func.coalesce(_lists_in(shown, SyncStatus.RUNNING), 0).label("lists_running"),
+            func.coalesce(_invoices_in(shown, DocumentStatus.FAILED), 0).label("invoices_failed"),
+            func.coalesce(_invoices_in(shown, DocumentStatus.READY), 0).label("invoices_ready"),
+            func.coalesce(_invoices_in(shown, DocumentStatus.TO_REVIEW), 0).label("invoices_to_review"),
+        )
+        .select_from(Dossier)
+        .outerjoin(shown, shown.id == _shown_integration_id(Dossier))
+        .where(Dossier.id.in_(dossier_ids))
     )
 
 
-def _any_invoice_failed(shown):
-    return (
-        select(Document.id)
-        .where(Document.integration_id == shown.id, Document.status == DocumentStatus.FAILED)
-        .exists()
-    )
+# --- the page, read from each dossier's line (S) --------------------------------------------------
+
+_LINE = DossierSummary
 
 
-def _consent_this_month(shown, limit: datetime):
+def _consent_this_month(line, limit: datetime):
     return and_(
-        shown.status == IntegrationStatus.CONNECTED,
-        shown.consent_expires_at.is_not(None),
-        shown.consent_expires_at < limit,
+        line.integration_status == IntegrationStatus.CONNECTED,
+        line.consent_expires_at.is_not(None),
+        line.consent_expires_at < limit,
     )
 
 
-def _status_rank(shown):
+def _status_rank(line):
     """Ascending, the ones needing someone first: Expirée, Déconnectée, Non connecté, Connectée."""
     return case(
-        (shown.id.is_(None), 2),
-        (shown.status == IntegrationStatus.EXPIRED, 0),
-        (shown.status == IntegrationStatus.DISCONNECTED, 1),
+        (line.integration_status.is_(None), 2),
+        (line.integration_status == IntegrationStatus.EXPIRED, 0),
+        (line.integration_status == IntegrationStatus.DISCONNECTED, 1),
         else_=3,
     )
 
 
-def _base(user: User, *, joined: bool = True):
-    """The dossiers the user may see, each joined to its shown integration (unless `joined` is False,
-    for a list that needs nothing of it): (select, D, S).
+def _base(user: User, *, joined: bool = True, searching: bool = False):
+    """The dossiers the user may see, each joined to its line (unless `joined` is False, for a list
+    that needs nothing of it): (select, D, S), D giving the dossier's id, sort_name and search_text.
 
-    visible_dossiers' conditions are used as they are when it reads the dossier table alone (the name
-    order then walks the dossier index); otherwise its query is a subquery the rest reads from."""
+    Someone who sees the whole cabinet reads its lines alone (the dossier table only for a search);
+    otherwise visible_dossiers' conditions are used as they are when it reads the dossier table alone
+    (the name order then walks the dossier index), or its query is a subquery the rest reads from."""
+    line = _LINE
+    if joined and not user.is_restricted and not viewed_as(user):
+        # own_dossiers_condition for a user not restricted: the organisation's dossiers, all of them.
+        query = select(line.dossier_id).select_from(line).where(line.organisation_id == user.organisation_id)
+        if searching:
+            query = query.join(Dossier, Dossier.id == line.dossier_id)
+        return query, _LineKeys, line
     visible = visible_dossiers(user).order_by(None)
     froms = visible.get_final_froms()
     if len(froms) == 1 and froms[0] is Dossier.__table__:
         dossier, conditions = Dossier, [visible.whereclause] if visible.whereclause is not None else []
     else:
         dossier, conditions = aliased(Dossier, visible.subquery("visible")), []
-    shown = _SHOWN
     query = select(dossier.id).select_from(dossier).where(*conditions)
     if joined:
-        query = query.outerjoin(shown, shown.id == _shown_integration_id(dossier))
-    return query, dossier, shown
+        query = query.outerjoin(line, line.dossier_id == dossier.id)
+    return query, dossier, line
+
+
+class _LineKeys:
+    """A dossier's keys as its line holds them (its search text is the dossier's own)."""
+
+    id = _LINE.dossier_id
+    sort_name = _LINE.sort_name
+    search_text = Dossier.search_text
 
 
 def _needs_integration(filters: Filters) -> bool:
@@ -303,30 +405,32 @@ def _needs_integration(filters: Filters) -> bool:
     )
 
 
-def _conditions(filters: Filters, dossier, shown, limit: datetime) -> list:
+def _conditions(filters: Filters, dossier, line, limit: datetime) -> list:
     conditions = list(matching_all(dossier.search_text, query_words(filters.q)))
     if filters.status:
         wanted = STATUSES[filters.status]
-        conditions.append(shown.id.is_(None) if wanted is None else shown.status == wanted)
+        conditions.append(
+            line.integration_status.is_(None) if wanted is None else line.integration_status == wanted
+        )
     if filters.software:
-        conditions.append(shown.software == filters.software)
+        conditions.append(line.software == filters.software)
     if filters.consent_this_month:
-        conditions.append(_consent_this_month(shown, limit))
+        conditions.append(_consent_this_month(line, limit))
     if filters.failed_invoices:
-        conditions.append(_any_invoice_failed(shown))
+        conditions.append(line.invoices_failed > 0)
     if filters.needs_me:
         conditions.append(
             or_(
-                shown.status == IntegrationStatus.EXPIRED,
-                _consent_this_month(shown, limit),
-                _any_list_failed(shown),
-                _any_invoice_failed(shown),
+                line.integration_status == IntegrationStatus.EXPIRED,
+                _consent_this_month(line, limit),
+                line.lists_failed > 0,
+                line.invoices_failed > 0,
             )
         )
     return conditions
 
 
-def _order(filters: Filters, dossier, shown) -> list:
+def _order(filters: Filters, dossier, line) -> list:
     descending = filters.order == "desc"
 
     def directed(expression):
@@ -338,13 +442,15 @@ def _order(filters: Filters, dossier, shown) -> list:
 
     ties = [dossier.sort_name.asc(), dossier.id.asc()]
     if filters.sort == "statut":
-        return [directed(_status_rank(shown)), *ties]
+        return [directed(_status_rank(line)), *ties]
     if filters.sort == "fin-acces":
-        return [*nulls_last(shown.consent_expires_at), *ties]
+        return [*nulls_last(line.consent_expires_at), *ties]
     if filters.sort == "actualisation":
-        return [*nulls_last(_last_refresh(shown)), *ties]
+        return [*nulls_last(line.last_loaded_at), *ties]
     if filters.sort == "echecs":
-        return [directed(func.coalesce(_invoices_in(shown, DocumentStatus.FAILED), 0)), *ties]
+        # A line is always there: read as it is, the order walks ix_dossier_summary_failed_first.
+        failed = line.invoices_failed if dossier is _LineKeys else func.coalesce(line.invoices_failed, 0)
+        return [directed(failed), *ties]
     return [directed(dossier.sort_name), directed(dossier.id)]
 
 
@@ -353,32 +459,25 @@ def portfolio_page(
 ) -> PortfolioPage:
     """The page of dossiers `filters` asks for (a page past the last one shows the last one), and the
     counts at the top unless `with_counts` is False (htmx swaps only the list, which does not show them)."""
+    # What this session changed and has not committed yet shows too.
+    bring_up_to_date(db.session)
     limit = month_end(now)
     joined = _needs_integration(filters)
-    query, dossier, shown = _base(user, joined=joined)
-    filtered = query.where(*_conditions(filters, dossier, shown, limit))
-    ordered = filtered.order_by(*_order(filters, dossier, shown))
-    if joined:
-        # What each dossier's integration says is worked out once for the page and the number of
-        # matches (a window over the filtered rows); a name order without it walks an index.
-        ordered = ordered.add_columns(func.count().over().label("total"))
+    query, dossier, line = _base(user, joined=joined, searching=bool(filters.q))
+    filtered = query.where(*_conditions(filters, dossier, line, limit))
+    ordered = filtered.order_by(*_order(filters, dossier, line))
 
     def read(page: int) -> list:
         return db.session.execute(ordered.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
 
-    def count() -> int:
-        return db.session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
-
-    page = filters.page
-    found = read(page)
-    total = found[0].total if found and joined else count() if (not joined or page > 1) else 0
-    if not found and total and page > 1:
-        page = -(-total // PAGE_SIZE)
-        found = read(page)
+    # The number of matches apart: counting the lines (or walking an index) costs less than a window
+    # over the sorted page, which has to keep every match.
+    total = db.session.scalar(filtered.with_only_columns(func.count(), maintain_column_froms=False)) or 0
     pages = max(1, -(-total // PAGE_SIZE))
-    page = min(page, pages)
+    page = min(filters.page, pages)
+    found = read(page) if total else []
     return PortfolioPage(
-        rows=rows_for([row[0] for row in found]),
+        rows=labelled(rows_for([row[0] for row in found])),
         total=total,
         page=page,
         pages=pages,
@@ -389,34 +488,48 @@ def portfolio_page(
 
 def rows_for(ids: list[int]) -> list[Row]:
     """The rows of these dossiers (already checked as visible), in this order, with their figures: one
-    query whatever their number."""
+    query whatever their number, of the columns the row shows (no entity to build)."""
     if not ids:
         return []
-    shown = _SHOWN
+    line = _LINE
     query = (
         select(
-            Dossier,
-            shown,
-            _last_refresh(shown),
-            _lists_in(shown, SyncStatus.FAILED),
-            _lists_in(shown, SyncStatus.RUNNING),
-            _invoices_in(shown, DocumentStatus.FAILED),
-            _invoices_in(shown, DocumentStatus.READY),
-            _invoices_in(shown, DocumentStatus.TO_REVIEW),
+            Dossier.id,
+            Dossier.name,
+            Dossier.siren,
+            line.integration_id,
+            line.software,
+            line.company_name,
+            line.integration_status,
+            line.consent_expires_at,
+            line.last_loaded_at,
+            line.lists_failed,
+            line.lists_running,
+            line.invoices_failed,
+            line.invoices_ready,
+            line.invoices_to_review,
         )
-        .outerjoin(shown, shown.id == _shown_integration_id(Dossier))
+        .outerjoin(line, line.dossier_id == Dossier.id)
         .where(Dossier.id.in_(ids))
     )
     found = {
-        row[0].id: Row(
-            dossier=row[0],
-            integration=row[1],
-            last_refresh=row[2],
-            lists_failed=row[3] or 0,
-            lists_running=row[4] or 0,
-            invoices_failed=row[5] or 0,
-            invoices_ready=row[6] or 0,
-            invoices_to_review=row[7] or 0,
+        row.id: Row(
+            dossier=DossierView(row.id, row.name, row.siren),
+            integration=None
+            if row.integration_id is None
+            else IntegrationView(
+                row.integration_id,
+                row.software,
+                row.company_name,
+                row.integration_status,
+                row.consent_expires_at,
+            ),
+            last_refresh=row.last_loaded_at,
+            lists_failed=row.lists_failed or 0,
+            lists_running=row.lists_running or 0,
+            invoices_failed=row.invoices_failed or 0,
+            invoices_ready=row.invoices_ready or 0,
+            invoices_to_review=row.invoices_to_review or 0,
         )
         for row in db.session.execute(query)
     }
@@ -424,18 +537,17 @@ def rows_for(ids: list[int]) -> list[Row]:
 
 
 def counts_for(user: User, limit: datetime) -> Counts:
-    """The counts at the top, over every dossier the user sees (whatever the filters): one query."""
-    query, dossier, shown = _base(user)
-    per_dossier = query.add_columns(
-        case((shown.status == IntegrationStatus.EXPIRED, 1), else_=0).label("expired"),
-        case((_consent_this_month(shown, limit), 1), else_=0).label("ending"),
-        func.coalesce(_invoices_in(shown, DocumentStatus.FAILED), 0).label("failed"),
-    ).subquery()
+    """The counts at the top, over every dossier the user sees (whatever the filters): one aggregate
+    over their lines."""
+    query, _dossier, line = _base(user)
     row = db.session.execute(
-        select(
-            func.coalesce(func.sum(per_dossier.c.expired), 0),
-            func.coalesce(func.sum(per_dossier.c.ending), 0),
-            func.coalesce(func.sum(per_dossier.c.failed), 0),
+        query.with_only_columns(
+            func.coalesce(
+                func.sum(case((line.integration_status == IntegrationStatus.EXPIRED, 1), else_=0)), 0
+            ),
+            func.coalesce(func.sum(case((_consent_this_month(line, limit), 1), else_=0)), 0),
+            func.coalesce(func.sum(line.invoices_failed), 0),
+            maintain_column_froms=False,
         )
     ).one()
     return Counts(to_reconnect=int(row[0]), consent_this_month=int(row[1]), invoices_failed=int(row[2]))
