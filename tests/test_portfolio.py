@@ -311,6 +311,21 @@ def test_htmx_gets_the_list_region_only_and_caches_keep_them_apart(client, cabin
     assert names_in(response) == ["Garage Lemoine"]
     assert "HX-Request" in response.headers["Vary"]
     assert 'data-announce="1 résultat"' in page
+    # The counts at the top come along, out of band: they never lag behind the rows.
+    counts = re.search(r'<p class="portfolio-counts" id="a-traiter" hx-swap-oob="true">(.*?)</p>', page, re.S)
+    assert counts and "1 à reconnecter" in counts.group(1) and "3 factures en échec" in counts.group(1)
+    # Nothing loads: the list does not ask for itself again.
+    assert 'id="suivi-liste"' not in page
+
+
+def test_a_grouped_siren_finds_that_dossier_only(client, app_ctx):
+    org = make_organisation("Cabinet Lefèvre")
+    make_user(org, EMAIL, PASSWORD)
+    make_dossier(org, "Centre Auto", "100000004")
+    make_dossier(org, "Garage du Port", "004100000")  # holds each group, not the number
+    login(client, EMAIL, PASSWORD)
+    for typed in ("100 000 004", "100\u202f000\u202f004", "100000004"):
+        assert names_in(client.get("/dossiers", query_string={"q": typed})) == ["Centre Auto"], typed
 
 
 # --- « Actualiser les données de l'intégration » on a selection -------------------------------------
@@ -379,6 +394,17 @@ def test_bulk_refresh_starts_the_integration_pages_refresh_for_each_connected_do
     # The list comes back as it was (its filters and sort), with the loads under way.
     assert names_in(response) == ["Boulangerie Martin", "Hôtel Étoile"]
     assert "Chargement en cours" in text_of(response)
+    # While lists load, the list asks for itself again, with the boxes ticked then, and stays ticked.
+    assert 'id="suivi-liste"' in text_of(response) and 'hx-trigger="every 3s"' in text_of(response)
+    hotel = job_cabinet["Hôtel Étoile"][0]
+    polled = client.get(
+        f"/dossiers?statut=connectee&tri=statut&dossier_id={hotel}",
+        headers={"HX-Request": "true", "HX-Target": "dossier-list", "HX-Trigger": "suivi-liste"},
+    )
+    assert re.search(rf'id="choisir-{hotel}"[^>]* checked', text_of(polled))
+    boulangerie = job_cabinet["Boulangerie Martin"][0]
+    assert not re.search(rf'id="choisir-{boulangerie}"[^>]* checked', text_of(polled))
+    assert "data-announce" not in text_of(polled)  # a follow-up is not announced as a new search
     # A second click joins the loads under way: nothing more is queued.
     again = bulk(client, "/dossiers/actualiser", ids[:1])
     assert toast(again) == "Actualisation lancée pour 1 dossier."

@@ -97,11 +97,30 @@ def sort_key(name: str | None) -> str:
     return _cut(normalise(name), SORT_NAME_BYTES)
 
 
+def _identifiers_joined(words: list[str]) -> list[str]:
+    """Groups of digits typed or pasted as the screens show an identifier ('732 829 320', a SIRET in
+    groups) make one word: a run of two or more all-digit words that together make 9 digits or more."""
+    joined: list[str] = []
+    run: list[str] = []
+    for word in [*words, ""]:
+        if word.isdigit():
+            run.append(word)
+            continue
+        if len(run) >= 2 and sum(map(len, run)) >= 9:
+            joined.append("".join(run))
+        else:
+            joined.extend(run)
+        run = []
+        if word:
+            joined.append(word)
+    return joined
+
+
 def query_words(query: str | None) -> list[str]:
     """The words a search asks for, normalised as the rows are: none for a search of only spaces or
     punctuation. A word found inside another word asked for is left out (it adds nothing), and past
     MAX_QUERY_WORDS the longest words are kept."""
-    words = set(normalise((query or "")[:MAX_QUERY_CHARS]).split())
+    words = set(_identifiers_joined(normalise((query or "")[:MAX_QUERY_CHARS]).split()))
     kept = [w for w in words if not any(w != other and w in other for other in words)]
     kept.sort(key=lambda w: (-len(w), w))
     return kept[:MAX_QUERY_WORDS]

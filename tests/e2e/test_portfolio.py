@@ -30,7 +30,7 @@ def cabinet(job_app):
         make_dossier(org, "Atelier Dupont", "418306447")
 
 
-def test_filter_select_and_refresh_from_the_dashboard(page, live, cabinet):
+def test_filter_select_and_refresh_from_the_dashboard(page, live, cabinet, request):
     page.goto(live.url + "/login")
     page.get_by_label("Adresse e-mail").fill("claire@lefevre.test")
     page.get_by_label("Mot de passe").fill("bon-mot-de-passe")
@@ -69,4 +69,25 @@ def test_filter_select_and_refresh_from_the_dashboard(page, live, cabinet):
     expect(rows.nth(0)).to_contain_text("Chargement en cours")
     expect(rows.nth(1)).to_contain_text("Chargement en cours")
     expect(rows.first).to_contain_text("Hôtel Étoile")  # the sort kept
+
+    # Every dossier again; a box ticked while the lists load stays ticked as the list follows them.
+    page.get_by_label("Statut").select_option(label="Tous les statuts")
+    expect(rows).to_have_count(4)
+    page.get_by_label("Sélectionner Boulangerie Martin").uncheck()
+    page.get_by_label("Sélectionner Hôtel Étoile").check()
+    # A worker takes the loads: each row says how they ended, and the counts at the top follow, all
+    # without a reload (these companies gave Raccord no access: the software refuses, the rows say so).
+    request.getfixturevalue("worker")
+    expect(page.locator("#dossiers")).not_to_contain_text("Chargement en cours", timeout=30_000)
+    expect(page.get_by_label("Sélectionner Hôtel Étoile")).to_be_checked()
+    expect(page.get_by_label("Sélectionner Boulangerie Martin")).not_to_be_checked()
+    fresh = page.request.get(live.url + "/dossiers").text()
+    counts_now = re.search(r'id="a-traiter"[^>]*>(.*?)</p>', fresh, re.S).group(1)
+    reconnect = re.search(r">([^<>]*à reconnecter)<", counts_now).group(1).strip()
+    expect(page.locator("#a-traiter")).to_contain_text(reconnect)
+
+    # « A besoin de moi » applies as soon as it is ticked, like the other filters.
+    page.get_by_label("A besoin de moi").check()
+    expect(page).to_have_url(re.compile(r"besoin=1"))
+    expect(page.locator("#dossiers")).not_to_contain_text("Atelier Dupont")
     assert page.evaluate("window.sameDocument") is True

@@ -41,24 +41,45 @@ def home():
     return redirect(url_for("dossiers.index"))
 
 
+#: The element of the list that asks for it again while some of its dossiers' lists are loading.
+LIST_POLLER = "suivi-liste"
+
+
 def _render_list(filters: Filters, *, status: int = 200, trigger: dict | None = None):
     """The page, or only its list region for htmx (the search box, the filters, the column headers,
-    the pages and the bulk actions all swap #dossier-list)."""
+    the pages, the bulk actions and the list's own follow-up while lists load all swap #dossier-list),
+    with the counts at the top sent beside it, out of band, so they never lag behind the rows."""
     fragment = bool(request.htmx and request.htmx.target == "dossier-list")
-    page = portfolio_page(current_user, filters, with_counts=not fragment)
-    body = render_template(
-        "dossiers/_list.html" if fragment else "dossiers/index.html",
-        page=page,
-        filters=page.filters,
-        search=page.filters.q,
-        statuses=STATUS_LABELS,
-        software_choices=[(key, software.name) for key, software in CATALOGUE.items()],
-        page_size=PAGE_SIZE,
-        integration_statuses=list(IntegrationStatus),
+    page = portfolio_page(current_user, filters)
+    polled = fragment and request.htmx.trigger == LIST_POLLER
+    context = {
+        "page": page,
+        "filters": page.filters,
+        "search": page.filters.q,
+        "statuses": STATUS_LABELS,
+        "software_choices": [(key, software.name) for key, software in CATALOGUE.items()],
+        "page_size": PAGE_SIZE,
+        "integration_statuses": list(IntegrationStatus),
         # Each row's checkbox label, translated once for the page (formatted with its name there).
-        select_label=_("Sélectionner %(name)s"),
-    )
-    return make_htmx_response(body, status, trigger=trigger) if trigger else (body, status)
+        "select_label": _("Sélectionner %(name)s"),
+        # The boxes ticked when the list asked for itself again stay ticked.
+        "ticked": set(_ticked_ids()) if polled else set(),
+        "polled": polled,
+        "poller_id": LIST_POLLER,
+    }
+    if fragment:
+        body = render_template("dossiers/_list.html", **context) + render_template(
+            "dossiers/_counts.html", oob=True, **context
+        )
+    else:
+        body = render_template("dossiers/index.html", **context)
+    response = make_htmx_response(body, status, trigger=trigger) if trigger else make_response(body, status)
+    return response
+
+
+def _ticked_ids() -> list[int]:
+    ids = (parse_id(value) for value in request.args.getlist("dossier_id")[:MAX_SELECTED])
+    return [number for number in ids if number is not None]
 
 
 @bp.get("/dossiers")

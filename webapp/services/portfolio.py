@@ -458,7 +458,7 @@ def portfolio_page(
     user: User, filters: Filters, *, with_counts: bool = True, now: datetime | None = None
 ) -> PortfolioPage:
     """The page of dossiers `filters` asks for (a page past the last one shows the last one), and the
-    counts at the top unless `with_counts` is False (htmx swaps only the list, which does not show them)."""
+    counts at the top unless `with_counts` is False."""
     # What this session changed and has not committed yet shows too.
     bring_up_to_date(db.session)
     limit = month_end(now)
