@@ -294,12 +294,12 @@ def test_two_writers_of_one_dossier_at_once_both_count(app_ctx, database_url):
     integration = make_integration(dossier)
     engine = db.engine
     first, second = Session(engine), Session(engine)
-    first.add(Document(**_document(integration, DocumentStatus.FAILED, "A-1")))
-    summaries.bring_up_to_date(first)  # its line written and locked, not committed
     errors: list[BaseException] = []
+    second_pid: list[int] = []
 
     def write_second() -> None:
         try:
+            second_pid.append(second.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar())
             second.add(Document(**_document(integration, DocumentStatus.FAILED, "B-1")))
             second.commit()
         except BaseException as exc:  # noqa: BLE001 - reported by the test
@@ -307,21 +307,28 @@ def test_two_writers_of_one_dossier_at_once_both_count(app_ctx, database_url):
         finally:
             second.close()
 
-    thread = threading.Thread(target=write_second)
-    thread.start()
-    deadline = time.monotonic() + 10
-    with engine.connect() as watcher:  # the second waits for the first's lock on the line
-        while not watcher.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-        ):
-            assert time.monotonic() < deadline, "the second writer never waited for the line"
-            time.sleep(0.02)
-    first.commit()
-    first.close()
-    thread.join(timeout=10)
+    thread = threading.Thread(target=write_second, daemon=True)
+    try:
+        first.add(Document(**_document(integration, DocumentStatus.FAILED, "A-1")))
+        summaries.bring_up_to_date(first)  # its line written and locked, not committed
+        thread.start()
+        deadline = time.monotonic() + 30
+        with engine.connect() as watcher:  # the second (its own backend) waits for the first's lock
+            while not (
+                second_pid
+                and watcher.scalar(
+                    text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :pid"),
+                    {"pid": second_pid[0]},
+                )
+            ):
+                assert time.monotonic() < deadline, "the second writer never waited for the line"
+                time.sleep(0.02)
+        first.commit()
+    finally:
+        # Whatever happened, the first gives its locks back: the second, and the suite, never hang.
+        first.rollback()
+        first.close()
+        thread.join(timeout=30)
     assert not thread.is_alive() and not errors
     assert _line(dossier.id).invoices_failed == 2
     assert_summaries_true()
