@@ -707,6 +707,11 @@ def _merge_staging_postgresql(
     items = ListItem.__tablename__
     params = {"run_key": run_key, "integration_id": integration_id, "kind": kind.value}
     now = bindparam("now", utcnow(), type_=UTCDateTime())
+    # The staging rows just written are unknown to the planner: without their statistics it joins a
+    # second full load of a large list to its items row by row (minutes, not a second). In its own
+    # short transaction: its lock is not held through the merge, which other lists' merges would wait on.
+    session.execute(text(f"ANALYZE {staging}"))
+    session.commit()
 
     # A software that returns an item twice (a page boundary moving under a cursor) keeps the last copy.
     session.execute(
