@@ -460,14 +460,14 @@ def test_the_migration_fills_the_copies_as_the_app_computes_them():
     spec = importlib.util.spec_from_file_location("migration_0020", path)
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
-    from webapp.models.lists import _item_search_text
+    from webapp.models.lists import item_search_text
 
     samples = [*NAMES, "S.A.R.L. l'Église", "Œuvre ß", "﷽" * 300, "", "Łódź", "a\x00b", "401-DUP"]
     for name in samples:
         values = {"name": name, "code": "401-dup", "vat_number": "FR 03 552", "siren": "552 100"}
         row = type("Row", (), values)
         filled = migration.FILLED["list_item"][1](row)
-        assert filled == {"search_text": _item_search_text(values.get), "sort_name": sort_key(name)}
+        assert filled == {"search_text": item_search_text(values.get), "sort_name": sort_key(name)}
 
 
 def test_the_migration_fills_the_rows_already_there_in_batches(database_url):

@@ -28,14 +28,14 @@ _kind_enum = Enum(
 )
 
 
-def _item_search_text(get) -> str:
+def item_search_text(get) -> str:
     """What a list search looks into: VAT number, SIREN, code and name."""
     return combined(
         compact(get("vat_number")), compact(get("siren")), searchable(get("code")), searchable(get("name"))
     )
 
 
-def _item_sort_name(get) -> str:
+def item_sort_name(get) -> str:
     return sort_key(get("name"))
 
 
@@ -53,8 +53,8 @@ class _ItemColumns:
     active: Mapped[bool] = mapped_column(default=True)
     extras: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Normalised copies for searching and sorting (webapp.search), copied from the staging area as is.
-    search_text: Mapped[str] = search_column(_item_search_text, SEARCH_TEXT_BYTES)
-    sort_name: Mapped[str] = search_column(_item_sort_name, SORT_NAME_BYTES)
+    search_text: Mapped[str] = search_column(item_search_text, SEARCH_TEXT_BYTES)
+    sort_name: Mapped[str] = search_column(item_sort_name, SORT_NAME_BYTES)
 
 
 # Indexes made by a migration for one database only, unknown to the models (PostgreSQL's trigram index
@@ -98,7 +98,7 @@ class ListItemStaging(_ItemColumns, db.Model):
 
 
 _SEARCHED = ("name", "code", "vat_number", "siren")
-_COPIES = {"search_text": _item_search_text, "sort_name": _item_sort_name}
+_COPIES = {"search_text": item_search_text, "sort_name": item_sort_name}
 keep_search_columns(ListItem, _SEARCHED, _COPIES)
 keep_search_columns(ListItemStaging, _SEARCHED, _COPIES)
 
