@@ -112,22 +112,39 @@ def _access_page(context: dict):
     return render_template("team/access.html", **context)
 
 
-def _member_access_context(user: User) -> dict:
+def _access_context(
+    name: str, *, member: User | None, invitation: Invitation | None, restricted: bool, page, endpoints, args
+) -> dict:
+    """What the page of a member's or an invitation's dossiers shows: `endpoints` are its list, save and
+    mode endpoints, `args` their URL values, `page` the function giving the page of dossiers."""
     options = _list_options()
+    list_endpoint, save_endpoint, mode_endpoint = endpoints
     return {
-        "title": _("Dossiers de %(name)s", name=user.display_name),
-        "member": user,
-        "invitation": None,
-        "restricted": user.dossiers_restricted,
-        "page": user_access_page(user, **options),
+        "title": _("Dossiers de %(name)s", name=name),
+        "member": member,
+        "invitation": invitation,
+        "restricted": restricted,
+        "page": page(**options),
         "query": options["query"],
         "only_ticked": options["only_ticked"],
-        "list_endpoint": "team.access",
-        "list_args": {"user_id": user.id},
-        "list_url": url_for("team.access", user_id=user.id),
-        "save_url": url_for("team.save_access", user_id=user.id),
-        "mode_url": url_for("team.access_mode", user_id=user.id),
+        "list_endpoint": list_endpoint,
+        "list_args": args,
+        "list_url": url_for(list_endpoint, **args),
+        "save_url": url_for(save_endpoint, **args),
+        "mode_url": url_for(mode_endpoint, **args),
     }
+
+
+def _member_access_context(user: User) -> dict:
+    return _access_context(
+        user.display_name,
+        member=user,
+        invitation=None,
+        restricted=user.dossiers_restricted,
+        page=lambda **options: user_access_page(user, **options),
+        endpoints=("team.access", "team.save_access", "team.access_mode"),
+        args={"user_id": user.id},
+    )
 
 
 @bp.get("/membres/<int:user_id>/dossiers")
@@ -244,21 +261,19 @@ def revoke_invitation(invitation_id: int):
 
 
 def _invitation_access_context(invitation: Invitation) -> dict:
-    options = _list_options()
-    return {
-        "title": _("Dossiers de %(name)s", name=invitation.email),
-        "member": None,
-        "invitation": invitation,
-        "restricted": invitation.dossier_ids is not None,
-        "page": invitations.invitation_access_page(invitation, **options),
-        "query": options["query"],
-        "only_ticked": options["only_ticked"],
-        "list_endpoint": "team.invitation_access",
-        "list_args": {"invitation_id": invitation.id},
-        "list_url": url_for("team.invitation_access", invitation_id=invitation.id),
-        "save_url": url_for("team.save_invitation_access", invitation_id=invitation.id),
-        "mode_url": url_for("team.invitation_access_mode", invitation_id=invitation.id),
-    }
+    return _access_context(
+        invitation.email,
+        member=None,
+        invitation=invitation,
+        restricted=invitation.dossier_ids is not None,
+        page=lambda **options: invitations.invitation_access_page(invitation, **options),
+        endpoints=(
+            "team.invitation_access",
+            "team.save_invitation_access",
+            "team.invitation_access_mode",
+        ),
+        args={"invitation_id": invitation.id},
+    )
 
 
 @bp.get("/invitations/<int:invitation_id>/dossiers")
