@@ -454,11 +454,9 @@ def _order(filters: Filters, dossier, line) -> list:
     return [directed(dossier.sort_name), directed(dossier.id)]
 
 
-def portfolio_page(
-    user: User, filters: Filters, *, with_counts: bool = True, now: datetime | None = None
-) -> PortfolioPage:
+def portfolio_page(user: User, filters: Filters, *, now: datetime | None = None) -> PortfolioPage:
     """The page of dossiers `filters` asks for (a page past the last one shows the last one), and the
-    counts at the top unless `with_counts` is False."""
+    counts at the top."""
     # What this session changed and has not committed yet shows too.
     bring_up_to_date(db.session)
     limit = month_end(now)
@@ -482,7 +480,7 @@ def portfolio_page(
         page=page,
         pages=pages,
         filters=replace(filters, page=page),
-        counts=counts_for(user, limit) if with_counts else Counts(),
+        counts=counts_for(user, limit),
     )
 
 
