@@ -19,6 +19,8 @@ from flask_babel import (
     get_timezone,
 )
 
+from webapp.fragments import csrf_token as fragment_csrf_token
+from webapp.fragments import dossier_sidebar
 from webapp.live import dossier_version, live
 from webapp.models.base import utcnow
 from webapp.models.integration import ListKind
@@ -137,6 +139,11 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["list_kinds"] = list(ListKind)
     app.jinja_env.globals["live"] = live
     app.jinja_env.globals["dossier_version"] = dossier_version
+    app.jinja_env.globals["dossier_sidebar"] = dossier_sidebar
+    # Flask-WTF's csrf_token, which gives a mark instead while a kept part renders (webapp.fragments);
+    # Flask-WTF also adds its own by a context processor, which this later one overrides.
+    app.jinja_env.globals["csrf_token"] = fragment_csrf_token
+    app.context_processor(lambda: {"csrf_token": fragment_csrf_token})
 
     @app.get("/assets/htmx.min.js")
     def htmx_script():

@@ -15,6 +15,7 @@ from webapp.documents import bp
 from webapp.documents.forms import DocumentCodingForm, DocumentForm
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
+from webapp.fragments import cached_html
 from webapp.ids import parse_id, parse_page
 from webapp.live import changed
 from webapp.models import Direction, Document, DocumentStatus, Integration, ListItem, ListKind, PartyKind
@@ -56,21 +57,33 @@ DIRECTIONS = {"achat": Direction.PURCHASE, "vente": Direction.SALE}
 def index():
     integration = latest_integration_for(g.dossier)
     slug = request.args.get("statut", "")
+    # Any number of digits is a page (clamped to the last); anything else is the first.
+    number = parse_page(request.args.get("page"))
+    wanted = parse_id(request.args.get("precedent"))
+    if integration is not None:
+        release_if_crashed(awaiting_a_job(integration))
+    # Everything below the title bar is kept rendered under the dossier's version (webapp.fragments).
+    body = cached_html(
+        "documents",
+        g.dossier.id,
+        (integration and integration.id, slug, number, wanted, current_app.config["JOB_POLL_SECONDS"]),
+        lambda: _documents_body(integration, slug, number, wanted),
+    )
+    return render_template("documents/index.html", dossier=g.dossier, body=body)
+
+
+def _documents_body(integration: Integration | None, slug: str, number: int, wanted: int | None) -> str:
     status = STATUS_SLUGS.get(slug)
     page = counts = shown_previous = None
     previous: list = []
     waiting_elsewhere = 0
     if integration is not None:
-        release_if_crashed(awaiting_a_job(integration))
         counts = counts_by_status(integration)
         previous = previous_software(g.dossier.id, integration)
         waiting_elsewhere = waiting_on_previous_software(g.dossier.id, integration)
         # 'Publié dans …': the invoices published to a previous software, where they stay. An id
         # that is not one of those filters is ignored, like an unknown status.
-        wanted = parse_id(request.args.get("precedent"))
         shown_previous = next((p for p in previous if p.integration.id == wanted), None)
-        # Any number of digits is a page (clamped to the last); anything else is the first.
-        number = parse_page(request.args.get("page"))
         if shown_previous is not None:
             status, slug = DocumentStatus.PUBLISHED, ""
             page = documents_page(shown_previous.integration, status, number, shown_previous.published)
@@ -78,7 +91,7 @@ def index():
             total = counts.get(status, 0) if status else sum(counts.values())
             page = documents_page(integration, status, number, total)
     return render_template(
-        "documents/index.html",
+        "documents/_body.html",
         dossier=g.dossier,
         integration=integration,
         documents=page.items if page else [],

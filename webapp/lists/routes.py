@@ -9,6 +9,7 @@ from htmx_flask import make_response
 
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
+from webapp.fragments import cached_html
 from webapp.ids import parse_page
 from webapp.lists import bp
 from webapp.live import changed
@@ -48,25 +49,33 @@ def show(kind: str):
         status = "actifs"
     page_number = parse_page(request.args.get("page"))
     query = (request.args.get("q") or "")[:100]
-    page = (
-        search_items(integration, list_kind, query=query, status=status, page=page_number)
-        if integration
-        else None
-    )
     context = {
         "dossier": g.dossier,
         "integration": integration,
         "kind": list_kind,
-        "page": page,
         "query": query,
         "status": status,
         "statuses": STATUSES,
         "view": sync_views(integration, [list_kind])[0] if integration else None,
         "poll_seconds": current_app.config["JOB_POLL_SECONDS"],
     }
+    results = ""
+    if integration is not None:
+        # The results are kept rendered under the dossier's version (webapp.fragments): a search
+        # typed again, or the page opened again, reads them from Redis until the list changes.
+        def render_results() -> str:
+            page = search_items(integration, list_kind, query=query, status=status, page=page_number)
+            return render_template("lists/_results.html", page=page, **context)
+
+        results = cached_html(
+            "list-results",
+            g.dossier.id,
+            (integration.id, list_kind.value, status, query, page_number),
+            render_results,
+        )
     if request.htmx and request.htmx.target == "list-results":
-        return render_template("lists/_results.html", **context)
-    return render_template("lists/page.html", **context)
+        return results
+    return render_template("lists/page.html", results=results, **context)
 
 
 @bp.post("/accounts/<bigid:item_id>/visible")

@@ -43,6 +43,7 @@ from webapp.models import (
 from webapp.models.base import UTCDateTime, utcnow
 from webapp.models.lists import item_search_text, item_sort_name
 from webapp.search import matching_all, query_words
+from webapp.services import summaries
 from webapp.services.events import record_event
 from webapp.services.integrations import LiveTokens, disconnected_message, expired_message, mark_expired
 from webapp.services.jobs import (
@@ -690,6 +691,7 @@ def merge_staging(
         )
 
     session.execute(delete(staging).where(this_run))
+    summaries.touch(session, integrations=[integration_id])  # the list's pages change with its items
     session.commit()
     return MergeCounts(added=added or 0, updated=updated or 0, deactivated=deactivated or 0, received=0)
 
@@ -774,6 +776,7 @@ def _merge_staging_postgresql(
             or 0
         )
     session.execute(text(f"DELETE FROM {staging} WHERE run_key = :run_key"), params)  # noqa: S608 - table names, values bound
+    summaries.touch(session, integrations=[integration_id])  # the list's pages change with its items
     session.commit()
     return MergeCounts(added=added or 0, updated=updated - archived, deactivated=deactivated, received=0)
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from flask import current_app, g, request, session
 from flask_babel import gettext as _
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import User, UserSession
@@ -96,7 +97,12 @@ def current_session() -> UserSession | None:
     token = session.get(SESSION_KEY)
     if not isinstance(token, str) or not token:
         return None
-    row = db.session.scalar(select(UserSession).where(UserSession.token_hash == _hash(token)))
+    # Its user in the same query: every page asks for both (load_user then finds it in the session).
+    row = db.session.scalar(
+        select(UserSession)
+        .where(UserSession.token_hash == _hash(token))
+        .options(joinedload(UserSession.user))
+    )
     if row is None or row.ended_at is not None:
         g.session_ended = row.end_reason if row is not None else EndReason.LOGOUT
         return None

@@ -6,6 +6,12 @@ those tables, bulk ones included), and rewrites their lines just before it commi
 the one definition of the figures (services.portfolio.summary_select). 'Mes dossiers' also brings a
 line up to date before reading it when its own session changed something not yet committed.
 
+The same hook keeps each dossier's version (DossierSummary.version), a random token rewritten by any
+write of what the dossier's pages show: the figures' tables above, and the items of its lists, its
+rules and its events, which change only the version. The cached parts of its pages are found under
+it (webapp.fragments). A list's merge, written by statements the hook does not read, says so itself
+(`touch`).
+
 On PostgreSQL two transactions changing the same dossier at once could each write a line computed
 without the other's change: the lines are locked first (in id order), and the figures read after the
 lock, by a statement that sees what the other committed.
@@ -13,13 +19,15 @@ lock, by a statement that sees what the other committed.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
-from webapp.models import Document, Dossier, DossierSummary, Integration, ListSync
+from webapp.models import Document, Dossier, DossierSummary, Event, Integration, ListItem, ListSync, User
+from webapp.models.rules import CodingDefault, ItemChoice, PaymentRule, Rule, RuleTransfer
 
 #: The tables whose rows a line depends on, with the column that leads to the dossier.
 _DOSSIER_KEY = {
@@ -28,16 +36,30 @@ _DOSSIER_KEY = {
     Document.__table__: "dossier_id",
 }
 _INTEGRATION_KEY = {ListSync.__table__: "integration_id"}
+#: What a dossier's pages show besides the line's figures: a write changes only the version. Items of
+#: lists are read from their objects only (a list's merge calls `touch`).
+_VERSION_MODELS = (Event, Rule, PaymentRule, CodingDefault, ItemChoice, RuleTransfer)
+_VERSION_TABLES = {model.__table__.name: model.__table__ for model in _VERSION_MODELS}
 _TABLES = {table.name: table for table in (*_DOSSIER_KEY, *_INTEGRATION_KEY)}
 _DOSSIERS = "summary_dossiers"
 _INTEGRATIONS = "summary_integrations"
 _NEW_DOSSIERS = "summary_new_dossiers"
+_VERSION_DOSSIERS = "version_dossiers"
+_VERSION_INTEGRATIONS = "version_integrations"
+_VERSION_PEOPLE = "version_people"
 _CHUNK = 500
 
 
 def _note(session: Session, dossiers: Iterable = (), integrations: Iterable = ()) -> None:
     session.info.setdefault(_DOSSIERS, set()).update(i for i in dossiers if i is not None)
     session.info.setdefault(_INTEGRATIONS, set()).update(i for i in integrations if i is not None)
+
+
+def touch(session: Session, dossiers: Iterable = (), integrations: Iterable = ()) -> None:
+    """What these dossiers' (or integrations') pages show changed: their version is rewritten when
+    the session commits."""
+    session.info.setdefault(_VERSION_DOSSIERS, set()).update(i for i in dossiers if i is not None)
+    session.info.setdefault(_VERSION_INTEGRATIONS, set()).update(i for i in integrations if i is not None)
 
 
 def _history_values(obj, attribute: str) -> list:
@@ -60,8 +82,22 @@ def _after_flush(session: Session, _context) -> None:
                 integrations.update(_history_values(obj, "integration_id"))
         elif isinstance(obj, ListSync):
             integrations.update(_history_values(obj, "integration_id"))
+        elif isinstance(obj, _VERSION_MODELS):
+            touch(session, dossiers=_history_values(obj, "dossier_id"))
+        elif isinstance(obj, ListItem):
+            touch(session, integrations=_history_values(obj, "integration_id"))
+        elif isinstance(obj, User) and obj in session.dirty and _renamed(obj):
+            # The timelines say who did what by name.
+            session.info.setdefault(_VERSION_PEOPLE, set()).add(obj.id)
     if dossiers or integrations:
         _note(session, dossiers, integrations)
+
+
+def _renamed(user: User) -> bool:
+    from sqlalchemy import inspect
+
+    attrs = inspect(user).attrs
+    return attrs.full_name.history.has_changes() or attrs.email.history.has_changes()
 
 
 def _do_orm_execute(state) -> None:
@@ -72,17 +108,25 @@ def _do_orm_execute(state) -> None:
         return
     statement = state.statement
     # The statement's table, or an annotated copy of it (an ORM entity's).
-    table = _TABLES.get(getattr(getattr(statement, "table", None), "name", None))
+    name = getattr(getattr(statement, "table", None), "name", None)
+    table = _TABLES.get(name)
+    version_only = table is None and name in _VERSION_TABLES
+    if version_only:
+        table = _VERSION_TABLES[name]
     if table is None:
         return
     session = state.session
-    by_dossier = table in _DOSSIER_KEY
-    key = table.c[_DOSSIER_KEY[table] if by_dossier else _INTEGRATION_KEY[table]]
+    by_dossier = version_only or table in _DOSSIER_KEY
+    key = table.c[
+        "dossier_id" if version_only else _DOSSIER_KEY[table] if by_dossier else _INTEGRATION_KEY[table]
+    ]
     parameters = state.parameters
     rows = parameters if isinstance(parameters, list) else [parameters] if parameters else []
 
     def note(values) -> None:
-        if by_dossier:
+        if version_only:
+            touch(session, dossiers=values)
+        elif by_dossier:
             _note(session, dossiers=values)
         else:
             _note(session, integrations=values)
@@ -119,28 +163,89 @@ def _do_orm_execute(state) -> None:
 
 def pending(session: Session) -> bool:
     info = session.info
-    return bool(info.get(_DOSSIERS) or info.get(_INTEGRATIONS) or info.get(_NEW_DOSSIERS))
+    return bool(
+        info.get(_DOSSIERS)
+        or info.get(_INTEGRATIONS)
+        or info.get(_NEW_DOSSIERS)
+        or info.get(_VERSION_DOSSIERS)
+        or info.get(_VERSION_INTEGRATIONS)
+        or info.get(_VERSION_PEOPLE)
+    )
+
+
+def _dossiers_of(session: Session, integrations: Iterable) -> set[int]:
+    found: set[int] = set()
+    integrations = sorted(integrations)
+    for start in range(0, len(integrations), _CHUNK):
+        chunk = integrations[start : start + _CHUNK]
+        found.update(session.scalars(select(Integration.dossier_id).where(Integration.id.in_(chunk))))
+    return found
 
 
 def bring_up_to_date(session: Session) -> None:
-    """Rewrite the lines of the dossiers this session changed (flushing first what is not yet)."""
+    """Rewrite the lines of the dossiers this session changed (flushing first what is not yet), and
+    the version of every dossier whose pages it changed."""
     if session.new or session.dirty or session.deleted:
         session.flush()
     dossiers = set(session.info.pop(_DOSSIERS, ()) or ())
-    integrations = sorted(session.info.pop(_INTEGRATIONS, ()) or ())
-    for start in range(0, len(integrations), _CHUNK):
-        chunk = integrations[start : start + _CHUNK]
-        dossiers.update(session.scalars(select(Integration.dossier_id).where(Integration.id.in_(chunk))))
+    dossiers |= _dossiers_of(session, session.info.pop(_INTEGRATIONS, ()) or ())
     if session.info.pop(_NEW_DOSSIERS, False):
         has_line = select(DossierSummary.dossier_id).where(DossierSummary.dossier_id == Dossier.id).exists()
         dossiers.update(session.scalars(select(Dossier.id).where(~has_line)))
+    versions = set(session.info.pop(_VERSION_DOSSIERS, ()) or ())
+    versions |= _dossiers_of(session, session.info.pop(_VERSION_INTEGRATIONS, ()) or ())
+    people = sorted(session.info.pop(_VERSION_PEOPLE, ()) or ())
+    if people:
+        # A person renamed: the dossiers of their cabinet, and those where they acted (support).
+        cabinets = select(User.organisation_id).where(User.id.in_(people))
+        versions.update(session.scalars(select(Dossier.id).where(Dossier.organisation_id.in_(cabinets))))
+        versions.update(
+            session.scalars(select(Event.dossier_id).where(Event.actor_id.in_(people)).distinct())
+        )
+    versions -= dossiers
+    if not dossiers and not versions:
+        return
+    _forget_versions_read()
+    token = uuid.uuid4().hex[:16]
+    if session.get_bind().dialect.name == "postgresql":
+        _lock(session, sorted(dossiers | versions))
     if dossiers:
-        recompute(session, sorted(dossiers))
+        recompute(session, sorted(dossiers), version=token, locked=True)
+    ordered = sorted(versions)
+    for start in range(0, len(ordered), _CHUNK):
+        session.execute(
+            update(DossierSummary)
+            .where(DossierSummary.dossier_id.in_(ordered[start : start + _CHUNK]))
+            .values(version=token)
+            .execution_options(synchronize_session=False)
+        )
 
 
-def recompute(session: Session, dossier_ids: list[int]) -> None:
-    """Each of these dossiers' lines, rewritten from the live figures (a dossier gone: its line too)."""
-    from sqlalchemy import delete
+def _forget_versions_read() -> None:
+    """A request that writes reads the versions again after (webapp.fragments.dossier_version)."""
+    from flask import g, has_app_context
+
+    if has_app_context():
+        g.pop("_dossier_versions", None)
+
+
+def _lock(session: Session, dossier_ids: list[int]) -> None:
+    """The lines of these dossiers, locked in id order (PostgreSQL) until the transaction ends."""
+    for start in range(0, len(dossier_ids), _CHUNK):
+        session.execute(
+            select(DossierSummary.dossier_id)
+            .where(DossierSummary.dossier_id.in_(dossier_ids[start : start + _CHUNK]))
+            .order_by(DossierSummary.dossier_id)
+            .with_for_update()
+        )
+
+
+def recompute(
+    session: Session, dossier_ids: list[int], *, version: str | None = None, locked: bool = False
+) -> None:
+    """Each of these dossiers' lines, rewritten from the live figures (a dossier gone: its line too),
+    with a new version."""
+    from sqlalchemy import delete, literal
 
     from webapp.services.portfolio import summary_select
 
@@ -149,16 +254,13 @@ def recompute(session: Session, dossier_ids: list[int]) -> None:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    version = version or uuid.uuid4().hex[:16]
     for start in range(0, len(dossier_ids), _CHUNK):
         chunk = dossier_ids[start : start + _CHUNK]
-        if dialect == "postgresql":
-            session.execute(
-                select(DossierSummary.dossier_id)
-                .where(DossierSummary.dossier_id.in_(chunk))
-                .order_by(DossierSummary.dossier_id)
-                .with_for_update()
-            )
+        if dialect == "postgresql" and not locked:
+            _lock(session, chunk)
         live = summary_select(chunk)
+        live = live.add_columns(literal(version).label("version"))
         columns = [column.name for column in live.selected_columns]
         upsert = insert(DossierSummary.__table__).from_select(columns, live)
         upsert = upsert.on_conflict_do_update(

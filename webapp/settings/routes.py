@@ -8,10 +8,12 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 from htmx_flask import make_response
+from markupsafe import Markup
 
 from webapp.connectors.catalogue import available_software
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
+from webapp.fragments import cached_html
 from webapp.ids import parse_id
 from webapp.live import changed
 from webapp.models import Direction, IntegrationStatus, ListKind, PartyKind, RuleTransfer
@@ -30,7 +32,13 @@ from webapp.services.lists import refresh_outcome_toast, request_refresh, sync_v
 from webapp.services.publishing import failed_for_expiry, request_publication
 from webapp.services.rules import RuleError, choices, rule_count, search_parties
 from webapp.services.timeline import recent_for_user
-from webapp.services.transfer import lists_ready, pending_summary, prepare, save_choices, transfer_failure
+from webapp.services.transfer import (
+    lists_ready,
+    pending_summary,
+    prepare,
+    save_choices,
+    transfer_failure,
+)
 from webapp.settings import bp
 from webapp.settings.forms import DossierForm
 
@@ -80,25 +88,50 @@ def _lists_block(integration, *, watching: bool) -> str:
 def integration(integration_id: int):
     integration = get_integration_for(g.dossier, integration_id)
     views = sync_views(integration)
-    pending = pending_summary(g.dossier, integration) if integration.is_connected else None
     refused = session.pop(REFUSED_RECONNECTION_KEY, None)
     if not refused or refused.get("integration") != integration.id:
         refused = {"message": ""}
+
+    def render_body() -> str:
+        pending = pending_summary(g.dossier, integration) if integration.is_connected else None
+        return render_template(
+            "settings/_integration_body.html",
+            refused_reconnection=refused["message"],
+            pending_transfer=pending.rules if pending else 0,
+            pending=pending,
+            transfer_wait=lists_ready(integration) if pending else "",
+            failed_for_expiry=failed_for_expiry(integration) if integration.is_connected else [],
+            events=recent_for_user(g.dossier.id),
+            dossier=g.dossier,
+            integration=integration,
+            views=views,
+            watching=any(v.running for v in views),
+            poll_seconds=current_app.config["JOB_POLL_SECONDS"],
+            pushes_changes=integration.software in SOFTWARE_WITH_WEBHOOKS,
+        )
+
+    if refused["message"] or any(v.running or v.waiting for v in views):
+        # A refusal said once, a list loading (its progress is not in the dossier's version).
+        body = Markup(render_body())  # noqa: S704 - a template rendered with autoescape
+    else:
+        # Kept under the dossier's version (webapp.fragments), and whether the access ends soon
+        # (« Se reconnecter » then stands out): the only part of it that moves with the clock.
+        body = cached_html(
+            "integration",
+            g.dossier.id,
+            (
+                integration.id,
+                integration.consent_ends_within(current_app.config["CONSENT_NOTICE_DAYS"]),
+                current_app.config["JOB_POLL_SECONDS"],
+            ),
+            render_body,
+        )
     return render_template(
         "settings/integration.html",
-        refused_reconnection=refused["message"],
-        pending_transfer=pending.rules if pending else 0,
-        pending=pending,
-        transfer_wait=lists_ready(integration) if pending else "",
-        failed_for_expiry=failed_for_expiry(integration) if integration.is_connected else [],
-        events=recent_for_user(g.dossier.id),
+        body=body,
         dossier=g.dossier,
         integration=integration,
-        views=views,
-        watching=any(v.running for v in views),
-        poll_seconds=current_app.config["JOB_POLL_SECONDS"],
         section="connections",
-        pushes_changes=integration.software in SOFTWARE_WITH_WEBHOOKS,
     )
 
 

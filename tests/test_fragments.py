@@ -1,0 +1,290 @@
+"""The kept parts of a dossier's pages (webapp.fragments): each write leads to a new version, a page
+never shows a part older than the last write, and a part never reaches another dossier, another
+language, or another person's session (CSRF tokens are the reader's own)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from tests.conftest import login, make_app, text_of, unescaped
+from tests.factories import make_dossier, make_integration, make_item, make_organisation, make_user
+from webapp.extensions import db
+from webapp.models import (
+    Direction,
+    Document,
+    DocumentStatus,
+    DossierSummary,
+    IntegrationStatus,
+    ListItem,
+    ListKind,
+    ListSync,
+    PartyKind,
+    Rule,
+)
+from webapp.models.lists import SyncStatus
+from webapp.services.events import record_event
+from webapp.services.jobs import get_redis
+
+pytestmark = pytest.mark.usefixtures("summaries_stay_true")
+
+PASSWORD = "mot-de-passe-solide"
+
+
+def version_of(dossier_id: int) -> str:
+    db.session.rollback()  # what is committed, not this session's snapshot
+    return db.session.scalar(select(DossierSummary.version).where(DossierSummary.dossier_id == dossier_id))
+
+
+def invoice(dossier, integration, number: str, party_id: int | None = None, **fields) -> Document:
+    document = Document(
+        dossier_id=dossier.id,
+        integration_id=integration.id,
+        direction=Direction.PURCHASE,
+        party_id=party_id,
+        party_name="EDF Entreprises",
+        number=number,
+        issue_date=date(2026, 11, 2),
+        amount_ht=Decimal("1000.00"),
+        amount_tva=Decimal("200.00"),
+        amount_ttc=Decimal("1200.00"),
+        currency="EUR",
+        status=fields.pop("status", DocumentStatus.READY),
+        idempotency_key=f"cle-{number}",
+        **fields,
+    )
+    db.session.add(document)
+    db.session.commit()
+    return document
+
+
+@pytest.fixture
+def cabinet(client, app_ctx):
+    org = make_organisation("Cabinet Lefèvre")
+    dossier = make_dossier(org, "Boulangerie Martin")
+    integration = make_integration(dossier)
+    edf = make_item(integration, ListKind.SUPPLIERS, "EDF Entreprises")
+    make_item(integration, ListKind.SUPPLIERS, "Martin Matériaux")
+    other = make_dossier(org, "Garage Dubois", siren=None)
+    other_integration = make_integration(other)
+    make_item(other_integration, ListKind.SUPPLIERS, "Martin Transports")
+    claire = make_user(org, "claire@lefevre.test", PASSWORD)
+    return {
+        "org": org,
+        "dossier": dossier,
+        "integration": integration,
+        "edf": edf,
+        "other": other,
+        "other_integration": other_integration,
+        "claire": claire,
+    }
+
+
+def _write(name: str, world) -> None:
+    """One write of something the dossier's pages show, as the app or a worker makes it."""
+    dossier, integration = world["dossier"], world["integration"]
+    if name == "document added":
+        invoice(dossier, integration, "F-NOUVELLE")
+    elif name == "document changed by a statement":
+        db.session.execute(
+            update(Document).where(Document.dossier_id == dossier.id).values(status=DocumentStatus.FAILED)
+        )
+    elif name == "item added":
+        make_item(integration, ListKind.SUPPLIERS, "Orange Business")
+    elif name == "item renamed":
+        world["edf"].name = "EDF Pro"
+    elif name == "list loaded":
+        db.session.add(
+            ListSync(integration_id=integration.id, kind=ListKind.ACCOUNTS, status=SyncStatus.SUCCEEDED)
+        )
+    elif name == "event":
+        record_event(dossier_id=dossier.id, kind="integration.test", message="Un événement.")
+    elif name == "rule added":
+        db.session.add(
+            Rule(
+                dossier_id=dossier.id,
+                integration_id=integration.id,
+                party_kind=PartyKind.SUPPLIER,
+                party_id=world["edf"].id,
+            )
+        )
+    elif name == "rules removed by a statement":
+        db.session.execute(delete(Rule).where(Rule.dossier_id == dossier.id))
+    elif name == "integration expired":
+        integration.status = IntegrationStatus.EXPIRED
+    elif name == "dossier renamed":
+        dossier.name = "Boulangerie Martin & Fils"
+    elif name == "someone of the cabinet renamed":
+        world["claire"].full_name = "Claire Lefèvre-Martin"
+    db.session.commit()
+
+
+WRITES = [
+    "document added",
+    "document changed by a statement",
+    "item added",
+    "item renamed",
+    "list loaded",
+    "event",
+    "rule added",
+    "rules removed by a statement",
+    "integration expired",
+    "dossier renamed",
+    "someone of the cabinet renamed",
+]
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_every_write_of_what_a_page_shows_gives_the_dossier_a_new_version(cabinet, write):
+    dossier, other = cabinet["dossier"], cabinet["other"]
+    if write == "rules removed by a statement":
+        _write("rule added", cabinet)
+    if write == "document changed by a statement":
+        invoice(dossier, cabinet["integration"], "F-1")
+    before, other_before = version_of(dossier.id), version_of(other.id)
+    assert before and other_before and before != other_before
+
+    _write(write, cabinet)
+
+    assert version_of(dossier.id) != before
+    if write == "someone of the cabinet renamed":
+        assert version_of(other.id) != other_before  # every dossier of the cabinet names them
+    else:
+        assert version_of(other.id) == other_before  # another dossier's parts stay kept
+
+
+def test_a_write_no_page_shows_keeps_the_version(cabinet):
+    before = version_of(cabinet["dossier"].id)
+    cabinet["claire"].last_login_at = cabinet["claire"].created_at
+    db.session.commit()
+    assert version_of(cabinet["dossier"].id) == before
+
+
+def kept_keys(app, name: str) -> list[bytes]:
+    return [key for key in get_redis(app).scan_iter(f"raccord:fragment:*:{name}:*")]
+
+
+def test_documents_page_is_kept_and_follows_each_write(client, app, cabinet):
+    dossier, integration = cabinet["dossier"], cabinet["integration"]
+    document = invoice(dossier, integration, "F-2026-001")
+    login(client, "claire@lefevre.test", PASSWORD)
+    url = f"/dossiers/{dossier.id}/documents"
+
+    assert "F-2026-001" in text_of(client.get(url))
+    assert len(kept_keys(app, "documents")) == 1
+    assert "F-2026-001" in text_of(client.get(url))  # served from what was kept
+    assert len(kept_keys(app, "documents")) == 1
+
+    document.number = "F-2026-001-BIS"
+    document.status = DocumentStatus.FAILED
+    document.failure_reason = "Le logiciel a refusé la facture."
+    db.session.commit()
+
+    page = text_of(client.get(url))
+    assert "F-2026-001-BIS" in page and "Le logiciel a refusé la facture." in page
+    assert 'Échec <span class="count">1</span>' in page  # the tab counts follow too
+    assert len(kept_keys(app, "documents")) == 2
+
+
+def test_search_results_follow_an_item_renamed(client, app, cabinet):
+    dossier = cabinet["dossier"]
+    login(client, "claire@lefevre.test", PASSWORD)
+    url = f"/dossiers/{dossier.id}/listes/suppliers?q=martin"
+    page = text_of(client.get(url))
+    assert "Martin Matériaux" in page
+    assert "Martin Transports" not in page  # the other dossier's supplier, same words
+    assert kept_keys(app, "list-results")
+
+    item = db.session.scalar(select(ListItem).where(ListItem.name == "Martin Matériaux"))
+    item.name = "Martin Matériaux et Fils"
+    db.session.commit()
+
+    assert "Martin Matériaux et Fils" in text_of(client.get(url))
+    # The fragment asked by the search box (htmx) is the same kept part.
+    fragment = client.get(url, headers={"HX-Request": "true", "HX-Target": "list-results"})
+    assert "Martin Matériaux et Fils" in text_of(fragment)
+
+
+def test_parts_never_cross_dossiers(client, cabinet):
+    login(client, "claire@lefevre.test", PASSWORD)
+    first = text_of(client.get(f"/dossiers/{cabinet['dossier'].id}/listes/suppliers?q=martin"))
+    second = text_of(client.get(f"/dossiers/{cabinet['other'].id}/listes/suppliers?q=martin"))
+    assert "Martin Matériaux" in first and "Martin Transports" not in first
+    assert "Martin Transports" in second and "Martin Matériaux" not in second
+    assert "Boulangerie Martin" in first and "Garage Dubois" in second
+
+
+def _tokens(page: str) -> set[str]:
+    return set(re.findall(r'name="csrf_token" value="([^"]+)"', unescaped(page)))
+
+
+def test_a_kept_page_carries_each_readers_own_csrf_token(app, cabinet):
+    dossier = cabinet["dossier"]
+    invoice(dossier, cabinet["integration"], "F-2026-007")
+    make_user(cabinet["org"], "paul@lefevre.test", PASSWORD)
+    claire, paul = app.test_client(), app.test_client()
+    login(claire, "claire@lefevre.test", PASSWORD)
+    login(paul, "paul@lefevre.test", PASSWORD)
+    url = f"/dossiers/{dossier.id}/documents"
+
+    claires, pauls = claire.get(url).get_data(as_text=True), paul.get(url).get_data(as_text=True)
+    assert len(kept_keys(app, "documents")) == 1  # Paul was served what Claire's visit kept
+    assert "raccord-csrf" not in claires + pauls
+    assert _tokens(claires) and _tokens(pauls) and not _tokens(claires) & _tokens(pauls)
+
+    # Paul's token, read from the kept form, is his: the form works for him.
+    document = db.session.scalar(select(Document).where(Document.number == "F-2026-007"))
+    response = paul.post(
+        f"/dossiers/{dossier.id}/documents/publier",
+        data={"csrf_token": next(iter(_tokens(pauls))), "document_id": document.id, "statut": ""},
+    )
+    assert response.status_code in (200, 302, 303)
+    assert "jeton" not in text_of(response).lower()
+
+
+def test_each_language_has_its_own_parts(client, app, cabinet):
+    make_user(cabinet["org"], "john@lefevre.test", PASSWORD).locale = "en"
+    db.session.commit()
+    url = f"/dossiers/{cabinet['dossier'].id}/documents"
+    invoice(cabinet["dossier"], cabinet["integration"], "F-2026-010")
+    login(client, "claire@lefevre.test", PASSWORD)
+    assert "Nouvelle facture d'achat" in unescaped(client.get(url).get_data(as_text=True))
+    english = app.test_client()
+    login(english, "john@lefevre.test", PASSWORD)
+    page = unescaped(english.get(url).get_data(as_text=True))
+    assert "Nouvelle facture d'achat" not in page and "F-2026-010" in page
+
+
+def test_integration_page_follows_a_list_that_fails(client, cabinet):
+    dossier, integration = cabinet["dossier"], cabinet["integration"]
+    login(client, "claire@lefevre.test", PASSWORD)
+    url = f"/dossiers/{dossier.id}/integrations/{integration.id}"
+    assert "Le logiciel n'a pas répondu." not in text_of(client.get(url))
+    client.get(url)  # kept, with the list as it was
+    sync = db.session.scalar(
+        select(ListSync).where(ListSync.integration_id == integration.id, ListSync.kind == ListKind.SUPPLIERS)
+    )
+    sync.status, sync.last_error = SyncStatus.FAILED, "Le logiciel n'a pas répondu."
+    db.session.commit()
+    assert "Le logiciel n'a pas répondu." in text_of(client.get(url))
+
+
+def test_pages_are_served_with_redis_unreachable(database_url, unused_port):
+    app = make_app(database_url, REDIS_URL=f"redis://127.0.0.1:{unused_port}/0")
+    with app.app_context():
+        org = make_organisation()
+        dossier = make_dossier(org, "Boulangerie Martin")
+        integration = make_integration(dossier)
+        invoice(dossier, integration, "F-2026-042")
+        make_user(org, "claire@lefevre.test", PASSWORD)
+        dossier_id = dossier.id
+    client = app.test_client()
+    login(client, "claire@lefevre.test", PASSWORD)
+    response = client.get(f"/dossiers/{dossier_id}/documents")
+    assert response.status_code == 200
+    assert "F-2026-042" in text_of(response)
+    assert "raccord-csrf" not in response.get_data(as_text=True)

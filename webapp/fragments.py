@@ -1,0 +1,175 @@
+"""Parts of a dossier's pages kept rendered in Redis, found under the dossier's version.
+
+The costly parts of the busiest pages (the rows of 'Documents' and its tab counts, the results of a
+list's search, the lists table and the transfer's counts on 'Intégration') are rendered once and kept
+under a key made of:
+
+- the dossier and its version (DossierSummary.version): a random token rewritten, in the same
+  transaction, by every write of what the dossier's pages show (webapp.services.summaries). A page
+  reads the version before the rows, so a part is never kept under a version older than what it
+  shows, and a write always leads the next page to a new key: nothing is ever invalidated by hand;
+- the language of the page, and what else the part depends on (filters, page number, search words);
+- the build: a digest of the templates, the code and the catalogues, so a deployment never serves a
+  part made by the code before it.
+
+What belongs to one person or one moment stays outside the kept parts: the user's name, flashed
+messages, anything that depends on the time of day (a part that shows a date relative to today has
+the day in its key). A form inside a kept part is rendered with a mark in place of its CSRF token
+(`csrf_token()` in templates, while a part renders), and the mark is replaced by this session's token
+each time the part is served. A request whose own session has written
+something not yet committed renders everything (its writes have no version yet). Redis unreachable:
+the page is rendered as if nothing were kept, and says nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, g
+from flask_babel import get_locale
+from markupsafe import Markup
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+_build: str | None = None
+
+
+def build_digest() -> str:
+    """What the kept parts were made by: templates, Python code and catalogues, digested once."""
+    global _build
+    if _build is None:
+        digest = hashlib.blake2b(digest_size=6)
+        for folder, pattern in (
+            (ROOT / "templates", "*.html"),
+            (ROOT / "webapp", "*.py"),
+            (ROOT / "webapp", "*.mo"),
+        ):
+            for path in sorted(folder.rglob(pattern)):
+                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(path.read_bytes())
+        _build = digest.hexdigest()
+    return _build
+
+
+def _enabled() -> bool:
+    return bool(current_app.config.get("FRAGMENT_CACHE", True))
+
+
+def dossier_version(dossier_id: int) -> str | None:
+    """The dossier's version as this request sees it, or None when nothing may be kept or read
+    (this session wrote something not yet committed, or the dossier has no version yet)."""
+    from webapp.extensions import db
+    from webapp.models import DossierSummary
+    from webapp.services import summaries
+
+    session = db.session
+    if summaries.pending(session) or session.new or session.dirty or session.deleted:
+        return None
+    versions = g.setdefault("_dossier_versions", {})
+    if dossier_id not in versions:
+        versions[dossier_id] = (
+            session.scalar(select(DossierSummary.version).where(DossierSummary.dossier_id == dossier_id))
+            or None
+        )
+    return versions[dossier_id]
+
+
+def _key(name: str, dossier_id: int, version: str, parts: tuple) -> str:
+    said = hashlib.blake2b(json.dumps(parts, default=str).encode(), digest_size=12).hexdigest()
+    return f"raccord:fragment:{build_digest()}:{name}:{dossier_id}:{version}:{get_locale()}:{said}"
+
+
+def _redis():
+    from webapp.services.jobs import get_redis
+
+    return get_redis()
+
+
+#: Where a kept part's forms carry their CSRF token (replaced on the way out by the session's own).
+CSRF_MARK = "raccord-csrf-token-of-the-session"
+
+
+def csrf_token() -> str:
+    """The templates' `csrf_token()`: the mark while a kept part renders, else the session's token."""
+    from flask_wtf.csrf import generate_csrf
+
+    return CSRF_MARK if g.get("_rendering_fragment") else generate_csrf()
+
+
+def _with_session_token(html: str) -> Markup:
+    if CSRF_MARK in html:
+        from flask_wtf.csrf import generate_csrf
+
+        html = html.replace(CSRF_MARK, generate_csrf())
+    return Markup(html)  # noqa: S704 - what a template rendered with autoescape, a token put in
+
+
+def _render_fragment(render: Callable[[], str]) -> str:
+    outer = g.get("_rendering_fragment", False)
+    g._rendering_fragment = True
+    try:
+        return str(render())
+    finally:
+        g._rendering_fragment = outer
+
+
+def _kept(name: str, dossier_id: int, parts: tuple, make: Callable[[], Any], load, dump) -> Any:
+    version = dossier_version(dossier_id) if _enabled() else None
+    if version is None:
+        return make()
+    key = _key(name, dossier_id, version, parts)
+    try:
+        found = _redis().get(key)
+    except RedisError:
+        log.warning("Fragment cache unreachable: %s rendered afresh", name)
+        return make()
+    if found is not None:
+        return load(found)
+    value = make()
+    try:
+        _redis().set(key, dump(value), ex=int(current_app.config.get("FRAGMENT_CACHE_SECONDS", 3600)))
+    except RedisError:
+        log.warning("Fragment cache unreachable: %s not kept", name)
+    return value
+
+
+def cached_html(name: str, dossier_id: int, parts: tuple, render: Callable[[], str]) -> Markup:
+    """The part `name` of the dossier's page for `parts`, rendered by `render` when not kept."""
+    html = _kept(
+        name,
+        dossier_id,
+        parts,
+        lambda: _render_fragment(render),
+        lambda raw: raw.decode("utf-8"),
+        lambda html: html.encode("utf-8"),
+    )
+    return _with_session_token(html)
+
+
+def cached_value(name: str, dossier_id: int, parts: tuple, compute: Callable[[], Any]) -> Any:
+    """A value of plain JSON (numbers, strings, lists, dicts) computed from the dossier's data."""
+    return _kept(
+        name, dossier_id, parts, compute, json.loads, lambda value: json.dumps(value).encode("utf-8")
+    )
+
+
+def dossier_sidebar(dossier) -> Markup:
+    """The dossier's menu (its name, SIREN, the links with the current one marked), kept rendered
+    for each page of the dossier: fifteen links and labels made once, not on every page."""
+    from flask import render_template, request
+
+    view_args = request.view_args or {}
+    return cached_html(
+        "sidebar",
+        dossier.id,
+        (request.endpoint, view_args.get("slug"), view_args.get("kind")),
+        lambda: render_template("layouts/_sidebar.html", dossier=dossier),
+    )
