@@ -197,7 +197,7 @@ def test_search_results_follow_an_item_renamed(client, app, cabinet):
     page = text_of(client.get(url))
     assert "Martin Matériaux" in page
     assert "Martin Transports" not in page  # the other dossier's supplier, same words
-    assert kept_keys(app, "list-results")
+    assert kept_keys(app, "list-page")
 
     item = db.session.scalar(select(ListItem).where(ListItem.name == "Martin Matériaux"))
     item.name = "Martin Matériaux et Fils"

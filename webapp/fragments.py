@@ -27,6 +27,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,8 @@ from flask_babel import get_locale
 from markupsafe import Markup
 from redis.exceptions import RedisError
 from sqlalchemy import select
+
+from webapp.models.base import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +67,54 @@ def _enabled() -> bool:
     return bool(current_app.config.get("FRAGMENT_CACHE", True))
 
 
-def dossier_version(dossier_id: int) -> str | None:
-    """The dossier's version as this request sees it, or None when nothing may be kept or read
-    (this session wrote something not yet committed, or the dossier has no version yet)."""
+@dataclass(frozen=True)
+class DossierState:
+    """What a page needs to know of a dossier before deciding to serve a kept part: its version, and
+    from its line of 'Mes dossiers' the integration its pages show, whether one of its lists is
+    loading (a loading list shows its progress, not kept) and when its access ends."""
+
+    version: str | None
+    integration_id: int | None = None
+    integration_status: str | None = None
+    consent_expires_at: datetime | None = None
+    lists_running: int = 0
+
+    def consent_ends_within(self, integration_id: int, days: int) -> bool:
+        """Integration.consent_ends_within, for the integration the dossier's pages show."""
+        if integration_id != self.integration_id or self.integration_status != "connected":
+            return False
+        if self.consent_expires_at is None:
+            return False
+        return self.consent_expires_at - utcnow() <= timedelta(days=days)
+
+
+def state_columns() -> tuple:
+    from webapp.models import DossierSummary
+
+    return (
+        DossierSummary.version,
+        DossierSummary.integration_id,
+        DossierSummary.integration_status,
+        DossierSummary.consent_expires_at,
+        DossierSummary.lists_running,
+    )
+
+
+def remember_state(dossier_id: int, row) -> None:
+    """The state read with the dossier itself (services.dossiers.get_dossier_for), for this request."""
+    status = row.integration_status
+    g.setdefault("_dossier_states", {})[dossier_id] = DossierState(
+        version=row.version or None,
+        integration_id=row.integration_id,
+        integration_status=getattr(status, "value", status),
+        consent_expires_at=row.consent_expires_at,
+        lists_running=row.lists_running or 0,
+    )
+
+
+def dossier_state(dossier_id: int) -> DossierState | None:
+    """The dossier's state as this request sees it, or None when nothing may be kept or read
+    (this session wrote something not yet committed, or the dossier has no line yet)."""
     from webapp.extensions import db
     from webapp.models import DossierSummary
     from webapp.services import summaries
@@ -73,13 +122,18 @@ def dossier_version(dossier_id: int) -> str | None:
     session = db.session
     if summaries.pending(session) or session.new or session.dirty or session.deleted:
         return None
-    versions = g.setdefault("_dossier_versions", {})
-    if dossier_id not in versions:
-        versions[dossier_id] = (
-            session.scalar(select(DossierSummary.version).where(DossierSummary.dossier_id == dossier_id))
-            or None
-        )
-    return versions[dossier_id]
+    states = g.setdefault("_dossier_states", {})
+    if dossier_id not in states:
+        row = session.execute(select(*state_columns()).where(DossierSummary.dossier_id == dossier_id)).first()
+        if row is None:
+            return None
+        remember_state(dossier_id, row)
+    return states[dossier_id]
+
+
+def dossier_version(dossier_id: int) -> str | None:
+    state = dossier_state(dossier_id)
+    return state.version if state else None
 
 
 def _key(name: str, dossier_id: int, version: str, parts: tuple) -> str:

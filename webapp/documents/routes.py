@@ -15,7 +15,7 @@ from webapp.documents import bp
 from webapp.documents.forms import DocumentCodingForm, DocumentForm
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
-from webapp.fragments import cached_html
+from webapp.fragments import cached_html, dossier_state
 from webapp.ids import parse_id, parse_page
 from webapp.live import changed
 from webapp.models import Direction, Document, DocumentStatus, Integration, ListItem, ListKind, PartyKind
@@ -55,19 +55,25 @@ DIRECTIONS = {"achat": Direction.PURCHASE, "vente": Direction.SALE}
 
 @bp.get("")
 def index():
-    integration = latest_integration_for(g.dossier)
     slug = request.args.get("statut", "")
     # Any number of digits is a page (clamped to the last); anything else is the first.
     number = parse_page(request.args.get("page"))
     wanted = parse_id(request.args.get("precedent"))
-    if integration is not None:
-        release_if_crashed(awaiting_a_job(integration))
+    state = dossier_state(g.dossier.id)
+    # The integration shown is the one the dossier's line names (read with the dossier).
+    integration_id = state.integration_id if state else None
+    if state is None:
+        integration = latest_integration_for(g.dossier)
+        integration_id = integration.id if integration else None
+    if integration_id is not None:
+        # A publication whose worker died becomes Échec (a write: the version is read again after).
+        release_if_crashed(awaiting_a_job(integration_id))
     # Everything below the title bar is kept rendered under the dossier's version (webapp.fragments).
     body = cached_html(
         "documents",
         g.dossier.id,
-        (integration and integration.id, slug, number, wanted, current_app.config["JOB_POLL_SECONDS"]),
-        lambda: _documents_body(integration, slug, number, wanted),
+        (integration_id, slug, number, wanted, current_app.config["JOB_POLL_SECONDS"]),
+        lambda: _documents_body(latest_integration_for(g.dossier), slug, number, wanted),
     )
     return render_template("documents/index.html", dossier=g.dossier, body=body)
 

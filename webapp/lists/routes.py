@@ -6,10 +6,11 @@ from flask import abort, current_app, g, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from htmx_flask import make_response
+from markupsafe import Markup
 
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
-from webapp.fragments import cached_html
+from webapp.fragments import cached_html, dossier_state
 from webapp.ids import parse_page
 from webapp.lists import bp
 from webapp.live import changed
@@ -43,39 +44,68 @@ def _status_fragment(kind: ListKind, view, *, watching: bool) -> str:
 @bp.get("/<kind>")
 def show(kind: str):
     list_kind = _kind(kind)
-    integration = latest_integration_for(g.dossier)
     status = request.args.get("statut", "actifs")
     if status not in STATUSES:
         status = "actifs"
     page_number = parse_page(request.args.get("page"))
     query = (request.args.get("q") or "")[:100]
-    context = {
+    poll = current_app.config["JOB_POLL_SECONDS"]
+    results_only = bool(request.htmx and request.htmx.target == "list-results")
+    state = dossier_state(g.dossier.id)
+    if state is not None and state.lists_running == 0:
+        # None of the lists loads: the page is what its version says, kept whole (webapp.fragments);
+        # its integration is the one the dossier's line names.
+        parts = (state.integration_id, list_kind.value, status, query, page_number, poll)
+        if results_only:
+            return cached_html(
+                "list-results",
+                g.dossier.id,
+                parts,
+                lambda: _results(*_integration_and_view(list_kind), list_kind, status, query, page_number),
+            )
+        body = cached_html(
+            "list-page", g.dossier.id, parts, lambda: _page_body(list_kind, status, query, page_number)
+        )
+    elif results_only:
+        return Markup(_results(*_integration_and_view(list_kind), list_kind, status, query, page_number))  # noqa: S704
+    else:
+        body = Markup(_page_body(list_kind, status, query, page_number))  # noqa: S704 - autoescaped template
+    return render_template("lists/page.html", dossier=g.dossier, kind=list_kind, body=body)
+
+
+def _integration_and_view(list_kind: ListKind) -> tuple:
+    integration = latest_integration_for(g.dossier)
+    return integration, sync_views(integration, [list_kind])[0] if integration else None
+
+
+def _context(integration, view, list_kind: ListKind, status: str, query: str) -> dict:
+    return {
         "dossier": g.dossier,
         "integration": integration,
         "kind": list_kind,
         "query": query,
         "status": status,
         "statuses": STATUSES,
-        "view": sync_views(integration, [list_kind])[0] if integration else None,
+        "view": view,
         "poll_seconds": current_app.config["JOB_POLL_SECONDS"],
     }
+
+
+def _results(integration, view, list_kind: ListKind, status: str, query: str, page_number: int) -> str:
+    page = search_items(integration, list_kind, query=query, status=status, page=page_number)
+    return render_template(
+        "lists/_results.html", page=page, **_context(integration, view, list_kind, status, query)
+    )
+
+
+def _page_body(list_kind: ListKind, status: str, query: str, page_number: int) -> str:
+    integration, view = _integration_and_view(list_kind)
     results = ""
     if integration is not None:
-        # The results are kept rendered under the dossier's version (webapp.fragments): a search
-        # typed again, or the page opened again, reads them from Redis until the list changes.
-        def render_results() -> str:
-            page = search_items(integration, list_kind, query=query, status=status, page=page_number)
-            return render_template("lists/_results.html", page=page, **context)
-
-        results = cached_html(
-            "list-results",
-            g.dossier.id,
-            (integration.id, list_kind.value, status, query, page_number),
-            render_results,
-        )
-    if request.htmx and request.htmx.target == "list-results":
-        return results
-    return render_template("lists/page.html", results=results, **context)
+        results = Markup(_results(integration, view, list_kind, status, query, page_number))  # noqa: S704
+    return render_template(
+        "lists/_page_body.html", results=results, **_context(integration, view, list_kind, status, query)
+    )
 
 
 @bp.post("/accounts/<bigid:item_id>/visible")

@@ -315,13 +315,13 @@ def documents_page(
     return DocumentPage(items=list(items), total=total, page=page, pages=pages)
 
 
-def awaiting_a_job(integration: Integration) -> list[Document]:
+def awaiting_a_job(integration_id: int) -> list[Document]:
     """Documents 'En cours' with a publication job: those release_if_crashed looks at."""
     return list(
         db.session.scalars(
             select(Document)
             .where(
-                Document.integration_id == integration.id,
+                Document.integration_id == integration_id,
                 Document.status == DocumentStatus.IN_PROGRESS,
                 Document.job_run_id.is_not(None),
             )

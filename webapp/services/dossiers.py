@@ -85,22 +85,23 @@ def users_who_may_see(dossier: Dossier) -> list[User]:
     )
 
 
-def _dossier_with_version(dossier_id: int) -> Dossier | None:
-    """The dossier, and its version read in the same query for the kept parts of its pages
-    (webapp.fragments.dossier_version finds it in `g`)."""
-    from flask import g, has_request_context
+def _dossier_with_state(dossier_id: int) -> Dossier | None:
+    """The dossier, and in the same query what its pages need to serve their kept parts
+    (webapp.fragments.dossier_state then finds it in `g`)."""
+    from flask import has_request_context
 
+    from webapp.fragments import remember_state, state_columns
     from webapp.models import DossierSummary
 
     row = db.session.execute(
-        select(Dossier, DossierSummary.version)
+        select(Dossier, *state_columns())
         .outerjoin(DossierSummary, DossierSummary.dossier_id == Dossier.id)
         .where(Dossier.id == dossier_id)
     ).first()
     if row is None:
         return None
     if has_request_context():
-        g.setdefault("_dossier_versions", {})[dossier_id] = row.version or None
+        remember_state(dossier_id, row)
     return row.Dossier
 
 
@@ -109,7 +110,7 @@ def get_dossier_for(user: User, dossier_id: int) -> Dossier:
 
     A restricted member sees only the dossiers they were given. Staff see another organisation's
     dossier only while viewing it as its user (read only)."""
-    dossier = _dossier_with_version(dossier_id)
+    dossier = _dossier_with_state(dossier_id)
     if dossier is None:
         raise NotFound()
     if may_see(user, dossier):

@@ -226,7 +226,7 @@ def _forget_versions_read() -> None:
     from flask import g, has_app_context
 
     if has_app_context():
-        g.pop("_dossier_versions", None)
+        g.pop("_dossier_states", None)
 
 
 def _lock(session: Session, dossier_ids: list[int]) -> None:

@@ -13,7 +13,7 @@ from markupsafe import Markup
 from webapp.connectors.catalogue import available_software
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
-from webapp.fragments import cached_html
+from webapp.fragments import cached_html, dossier_state
 from webapp.ids import parse_id
 from webapp.live import changed
 from webapp.models import Direction, IntegrationStatus, ListKind, PartyKind, RuleTransfer
@@ -86,52 +86,48 @@ def _lists_block(integration, *, watching: bool) -> str:
 
 @bp.get("/integrations/<int:integration_id>")
 def integration(integration_id: int):
-    integration = get_integration_for(g.dossier, integration_id)
-    views = sync_views(integration)
     refused = session.pop(REFUSED_RECONNECTION_KEY, None)
-    if not refused or refused.get("integration") != integration.id:
-        refused = {"message": ""}
-
-    def render_body() -> str:
-        pending = pending_summary(g.dossier, integration) if integration.is_connected else None
-        return render_template(
-            "settings/_integration_body.html",
-            refused_reconnection=refused["message"],
-            pending_transfer=pending.rules if pending else 0,
-            pending=pending,
-            transfer_wait=lists_ready(integration) if pending else "",
-            failed_for_expiry=failed_for_expiry(integration) if integration.is_connected else [],
-            events=recent_for_user(g.dossier.id),
-            dossier=g.dossier,
-            integration=integration,
-            views=views,
-            watching=any(v.running for v in views),
-            poll_seconds=current_app.config["JOB_POLL_SECONDS"],
-            pushes_changes=integration.software in SOFTWARE_WITH_WEBHOOKS,
-        )
-
-    if refused["message"] or any(v.running or v.waiting for v in views):
-        # A refusal said once, a list loading (its progress is not in the dossier's version).
-        body = Markup(render_body())  # noqa: S704 - a template rendered with autoescape
-    else:
-        # Kept under the dossier's version (webapp.fragments), and whether the access ends soon
-        # (« Se reconnecter » then stands out): the only part of it that moves with the clock.
+    refused_message = refused["message"] if refused and refused.get("integration") == integration_id else ""
+    state = dossier_state(g.dossier.id)
+    notice_days = current_app.config["CONSENT_NOTICE_DAYS"]
+    if state is not None and state.lists_running == 0 and not refused_message:
+        # Kept whole under the dossier's version (webapp.fragments), and whether the access ends
+        # soon (« Se reconnecter » then stands out): the only part of it that moves with the clock.
+        # A part is only ever made for an integration of this dossier (get_integration_for, 404).
         body = cached_html(
             "integration",
             g.dossier.id,
             (
-                integration.id,
-                integration.consent_ends_within(current_app.config["CONSENT_NOTICE_DAYS"]),
+                integration_id,
+                state.consent_ends_within(integration_id, notice_days),
                 current_app.config["JOB_POLL_SECONDS"],
             ),
-            render_body,
+            lambda: _integration_body(integration_id, ""),
         )
+    else:
+        # A refusal said once, or a list loading (its progress is not in the dossier's version).
+        body = Markup(_integration_body(integration_id, refused_message))  # noqa: S704 - autoescaped template
+    return render_template("settings/integration.html", body=body, dossier=g.dossier, section="connections")
+
+
+def _integration_body(integration_id: int, refused_message: str) -> str:
+    integration = get_integration_for(g.dossier, integration_id)
+    views = sync_views(integration)
+    pending = pending_summary(g.dossier, integration) if integration.is_connected else None
     return render_template(
-        "settings/integration.html",
-        body=body,
+        "settings/_integration_body.html",
+        refused_reconnection=refused_message,
+        pending_transfer=pending.rules if pending else 0,
+        pending=pending,
+        transfer_wait=lists_ready(integration) if pending else "",
+        failed_for_expiry=failed_for_expiry(integration) if integration.is_connected else [],
+        events=recent_for_user(g.dossier.id),
         dossier=g.dossier,
         integration=integration,
-        section="connections",
+        views=views,
+        watching=any(v.running for v in views),
+        poll_seconds=current_app.config["JOB_POLL_SECONDS"],
+        pushes_changes=integration.software in SOFTWARE_WITH_WEBHOOKS,
     )
 
 
