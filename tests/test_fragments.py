@@ -288,3 +288,43 @@ def test_pages_are_served_with_redis_unreachable(database_url, unused_port):
     assert response.status_code == 200
     assert "F-2026-042" in text_of(response)
     assert "raccord-csrf" not in response.get_data(as_text=True)
+
+
+def test_a_row_polled_unchanged_is_a_304_and_a_change_is_sent_whole(client, cabinet):
+    dossier = cabinet["dossier"]
+    document = invoice(dossier, cabinet["integration"], "F-2026-020", status=DocumentStatus.IN_PROGRESS)
+    login(client, "claire@lefevre.test", PASSWORD)
+    url = f"/dossiers/{dossier.id}/documents/{document.id}/ligne?suivi=1"
+    first = client.get(url, headers={"HX-Request": "true"})
+    assert first.status_code == 200 and "F-2026-020" in text_of(first)
+    etag = first.headers["ETag"]
+    assert "no-store" not in first.headers["Cache-Control"] and "private" in first.headers["Cache-Control"]
+
+    again = client.get(url, headers={"HX-Request": "true", "If-None-Match": etag})
+    assert again.status_code == 304 and again.get_data() == b""
+
+    document.status = DocumentStatus.PUBLISHED
+    document.upstream_id = "INV-77"
+    db.session.commit()
+    done = client.get(url, headers={"HX-Request": "true", "If-None-Match": etag})
+    assert done.status_code == 200
+    assert "Réf. INV-77" in text_of(done)
+    assert "raccord:integration-changed" in done.headers["HX-Trigger"]  # the page's other regions follow
+
+
+def test_a_list_loading_is_never_served_from_what_was_kept(client, cabinet):
+    dossier, integration = cabinet["dossier"], cabinet["integration"]
+    login(client, "claire@lefevre.test", PASSWORD)
+    url = f"/dossiers/{dossier.id}/listes/suppliers"
+    client.get(url)
+    sync = db.session.scalar(
+        select(ListSync).where(ListSync.integration_id == integration.id, ListSync.kind == ListKind.SUPPLIERS)
+    )
+    sync.status = SyncStatus.RUNNING
+    db.session.commit()
+    assert "Chargement en cours" in text_of(client.get(url))
+    sync.status = SyncStatus.FAILED
+    sync.last_error = "Le logiciel n'a pas répondu."
+    db.session.commit()
+    page = text_of(client.get(url))
+    assert "Chargement en cours" not in page and "Le logiciel n'a pas répondu." in page

@@ -227,3 +227,31 @@ def dossier_sidebar(dossier) -> Markup:
         (request.endpoint, view_args.get("slug"), view_args.get("kind")),
         lambda: render_template("layouts/_sidebar.html", dossier=dossier),
     )
+
+
+def validator(name: str, dossier_id: int, parts: tuple) -> str | None:
+    """The ETag of a fragment that is only what the dossier's version says (a row polled while its
+    invoice is published), or None when the version cannot be trusted in this request. The same in
+    every process: a digest of the key the fragment would be kept under."""
+    version = dossier_version(dossier_id) if _enabled() else None
+    if version is None:
+        return None
+    key = _key(name, dossier_id, version, parts)
+    return '"' + hashlib.blake2b(key.encode(), digest_size=12).hexdigest() + '"'
+
+
+def conditional(response, etag: str | None):
+    """The response with its ETag, revalidated by the browser each time (private, no-cache)."""
+    if etag is not None:
+        response.headers["ETag"] = etag
+        response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def not_modified(etag: str | None):
+    """A 304 when the browser already holds this fragment (If-None-Match), else None."""
+    from flask import make_response, request
+
+    if etag is None or not request.if_none_match.contains(etag.strip('"')):
+        return None
+    return conditional(make_response("", 304), etag)

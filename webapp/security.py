@@ -79,5 +79,7 @@ def set_security_headers(response: Response) -> Response:
         # Pages and fragments share URLs: caches must keep them apart.
         response.vary.add("HX-Request")
         if hasattr(current_app, "login_manager") and current_user.is_authenticated:
+            # Kept by no one; a fragment with an ETag (webapp.fragments.conditional) is kept by
+            # this browser only, and asked again each time.
             headers.setdefault("Cache-Control", "no-store")
     return response

@@ -15,7 +15,7 @@ from webapp.documents import bp
 from webapp.documents.forms import DocumentCodingForm, DocumentForm
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
-from webapp.fragments import cached_html, dossier_state
+from webapp.fragments import cached_html, conditional, dossier_state, not_modified, validator
 from webapp.ids import parse_id, parse_page
 from webapp.live import changed
 from webapp.models import Direction, Document, DocumentStatus, Integration, ListItem, ListKind, PartyKind
@@ -302,10 +302,19 @@ def _following(document_id: int, render) -> object:
     with the outcome, says it in a toast and tells the page's other regions."""
     document = _document(document_id)
     release_if_crashed([document])
+    # The fragment is what the dossier's version says: asked again unchanged, a 304 (the browser
+    # revalidates what it holds; htmx swaps the same row and it asks again).
+    following = request.args.get("suivi") == "1"
+    etag = validator(
+        render.__name__, g.dossier.id, (document.id, following, current_app.config["JOB_POLL_SECONDS"])
+    )
+    unchanged = not_modified(etag)
+    if unchanged is not None:
+        return unchanged
     body = render(document)
-    if request.args.get("suivi") == "1" and document.status is not DocumentStatus.IN_PROGRESS:
+    if following and document.status is not DocumentStatus.IN_PROGRESS:
         return make_response(body, trigger=changed({"raccord:toast": _publication_toast(document)}))
-    return make_response(body)
+    return conditional(make_response(body), etag)
 
 
 @bp.get("/<int:document_id>/ligne")
