@@ -12,11 +12,11 @@ follows itself).
 A change nobody in this browser started (a list refreshed because the software sent a webhook, the
 night's or the hour's refresh, a colleague's publication) is heard too: a dossier's page asks
 `GET /dossiers/<id>/changements` every few seconds while its tab is visible (static/js/app.js), with
-the version it was rendered at (`dossier_version`: the id of the dossier's last event, one index
-read). The answer is 204 when nothing changed, and otherwise sends the same event. Its own version is
+the version it was rendered at (`dossier_version`: the dossier's version, read with the dossier). The
+answer is 204 when nothing changed, and otherwise sends the same event. Its own version is
 in a region marked live (#veille), so a page that has just been brought up to date asks with the new
-one. Server-sent events would hold a gunicorn sync worker per open tab: a conditional poll costs one
-indexed query.
+one. Server-sent events would hold a gunicorn sync worker per open tab: a conditional poll costs the
+two queries every page makes (the session and the dossier).
 """
 
 from __future__ import annotations
@@ -42,20 +42,25 @@ def live(region_id: str) -> Markup:
 
 
 def dossier_version(dossier_id: int) -> str:
-    """What a dossier's pages show has changed when this changes: the id of its last event (every
-    list loaded or failed, every publication, every change of the integration writes one)."""
-    from sqlalchemy import select
+    """What a dossier's pages show has changed when this changes: the dossier's version, a token
+    rewritten in the same transaction as every write of what its pages show (its integrations,
+    lists and their items, documents, rules, events: webapp.services.summaries). It is read with the
+    dossier itself (services.dossiers.get_dossier_for): the poll costs no query of its own."""
+    from webapp.fragments import dossier_state
 
-    from webapp.extensions import db
-    from webapp.models import Event
+    state = dossier_state(dossier_id)
+    if state is None or state.version is None:
+        # This request wrote something not yet committed: read what is committed once it is.
+        from sqlalchemy import select
 
-    last = db.session.scalar(
-        select(Event.id)
-        .where(Event.dossier_id == dossier_id)
-        .order_by(Event.created_at.desc(), Event.id.desc())
-        .limit(1)
-    )
-    return f"e{last or 0}"
+        from webapp.extensions import db
+        from webapp.models import DossierSummary
+
+        return (
+            db.session.scalar(select(DossierSummary.version).where(DossierSummary.dossier_id == dossier_id))
+            or ""
+        )
+    return state.version
 
 
 def is_refresh() -> bool:
