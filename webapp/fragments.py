@@ -75,6 +75,7 @@ class DossierState:
 
     version: str | None
     integration_id: int | None = None
+    software: str | None = None
     integration_status: str | None = None
     consent_expires_at: datetime | None = None
     lists_running: int = 0
@@ -94,6 +95,7 @@ def state_columns() -> tuple:
     return (
         DossierSummary.version,
         DossierSummary.integration_id,
+        DossierSummary.software,
         DossierSummary.integration_status,
         DossierSummary.consent_expires_at,
         DossierSummary.lists_running,
@@ -106,6 +108,7 @@ def remember_state(dossier_id: int, row) -> None:
     g.setdefault("_dossier_states", {})[dossier_id] = DossierState(
         version=row.version or None,
         integration_id=row.integration_id,
+        software=row.software,
         integration_status=getattr(status, "value", status),
         consent_expires_at=row.consent_expires_at,
         lists_running=row.lists_running or 0,
@@ -255,3 +258,39 @@ def not_modified(etag: str | None):
     if etag is None or not request.if_none_match.contains(etag.strip('"')):
         return None
     return conditional(make_response("", 304), etag)
+
+
+@dataclass(frozen=True)
+class Banner:
+    """The dossier layout's banner: the access expired, or ending soon, with the integration's id."""
+
+    kind: str  # "expired" or "ending"
+    integration_id: int
+    software_name: str
+    consent_expires_at: datetime | None
+
+
+def integration_banner(dossier) -> Banner | None:
+    """What the banner above every page of the dossier says, from the state read with the dossier
+    (no query), or from its integrations when this request changed them."""
+    from webapp.connectors.catalogue import software_name
+
+    days = int(current_app.config["CONSENT_NOTICE_DAYS"])
+    state = dossier_state(dossier.id)
+    if state is None:
+        current = dossier.current_integration
+        if current is None:
+            return None
+        if current.status.value == "expired":
+            return Banner("expired", current.id, current.software_name, current.consent_expires_at)
+        if current.consent_ends_within(days):
+            return Banner("ending", current.id, current.software_name, current.consent_expires_at)
+        return None
+    if state.integration_id is None or state.integration_status not in ("expired", "connected"):
+        return None  # not connected, or the integration shown is disconnected: no current one
+    name = software_name(state.software or "")
+    if state.integration_status == "expired":
+        return Banner("expired", state.integration_id, name, state.consent_expires_at)
+    if state.consent_ends_within(state.integration_id, days):
+        return Banner("ending", state.integration_id, name, state.consent_expires_at)
+    return None
