@@ -26,6 +26,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -178,21 +180,64 @@ def _render_fragment(render: Callable[[], str]) -> str:
         g._rendering_fragment = outer
 
 
+class _LocalParts:
+    """The parts this process served last, by key, up to a number of bytes: in front of Redis, a
+    hit costs a dictionary lookup instead of a round trip. Keys carry the version, so nothing here
+    is ever out of date; the oldest go first when the bytes run out."""
+
+    def __init__(self) -> None:
+        self._parts: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            found = self._parts.get(key)
+            if found is not None:
+                self._parts.move_to_end(key)
+            return found
+
+    def put(self, key: str, value: bytes, limit: int) -> None:
+        if len(value) > limit // 4:
+            return
+        with self._lock:
+            old = self._parts.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old)
+            self._parts[key] = value
+            self._bytes += len(value)
+            while self._bytes > limit and self._parts:
+                _key, dropped = self._parts.popitem(last=False)
+                self._bytes -= len(dropped)
+
+
+_local = _LocalParts()
+
+
 def _kept(name: str, dossier_id: int, parts: tuple, make: Callable[[], Any], load, dump) -> Any:
     version = dossier_version(dossier_id) if _enabled() else None
     if version is None:
         return make()
     key = _key(name, dossier_id, version, parts)
+    limit = int(current_app.config.get("FRAGMENT_CACHE_LOCAL_BYTES", 32 * 1024 * 1024))
+    found = _local.get(key) if limit else None
+    if found is not None:
+        return load(found)
     try:
         found = _redis().get(key)
     except RedisError:
         log.warning("Fragment cache unreachable: %s rendered afresh", name)
         return make()
     if found is not None:
+        if limit:
+            _local.put(key, found, limit)
         return load(found)
     value = make()
+    raw = dump(value)
+    if limit:
+        _local.put(key, raw, limit)
     try:
-        _redis().set(key, dump(value), ex=int(current_app.config.get("FRAGMENT_CACHE_SECONDS", 3600)))
+        _redis().set(key, raw, ex=int(current_app.config.get("FRAGMENT_CACHE_SECONDS", 3600)))
     except RedisError:
         log.warning("Fragment cache unreachable: %s not kept", name)
     return value
