@@ -328,3 +328,17 @@ def test_a_list_loading_is_never_served_from_what_was_kept(client, cabinet):
     db.session.commit()
     page = text_of(client.get(url))
     assert "Chargement en cours" not in page and "Le logiciel n'a pas répondu." in page
+
+
+def test_an_integration_of_another_dossier_stays_a_404_whatever_was_kept(client, cabinet):
+    dossier, other_integration = cabinet["dossier"], cabinet["other_integration"]
+    stranger = make_dossier(make_organisation("Cabinet Voisin"), "Pharmacie Dubois")
+    foreign = make_integration(stranger)
+    login(client, "claire@lefevre.test", PASSWORD)
+    own = f"/dossiers/{dossier.id}/integrations/{cabinet['integration'].id}"
+    assert client.get(own).status_code == 200
+    assert client.get(own).status_code == 200  # kept
+    for integration in (other_integration, foreign):
+        for _ in range(2):  # a 404 is never kept either
+            assert client.get(f"/dossiers/{dossier.id}/integrations/{integration.id}").status_code == 404
+    assert client.get(f"/dossiers/{stranger.id}/integrations/{foreign.id}").status_code == 404
