@@ -342,3 +342,35 @@ def test_an_integration_of_another_dossier_stays_a_404_whatever_was_kept(client,
         for _ in range(2):  # a 404 is never kept either
             assert client.get(f"/dossiers/{dossier.id}/integrations/{integration.id}").status_code == 404
     assert client.get(f"/dossiers/{stranger.id}/integrations/{foreign.id}").status_code == 404
+
+
+def test_the_page_around_a_kept_part_names_its_reader_and_carries_their_token(app, cabinet):
+    dossier = cabinet["dossier"]
+    paul = make_user(cabinet["org"], "paul@lefevre.test", PASSWORD)
+    paul.full_name = "Paul <Martin> & Fils"
+    db.session.commit()
+    claire_client, paul_client = app.test_client(), app.test_client()
+    login(claire_client, "claire@lefevre.test", PASSWORD)
+    login(paul_client, "paul@lefevre.test", PASSWORD)
+    url = f"/dossiers/{dossier.id}/listes/suppliers"
+    claires = claire_client.get(url).get_data(as_text=True)
+    pauls = paul_client.get(url).get_data(as_text=True)
+    assert ">Claire Comptable</a>" in claires and "Paul" not in claires
+    assert ">Paul &lt;Martin&gt; &amp; Fils</a>" in pauls and "Claire Comptable" not in pauls
+    assert "raccord-name" not in claires + pauls and "raccord-csrf" not in claires + pauls
+    header = re.compile(r'"X-CSRFToken": "([^"]+)"')
+    claire_token = header.search(unescaped(claires)).group(1)
+    paul_token = header.search(unescaped(pauls)).group(1)
+    assert claire_token != paul_token
+    assert _tokens(pauls) == {paul_token} or paul_token in _tokens(pauls)  # the logout form too
+
+
+def test_a_message_flashed_for_the_next_page_is_shown_on_it(client, cabinet):
+    dossier = cabinet["dossier"]
+    login(client, "claire@lefevre.test", PASSWORD)
+    url = f"/dossiers/{dossier.id}/documents"
+    client.get(url)  # the page around is kept
+    with client.session_transaction() as session:
+        session["_flashes"] = [("success", "Facture F-2026-099 publiée.")]
+    assert "Facture F-2026-099 publiée." in text_of(client.get(url))
+    assert "Facture F-2026-099 publiée." not in text_of(client.get(url))  # said once

@@ -339,3 +339,78 @@ def integration_banner(dossier) -> Banner | None:
     if state.consent_ends_within(state.integration_id, days):
         return Banner("ending", state.integration_id, name, state.consent_expires_at)
     return None
+
+
+# --- the page around a kept part ------------------------------------------------------------------
+
+#: Where the page's own part goes in a kept shell, and where the signed-in person's name does.
+BODY_MARK = "raccord-body-of-the-page"
+NAME_MARK = "raccord-name-of-the-user"
+_QUEUE_KEY = "reconnect_queue"  # webapp.dossiers.routes.QUEUE_KEY: a series of reconnections
+
+
+def user_name() -> str:
+    """The templates' name of the signed-in person: a mark while a shell is kept, put back after."""
+    from flask_login import current_user
+
+    return NAME_MARK if g.get("_rendering_shell") else current_user.display_name
+
+
+def render_dossier_page(template_name: str, dossier, body: Markup, **context: Any) -> str:
+    """A dossier's page made of its kept part (`body`) and the page around it (top bar, menu,
+    banner, toasts), the latter kept in this process for the same dossier version, address, role
+    and banner, with the person's name and CSRF token put in each time. A page with anything of
+    the moment in its frame (flashed messages, a series of reconnections, the support's view)
+    is rendered whole."""
+    from flask import render_template, request, session
+    from flask_login import current_user
+    from markupsafe import escape
+
+    state = dossier_state(dossier.id) if _enabled() else None
+    limit = int(current_app.config.get("FRAGMENT_CACHE_LOCAL_BYTES", 32 * 1024 * 1024))
+    if (
+        state is None
+        or state.version is None
+        or not limit
+        or current_user.is_staff
+        or session.get("_flashes")
+        or session.get(_QUEUE_KEY)
+    ):
+        return render_template(template_name, dossier=dossier, body=body, **context)
+    banner = integration_banner(dossier)
+    parts = (
+        template_name,
+        request.full_path,
+        request.endpoint,
+        sorted((request.view_args or {}).items()),
+        current_user.is_admin,
+        banner and (banner.kind, banner.integration_id),
+        sorted((name, repr(value)) for name, value in context.items()),
+    )
+    key = _key("shell", dossier.id, state.version, parts)
+    found = _local.get(key)
+    if found is None:
+        outer = g.get("_rendering_fragment", False), g.get("_rendering_shell", False)
+        g._rendering_fragment = g._rendering_shell = True
+        try:
+            html = render_template(
+                template_name,
+                dossier=dossier,
+                body=Markup(BODY_MARK),  # noqa: S704 - a constant mark
+                **context,
+            )
+        finally:
+            g._rendering_fragment, g._rendering_shell = outer
+        if html.count(BODY_MARK) != 1:
+            return render_template(template_name, dossier=dossier, body=body, **context)
+        found = html.encode("utf-8")
+        _local.put(key, found, limit)
+    head, tail = found.decode("utf-8").split(BODY_MARK)
+    name = str(escape(current_user.display_name))
+    return "".join(
+        (
+            str(_with_session_token(head.replace(NAME_MARK, name))),
+            str(body),
+            str(_with_session_token(tail.replace(NAME_MARK, name))),
+        )
+    )

@@ -20,7 +20,7 @@ from flask_babel import (
 )
 
 from webapp.fragments import csrf_token as fragment_csrf_token
-from webapp.fragments import dossier_sidebar, integration_banner
+from webapp.fragments import dossier_sidebar, integration_banner, user_name
 from webapp.live import dossier_version, live
 from webapp.models.base import utcnow
 from webapp.models.integration import ListKind
@@ -141,6 +141,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["dossier_version"] = dossier_version
     app.jinja_env.globals["dossier_sidebar"] = dossier_sidebar
     app.jinja_env.globals["integration_banner"] = integration_banner
+    app.jinja_env.globals["user_name"] = user_name
     # Flask-WTF's csrf_token, which gives a mark instead while a kept part renders (webapp.fragments);
     # Flask-WTF also adds its own by a context processor, which this later one overrides.
     app.jinja_env.globals["csrf_token"] = fragment_csrf_token

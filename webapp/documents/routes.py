@@ -15,7 +15,14 @@ from webapp.documents import bp
 from webapp.documents.forms import DocumentCodingForm, DocumentForm
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
-from webapp.fragments import cached_html, conditional, dossier_state, not_modified, validator
+from webapp.fragments import (
+    cached_html,
+    conditional,
+    dossier_state,
+    not_modified,
+    render_dossier_page,
+    validator,
+)
 from webapp.ids import parse_id, parse_page
 from webapp.live import changed
 from webapp.models import Direction, Document, DocumentStatus, Integration, ListItem, ListKind, PartyKind
@@ -75,7 +82,7 @@ def index():
         (integration_id, slug, number, wanted, current_app.config["JOB_POLL_SECONDS"]),
         lambda: _documents_body(latest_integration_for(g.dossier), slug, number, wanted),
     )
-    return render_template("documents/index.html", dossier=g.dossier, body=body)
+    return render_dossier_page("documents/index.html", g.dossier, body)
 
 
 def _documents_body(integration: Integration | None, slug: str, number: int, wanted: int | None) -> str:

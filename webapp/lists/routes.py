@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
-from webapp.fragments import cached_html, dossier_state
+from webapp.fragments import cached_html, dossier_state, render_dossier_page
 from webapp.ids import parse_page
 from webapp.lists import bp
 from webapp.live import changed
@@ -70,7 +70,7 @@ def show(kind: str):
         return Markup(_results(*_integration_and_view(list_kind), list_kind, status, query, page_number))  # noqa: S704
     else:
         body = Markup(_page_body(list_kind, status, query, page_number))  # noqa: S704 - autoescaped template
-    return render_template("lists/page.html", dossier=g.dossier, kind=list_kind, body=body)
+    return render_dossier_page("lists/page.html", g.dossier, body, kind=list_kind)
 
 
 def _integration_and_view(list_kind: ListKind) -> tuple:

@@ -13,7 +13,7 @@ from markupsafe import Markup
 from webapp.connectors.catalogue import available_software
 from webapp.dossier_scope import scope_to_dossier
 from webapp.extensions import db
-from webapp.fragments import cached_html, dossier_state
+from webapp.fragments import cached_html, dossier_state, render_dossier_page
 from webapp.ids import parse_id
 from webapp.live import changed
 from webapp.models import Direction, IntegrationStatus, ListKind, PartyKind, RuleTransfer
@@ -107,7 +107,7 @@ def integration(integration_id: int):
     else:
         # A refusal said once, or a list loading (its progress is not in the dossier's version).
         body = Markup(_integration_body(integration_id, refused_message))  # noqa: S704 - autoescaped template
-    return render_template("settings/integration.html", body=body, dossier=g.dossier, section="connections")
+    return render_dossier_page("settings/integration.html", g.dossier, body, section="connections")
 
 
 def _integration_body(integration_id: int, refused_message: str) -> str:
