@@ -215,6 +215,11 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "JOB_QUEUE": env.get("JOB_QUEUE", "raccord").strip() or "raccord",
         "JOB_TIMEOUT": env_int(env, "JOB_TIMEOUT", 1800, minimum=10),
         "JOB_POLL_SECONDS": env_float(env, "JOB_POLL_SECONDS", 1.0, minimum=0.2),
+        # The kept parts of the dossiers' pages (webapp.fragments): in Redis for so long, and the
+        # last served in each process up to so many bytes (0: none kept in the process).
+        "FRAGMENT_CACHE": env_bool(env, "FRAGMENT_CACHE", True),
+        "FRAGMENT_CACHE_SECONDS": env_int(env, "FRAGMENT_CACHE_SECONDS", 3600, minimum=1),
+        "FRAGMENT_CACHE_LOCAL_BYTES": env_int(env, "FRAGMENT_CACHE_LOCAL_BYTES", 32 * 1024 * 1024),
         "LOGIN_FAILURE_DELAY": env_float(env, "LOGIN_FAILURE_DELAY", 0.7),
         "LOGIN_RATE_LIMIT": env_rate_limit(env, "LOGIN_RATE_LIMIT", "5 per minute; 30 per hour"),
         "LOGIN_IP_RATE_LIMIT": env_rate_limit(env, "LOGIN_IP_RATE_LIMIT", "30 per minute; 300 per hour"),
