@@ -76,6 +76,7 @@ def test_each_night_lists_refresh_by_themselves_once_even_with_two_schedulers(
         f"{controls}/companies/{COMPANY}/items/sup-000001", json={"name": "EDF Pro"}, timeout=10
     )
     assert renamed.status_code == 200
+    renamed_at = utcnow()
     with job_app.app_context():
         before = db.session.scalar(
             select(func.count()).select_from(JobRun).where(JobRun.kind == "list_refresh")
@@ -91,13 +92,30 @@ def test_each_night_lists_refresh_by_themselves_once_even_with_two_schedulers(
         runs = db.session.scalars(
             select(JobRun).where(JobRun.kind == "list_refresh").order_by(JobRun.id).offset(before)
         ).all()
-        assert len(runs) == len(ListKind)  # one per list, not two
-        assert all(run.owner_id is None and run.status.value == "succeeded" for run in runs)
-        suppliers = next(run for run in runs if plain_spaces(run.description) == "Chargement : Fournisseurs")
+        assert len(runs) == 1  # one for the integration's six lists, and one night, not two
+        (run,) = runs
+        assert run.owner_id is None and run.status.value == "succeeded"
+        assert plain_spaces(run.description) == "Recherche des changements dans les listes"
         # Only what changed was asked for: the renamed supplier, not the whole list.
-        assert plain_spaces(suppliers.message).startswith(
-            "Fournisseurs : 1 élément lu, aucun ajouté, 1 modifié"
+        assert plain_spaces(run.message) == (
+            "Fournisseurs : 1 élément lu, aucun ajouté, 1 modifié, aucun rendu inactif. "
+            "5 listes sans changement."
         )
+        # Only the list that changed says so in the dossier (its pages wake for it) and is dated anew.
+        refreshed = db.session.scalars(
+            select(Event).where(Event.dossier_id == dossier_id, Event.kind == "lists.refreshed")
+        ).all()
+        assert [event.details["list"] for event in refreshed[-1:]] == ["suppliers"]
+        assert not any(event.created_at > renamed_at for event in refreshed[:-1])
+        loaded = dict(
+            db.session.execute(
+                select(ListSync.kind, ListSync.last_loaded_at).where(
+                    ListSync.integration_id == integration_id
+                )
+            ).all()
+        )
+        assert loaded.pop(ListKind.SUPPLIERS) > renamed_at
+        assert all(moment < renamed_at for moment in loaded.values())
         name = db.session.scalar(
             select(ListItem.name).where(
                 ListItem.integration_id == integration_id, ListItem.external_id == "sup-000001"
