@@ -302,8 +302,9 @@ def run_refresh(
     asked_at = utcnow()
     since = None
     if changes_only and sync.last_loaded_at is not None:
-        since = max(sync.last_loaded_at, _last_check(integration_id, kind) or sync.last_loaded_at)
-        since -= INCREMENTAL_OVERLAP
+        # From the last look that found nothing new since that load, if one did (check_changes).
+        asked = _last_check(integration_id, kind, sync.last_loaded_at) or sync.last_loaded_at
+        since = asked - INCREMENTAL_OVERLAP
     mode = "full" if since is None else "changes"
     if sync.status is SyncStatus.DEFERRED:  # the next day has come: the refresh put off runs now
         db.session.execute(
@@ -315,7 +316,11 @@ def run_refresh(
     lock = _list_lock(integration_id, kind, run_key)
     connector = None
     try:
-        _clear_staging(integration_id, kind)
+        # What a run that died left is cleared first; by a look for changes only once it has
+        # something to stage (most find nothing, and then write nothing).
+        clear_when_staging = since is not None
+        if since is None:
+            _clear_staging(integration_id, kind)
         received = 0
         try:
             if integration.status is not IntegrationStatus.CONNECTED:
@@ -326,6 +331,9 @@ def run_refresh(
             pages = connector.iter_pages(tokens, kind, since=since)  # type: ignore[arg-type]
             for page in prefetched(pages, current_app._get_current_object()):  # type: ignore[attr-defined]
                 if page:
+                    if clear_when_staging:
+                        _clear_staging(integration_id, kind)
+                        clear_when_staging = False
                     stage_page(
                         db.session,
                         [
@@ -404,7 +412,7 @@ def run_refresh(
     )
     unchanged = since is not None and not (counts.added or counts.updated or counts.deactivated)
     if background and unchanged and sync.status is SyncStatus.SUCCEEDED:
-        _remember_check(integration_id, kind, asked_at)
+        _remember_check(integration_id, kind, sync.last_loaded_at, asked_at)
         return counts
     record_event(
         dossier_id=integration.dossier_id,
@@ -455,21 +463,29 @@ def _check_key(integration_id: int, kind: ListKind) -> str:
 CHECK_MEMORY = timedelta(days=40)
 
 
-def _last_check(integration_id: int, kind: ListKind):
-    """When a look at this list last asked the software and found nothing new (None: not known)."""
+def _last_check(integration_id: int, kind: ListKind, loaded_at):
+    """When a look at this list last asked the software and found nothing new since the load of
+    `loaded_at` (None: not known, or made after another load, or before a database restored)."""
     from datetime import datetime
 
     try:
         value = get_redis().get(_check_key(integration_id, kind))
     except Exception:  # Redis lost: ask from the last load, which is only a longer read
         return None
-    return datetime.fromisoformat(value.decode()) if value else None
+    if not value:
+        return None
+    based_on, _sep, asked_at = value.decode().partition("|")
+    if based_on != loaded_at.isoformat():
+        return None
+    return max(loaded_at, datetime.fromisoformat(asked_at))
 
 
-def _remember_check(integration_id: int, kind: ListKind, asked_at) -> None:
+def _remember_check(integration_id: int, kind: ListKind, loaded_at, asked_at) -> None:
     try:
         get_redis().set(
-            _check_key(integration_id, kind), asked_at.isoformat(), ex=int(CHECK_MEMORY.total_seconds())
+            _check_key(integration_id, kind),
+            f"{loaded_at.isoformat()}|{asked_at.isoformat()}",
+            ex=int(CHECK_MEMORY.total_seconds()),
         )
     except Exception:
         log.warning("Could not remember the check of %s/%s", integration_id, kind.value)
@@ -532,7 +548,7 @@ class CheckReport:
         return {
             kind: counts
             for kind, counts in self.counts.items()
-            if counts.received or counts.added or counts.updated or counts.deactivated
+            if counts.added or counts.updated or counts.deactivated  # an item read again as it was is none
         }
 
 
