@@ -45,7 +45,7 @@ WORKER_COUNTS = [int(n) for n in os.environ.get("WORKERS", "1,4").split(",")] if
 PASSES = os.environ.get("PASSES", "1") != "0"
 CHANGED = float(os.environ.get("CHANGED", "0.01"))
 DUE = float(os.environ.get("DUE", "0.01"))
-PASS_WORKERS = int(os.environ.get("PASS_WORKERS", "2"))
+PASS_WORKERS = int(os.environ.get("PASS_WORKERS", "4"))
 BASELINE = os.environ.get("BASELINE", "")
 GIT = shutil.which("git") or "git"
 
@@ -466,16 +466,22 @@ class Passes:
             "writes_by_table": writes,
         }
 
-    def run(self, label: str, tree: Path, seed: int) -> dict:
+    def run(self, label: str, tree: Path, seed: int, sandbox: subprocess.Popen) -> dict:
+        def measured(what: str) -> dict:
+            result = self.measure(tree, what)
+            if sandbox.poll() is not None:  # figures of calls that found no software would mean nothing
+                raise RuntimeError(f"the sandbox stopped (exit {sandbox.returncode}): see sandbox-errors.log")
+            return result
+
         self.reset_lists()
         results: dict = {"code": label}
-        results["nightly_nothing"] = self.measure(tree, "changes")
+        results["nightly_nothing"] = measured("changes")
         changed = self.change_items(CHANGED, seed)
-        results["nightly_changed"] = {"items_changed": changed, **self.measure(tree, "changes")}
+        results["nightly_changed"] = {"items_changed": changed, **measured("changes")}
         self.age_tokens(0)
-        results["tokens_nothing_due"] = self.measure(tree, "tokens")
+        results["tokens_nothing_due"] = measured("tokens")
         due = self.age_tokens(DUE)
-        results["tokens_due"] = {"due": due, **self.measure(tree, "tokens")}
+        results["tokens_due"] = {"due": due, **measured("tokens")}
         return results
 
 
@@ -575,6 +581,8 @@ def main() -> None:
             "4",
             "--access-logfile",
             str(access_log),
+            "--error-logfile",
+            str(instance / "sandbox-errors.log"),
             "wsgi:app",
         ],
         cwd=ROOT,
@@ -607,9 +615,12 @@ def main() -> None:
             bench = Passes(app, env, pass_ids, "p", access_log, admin if schema else None, schema)
             versions = ([(f"avant ({BASELINE})", baseline)] if baseline else []) + [("actuel", ROOT)]
             for seed, (label, tree) in enumerate(versions):
-                passes.append(bench.run(label, tree, seed))
+                passes.append(bench.run(label, tree, seed, sandbox))
                 _print_passes(passes[-1], len(pass_ids))
     finally:
+        errors = instance / "sandbox-errors.log"
+        if sandbox.poll() is not None and errors.exists():
+            print(errors.read_text(errors="replace")[-3000:], file=sys.stderr)
         sandbox.terminate()
         sandbox.wait(timeout=30)
         if schema:
