@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -54,8 +55,32 @@ def test_the_scheduler_registers_the_periodic_work(job_app):
     assert {job.queue_name for job in jobs.values()} == {job_app.config["JOB_QUEUE"]}
 
 
+def _lists_state(dossier_id: int, integration_id: int) -> tuple:
+    from webapp.models import DossierSummary
+
+    summary = db.session.get(DossierSummary, dossier_id)
+    return (
+        sorted(
+            db.session.execute(
+                select(ListSync.kind, ListSync.status, ListSync.last_loaded_at, ListSync.last_counts).where(
+                    ListSync.integration_id == integration_id
+                )
+            ).all()
+        ),
+        sorted(
+            db.session.execute(
+                select(ListItem.id, ListItem.name, ListItem.updated_at).where(
+                    ListItem.integration_id == integration_id
+                )
+            ).all()
+        ),
+        db.session.scalar(select(func.max(Event.id)).where(Event.dossier_id == dossier_id)),
+        (summary.last_loaded_at, summary.lists_running, summary.lists_failed),
+    )
+
+
 def test_each_night_lists_refresh_by_themselves_once_even_with_two_schedulers(
-    job_app, live, connected_dossier
+    job_app, live, connected_dossier, caplog
 ):
     _, dossier_id, integration_id = connected_dossier
     _forget_claims(job_app)
@@ -76,6 +101,7 @@ def test_each_night_lists_refresh_by_themselves_once_even_with_two_schedulers(
         f"{controls}/companies/{COMPANY}/items/sup-000001", json={"name": "EDF Pro"}, timeout=10
     )
     assert renamed.status_code == 200
+    renamed_at = utcnow()
     with job_app.app_context():
         before = db.session.scalar(
             select(func.count()).select_from(JobRun).where(JobRun.kind == "list_refresh")
@@ -91,13 +117,47 @@ def test_each_night_lists_refresh_by_themselves_once_even_with_two_schedulers(
         runs = db.session.scalars(
             select(JobRun).where(JobRun.kind == "list_refresh").order_by(JobRun.id).offset(before)
         ).all()
-        assert len(runs) == len(ListKind)  # one per list, not two
-        assert all(run.owner_id is None and run.status.value == "succeeded" for run in runs)
-        suppliers = next(run for run in runs if plain_spaces(run.description) == "Chargement : Fournisseurs")
+        assert len(runs) == 1  # one for the integration's six lists, and one night, not two
+        (run,) = runs
+        assert run.owner_id is None and run.status.value == "succeeded"
+        assert plain_spaces(run.description) == "Recherche des changements dans les listes"
         # Only what changed was asked for: the renamed supplier, not the whole list.
-        assert plain_spaces(suppliers.message).startswith(
-            "Fournisseurs : 1 élément lu, aucun ajouté, 1 modifié"
+        assert plain_spaces(run.message) == (
+            "Fournisseurs : 1 élément lu, aucun ajouté, 1 modifié, aucun rendu inactif. "
+            "5 listes sans changement."
         )
+        # Only the list that changed says so in the dossier (its pages wake for it) and is dated anew.
+        refreshed = db.session.scalars(
+            select(Event).where(Event.dossier_id == dossier_id, Event.kind == "lists.refreshed")
+        ).all()
+        assert [event.details["list"] for event in refreshed[-1:]] == ["suppliers"]
+        assert not any(event.created_at > renamed_at for event in refreshed[:-1])
+        loaded = dict(
+            db.session.execute(
+                select(ListSync.kind, ListSync.last_loaded_at).where(
+                    ListSync.integration_id == integration_id
+                )
+            ).all()
+        )
+        assert loaded.pop(ListKind.SUPPLIERS) > renamed_at
+        assert all(moment < renamed_at for moment in loaded.values())
+        state = _lists_state(dossier_id, integration_id)
+
+    # The next night nothing changed: six calls (one per list, changes only), one job, nothing written.
+    _forget_claims(job_app)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="werkzeug"), job_app.app_context():
+        scheduler = build_scheduler(job_app)
+        _cron_job(scheduler, "nightly_refresh").enqueue(scheduler.connection)
+        run_worker_burst(job_app)
+    asked = [r.getMessage() for r in caplog.records if "/sandbox/api/v1/" in r.getMessage()]
+    assert len(asked) == len(ListKind) and all("updated_since=" in line for line in asked), asked
+    with job_app.app_context():
+        run = db.session.scalars(
+            select(JobRun).where(JobRun.kind == "list_refresh").order_by(JobRun.id)
+        ).all()[-1]
+        assert plain_spaces(run.message) == "Aucun changement dans les listes."
+        assert _lists_state(dossier_id, integration_id) == state  # lists, rows, events, 'Mes dossiers'
         name = db.session.scalar(
             select(ListItem.name).where(
                 ListItem.integration_id == integration_id, ListItem.external_id == "sup-000001"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.conftest import plain_spaces
 from tests.factories import make_dossier, make_integration, make_organisation
@@ -41,6 +42,8 @@ class ScriptedSoftware(Connector):
         self.refresh_error: Exception | None = None
         self.refresh_delay = 0.0
         self.asked_since = None
+        self.asked: list[tuple[ListKind, object]] = []  # each list read: its kind and `since`
+        self.failing: dict[ListKind, Exception] = {}  # lists whose read fails
 
     def authorization_url(self, **_):  # pragma: no cover - not used here
         raise NotImplementedError
@@ -60,6 +63,9 @@ class ScriptedSoftware(Connector):
 
     def iter_pages(self, tokens, kind, *, since=None) -> Iterator[list[NormalisedItem]]:
         self.asked_since = since
+        self.asked.append((kind, since))
+        if kind in self.failing:
+            raise self.failing[kind]
         yield from self.pages
         if self.fail_after_pages:
             raise self.fail_after_pages
@@ -316,3 +322,142 @@ def test_a_changes_only_refresh_asks_since_the_last_load_and_makes_nothing_inact
     # A full read (the user's click) finds what was deleted upstream.
     full = run_refresh(integration_id, ListKind.SUPPLIERS, run_key="again")
     assert software.asked_since is None and full.deactivated == 2
+
+
+@contextmanager
+def _write_statements(engine) -> Iterator[list[str]]:
+    """The INSERT, UPDATE, DELETE and COPY statements the engine sends inside the block."""
+    from sqlalchemy import event
+
+    sent: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE", "COPY"):
+            sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def _list_state(integration_id: int) -> tuple:
+    from webapp.live import dossier_version
+    from webapp.models import DossierSummary
+
+    integration = db.session.get(Integration, integration_id)
+    syncs = db.session.execute(
+        select(
+            ListSync.kind,
+            ListSync.status,
+            ListSync.last_loaded_at,
+            ListSync.last_counts,
+            ListSync.item_count,
+            ListSync.job_run_id,
+        ).where(ListSync.integration_id == integration_id)
+    ).all()
+    items = db.session.execute(
+        select(ListItem.external_id, ListItem.name, ListItem.updated_at).where(
+            ListItem.integration_id == integration_id
+        )
+    ).all()
+    summary = db.session.get(DossierSummary, integration.dossier_id)
+    return (
+        sorted(syncs),
+        sorted(items),
+        dossier_version(integration.dossier_id),
+        summary.last_loaded_at,
+        summary.lists_running,
+    )
+
+
+def test_a_background_look_that_finds_no_change_writes_nothing_and_asks_from_there_next_time(
+    software, integration_id
+):
+    software.pages = [[supplier("s1", "EDF Entreprises"), supplier("s2", "Orange Business")]]
+    run_refresh(integration_id, ListKind.SUPPLIERS, run_key="full")
+    loaded_at = db.session.scalar(
+        select(ListSync.last_loaded_at).where(ListSync.integration_id == integration_id)
+    )
+    before = _list_state(integration_id)
+
+    # The night's look: the software answers one empty page (nothing changed), or sends again an
+    # item of the overlap hour as it is.
+    for pages in ([[]], [[supplier("s2", "Orange Business")]]):
+        software.pages, software.asked = pages, []
+        with _write_statements(db.engine) as writes:
+            counts = run_refresh(
+                integration_id, ListKind.SUPPLIERS, run_key="night", changes_only=True, background=True
+            )
+        assert (counts.added, counts.updated, counts.deactivated) == (0, 0, 0)
+        assert len(software.asked) == 1  # one read of the list, changes only
+        assert _list_state(integration_id) == before  # same list state, rows, version and line
+        if pages == [[]]:
+            assert writes == []  # not one row written
+            first_look = software.asked[0][1]
+            assert first_look == loaded_at - timedelta(hours=1)
+        else:
+            # The next look asks from the previous look, not from the last load: it stays short.
+            assert software.asked[0][1] > first_look
+            # Only the staging of what came (the merge finds no row to change: the rows above are the same).
+            assert not [w for w in writes if "list_sync" in w or "event" in w or "dossier_summary" in w]
+
+    # A change is merged, dated and told like any other.
+    software.pages = [[supplier("s2", "Orange Business SA")]]
+    counts = run_refresh(
+        integration_id, ListKind.SUPPLIERS, run_key="next", changes_only=True, background=True
+    )
+    assert (counts.received, counts.updated) == (1, 1)
+    assert suppliers_in_db(integration_id)["s2"] == ("Orange Business SA", True)
+    after = _list_state(integration_id)
+    assert after[2] != before[2]  # the dossier's pages wake for it
+    event_ = db.session.scalar(select(Event).where(Event.kind == "lists.refreshed").order_by(Event.id.desc()))
+    assert "mise à jour (changements seulement)" in event_.message
+    assert (
+        db.session.scalar(select(ListSync.last_loaded_at).where(ListSync.integration_id == integration_id))
+        > loaded_at
+    )
+
+
+def test_the_nightly_look_leaves_a_list_being_loaded_to_its_load_and_goes_on_past_a_failure(
+    software, integration_id
+):
+    from webapp.services.lists import check_changes
+
+    software.pages = [[supplier("s1", "EDF")]]
+    first = check_changes(integration_id, run_key="first")  # never loaded: each list read in full
+    assert [since for _kind, since in software.asked] == [None] * len(ListKind)
+    assert len(first.counts) == len(ListKind) and not first.busy and not first.failed
+
+    # A user's reload of the suppliers is under way; the accounts cannot be read tonight.
+    db.session.execute(
+        update(ListSync)
+        .where(ListSync.integration_id == integration_id, ListSync.kind == ListKind.SUPPLIERS)
+        .values(status=SyncStatus.RUNNING)
+    )
+    db.session.commit()
+    software.pages, software.asked = [[]], []
+    software.failing = {
+        ListKind.ACCOUNTS: ProviderError(
+            "Le logiciel comptable est indisponible (erreur 503). Réessayez plus tard."
+        )
+    }
+    report = check_changes(integration_id, run_key="night")
+
+    assert report.busy == [ListKind.SUPPLIERS]
+    assert ListKind.SUPPLIERS not in [kind for kind, _since in software.asked]
+    assert len(software.asked) == len(ListKind) - 1  # the lists after the failed one are still asked
+    assert [kind for kind, _reason in report.failed] == [ListKind.ACCOUNTS]
+    assert set(report.counts) == set(ListKind) - {ListKind.SUPPLIERS, ListKind.ACCOUNTS}
+    assert report.changed() == {}
+    states = dict(
+        db.session.execute(
+            select(ListSync.kind, ListSync.status).where(ListSync.integration_id == integration_id)
+        ).all()
+    )
+    # The failure is said in its list (and its dossier), the load under way is left as it is.
+    assert states[ListKind.ACCOUNTS] is SyncStatus.FAILED
+    assert states[ListKind.SUPPLIERS] is SyncStatus.RUNNING
+    failed = db.session.scalar(select(Event).where(Event.kind == "lists.refresh_failed"))
+    assert "indisponible" in failed.message

@@ -70,6 +70,10 @@ class Integration(db.Model):
         # A dossier's integrations from the newest, with their status: the one in use (the newest not
         # disconnected), or the last one, read from the index alone ('Mes dossiers', 0026).
         Index("ix_integration_dossier_created", "dossier_id", "created_at", "id", "status"),
+        # The hourly token pass finds the connected integrations idle for a day in this index alone,
+        # one range per branch of its condition (renewed before the cutoff; never renewed, created
+        # before it): nothing read when none is due, whatever the number of dossiers (0029).
+        Index("ix_integration_tokens_due", "status", "tokens_refreshed_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

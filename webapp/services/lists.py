@@ -8,7 +8,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -282,21 +282,30 @@ def run_refresh(
     job_run_id: int | None = None,
     *,
     changes_only: bool = False,
+    background: bool = False,
 ) -> MergeCounts:
     """Read the list from the software, page by page, then merge it in one transaction.
 
     A full read also marks the items the software no longer has inactive. With `changes_only`, and
     a successful load before, only what changed since is asked for (each connector uses its
     software's way: If-Modified-Since, a changelog, an updated-since filter…) and nothing is made
-    inactive for being absent."""
+    inactive for being absent.
+
+    `background` is the night's or the hour's look at a list nobody claimed (check_changes): when
+    it finds no change in a list loaded successfully, it writes nothing at all (no event that would
+    wake the dossier's pages, no list state, no 'Mes dossiers' line); only the moment it asked is
+    kept, in Redis, for the next look to ask from there. A change is merged and told as any other."""
     started = time.monotonic()
     integration = db.session.get(Integration, integration_id)
     if integration is None:
         raise UserFacingJobError(_("Cette intégration n'existe plus."))
     sync = sync_for(integration, kind)
+    asked_at = utcnow()
     since = None
     if changes_only and sync.last_loaded_at is not None:
-        since = sync.last_loaded_at - INCREMENTAL_OVERLAP
+        # From the last look that found nothing new since that load, if one did (check_changes).
+        asked = _last_check(integration_id, kind, sync.last_loaded_at) or sync.last_loaded_at
+        since = asked - INCREMENTAL_OVERLAP
     mode = "full" if since is None else "changes"
     if sync.status is SyncStatus.DEFERRED:  # the next day has come: the refresh put off runs now
         db.session.execute(
@@ -308,7 +317,11 @@ def run_refresh(
     lock = _list_lock(integration_id, kind, run_key)
     connector = None
     try:
-        _clear_staging(integration_id, kind)
+        # What a run that died left is cleared first; by a look for changes only once it has
+        # something to stage (most find nothing, and then write nothing).
+        clear_when_staging = since is not None
+        if since is None:
+            _clear_staging(integration_id, kind)
         received = 0
         try:
             if integration.status is not IntegrationStatus.CONNECTED:
@@ -319,6 +332,9 @@ def run_refresh(
             pages = connector.iter_pages(tokens, kind, since=since)  # type: ignore[arg-type]
             for page in prefetched(pages, current_app._get_current_object()):  # type: ignore[attr-defined]
                 if page:
+                    if clear_when_staging:
+                        _clear_staging(integration_id, kind)
+                        clear_when_staging = False
                     stage_page(
                         db.session,
                         [
@@ -338,7 +354,10 @@ def run_refresh(
                 lock.extend(120, replace_ttl=True)
                 report_progress(0, ngettext("%(num)d élément reçu", "%(num)d éléments reçus", received))
             fetched_at = time.monotonic()
-            counts = merge_staging(db.session, integration_id, kind, run_key, full=since is None)
+            if since is not None and received == 0:
+                counts = MergeCounts(added=0, updated=0, deactivated=0, received=0)  # nothing to merge
+            else:
+                counts = merge_staging(db.session, integration_id, kind, run_key, full=since is None)
             counts.received = received
             timings = {
                 "fetch_s": round(fetched_at - started, 2),
@@ -392,6 +411,10 @@ def run_refresh(
         list=kind.value,
         mode=mode,
     )
+    unchanged = since is not None and not (counts.added or counts.updated or counts.deactivated)
+    if background and unchanged and sync.status is SyncStatus.SUCCEEDED:
+        _remember_check(integration_id, kind, sync.last_loaded_at, asked_at)
+        return counts
     record_event(
         dossier_id=integration.dossier_id,
         integration_id=integration_id,
@@ -421,6 +444,8 @@ def run_refresh(
         counts=counts,
         integration_id=integration_id,
         kind=kind,
+        # A look nobody claimed leaves a list another load has claimed since to that load.
+        unless_claimed_by_another=(job_run_id or -1) if background else None,
         calls=None
         if calls is None
         else {
@@ -429,6 +454,103 @@ def run_refresh(
         },
     )
     return counts
+
+
+def _check_key(integration_id: int, kind: ListKind) -> str:
+    return f"raccord:list-checked:{integration_id}:{kind.value}"
+
+
+#: How long a check that found nothing is remembered; past it the next one asks from the last load.
+CHECK_MEMORY = timedelta(days=40)
+
+
+def _last_check(integration_id: int, kind: ListKind, loaded_at):
+    """When a look at this list last asked the software and found nothing new since the load of
+    `loaded_at` (None: not known, or made after another load, or before a database restored)."""
+    from datetime import datetime
+
+    try:
+        value = get_redis().get(_check_key(integration_id, kind))
+    except Exception:  # Redis lost: ask from the last load, which is only a longer read
+        return None
+    if not value:
+        return None
+    based_on, _sep, asked_at = value.decode().partition("|")
+    if based_on != loaded_at.isoformat():
+        return None
+    return max(loaded_at, datetime.fromisoformat(asked_at))
+
+
+def _remember_check(integration_id: int, kind: ListKind, loaded_at, asked_at) -> None:
+    try:
+        get_redis().set(
+            _check_key(integration_id, kind),
+            f"{loaded_at.isoformat()}|{asked_at.isoformat()}",
+            ex=int(CHECK_MEMORY.total_seconds()),
+        )
+    except Exception:
+        log.warning("Could not remember the check of %s/%s", integration_id, kind.value)
+
+
+def check_changes(integration_id: int, run_key: str, job_run_id: int | None = None) -> CheckReport:
+    """The night's (or the hour's) look at every list of one integration, changes only, in one job.
+
+    A list being loaded already is left to that load. A list with no change costs the calls that
+    ask and writes nothing (run_refresh's `background`); a failure is told in the list and its
+    dossier as a user's refresh's would be, and the other lists are still looked at (but for an
+    access that ended: the lists after it are not asked)."""
+    from webapp.services.webhooks import after_refresh
+
+    report = CheckReport()
+    integration = db.session.get(Integration, integration_id)
+    if integration is None or integration.status is not IntegrationStatus.CONNECTED:
+        return report
+    syncs = syncs_by_kind(integration)
+    for kind in ALL_KINDS:
+        sync = syncs[kind]
+        if sync.status is SyncStatus.RUNNING or (
+            sync.status is SyncStatus.DEFERRED and (job_run_id is None or sync.job_run_id != job_run_id)
+        ):
+            report.busy.append(kind)  # that load is as fresh
+            continue
+        try:
+            counts = run_refresh(
+                integration_id,
+                kind,
+                f"{run_key}:{kind.value}",
+                job_run_id,
+                changes_only=True,
+                background=True,
+            )
+        except UserFacingJobError as exc:
+            after_refresh(integration_id, kind, succeeded=False)
+            report.failed.append((kind, str(exc)))
+            db.session.expire_all()
+            if db.session.get(Integration, integration_id).status is not IntegrationStatus.CONNECTED:
+                break
+            continue
+        except BaseException:
+            after_refresh(integration_id, kind, succeeded=False)
+            raise
+        after_refresh(integration_id, kind, succeeded=True)
+        report.counts[kind] = counts
+    return report
+
+
+@dataclass
+class CheckReport:
+    """What check_changes found, list by list."""
+
+    counts: dict[ListKind, MergeCounts] = field(default_factory=dict)
+    busy: list[ListKind] = field(default_factory=list)
+    failed: list[tuple[ListKind, str]] = field(default_factory=list)
+
+    def changed(self) -> dict[ListKind, MergeCounts]:
+        return {
+            kind: counts
+            for kind, counts in self.counts.items()
+            if counts.added or counts.updated or counts.deactivated  # an item read again as it was is none
+        }
 
 
 def _calls_made(connector) -> int | None:
@@ -479,7 +601,13 @@ def _defer(
     )
     # The list keeps its job (scheduled again under the same run, services.jobs.tracked_job).
     db.session.execute(
-        update(ListSync).where(ListSync.id == sync_id).values(status=SyncStatus.DEFERRED, last_error=message)
+        update(ListSync)
+        .where(ListSync.id == sync_id)
+        .values(
+            status=SyncStatus.DEFERRED,
+            last_error=message,
+            **({"job_run_id": job_run_id} if job_run_id is not None else {}),
+        )
     )
     db.session.commit()
     metrics.inc("raccord_budget_deferred", vendor=integration.software)
@@ -551,6 +679,7 @@ def _finish(
     integration_id: int | None = None,
     kind: ListKind | None = None,
     calls: dict[str, int] | None = None,
+    unless_claimed_by_another: int | None = None,
 ) -> None:
     values: dict[str, Any] = {"status": status, "last_error": error}
     if counts is not None and integration_id is not None and kind is not None:
@@ -565,7 +694,12 @@ def _finish(
             last_loaded_at=utcnow(),
             last_counts={**counts.as_dict(), **(calls or {})},
         )
-    db.session.execute(update(ListSync).where(ListSync.id == sync_id).values(**values))
+    statement = update(ListSync).where(ListSync.id == sync_id)
+    if unless_claimed_by_another is not None:
+        statement = statement.where(
+            or_(ListSync.status.not_in(BUSY), ListSync.job_run_id == unless_claimed_by_another)
+        )
+    db.session.execute(statement.values(**values))
     db.session.commit()
 
 

@@ -78,24 +78,26 @@ class TickReport:
 
 
 def _refresh_changes(integrations: list[Integration]) -> TickReport:
-    """A changes-only refresh of every list of these integrations, and how many started."""
-    from webapp.services.lists import ALL_KINDS, start_refresh
-
+    """One job per integration looks at all its lists for what changed (jobs.lists.refresh_changes):
+    a list with no change costs the calls that ask and writes nothing. How many started."""
     report = TickReport()
     for integration in integrations:
-        for kind in ALL_KINDS:
-            try:
-                run = start_refresh(integration, kind, None, changes_only=True)
-            except UserFacingJobError:
-                report.skipped += 1
-                continue
-            except JobBackendUnavailable:
-                report.failed += 1
-                continue
-            if run is None:
-                report.skipped += 1  # already loading: that load is as fresh
-            else:
-                report.started += 1
+        if integration.status is not IntegrationStatus.CONNECTED:
+            report.skipped += 1
+            continue
+        try:
+            launch_job(
+                "jobs.lists.refresh_changes",
+                integration.id,
+                kind="list_refresh",
+                description=_("Recherche des changements dans les listes"),
+                owner=None,
+                dossier=integration.dossier,
+            )
+        except JobBackendUnavailable:
+            report.failed += 1
+            continue
+        report.started += 1
     return report
 
 
