@@ -374,3 +374,19 @@ def test_a_message_flashed_for_the_next_page_is_shown_on_it(client, cabinet):
         session["_flashes"] = [("success", "Facture F-2026-099 publiée.")]
     assert "Facture F-2026-099 publiée." in text_of(client.get(url))
     assert "Facture F-2026-099 publiée." not in text_of(client.get(url))  # said once
+
+
+def test_a_renewal_of_the_tokens_keeps_the_version_and_wakes_no_page(cabinet):
+    from webapp.connectors.base import TokenSet
+    from webapp.services.integrations import store_tokens
+
+    integration = cabinet["integration"]
+    store_tokens(integration, TokenSet(access_token="premier", refresh_token="r1", expires_at=2_000_000_000))
+    db.session.commit()
+    before = version_of(cabinet["dossier"].id)
+    store_tokens(integration, TokenSet(access_token="second", refresh_token="r2", expires_at=2_000_001_800))
+    db.session.commit()
+    assert version_of(cabinet["dossier"].id) == before
+    integration.company_name = "Boulangerie Martin SAS"
+    db.session.commit()
+    assert version_of(cabinet["dossier"].id) != before

@@ -7,7 +7,7 @@ transaction, by every write of the dossier's integrations, lists, items, documen
 random: a database made again from nothing never meets the parts of the one before.
 
 Revision ID: 0030
-Revises: 0027
+Revises: 0029
 Create Date: 2026-12-05 02:00:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 
 revision = '0030'
-down_revision = '0027'
+down_revision = '0029'
 branch_labels = None
 depends_on = None
 

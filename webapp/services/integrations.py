@@ -40,9 +40,13 @@ def store_tokens(integration: Integration, tokens: TokenSet) -> None:
     integration.access_expires_at = datetime.fromtimestamp(tokens.expires_at, UTC)
     integration.tokens_refreshed_at = utcnow()
     refresh_expires_at = (tokens.extra or {}).get("refresh_expires_at")
-    integration.consent_expires_at = (
-        datetime.fromtimestamp(float(refresh_expires_at), UTC) if refresh_expires_at else None
-    )
+    consent_expires_at = None
+    if refresh_expires_at:
+        consent_expires_at = datetime.fromtimestamp(float(refresh_expires_at), UTC)
+    # Set only when it moves: a renewal that changes nothing the pages show keeps the dossier's
+    # version (webapp.services.summaries), so its open pages are not woken for nothing.
+    if integration.consent_expires_at != consent_expires_at:
+        integration.consent_expires_at = consent_expires_at
 
 
 def load_tokens(integration: Integration) -> TokenSet:

@@ -76,6 +76,8 @@ def _after_flush(session: Session, _context) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Dossier):
             dossiers.add(obj.id)
+        elif isinstance(obj, Integration) and obj in session.dirty and _only_tokens_changed(obj):
+            continue  # a renewal of its tokens: nothing a page or a line shows
         elif isinstance(obj, (Integration, Document)):
             dossiers.update(_history_values(obj, "dossier_id"))
             if isinstance(obj, Document):
@@ -91,6 +93,17 @@ def _after_flush(session: Session, _context) -> None:
             session.info.setdefault(_VERSION_PEOPLE, set()).add(obj.id)
     if dossiers or integrations:
         _note(session, dossiers, integrations)
+
+
+#: What an integration's tokens change when renewed: no page and no line of 'Mes dossiers' shows them.
+_TOKEN_COLUMNS = frozenset({"token_ciphertext", "access_expires_at", "tokens_refreshed_at"})
+
+
+def _only_tokens_changed(integration: Integration) -> bool:
+    from sqlalchemy import inspect
+
+    changed = {attr.key for attr in inspect(integration).attrs if attr.history.has_changes()}
+    return bool(changed) and changed <= _TOKEN_COLUMNS
 
 
 def _renamed(user: User) -> bool:
