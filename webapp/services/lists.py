@@ -958,6 +958,8 @@ class EarlyInserts:
         try:
             if self.transaction.is_active:
                 self.transaction.rollback()
+        except Exception:  # a broken connection: its transaction is gone with it, the load's error is said
+            log.warning("The early inserts of a list load could not be rolled back", exc_info=True)
         finally:
             self.connection.close()
 
