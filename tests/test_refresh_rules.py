@@ -26,7 +26,7 @@ from webapp.models import Event, Integration, IntegrationStatus, ListItem, ListI
 from webapp.models.lists import SyncStatus
 from webapp.services.integrations import fresh_tokens, load_tokens, store_tokens
 from webapp.services.jobs import UserFacingJobError
-from webapp.services.lists import run_refresh
+from webapp.services.lists import EarlyInserts, run_refresh, search_items
 
 
 class ScriptedSoftware(Connector):
@@ -461,3 +461,133 @@ def test_the_nightly_look_leaves_a_list_being_loaded_to_its_load_and_goes_on_pas
     assert states[ListKind.SUPPLIERS] is SyncStatus.RUNNING
     failed = db.session.scalar(select(Event).where(Event.kind == "lists.refresh_failed"))
     assert "indisponible" in failed.message
+
+
+# --- PostgreSQL: new items written while the later pages are read ----------------------------
+
+
+class PacedSoftware(ScriptedSoftware):
+    """Gives its next page only once the items of the pages before are written to the list, in the
+    load's own transaction (PostgreSQL; on SQLite the merge does it all after the last page)."""
+
+    def __init__(self):
+        super().__init__()
+        self.early: list[EarlyInserts] = []
+
+    def iter_pages(self, tokens, kind, *, since=None) -> Iterator[list[NormalisedItem]]:
+        self.asked_since = since
+        given = 0
+        for page in self.pages:
+            if given and db.engine.dialect.name == "postgresql":
+                self._wait_for_early_inserts(given)
+            yield page
+            given += len(page)
+        if self.fail_after_pages:
+            if db.engine.dialect.name == "postgresql":
+                self._wait_for_early_inserts(given)
+            raise self.fail_after_pages
+
+    def _wait_for_early_inserts(self, given: int) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            early = self.early[-1] if self.early else None
+            if early is not None:
+                staged = db.session.execute(
+                    select(func.count(), func.max(ListItemStaging.id)).where(
+                        ListItemStaging.run_key == early.params["run_key"]
+                    )
+                ).one()
+                db.session.rollback()
+                if staged[0] == given and early.after == staged[1]:
+                    return
+            time.sleep(0.01)
+        raise AssertionError("the items of the pages read were never written")
+
+
+@pytest.fixture
+def paced(monkeypatch) -> PacedSoftware:
+    scripted = PacedSoftware()
+    monkeypatch.setattr("webapp.services.lists.get_connector", lambda key, **_kw: scripted)
+    monkeypatch.setattr("webapp.services.integrations.get_connector", lambda key, **_kw: scripted)
+    start = EarlyInserts.__init__
+
+    def recorded(self, *args, **kwargs):
+        start(self, *args, **kwargs)
+        scripted.early.append(self)
+
+    monkeypatch.setattr(EarlyInserts, "__init__", recorded)
+    return scripted
+
+
+def found(integration_id: int, query: str) -> list[str]:
+    integration = db.session.get(Integration, integration_id)
+    page = search_items(integration, ListKind.SUPPLIERS, query=query, status="tous", page=1)
+    return [item.external_id for item in page.items]
+
+
+def test_items_written_while_the_pages_are_read_give_the_same_list_counts_and_searches(paced, integration_id):
+    paced.pages = [
+        [supplier("s1", "EDF Entreprises", vat="FR40552081317"), supplier("s2", "Orange Business")],
+        [supplier("s3", "Metro Cash")],
+    ]
+    first = run_refresh(integration_id, ListKind.SUPPLIERS, run_key="first")
+    assert (first.added, first.updated, first.deactivated, first.received) == (3, 0, 0, 3)
+    if db.engine.dialect.name == "postgresql":
+        assert paced.early[-1].added == 3  # every item written before the merge
+    assert found(integration_id, "orange") == ["s2"]
+    assert found(integration_id, "552081317") == ["s1"]
+
+    paced.pages = [
+        [supplier("s1", "EDF Entreprises", vat="FR40552081317"), supplier("s2", "Orange Business SA")],
+        [supplier("s4", "Bureau Vallée"), supplier("s5", "Lyreco", active=False)],
+    ]
+    second = run_refresh(integration_id, ListKind.SUPPLIERS, run_key="second")
+    assert (second.added, second.updated, second.deactivated) == (2, 1, 1)
+    if db.engine.dialect.name == "postgresql":
+        assert paced.early[-1].added == 2  # the new ones only; the rest waits for the merge
+    assert suppliers_in_db(integration_id) == {
+        "s1": ("EDF Entreprises", True),
+        "s2": ("Orange Business SA", True),
+        "s3": ("Metro Cash", False),
+        "s4": ("Bureau Vallée", True),
+        "s5": ("Lyreco", False),
+    }
+    assert found(integration_id, "business sa") == ["s2"]
+    assert found(integration_id, "vallee bureau") == ["s4"]
+    sync = db.session.scalar(select(ListSync).where(ListSync.integration_id == integration_id))
+    assert (sync.item_count, sync.active_count) == (5, 3)
+    event = db.session.scalar(select(Event).where(Event.kind == "lists.refreshed").order_by(Event.id.desc()))
+    assert (
+        plain_spaces(event.message)
+        == "Liste « Fournisseurs » chargée : 2 ajoutés, 1 modifié, 1 rendu inactif."
+    )
+
+
+def test_an_item_sent_again_after_it_was_written_keeps_its_last_values_and_is_added_once(
+    paced, integration_id
+):
+    paced.pages = [
+        [supplier("s1", "Ancien nom")],
+        [supplier("s1", "Nouveau nom", active=False), supplier("s2", "Autre")],
+    ]
+    counts = run_refresh(integration_id, ListKind.SUPPLIERS, run_key="dup")
+    assert (counts.added, counts.updated, counts.deactivated) == (2, 0, 0)
+    assert suppliers_in_db(integration_id) == {"s1": ("Nouveau nom", False), "s2": ("Autre", True)}
+
+
+def test_a_failure_after_items_were_written_leaves_the_previous_list_whole(paced, integration_id):
+    paced.pages = [[supplier("s1", "EDF"), supplier("s2", "Orange")]]
+    run_refresh(integration_id, ListKind.SUPPLIERS, run_key="good")
+    before = suppliers_in_db(integration_id)
+
+    paced.pages = [[supplier("s9", "Nouveau")], [supplier("s1", "EDF renommé"), supplier("s10", "Autre")]]
+    paced.fail_after_pages = ProviderError(
+        "Le logiciel comptable est indisponible (erreur 503). Réessayez plus tard."
+    )
+    with pytest.raises(UserFacingJobError, match="indisponible"):
+        run_refresh(integration_id, ListKind.SUPPLIERS, run_key="broken")
+    if db.engine.dialect.name == "postgresql":
+        assert paced.early[-1].added == 2  # s9 and s10 were written, then undone
+    assert suppliers_in_db(integration_id) == before
+    assert found(integration_id, "nouveau") == []
+    assert db.session.scalar(select(func.count()).select_from(ListItemStaging)) == 0

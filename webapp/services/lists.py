@@ -330,34 +330,45 @@ def run_refresh(
             _check_daily_budget(connector, sync, mode)
             tokens = LiveTokens(integration_id)
             pages = connector.iter_pages(tokens, kind, since=since)  # type: ignore[arg-type]
-            for page in prefetched(pages, current_app._get_current_object()):  # type: ignore[attr-defined]
-                if page:
-                    if clear_when_staging:
-                        _clear_staging(integration_id, kind)
-                        clear_when_staging = False
-                    stage_page(
-                        db.session,
-                        [
-                            {
-                                "run_key": run_key,
-                                "integration_id": integration_id,
-                                "kind": kind,
-                                # What the lists cannot hold is the software's error, in its name,
-                                # never the database's (whatever connector read it).
-                                **checked_item(i, connector.name).row(),
-                            }
-                            for i in page
-                        ],
+            # A full load on PostgreSQL adds its new items while the later pages are still read
+            # (EarlyInserts); a look for changes brings a few items, merged at the end.
+            early = EarlyInserts.start(integration_id, kind, run_key) if since is None else None
+            try:
+                for page in prefetched(pages, current_app._get_current_object()):  # type: ignore[attr-defined]
+                    if page:
+                        if clear_when_staging:
+                            _clear_staging(integration_id, kind)
+                            clear_when_staging = False
+                        last_id = stage_page(
+                            db.session,
+                            [
+                                {
+                                    "run_key": run_key,
+                                    "integration_id": integration_id,
+                                    "kind": kind,
+                                    # What the lists cannot hold is the software's error, in its name,
+                                    # never the database's (whatever connector read it).
+                                    **checked_item(i, connector.name).row(),
+                                }
+                                for i in page
+                            ],
+                        )
+                        db.session.commit()
+                        if early is not None and last_id is not None:
+                            early.staged(last_id)
+                    received += len(page)
+                    lock.extend(120, replace_ttl=True)
+                    report_progress(0, ngettext("%(num)d élément reçu", "%(num)d éléments reçus", received))
+                fetched_at = time.monotonic()
+                if since is not None and received == 0:
+                    counts = MergeCounts(added=0, updated=0, deactivated=0, received=0)  # nothing to merge
+                else:
+                    counts = merge_staging(
+                        db.session, integration_id, kind, run_key, full=since is None, early=early
                     )
-                    db.session.commit()
-                received += len(page)
-                lock.extend(120, replace_ttl=True)
-                report_progress(0, ngettext("%(num)d élément reçu", "%(num)d éléments reçus", received))
-            fetched_at = time.monotonic()
-            if since is not None and received == 0:
-                counts = MergeCounts(added=0, updated=0, deactivated=0, received=0)  # nothing to merge
-            else:
-                counts = merge_staging(db.session, integration_id, kind, run_key, full=since is None)
+            finally:
+                if early is not None:
+                    early.close()  # what was not merged is rolled back, never half-written
             counts.received = received
             timings = {
                 "fetch_s": round(fetched_at - started, 2),
@@ -706,47 +717,60 @@ def _finish(
 _STAGED_COLUMNS = ("run_key", "integration_id", "kind", *_ITEM_COLUMNS)
 
 
-def stage_page(session: Session, rows: list[dict[str, Any]]) -> None:
+def stage_page(session: Session, rows: list[dict[str, Any]]) -> int | None:
     """Write one page of a refresh to the staging area, in the session's transaction.
 
     PostgreSQL takes the page through COPY (psycopg's `cursor.copy`), the search copies computed here
-    as the column defaults compute them elsewhere; other databases through one Core executemany (no
-    ORM object per row)."""
+    as the column defaults compute them elsewhere, and the page's last id is returned; other databases
+    through one Core executemany (no ORM object per row)."""
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         connection.execute(ListItemStaging.__table__.insert(), rows)
-        return
+        return None
     driver = connection.connection.driver_connection
     columns = ", ".join(_STAGED_COLUMNS)
     statement = f"COPY {ListItemStaging.__tablename__} ({columns}) FROM STDIN"
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-        for row in rows:
-            copy.write_row(
-                (
-                    row["run_key"],
-                    row["integration_id"],
-                    ListKind(row["kind"]).value,
-                    row["external_id"],
-                    row["code"],
-                    row["name"],
-                    row["vat_number"],
-                    row["siren"],
-                    row["rate"],
-                    bool(row["active"]),
-                    json.dumps(row["extras"] if row["extras"] is not None else {}),
-                    item_search_text(row.get),
-                    item_sort_name(row.get),
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        row["run_key"],
+                        row["integration_id"],
+                        ListKind(row["kind"]).value,
+                        row["external_id"],
+                        row["code"],
+                        row["name"],
+                        row["vat_number"],
+                        row["siren"],
+                        row["rate"],
+                        bool(row["active"]),
+                        json.dumps(row["extras"] if row["extras"] is not None else {}),
+                        item_search_text(row.get),
+                        item_sort_name(row.get),
+                    )
                 )
-            )
+        # The ids this session just took: the page's rows are the run's rows up to this one.
+        cursor.execute("SELECT currval(pg_get_serial_sequence(%s, 'id'))", (ListItemStaging.__tablename__,))
+        return int(cursor.fetchone()[0])  # type: ignore[index]
 
 
 def merge_staging(
-    session: Session, integration_id: int, kind: ListKind, run_key: str, *, full: bool
+    session: Session,
+    integration_id: int,
+    kind: ListKind,
+    run_key: str,
+    *,
+    full: bool,
+    early: EarlyInserts | None = None,
 ) -> MergeCounts:
     """Apply a staged list to list_item in one transaction: add new items, update changed ones, and
-    (for a full read) mark items no longer in the software inactive. Nothing is ever deleted."""
+    (for a full read) mark items no longer in the software inactive. Nothing is ever deleted.
+
+    With `early` (PostgreSQL), the new items of the pages staged so far are already written in that
+    transaction, still open: the merge ends there."""
     if session.get_bind().dialect.name == "postgresql":
-        return _merge_staging_postgresql(session, integration_id, kind, run_key, full=full)
+        return _merge_staging_postgresql(session, integration_id, kind, run_key, full=full, early=early)
     staging = ListItemStaging.__table__
     items = ListItem.__table__
     now = utcnow()
@@ -834,72 +858,100 @@ _CHANGED_COLUMNS = ("name", "code", "vat_number", "siren", "rate", "active")
 
 
 def _merge_staging_postgresql(
-    session: Session, integration_id: int, kind: ListKind, run_key: str, *, full: bool
+    session: Session,
+    integration_id: int,
+    kind: ListKind,
+    run_key: str,
+    *,
+    full: bool,
+    early: EarlyInserts | None = None,
 ) -> MergeCounts:
     """merge_staging on PostgreSQL: one set-based statement per kind of change (UPDATE … FROM, then
     INSERT … SELECT of the items not there, counted by what it returns), the same counts and the same
     updated_at as the generic path."""
-    staging = ListItemStaging.__tablename__
-    items = ListItem.__tablename__
-    params = {"run_key": run_key, "integration_id": integration_id, "kind": kind.value}
-    now = bindparam("now", utcnow(), type_=UTCDateTime())
     # The staging rows just written are unknown to the planner: without their statistics it joins a
     # second full load of a large list to its items row by row (minutes, not a second). In its own
     # short transaction: its lock is not held through the merge, which other lists' merges would wait on.
-    session.execute(text(f"ANALYZE {staging}"))
+    session.execute(text(f"ANALYZE {ListItemStaging.__tablename__}"))
     session.commit()
+    if early is not None:
+        counts = early.finish(full=full)
+        if counts is not None:
+            # Committed on the load's own connection: the list's pages change with its items.
+            summaries.touch(session, integrations=[integration_id])
+            session.commit()
+            return counts
+    params = {"run_key": run_key, "integration_id": integration_id, "kind": kind.value}
+    counts = _merge_statements(session, params, utcnow(), full=full)
+    summaries.touch(session, integrations=[integration_id])  # the list's pages change with its items
+    session.commit()
+    return counts
 
+
+def _merge_statements(
+    executor,
+    params: dict[str, Any],
+    now_value,
+    *,
+    full: bool,
+    early: bool = False,
+    early_added: int = 0,
+    before: bool = True,
+) -> MergeCounts | None:
+    """The PostgreSQL merge's statements, in the caller's transaction (a Session or a Connection).
+
+    `early`: every staged row was already offered to the list in this transaction, page by page,
+    `early_added` of them added (stamped `now_value`). None when an item was sent twice by the software
+    and some were added: the counts would be wrong, and the caller merges from scratch. `before`: the
+    list had items before this load (if not, nothing can be modified or made inactive, and the
+    statements that look for them are skipped)."""
+    staging = ListItemStaging.__tablename__
+    items = ListItem.__tablename__
+    now = bindparam("now", now_value, type_=UTCDateTime())
     # A software that returns an item twice (a page boundary moving under a cursor) keeps the last copy.
-    session.execute(
+    doubles = executor.execute(
         text(
             f"DELETE FROM {staging} s WHERE s.run_key = :run_key AND EXISTS ("  # noqa: S608 - table names, values bound
             f"SELECT 1 FROM {staging} t WHERE t.run_key = :run_key"
             " AND t.external_id = s.external_id AND t.id > s.id)"
         ),
         params,
-    )
+    ).rowcount
+    if doubles and early_added:
+        return None
     mine = "i.integration_id = :integration_id AND i.kind = :kind"
-    # An item the software archived is said 'rendu inactif', not 'modifié' (counted before the upsert).
-    archived = (
-        session.scalar(
-            text(
-                f"SELECT count(*) FROM {items} i JOIN {staging} s ON s.external_id = i.external_id"  # noqa: S608 - table names, values bound
-                f" WHERE {mine} AND s.run_key = :run_key AND i.active AND NOT s.active"
-            ),
-            params,
+    archived = updated = 0
+    if before:
+        # An item the software archived is said 'rendu inactif', not 'modifié' (counted before the update).
+        archived = (
+            executor.scalar(
+                text(
+                    f"SELECT count(*) FROM {items} i JOIN {staging} s ON s.external_id = i.external_id"  # noqa: S608 - table names, values bound
+                    f" WHERE {mine} AND s.run_key = :run_key AND i.active AND NOT s.active"
+                ),
+                params,
+            )
+            or 0
         )
-        or 0
-    )
-    changed = " OR ".join(f"i.{c} IS DISTINCT FROM s.{c}" for c in _CHANGED_COLUMNS)
-    copied = ", ".join(f"{c} = s.{c}" for c in _ITEM_COLUMNS[1:])
-    updated = (
-        session.execute(
-            text(
-                f"UPDATE {items} i SET {copied}, updated_at = :now FROM {staging} s"  # noqa: S608 - table names, values bound
-                f" WHERE {mine} AND s.run_key = :run_key AND s.external_id = i.external_id AND ({changed})"
-            ).bindparams(now),
-            params,
-        ).rowcount
-        or 0
-    )
-    # The new items in their list's order: the search index (sort_name first) is filled in order.
-    columns = ", ".join(_ITEM_COLUMNS)
-    selected = ", ".join(f"s.{c}" for c in _ITEM_COLUMNS)
-    added = session.scalar(
-        text(
-            f"WITH added AS (INSERT INTO {items} (integration_id, kind, {columns}, visible, created_at,"  # noqa: S608 - table names, values bound
-            f" updated_at) SELECT s.integration_id, s.kind, {selected}, true, :now, :now FROM {staging} s"
-            f" WHERE s.run_key = :run_key AND NOT EXISTS (SELECT 1 FROM {items} i WHERE {mine}"
-            " AND i.external_id = s.external_id) ORDER BY s.sort_name RETURNING 1)"
-            " SELECT count(*) FROM added"
-        ).bindparams(now),
-        params,
-    )
-
+        changed = " OR ".join(f"i.{c} IS DISTINCT FROM s.{c}" for c in _CHANGED_COLUMNS)
+        copied = ", ".join(f"{c} = s.{c}" for c in _ITEM_COLUMNS[1:])
+        updated = (
+            executor.execute(
+                text(
+                    f"UPDATE {items} i SET {copied}, updated_at = :now FROM {staging} s"  # noqa: S608 - table names, values bound
+                    f" WHERE {mine} AND s.run_key = :run_key AND s.external_id = i.external_id"
+                    f" AND ({changed})"
+                ).bindparams(now),
+                params,
+            ).rowcount
+            or 0
+        )
+    # Early, every staged item was offered to the list already (those there or sent twice skipped).
+    added = early_added if early else executor.scalar(text(_insert_staged()).bindparams(now), params) or 0
     deactivated = archived
-    if full:
+    if full and before:
         deactivated += (
-            session.execute(
+            executor.execute(
                 text(
                     f"UPDATE {items} i SET active = false, updated_at = :now WHERE {mine} AND i.active"  # noqa: S608 - table names, values bound
                     f" AND NOT EXISTS (SELECT 1 FROM {staging} s WHERE s.run_key = :run_key"
@@ -909,10 +961,149 @@ def _merge_staging_postgresql(
             ).rowcount
             or 0
         )
-    session.execute(text(f"DELETE FROM {staging} WHERE run_key = :run_key"), params)  # noqa: S608 - table names, values bound
-    summaries.touch(session, integrations=[integration_id])  # the list's pages change with its items
-    session.commit()
-    return MergeCounts(added=added or 0, updated=updated - archived, deactivated=deactivated, received=0)
+    executor.execute(text(f"DELETE FROM {staging} WHERE run_key = :run_key"), params)  # noqa: S608 - table names, values bound
+    return MergeCounts(added=added, updated=updated - archived, deactivated=deactivated, received=0)
+
+
+# While the load is read: the rows staged since the last batch, by their ids (the run's own rows picked
+# among them, its name kept out of the index choice so that the rows are found by id, whatever the
+# planner knows of the staging area), each item offered to the list through its unique index (never a
+# scan of the list): one already there, or sent twice, is left to the merge.
+_EARLY_INSERT = (
+    f"WITH added AS (INSERT INTO list_item (integration_id, kind, {', '.join(_ITEM_COLUMNS)}, visible,"  # noqa: S608 - names, values bound
+    f" created_at, updated_at) SELECT s.integration_id, s.kind, {', '.join(f's.{c}' for c in _ITEM_COLUMNS)},"
+    " true, :now, :now FROM list_item_staging s WHERE s.id > :after AND s.id <= :upto"
+    " AND s.run_key || '' = :run_key ORDER BY s.sort_name"
+    " ON CONFLICT (integration_id, kind, external_id) DO NOTHING RETURNING 1) SELECT count(*) FROM added"
+)
+
+
+def _insert_staged() -> str:
+    """The staged items not in the list yet, added in their list's order (the search index, sort_name
+    first, is filled in order), counted by what the insert returns."""
+    columns = ", ".join(_ITEM_COLUMNS)
+    selected = ", ".join(f"s.{c}" for c in _ITEM_COLUMNS)
+    return (
+        f"WITH added AS (INSERT INTO list_item (integration_id, kind, {columns}, visible, created_at,"  # noqa: S608 - names, values bound
+        f" updated_at) SELECT s.integration_id, s.kind, {selected}, true, :now, :now FROM list_item_staging s"
+        " WHERE s.run_key = :run_key AND NOT EXISTS (SELECT 1 FROM list_item i"
+        " WHERE i.integration_id = :integration_id AND i.kind = :kind AND i.external_id = s.external_id)"
+        " ORDER BY s.sort_name RETURNING 1) SELECT count(*) FROM added"
+    )
+
+
+class EarlyInserts:
+    """PostgreSQL: the new items of a load written while its later pages are still being read.
+
+    Adding a large list's items to list_item (and to its search indexes) is most of a first load's
+    merge. A thread of the worker adds the new items of the pages staged so far, on a connection of its
+    own, in a transaction that stays open until the merge ends there: nobody sees the list half-loaded,
+    a failed or killed load leaves nothing, and the merge after the last page only has the rest to do
+    (modified items, items made inactive, the last pages' new items)."""
+
+    def __init__(self, integration_id: int, kind: ListKind, run_key: str) -> None:
+        self.params: dict[str, Any] = {
+            "run_key": run_key,
+            "integration_id": integration_id,
+            "kind": kind.value,
+        }
+        self.now = utcnow()
+        self.connection = db.engine.connect()
+        self.transaction = self.connection.begin()
+        self.before = bool(
+            self.connection.scalar(
+                select(
+                    select(ListItem.id)
+                    .where(ListItem.integration_id == integration_id, ListItem.kind == kind)
+                    .exists()
+                )
+            )
+        )
+        self.after = 0
+        self.upto = 0
+        self.added = 0
+        self.error: BaseException | None = None
+        self._wake = threading.Event()
+        self._last = threading.Event()
+        self._abandoned = False
+        self._insert = text(_EARLY_INSERT).bindparams(bindparam("now", self.now, type_=UTCDateTime()))
+        self._thread = threading.Thread(target=self._run, name="raccord-early-inserts", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def start(cls, integration_id: int, kind: ListKind, run_key: str) -> EarlyInserts | None:
+        if db.engine.dialect.name != "postgresql":
+            return None  # SQLite has one writer at a time: the merge waits for the last page
+        return cls(integration_id, kind, run_key)
+
+    def staged(self, last_id: int) -> None:
+        """A page was committed to the staging area, up to `last_id`: its new items can be added."""
+        if self.error is not None:
+            raise self.error
+        self.upto = last_id
+        self._wake.set()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._abandoned:
+                    return
+                last = self._last.is_set()
+                self._add_staged()
+                if last:
+                    return
+        except BaseException as exc:  # raised in the worker's thread, by staged() or finish()
+            self.error = exc
+
+    def _add_staged(self) -> None:
+        upto = self.upto
+        if upto <= self.after:
+            return
+        self.added += (
+            self.connection.scalar(self._insert, {**self.params, "after": self.after, "upto": upto}) or 0
+        )
+        self.after = upto
+
+    def _stop(self) -> None:
+        self._last.set()
+        self._wake.set()
+        self._thread.join()
+
+    def finish(self, *, full: bool) -> MergeCounts | None:
+        """The merge, in the transaction that holds the items added so far, then committed. None if it
+        must be done again from scratch (an item the software sent twice)."""
+        self._stop()
+        if self.error is not None:
+            raise self.error
+        counts = _merge_statements(
+            self.connection,
+            self.params,
+            self.now,
+            full=full,
+            early=True,
+            early_added=self.added,
+            before=self.before,
+        )
+        if counts is None:
+            self.transaction.rollback()
+            return None
+        self.transaction.commit()
+        return counts
+
+    def close(self) -> None:
+        """Rolls back what was not committed (a failed load) and gives the connection back."""
+        if self._thread.is_alive():
+            self._abandoned = True
+            self._stop()
+        try:
+            if self.transaction.is_active:
+                self.transaction.rollback()
+        except Exception:  # a broken connection: its transaction is gone with it, the load's error is said
+            log.warning("The early inserts of a list load could not be rolled back", exc_info=True)
+        finally:
+            self.connection.close()
 
 
 # --- reading lists ------------------------------------------------------------------------

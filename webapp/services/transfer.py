@@ -143,6 +143,7 @@ class Placement:
     _party_index: dict[ListKind, dict[str, dict]] = field(default_factory=dict)
     _choices: dict[int, int | None] | None = None
     _indexes: dict[ListKind, ListIndex] = field(default_factory=dict)
+    _hows: dict[str, str] = field(default_factory=dict)
 
     def new_list(self, kind: ListKind) -> list:
         """The active items of one new list, as plain rows (id, name, code, …): no ORM object each."""
@@ -185,16 +186,22 @@ class Placement:
             )
         return (item_id in self._choices, self._choices.get(item_id))
 
+    def _how(self, key: str) -> str:
+        """How a party was found, translated once per transfer (not once per rule)."""
+        if not self._hows:
+            self._hows.update(vat=_("par numéro de TVA"), siren=_("par SIREN"), name=_("par nom"))
+        return self._hows[key]
+
     def _place_party(self, old: ListItem) -> Match:
         index = self._parties(old.kind)
         identity = PartyIdentity(old.name, old.vat_number, old.siren)
         if identity.vat and identity.vat in index["vat"]:
-            return Match(index["vat"][identity.vat], _("par numéro de TVA"))
+            return Match(index["vat"][identity.vat], self._how("vat"))
         if identity.siren_digits and identity.siren_digits in index["siren"]:
-            return Match(index["siren"][identity.siren_digits], _("par SIREN"))
+            return Match(index["siren"][identity.siren_digits], self._how("siren"))
         named = index["name"].get(identity.key_name, []) if identity.key_name else []
         if len(named) == 1:
-            return Match(named[0], _("par nom"))
+            return Match(named[0], self._how("name"))
         if len(named) > 1:
             return Match(None, _("plusieurs tiers s'appellent « %(name)s »", name=old.name))
         return Match(None, _("introuvable (ni le numéro de TVA, ni le SIREN, ni le nom)"))
