@@ -849,7 +849,8 @@ def merge_staging(
         )
 
     session.execute(delete(staging).where(this_run))
-    summaries.touch(session, integrations=[integration_id])  # the list's pages change with its items
+    if added or updated or deactivated:
+        summaries.touch(session, integrations=[integration_id])  # the list's pages change with its items
     session.commit()
     return MergeCounts(added=added or 0, updated=updated or 0, deactivated=deactivated or 0, received=0)
 
@@ -877,13 +878,15 @@ def _merge_staging_postgresql(
     if early is not None:
         counts = early.finish(full=full)
         if counts is not None:
-            # Committed on the load's own connection: the list's pages change with its items.
-            summaries.touch(session, integrations=[integration_id])
-            session.commit()
+            if counts.added or counts.updated or counts.deactivated:
+                # Committed on the load's own connection: the list's pages change with its items.
+                summaries.touch(session, integrations=[integration_id])
+                session.commit()
             return counts
     params = {"run_key": run_key, "integration_id": integration_id, "kind": kind.value}
     counts = _merge_statements(session, params, utcnow(), full=full)
-    summaries.touch(session, integrations=[integration_id])  # the list's pages change with its items
+    if counts.added or counts.updated or counts.deactivated:
+        summaries.touch(session, integrations=[integration_id])  # the list's pages change with its items
     session.commit()
     return counts
 
