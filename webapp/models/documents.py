@@ -50,6 +50,8 @@ class Document(CodingItemsMixin, db.Model):
         Index("ix_document_integration_status", "integration_id", "status", "created_at"),
         # 'Republier les factures en échec' on the Intégration page: those failed for an expiry.
         Index("ix_document_integration_failure", "integration_id", "status", "failure_reason"),
+        # Each visit of 'Documents': the invoices being published by a job (release_if_crashed).
+        Index("ix_document_awaiting_job", "integration_id", "status", "job_run_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
