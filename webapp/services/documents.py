@@ -316,19 +316,26 @@ def documents_page(
 
 
 def awaiting_a_job(integration_id: int) -> list[Document]:
-    """Documents 'En cours' with a publication job: those release_if_crashed looks at."""
-    return list(
-        db.session.scalars(
-            select(Document)
-            .where(
-                Document.integration_id == integration_id,
-                Document.status == DocumentStatus.IN_PROGRESS,
-                Document.job_run_id.is_not(None),
+    """Documents 'En cours' with a publication job: those release_if_crashed looks at. Asked on every
+    visit of 'Documents' and most often none: their ids first, by a plain statement on the index
+    ix_document_awaiting_job (0031), the objects only when there are some."""
+    table = Document.__table__
+    ids = (
+        db.session.connection()
+        .execute(
+            select(table.c.id).where(
+                table.c.integration_id == integration_id,
+                table.c.status == DocumentStatus.IN_PROGRESS,
+                table.c.job_run_id.is_not(None),
             )
-            # Only their status and job are looked at: none of the coding items is joined.
-            .options(lazyload("*"))
         )
+        .scalars()
+        .all()
     )
+    if not ids:
+        return []
+    # Only their status and job are looked at: none of the coding items is joined.
+    return list(db.session.scalars(select(Document).where(Document.id.in_(ids)).options(lazyload("*"))))
 
 
 def counts_by_status(integration: Integration) -> dict[DocumentStatus, int]:
