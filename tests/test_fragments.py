@@ -390,3 +390,21 @@ def test_a_renewal_of_the_tokens_keeps_the_version_and_wakes_no_page(cabinet):
     integration.company_name = "Boulangerie Martin SAS"
     db.session.commit()
     assert version_of(cabinet["dossier"].id) != before
+
+
+def test_a_colleagues_invoice_wakes_the_open_documents_page_and_its_rows_follow(client, cabinet):
+    dossier = cabinet["dossier"]
+    invoice(dossier, cabinet["integration"], "F-2026-030")
+    login(client, "claire@lefevre.test", PASSWORD)
+    page = client.get(f"/dossiers/{dossier.id}/documents").get_data(as_text=True)
+    version = page.split('data-version="')[1].split('"')[0]
+    changes = f"/dossiers/{dossier.id}/changements"
+    assert client.get(changes, headers={"If-None-Match": f'"{version}"'}).status_code == 204
+    assert 'id="documents-liste" data-live' in page  # « Tous »: the rows are a live region
+
+    invoice(dossier, cabinet["integration"], "F-2026-031")  # a colleague's, from elsewhere
+    answer = client.get(changes, headers={"If-None-Match": f'"{version}"'})
+    assert answer.status_code == 200 and "raccord:integration-changed" in answer.headers["HX-Trigger"]
+    assert "F-2026-031" in text_of(client.get(f"/dossiers/{dossier.id}/documents"))
+    filtered = client.get(f"/dossiers/{dossier.id}/documents?statut=pret").get_data(as_text=True)
+    assert 'id="documents-liste">' in filtered  # filtered: a row being published stays in view

@@ -139,7 +139,9 @@ def _init_extensions(app: Flask) -> None:
         message = ended_message() or login_manager.login_message
         if SESSION_KEY in session:
             session.clear()  # a dead session id: the browser forgets it
-        flash(str(message), "info")
+        # Said once: each open tab's requests (its check for changes every few seconds) land here too.
+        if ["info", str(message)] not in [list(each) for each in session.get("_flashes", [])]:
+            flash(str(message), "info")
         if request.headers.get("HX-Request") == "true":
             # htmx would swap a login page into a fragment; ask it to load the page instead.
             return make_response("", 401, redirect=target)

@@ -119,8 +119,11 @@
       cache: "no-store",
       redirect: "manual"
     }).then(function (response) {
-      if (response.status === 401 || response.type === "opaqueredirect") {
-        window.clearInterval(watchTimer); // the session ended: the next click says so
+      if (response.status === 401 || response.status === 404 || response.type === "opaqueredirect") {
+        // The session ended, or the dossier is no longer this person's to see: the page says so
+        // itself (the login page with why, or « Page introuvable ») rather than stay as it was.
+        window.clearInterval(watchTimer);
+        window.location.reload();
         return;
       }
       if (response.status !== 200) { return; }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import abort, current_app, g, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from htmx_flask import make_response
 from markupsafe import Markup
@@ -20,7 +21,7 @@ from webapp.services.lists import refresh_outcome_toast, request_refresh, search
 
 scope_to_dossier(bp)
 
-STATUSES = {"actifs": "Actifs", "inactifs": "Inactifs", "tous": "Tous"}
+STATUSES = {"actifs": _l("Actifs"), "inactifs": _l("Inactifs"), "tous": _l("Tous")}
 
 
 def _kind(slug: str) -> ListKind:
