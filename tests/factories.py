@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from itertools import count
 
 from webapp.extensions import db
-from webapp.models import Dossier, Integration, IntegrationStatus, ListItem, Organisation, Role, User
+from webapp.models import (
+    Direction,
+    Document,
+    DocumentStatus,
+    Dossier,
+    Integration,
+    IntegrationStatus,
+    ListItem,
+    Organisation,
+    Role,
+    User,
+)
 
 _sequence = count(1)
 
@@ -74,3 +87,23 @@ def make_item(integration: Integration, kind, name: str, code: str | None = None
     db.session.add(item)
     db.session.commit()
     return item
+
+
+def make_document(dossier: Dossier, integration: Integration, number: str, **fields) -> Document:
+    """An invoice of EDF Entreprises, 1 000,00 € HT, « Prêt » unless said otherwise."""
+    values = {
+        "direction": Direction.PURCHASE,
+        "party_name": "EDF Entreprises",
+        "issue_date": date(2026, 11, 2),
+        "amount_ht": Decimal("1000.00"),
+        "amount_tva": Decimal("200.00"),
+        "amount_ttc": Decimal("1200.00"),
+        "currency": "EUR",
+        "status": DocumentStatus.READY,
+        "idempotency_key": f"cle-{number}-{next(_sequence)}",
+        **fields,
+    }
+    document = Document(dossier_id=dossier.id, integration_id=integration.id, number=number, **values)
+    db.session.add(document)
+    db.session.commit()
+    return document

@@ -5,17 +5,21 @@ language, or another person's session (CSRF tokens are the reader's own)."""
 from __future__ import annotations
 
 import re
-from datetime import date
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import delete, select, update
 
 from tests.conftest import login, make_app, text_of, unescaped
-from tests.factories import make_dossier, make_integration, make_item, make_organisation, make_user
+from tests.factories import (
+    make_document,
+    make_dossier,
+    make_integration,
+    make_item,
+    make_organisation,
+    make_user,
+)
 from webapp.extensions import db
 from webapp.models import (
-    Direction,
     Document,
     DocumentStatus,
     DossierSummary,
@@ -40,26 +44,8 @@ def version_of(dossier_id: int) -> str:
     return db.session.scalar(select(DossierSummary.version).where(DossierSummary.dossier_id == dossier_id))
 
 
-def invoice(dossier, integration, number: str, party_id: int | None = None, **fields) -> Document:
-    document = Document(
-        dossier_id=dossier.id,
-        integration_id=integration.id,
-        direction=Direction.PURCHASE,
-        party_id=party_id,
-        party_name="EDF Entreprises",
-        number=number,
-        issue_date=date(2026, 11, 2),
-        amount_ht=Decimal("1000.00"),
-        amount_tva=Decimal("200.00"),
-        amount_ttc=Decimal("1200.00"),
-        currency="EUR",
-        status=fields.pop("status", DocumentStatus.READY),
-        idempotency_key=f"cle-{number}",
-        **fields,
-    )
-    db.session.add(document)
-    db.session.commit()
-    return document
+def invoice(dossier, integration, number: str, **fields) -> Document:
+    return make_document(dossier, integration, number, **fields)
 
 
 @pytest.fixture
