@@ -30,6 +30,7 @@ from webapp.models import (
     PartyKind,
     Rule,
 )
+from webapp.models.base import utcnow
 from webapp.models.lists import SyncStatus
 from webapp.services.events import record_event
 from webapp.services.jobs import get_redis
@@ -394,3 +395,16 @@ def test_a_colleagues_invoice_wakes_the_open_documents_page_and_its_rows_follow(
     assert "F-2026-031" in text_of(client.get(f"/dossiers/{dossier.id}/documents"))
     filtered = client.get(f"/dossiers/{dossier.id}/documents?statut=pret").get_data(as_text=True)
     assert 'id="documents-liste">' in filtered  # filtered: a row being published stays in view
+
+
+def test_a_list_with_no_inactive_item_says_so_rather_than_empty(client, cabinet):
+    dossier, integration = cabinet["dossier"], cabinet["integration"]
+    login(client, "claire@lefevre.test", PASSWORD)
+    client.get(f"/dossiers/{dossier.id}/listes/suppliers")  # its list state made
+    sync = db.session.scalar(
+        select(ListSync).where(ListSync.integration_id == integration.id, ListSync.kind == ListKind.SUPPLIERS)
+    )
+    sync.status, sync.last_loaded_at = SyncStatus.SUCCEEDED, utcnow()
+    db.session.commit()
+    page = text_of(client.get(f"/dossiers/{dossier.id}/listes/suppliers?statut=inactifs"))
+    assert "Aucun élément inactif dans cette liste." in page and "Cette liste est vide." not in page

@@ -10,7 +10,7 @@ from tests.conftest import plain_spaces, run_worker_burst, unescaped
 from tests.http_user import COMPANY, Browser, controls_api
 from tests.test_reconnect import expire, reconnect
 from webapp.extensions import db
-from webapp.models import Document, DocumentStatus, JobRun, Rule
+from webapp.models import Document, DocumentStatus, Event, JobRun, Rule
 
 # Every write these flows make keeps the dossiers' lines of 'Mes dossiers' true.
 pytestmark = pytest.mark.usefixtures("summaries_stay_true")
@@ -63,6 +63,12 @@ def test_a_double_click_and_a_retry_still_make_one_invoice_upstream(job_app, liv
     assert document.status is DocumentStatus.PUBLISHED and document.upstream_id
     invoices = upstream_invoices(live)
     assert len(invoices) == 1 and invoices[0]["idempotency_key"] == document.idempotency_key
+    with job_app.app_context():  # the timeline says who clicked « Publier », not « automatique »
+        published = db.session.scalar(select(Event).where(Event.kind == "document.published"))
+        assert (
+            published.actor_id is not None
+            and published.actor_id == db.session.get(JobRun, published.job_run_id).owner_id
+        )
     assert (
         invoices[0]["payload"]["account_id"] == "acc-606100"
         and invoices[0]["payload"]["amount_total"] == "120.00"

@@ -217,6 +217,7 @@ def publish(document_id: int, job_run_id: int | None = None) -> str:
     record_event(
         dossier_id=document.dossier_id,
         integration_id=document.integration_id,
+        actor_id=_asked_by(job_run_id),
         job_run_id=job_run_id,
         kind="document.published",
         message=(
@@ -355,6 +356,14 @@ def _defer(document_id: int, integration: Integration, exc: DailyBudgetSpent, jo
     return message
 
 
+def _asked_by(job_run_id: int | None) -> int | None:
+    """Who clicked « Publier » (the job's owner): the timeline says so, not « Raccord (automatique) »."""
+    if job_run_id is None:
+        return None
+    run = db.session.get(JobRun, job_run_id)
+    return run.owner_id if run is not None else None
+
+
 def _fail(
     document_id: int, reason: str, detail: str, *, job_run_id: int | None = None, user_id: int | None = None
 ) -> None:
@@ -366,7 +375,7 @@ def _fail(
     record_event(
         dossier_id=document.dossier_id,
         integration_id=document.integration_id,
-        actor_id=user_id,
+        actor_id=user_id if user_id is not None else _asked_by(job_run_id),
         job_run_id=job_run_id,
         kind="document.publish_failed",
         outcome="failed",
