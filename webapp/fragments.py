@@ -66,7 +66,7 @@ def build_digest() -> str:
 
 
 def _enabled() -> bool:
-    return bool(current_app.config.get("FRAGMENT_CACHE", True))
+    return bool(current_app.config["FRAGMENT_CACHE"])
 
 
 @dataclass(frozen=True)
@@ -214,53 +214,43 @@ class _LocalParts:
 _local = _LocalParts()
 
 
-def _kept(name: str, dossier_id: int, parts: tuple, make: Callable[[], Any], load, dump) -> Any:
+def _local_limit() -> int:
+    return int(current_app.config["FRAGMENT_CACHE_LOCAL_BYTES"])
+
+
+def _kept(name: str, dossier_id: int, parts: tuple, render: Callable[[], str]) -> str:
+    """The part's HTML (CSRF marks in it) from this process, else Redis, else rendered and kept."""
     version = dossier_version(dossier_id) if _enabled() else None
     if version is None:
-        return make()
+        return _render_fragment(render)
     key = _key(name, dossier_id, version, parts)
-    limit = int(current_app.config.get("FRAGMENT_CACHE_LOCAL_BYTES", 32 * 1024 * 1024))
+    limit = _local_limit()
     found = _local.get(key) if limit else None
     if found is not None:
-        return load(found)
+        return found.decode("utf-8")
     try:
         found = _redis().get(key)
     except RedisError:
         log.warning("Fragment cache unreachable: %s rendered afresh", name)
-        return make()
+        return _render_fragment(render)
     if found is not None:
         if limit:
             _local.put(key, found, limit)
-        return load(found)
-    value = make()
-    raw = dump(value)
+        return found.decode("utf-8")
+    html = _render_fragment(render)
+    raw = html.encode("utf-8")
     if limit:
         _local.put(key, raw, limit)
     try:
-        _redis().set(key, raw, ex=int(current_app.config.get("FRAGMENT_CACHE_SECONDS", 3600)))
+        _redis().set(key, raw, ex=int(current_app.config["FRAGMENT_CACHE_SECONDS"]))
     except RedisError:
         log.warning("Fragment cache unreachable: %s not kept", name)
-    return value
+    return html
 
 
 def cached_html(name: str, dossier_id: int, parts: tuple, render: Callable[[], str]) -> Markup:
     """The part `name` of the dossier's page for `parts`, rendered by `render` when not kept."""
-    html = _kept(
-        name,
-        dossier_id,
-        parts,
-        lambda: _render_fragment(render),
-        lambda raw: raw.decode("utf-8"),
-        lambda html: html.encode("utf-8"),
-    )
-    return _with_session_token(html)
-
-
-def cached_value(name: str, dossier_id: int, parts: tuple, compute: Callable[[], Any]) -> Any:
-    """A value of plain JSON (numbers, strings, lists, dicts) computed from the dossier's data."""
-    return _kept(
-        name, dossier_id, parts, compute, json.loads, lambda value: json.dumps(value).encode("utf-8")
-    )
+    return _with_session_token(_kept(name, dossier_id, parts, render))
 
 
 def dossier_sidebar(dossier) -> Markup:
@@ -367,7 +357,7 @@ def render_dossier_page(template_name: str, dossier, body: Markup, **context: An
     from markupsafe import escape
 
     state = dossier_state(dossier.id) if _enabled() else None
-    limit = int(current_app.config.get("FRAGMENT_CACHE_LOCAL_BYTES", 32 * 1024 * 1024))
+    limit = _local_limit()
     if (
         state is None
         or state.version is None
