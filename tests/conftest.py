@@ -65,6 +65,9 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "RACCORD_ENV", "JOB_QUEUE"):
         os.environ.pop(name, None)
     os.environ["RACCORD_INSTANCE_PATH"] = str(tmp_path_factory.mktemp("instance"))
+    # Thousands of throwaway accounts are made and signed in: hashed at a fraction of production's
+    # cost (PASSWORD_HASH_METHOD, refused in production; tests/test_config.py checks the default).
+    os.environ["PASSWORD_HASH_METHOD"] = "scrypt:1024:8:1"
     yield
     os.environ.clear()
     os.environ.update(saved)

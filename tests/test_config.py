@@ -31,6 +31,24 @@ def test_local_defaults_need_nothing(tmp_path):
     assert (tmp_path / "token_key").stat().st_mode & 0o077 == 0
 
 
+def test_passwords_are_hashed_at_production_cost_unless_told(tmp_path):
+    from werkzeug.security import check_password_hash
+
+    from webapp import create_app
+    from webapp.models import User
+
+    assert load_config(PROD, tmp_path)["PASSWORD_HASH_METHOD"] == "scrypt:32768:8:1"
+    assert load_config({}, tmp_path)["PASSWORD_HASH_METHOD"] == "scrypt:32768:8:1"
+    user = User(email="claire@lefevre.test")
+    user.set_password("bon-mot-de-passe")  # outside any app: the default
+    assert user.password_hash.startswith("scrypt:32768:8:1$")
+    app = create_app({"PASSWORD_HASH_METHOD": "scrypt:32768:8:1"})
+    with app.app_context():
+        user.set_password("un-autre")
+    assert user.password_hash.startswith("scrypt:32768:8:1$")
+    assert check_password_hash(user.password_hash, "un-autre") and not user.check_password("bon-mot-de-passe")
+
+
 def test_production_settings(tmp_path):
     config = load_config(PROD, tmp_path)
     assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://raccord@db/raccord"
@@ -89,6 +107,14 @@ def test_production_refuses_to_start_without(tmp_path, missing, message):
         ({"MAIL_DEFAULT_SENDER": "Raccord"}, "MAIL_DEFAULT_SENDER doit contenir une adresse e-mail"),
         ({"PUBLIC_BASE_URL": "raccord.test"}, "PUBLIC_BASE_URL doit commencer par https://"),
         ({"MAIL_RETRY_DELAYS": "30,-1"}, "MAIL_RETRY_DELAYS doit être une liste de durées"),
+        ({"PASSWORD_HASH_METHOD": "md5"}, "PASSWORD_HASH_METHOD doit être de la forme scrypt:N:r:p"),
+        ({"PASSWORD_HASH_METHOD": "scrypt:1000:8:1"}, "N étant une puissance de 2 de 1024"),
+        ({"PASSWORD_HASH_METHOD": "scrypt:2097152:8:1"}, "PASSWORD_HASH_METHOD doit être de la forme"),
+        ({"PASSWORD_HASH_METHOD": "scrypt:512:8:1"}, "de 1024 à 1048576"),
+        (
+            {**PROD, "PASSWORD_HASH_METHOD": "scrypt:1024:8:1"},
+            "ne peut pas être moins coûteux que scrypt:32768:8:1",
+        ),
     ],
 )
 def test_bad_values_are_refused_with_a_clear_message(tmp_path, env, message):

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -144,6 +145,34 @@ def _normalise_database_url(url: str) -> str:
     return url
 
 
+#: How passwords are hashed (werkzeug's scrypt at its own cost). Cheaper is allowed outside
+#: production only: a machine that creates and checks many throwaway accounts (the tests).
+PASSWORD_HASH_DEFAULT = "scrypt:32768:8:1"  # noqa: S105 - a hashing method, not a password
+_PASSWORD_HASH = re.compile(r"scrypt:(\d+):(\d+):(\d+)")
+
+
+def password_hash_setting(env: Mapping[str, str], production: bool) -> str:
+    method = (env.get("PASSWORD_HASH_METHOD") or "").strip() or PASSWORD_HASH_DEFAULT
+    found = _PASSWORD_HASH.fullmatch(method)
+    cost = int(found.group(1)) if found else 0
+    if (
+        not found
+        or not 1024 <= cost <= 1 << 20
+        or cost & (cost - 1)
+        or not 0 < int(found.group(2)) <= 64
+        or not 0 < int(found.group(3)) <= 16
+    ):
+        raise ConfigError(
+            "PASSWORD_HASH_METHOD doit être de la forme scrypt:N:r:p, N étant une puissance de 2 "
+            f"de 1024 à 1048576 (par défaut {PASSWORD_HASH_DEFAULT})."
+        )
+    if production and cost < 32768:
+        raise ConfigError(
+            f"PASSWORD_HASH_METHOD ne peut pas être moins coûteux que {PASSWORD_HASH_DEFAULT} en production."
+        )
+    return method
+
+
 def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
     """Every setting of the app, parsed from `env`; raises ConfigError with a French message."""
     environment = env.get("RACCORD_ENV", "development").strip().lower()
@@ -202,6 +231,8 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
 
     mail = mail_settings(env, instance_path, production)
 
+    password_hash_method = password_hash_setting(env, production)
+
     metrics_token = env_secret(env, "METRICS_TOKEN")
     if metrics_token is not None and len(metrics_token) < 32:
         raise ConfigError("METRICS_TOKEN doit faire au moins 32 caractères.")
@@ -221,6 +252,7 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "FRAGMENT_CACHE_SECONDS": env_int(env, "FRAGMENT_CACHE_SECONDS", 3600, minimum=1),
         "FRAGMENT_CACHE_LOCAL_BYTES": env_int(env, "FRAGMENT_CACHE_LOCAL_BYTES", 32 * 1024 * 1024),
         "LOGIN_FAILURE_DELAY": env_float(env, "LOGIN_FAILURE_DELAY", 0.7),
+        "PASSWORD_HASH_METHOD": password_hash_method,
         "LOGIN_RATE_LIMIT": env_rate_limit(env, "LOGIN_RATE_LIMIT", "5 per minute; 30 per hour"),
         "LOGIN_IP_RATE_LIMIT": env_rate_limit(env, "LOGIN_IP_RATE_LIMIT", "30 per minute; 300 per hour"),
         "LOGIN_ACCOUNT_RATE_LIMIT": env_rate_limit(

@@ -58,6 +58,19 @@ class Organisation(db.Model):
 keep_search_columns(Organisation, ("name",), {"search_text": _organisation_search_text})
 
 
+def password_hash_method() -> str:
+    """The app's PASSWORD_HASH_METHOD (webapp.config), its default outside an app."""
+    from flask import current_app, has_app_context
+
+    from webapp.config import PASSWORD_HASH_DEFAULT
+
+    return (
+        current_app.config.get("PASSWORD_HASH_METHOD", PASSWORD_HASH_DEFAULT)
+        if has_app_context()
+        else PASSWORD_HASH_DEFAULT
+    )
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "user_account"
 
@@ -89,7 +102,7 @@ class User(UserMixin, db.Model):
         return email.strip().lower()
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = generate_password_hash(password, method=password_hash_method())
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
