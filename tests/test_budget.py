@@ -278,7 +278,7 @@ class Vendor(BaseHTTPRequestHandler):
 @pytest.fixture
 def vendor_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Vendor)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     Vendor.answers, Vendor.seen = [], []
     yield f"http://127.0.0.1:{server.server_port}"

@@ -41,9 +41,11 @@ def preload() -> None:
     import flask.cli  # noqa: F401
 
     import jobs
+    import sandbox
     import webapp
 
-    for package in (webapp, jobs):
+    # The sandbox too: every app a worker creates mounts it (webapp.sandbox_host).
+    for package in (webapp, jobs, sandbox):
         for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             __import__(module.name)
     import psycopg  # noqa: F401
