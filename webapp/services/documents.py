@@ -12,7 +12,7 @@ from babel.numbers import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import joinedload, lazyload
 
 from webapp.extensions import db
@@ -315,23 +315,18 @@ def documents_page(
     return DocumentPage(items=list(items), total=total, page=page, pages=pages)
 
 
+_AWAITING_A_JOB = select(Document.__table__.c.id).where(
+    Document.__table__.c.integration_id == bindparam("integration_id"),
+    Document.__table__.c.status == DocumentStatus.IN_PROGRESS,
+    Document.__table__.c.job_run_id.is_not(None),
+)
+
+
 def awaiting_a_job(integration_id: int) -> list[Document]:
     """Documents 'En cours' with a publication job: those release_if_crashed looks at. Asked on every
     visit of 'Documents' and most often none: their ids first, by a plain statement on the index
     ix_document_awaiting_job (0031), the objects only when there are some."""
-    table = Document.__table__
-    ids = (
-        db.session.connection()
-        .execute(
-            select(table.c.id).where(
-                table.c.integration_id == integration_id,
-                table.c.status == DocumentStatus.IN_PROGRESS,
-                table.c.job_run_id.is_not(None),
-            )
-        )
-        .scalars()
-        .all()
-    )
+    ids = db.session.connection().execute(_AWAITING_A_JOB, {"integration_id": integration_id}).scalars().all()
     if not ids:
         return []
     # Only their status and job are looked at: none of the coding items is joined.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from flask import has_request_context, session
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import Select, bindparam, exists, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from werkzeug.exceptions import NotFound
 
@@ -85,19 +87,27 @@ def users_who_may_see(dossier: Dossier) -> list[User]:
     )
 
 
+@cache
+def _dossier_with_state_statement():
+    """Asked on every page of a dossier: built once (making it costs as much as running it)."""
+    from webapp.fragments import state_columns
+    from webapp.models import DossierSummary
+
+    return (
+        select(Dossier, *state_columns())
+        .outerjoin(DossierSummary, DossierSummary.dossier_id == Dossier.id)
+        .where(Dossier.id == bindparam("dossier_id"))
+    )
+
+
 def _dossier_with_state(dossier_id: int) -> Dossier | None:
     """The dossier, and in the same query what its pages need to serve their kept parts
     (webapp.fragments.dossier_state then finds it in `g`)."""
     from flask import has_request_context
 
-    from webapp.fragments import remember_state, state_columns
-    from webapp.models import DossierSummary
+    from webapp.fragments import remember_state
 
-    row = db.session.execute(
-        select(Dossier, *state_columns())
-        .outerjoin(DossierSummary, DossierSummary.dossier_id == Dossier.id)
-        .where(Dossier.id == dossier_id)
-    ).first()
+    row = db.session.execute(_dossier_with_state_statement(), {"dossier_id": dossier_id}).first()
     if row is None:
         return None
     if has_request_context():

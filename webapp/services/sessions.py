@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app, g, request, session
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
@@ -89,6 +89,15 @@ def _end(row: UserSession, reason: str) -> None:
         row.end_reason = reason
 
 
+# Asked on every request: built once (making the statement costs as much as running it).
+# Its user in the same query: every page asks for both (load_user then finds it in the session).
+_SESSION_BY_TOKEN = (
+    select(UserSession)
+    .where(UserSession.token_hash == bindparam("token_hash"))
+    .options(joinedload(UserSession.user))
+)
+
+
 def current_session() -> UserSession | None:
     """The live session this request's cookie names, or None (and the row ended if it just expired)."""
     if "user_session" in g:
@@ -97,12 +106,7 @@ def current_session() -> UserSession | None:
     token = session.get(SESSION_KEY)
     if not isinstance(token, str) or not token:
         return None
-    # Its user in the same query: every page asks for both (load_user then finds it in the session).
-    row = db.session.scalar(
-        select(UserSession)
-        .where(UserSession.token_hash == _hash(token))
-        .options(joinedload(UserSession.user))
-    )
+    row = db.session.scalar(_SESSION_BY_TOKEN, {"token_hash": _hash(token)})
     if row is None or row.ended_at is not None:
         g.session_ended = row.end_reason if row is not None else EndReason.LOGOUT
         return None
