@@ -227,7 +227,7 @@ def test_the_page_shows_what_its_own_session_has_not_committed_yet(app_ctx):
 
 
 def test_the_migration_makes_the_lines_the_app_makes(app_ctx):
-    """0027's statement, run on dossiers in every state, writes what summary_select says."""
+    """0027's statement, then 0032's, run on dossiers in every state, write what summary_select says."""
     cabinet = make_organisation()
     connected = make_integration(make_dossier(cabinet), "xero")
     make_dossier(cabinet)  # never connected
@@ -247,13 +247,17 @@ def test_the_migration_makes_the_lines_the_app_makes(app_ctx):
     )
     db.session.commit()
     expected = live_summaries()
-    path = Path(__file__).parent.parent / "migrations" / "versions" / "0027_dossier_summary.py"
-    spec = importlib.util.spec_from_file_location("migration_0027", path)
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
+    backfills = []
+    for name in ("0027_dossier_summary", "0032_summary_invoices_in_progress"):
+        path = Path(__file__).parent.parent / "migrations" / "versions" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"migration_{name}", path)
+        migration = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(migration)
+        backfills.append(migration._BACKFILL)
     with db.engine.begin() as connection:  # outside the session: no hook writes the lines
         connection.execute(DossierSummary.__table__.delete())
-        connection.execute(text(migration._BACKFILL))
+        for backfill in backfills:
+            connection.execute(text(backfill))
     assert stored_summaries() == expected
 
 

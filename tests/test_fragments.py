@@ -177,6 +177,49 @@ def test_documents_page_is_kept_and_follows_each_write(client, app, cabinet):
     assert len(kept_keys(app, "documents")) == 2
 
 
+def _statements_of(app, request) -> list[str]:
+    """The SQL statements the request sends, in order."""
+    from sqlalchemy import event
+
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        request()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_a_kept_page_asks_the_database_for_the_session_and_the_dossier_only(client, app, cabinet):
+    dossier, integration = cabinet["dossier"], cabinet["integration"]
+    invoice(dossier, integration, "F-2026-001", status=DocumentStatus.READY)
+    for kind in ListKind:  # loaded once (else the first visit makes their lines: a write)
+        db.session.add(ListSync(integration_id=integration.id, kind=kind, status=SyncStatus.SUCCEEDED))
+    db.session.commit()
+    login(client, "claire@lefevre.test", PASSWORD)
+    pages = [
+        f"/dossiers/{dossier.id}/documents",
+        f"/dossiers/{dossier.id}/integrations/{integration.id}",
+        f"/dossiers/{dossier.id}/listes/suppliers?q=martin",
+    ]
+    for url in pages:
+        client.get(url)  # rendered and kept
+        sent = _statements_of(app, lambda url=url: client.get(url))
+        assert len(sent) == 2, (url, [each[:90] for each in sent])
+        assert "user_session" in sent[0] and "dossier_summary" in sent[1]
+
+    # An invoice 'En cours' (its publication's worker may have died): Documents looks for it.
+    invoice(dossier, integration, "F-2026-002", status=DocumentStatus.IN_PROGRESS)
+    url = f"/dossiers/{dossier.id}/documents"
+    client.get(url)
+    sent = _statements_of(app, lambda: client.get(url))
+    assert len(sent) == 3 and "job_run_id IS NOT NULL" in sent[2]
+
+
 def test_search_results_follow_an_item_renamed(client, app, cabinet):
     dossier = cabinet["dossier"]
     login(client, "claire@lefevre.test", PASSWORD)

@@ -330,6 +330,7 @@ def summary_select(dossier_ids: list[int]):
             func.coalesce(_invoices_in(shown, DocumentStatus.FAILED), 0).label("invoices_failed"),
             func.coalesce(_invoices_in(shown, DocumentStatus.READY), 0).label("invoices_ready"),
             func.coalesce(_invoices_in(shown, DocumentStatus.TO_REVIEW), 0).label("invoices_to_review"),
+            func.coalesce(_invoices_in(shown, DocumentStatus.IN_PROGRESS), 0).label("invoices_in_progress"),
         )
         .select_from(Dossier)
         .outerjoin(shown, shown.id == _shown_integration_id(Dossier))
