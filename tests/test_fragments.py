@@ -194,7 +194,7 @@ def _statements_of(app, request) -> list[str]:
     return sent
 
 
-def test_a_kept_page_asks_the_database_for_the_session_and_the_dossier_only(client, app, cabinet):
+def test_a_kept_page_asks_the_database_one_thing_the_session_with_the_dossier(client, app, cabinet):
     dossier, integration = cabinet["dossier"], cabinet["integration"]
     invoice(dossier, integration, "F-2026-001", status=DocumentStatus.READY)
     for kind in ListKind:  # loaded once (else the first visit makes their lines: a write)
@@ -209,15 +209,15 @@ def test_a_kept_page_asks_the_database_for_the_session_and_the_dossier_only(clie
     for url in pages:
         client.get(url)  # rendered and kept
         sent = _statements_of(app, lambda url=url: client.get(url))
-        assert len(sent) == 2, (url, [each[:90] for each in sent])
-        assert "user_session" in sent[0] and "dossier_summary" in sent[1]
+        assert len(sent) == 1, (url, [each[:90] for each in sent])
+        assert "user_session" in sent[0] and "dossier_summary" in sent[0]
 
     # An invoice 'En cours' (its publication's worker may have died): Documents looks for it.
     invoice(dossier, integration, "F-2026-002", status=DocumentStatus.IN_PROGRESS)
     url = f"/dossiers/{dossier.id}/documents"
     client.get(url)
     sent = _statements_of(app, lambda: client.get(url))
-    assert len(sent) == 3 and "job_run_id IS NOT NULL" in sent[2]
+    assert len(sent) == 2 and "job_run_id IS NOT NULL" in sent[1]
 
 
 def test_search_results_follow_an_item_renamed(client, app, cabinet):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from flask import has_request_context, session
+from flask import g, has_request_context, session
 from sqlalchemy import Select, bindparam, exists, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from werkzeug.exceptions import NotFound
@@ -103,11 +103,18 @@ def _dossier_with_state_statement():
 def _dossier_with_state(dossier_id: int) -> Dossier | None:
     """The dossier, and in the same query what its pages need to serve their kept parts
     (webapp.fragments.dossier_state then finds it in `g`)."""
-    from flask import has_request_context
-
     from webapp.fragments import remember_state
 
-    row = db.session.execute(_dossier_with_state_statement(), {"dossier_id": dossier_id}).first()
+    row = None
+    if has_request_context():
+        # Read with the session when this request's page is the dossier's (services.sessions).
+        prefetched = g.pop("_prefetched_dossier", None)
+        if prefetched is not None and prefetched[0] == dossier_id:
+            row = prefetched[1]
+            if row.Dossier is None:
+                return None
+    if row is None:
+        row = db.session.execute(_dossier_with_state_statement(), {"dossier_id": dossier_id}).first()
     if row is None:
         return None
     if has_request_context():
