@@ -24,6 +24,7 @@ from webapp.models import (
     DocumentStatus,
     DossierSummary,
     IntegrationStatus,
+    JobRun,
     ListItem,
     ListKind,
     ListSync,
@@ -212,12 +213,22 @@ def test_a_kept_page_asks_the_database_one_thing_the_session_with_the_dossier(cl
         assert len(sent) == 1, (url, [each[:90] for each in sent])
         assert "user_session" in sent[0] and "dossier_summary" in sent[0]
 
-    # An invoice 'En cours' (its publication's worker may have died): Documents looks for it.
+    # An invoice 'En cours' without a publication job: nothing to look for either.
     invoice(dossier, integration, "F-2026-002", status=DocumentStatus.IN_PROGRESS)
-    url = f"/dossiers/{dossier.id}/documents"
-    client.get(url)
+    client.get(url := f"/dossiers/{dossier.id}/documents")
+    assert len(_statements_of(app, lambda: client.get(url))) == 1
+    # One being published whose job is gone (its worker died): Documents looks, and says Échec.
+    run = JobRun(rq_job_id="publication-f-2026-003", kind="publish", dossier_id=dossier.id)
+    db.session.add(run)
+    db.session.flush()
+    document = invoice(
+        dossier, integration, "F-2026-003", status=DocumentStatus.IN_PROGRESS, job_run_id=run.id
+    )
     sent = _statements_of(app, lambda: client.get(url))
-    assert len(sent) == 2 and "job_run_id IS NOT NULL" in sent[1]
+    assert any("job_run_id IS NOT NULL" in each for each in sent)
+    db.session.refresh(document)
+    assert document.status is DocumentStatus.FAILED
+    assert len(_statements_of(app, lambda: client.get(url))) == 1  # and no more once released
 
 
 def test_search_results_follow_an_item_renamed(client, app, cabinet):

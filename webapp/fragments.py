@@ -81,7 +81,7 @@ class DossierState:
     integration_status: str | None = None
     consent_expires_at: datetime | None = None
     lists_running: int = 0
-    invoices_in_progress: int = 0
+    publications_running: int = 0
 
     def consent_ends_within(self, integration_id: int, days: int) -> bool:
         """Integration.consent_ends_within, for the integration the dossier's pages show."""
@@ -102,7 +102,7 @@ def state_columns() -> tuple:
         DossierSummary.integration_status,
         DossierSummary.consent_expires_at,
         DossierSummary.lists_running,
-        DossierSummary.invoices_in_progress,
+        DossierSummary.publications_running,
     )
 
 
@@ -116,7 +116,7 @@ def remember_state(dossier_id: int, row) -> None:
         integration_status=getattr(status, "value", status),
         consent_expires_at=row.consent_expires_at,
         lists_running=row.lists_running or 0,
-        invoices_in_progress=row.invoices_in_progress or 0,
+        publications_running=row.publications_running or 0,
     )
 
 

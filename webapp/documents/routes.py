@@ -74,7 +74,7 @@ def index():
         integration_id = integration.id if integration else None
     # A publication whose worker died becomes Échec (a write: the version is read again after). Looked
     # for only when the dossier's line counts invoices 'En cours' (most visits: none, no query).
-    if integration_id is not None and (state is None or state.invoices_in_progress):
+    if integration_id is not None and (state is None or state.publications_running):
         release_if_crashed(awaiting_a_job(integration_id))
     # Everything below the title bar is kept rendered under the dossier's version (webapp.fragments).
     body = cached_html(

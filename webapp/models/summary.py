@@ -52,7 +52,7 @@ class DossierSummary(db.Model):
     invoices_ready: Mapped[int] = mapped_column(default=0)
     invoices_to_review: Mapped[int] = mapped_column(default=0)
     # 'En cours': when none, 'Documents' need not look for publications whose worker died.
-    invoices_in_progress: Mapped[int] = mapped_column(default=0, server_default="0")
+    publications_running: Mapped[int] = mapped_column(default=0, server_default="0")
     # Rewritten with a new random token by every write of what the dossier's pages show (its
     # integrations, lists, items, documents, rules, events): the cached parts of its pages are found
     # under it (webapp.fragments). Not a figure of the line: summary_select leaves it out.

@@ -309,6 +309,22 @@ def _invoices_in(shown, status: DocumentStatus):
     )
 
 
+def _publications_running(shown):
+    """Invoices 'En cours' with their publication's job: what 'Documents' looks at for a worker that
+    died (services.documents.awaiting_a_job)."""
+    return (
+        select(func.count())
+        .select_from(Document)
+        .where(
+            Document.integration_id == shown.id,
+            Document.status == DocumentStatus.IN_PROGRESS,
+            Document.job_run_id.is_not(None),
+        )
+        .correlate(shown)
+        .scalar_subquery()
+    )
+
+
 def summary_select(dossier_ids: list[int]):
     """The live figures of these dossiers, one row each in the columns of their line (models.
     DossierSummary): the one definition, which services.summaries copies into the lines after every
@@ -330,7 +346,7 @@ def summary_select(dossier_ids: list[int]):
             func.coalesce(_invoices_in(shown, DocumentStatus.FAILED), 0).label("invoices_failed"),
             func.coalesce(_invoices_in(shown, DocumentStatus.READY), 0).label("invoices_ready"),
             func.coalesce(_invoices_in(shown, DocumentStatus.TO_REVIEW), 0).label("invoices_to_review"),
-            func.coalesce(_invoices_in(shown, DocumentStatus.IN_PROGRESS), 0).label("invoices_in_progress"),
+            func.coalesce(_publications_running(shown), 0).label("publications_running"),
         )
         .select_from(Dossier)
         .outerjoin(shown, shown.id == _shown_integration_id(Dossier))
