@@ -39,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _baseline import baseline_tree, remove_tree  # noqa: E402 - beside this script
+
 DOSSIERS = int(os.environ.get("DOSSIERS", "1000"))
 FULL_DOSSIERS = int(os.environ.get("FULL_DOSSIERS", str(DOSSIERS)))
 WORKER_COUNTS = [int(n) for n in os.environ.get("WORKERS", "1,4").split(",")] if FULL_DOSSIERS else []
@@ -47,7 +49,6 @@ CHANGED = float(os.environ.get("CHANGED", "0.01"))
 DUE = float(os.environ.get("DUE", "0.01"))
 PASS_WORKERS = int(os.environ.get("PASS_WORKERS", "4"))
 BASELINE = os.environ.get("BASELINE", "")
-GIT = shutil.which("git") or "git"
 
 
 def _free_port() -> int:
@@ -506,18 +507,6 @@ def _print_passes(result: dict, dossiers: int) -> None:
             print(f"    plan : {' | '.join(r['plan'])}")
 
 
-def _baseline_tree(ref: str) -> Path:
-    tree = Path(tempfile.mkdtemp(prefix="raccord-baseline-"))
-    subprocess.run(
-        [GIT, "worktree", "add", "--detach", str(tree), ref], cwd=ROOT, check=True, capture_output=True
-    )
-    for mo in ROOT.glob("webapp/translations/*/LC_MESSAGES/messages.mo"):
-        target = tree / mo.relative_to(ROOT)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(mo, target)
-    return tree
-
-
 def main() -> None:
     instance = Path(tempfile.mkdtemp(prefix="raccord-bench-"))
     env = dict(os.environ)
@@ -566,7 +555,7 @@ def main() -> None:
         f"{time.perf_counter() - prepared:.0f} s"
     )
     access_log = instance / "sandbox-access.log"
-    baseline = _baseline_tree(BASELINE) if BASELINE and PASSES else None
+    baseline = baseline_tree(BASELINE) if BASELINE and PASSES else None
 
     sandbox = subprocess.Popen(
         [
@@ -628,7 +617,7 @@ def main() -> None:
                 conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         shutil.rmtree(instance, ignore_errors=True)
         if baseline is not None:
-            subprocess.run([GIT, "worktree", "remove", "--force", str(baseline)], cwd=ROOT, check=False)
+            remove_tree(baseline)
 
     if results:
         base = results[0]["dossiers_per_min"]

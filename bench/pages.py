@@ -12,6 +12,12 @@ requests per second for each, the ratio of throughput to the bound, then one JSO
 Needs Redis (REDIS_URL, default redis://127.0.0.1:6379/0) and wrk (apt-get install wrk).
 SUPPLIERS=… DOCUMENTS=… DOSSIERS=… CLIENTS=… DURATION=… (seconds) change the defaults; PAGES=bare,portfolio
 measures only those pages (names as printed).
+
+With BASELINE=<git ref>, that version of the code is served too (a temporary checkout, its own
+gunicorn, the same database and the same signed-in session) and both are measured turn by turn, page by
+page, ROUNDS times (default 3): the medians are printed for each, so that a machine whose speed drifts
+during the run weighs on both alike. Each figure also gives the web workers' CPU time per request (read
+from /proc), which another process on the machine disturbs far less than the throughput.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ CLIENTS = int(os.environ.get("CLIENTS", "20"))
 DURATION = int(os.environ.get("DURATION", "15"))
 DOSSIERS = int(os.environ.get("DOSSIERS", "5000"))
 PAGES = [p for p in os.environ.get("PAGES", "").split(",") if p]
+BASELINE = os.environ.get("BASELINE", "")
+ROUNDS = int(os.environ.get("ROUNDS", "3" if BASELINE else "1"))
 EMAIL, PASSWORD = "bench@cabinet.test", "mot-de-passe-du-bench"
 
 WORDS = [
@@ -314,17 +322,34 @@ def _populate_portfolio(organisation_id: int, rng: random.Random, now) -> None:
     print(f"{len(ids) + 1} dossiers, {len(integrations)} intégrations, {len(documents)} factures de plus")
 
 
-def _wrk(url: str, cookie: str) -> dict:
+def _cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of these processes so far (/proc/<pid>/stat), in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def _workers_of(master: int) -> list[int]:
+    found = Path(f"/proc/{master}/task/{master}/children")
+    return [int(pid) for pid in found.read_text().split()] if found.exists() else []
+
+
+def _wrk(url: str, cookie: str, workers: list[int]) -> dict:
     wrk = shutil.which("wrk")
     assert wrk is not None
     script = Path(tempfile.mkdtemp(prefix="raccord-wrk-")) / "cookie.lua"
     script.write_text(f'wrk.headers["Cookie"] = "{cookie}"\n', encoding="utf-8")
+    cpu_before = _cpu_seconds(workers)
     output = subprocess.run(
         [wrk, "-t", "2", "-c", str(CLIENTS), "-d", f"{DURATION}s", "--latency", "-s", str(script), url],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
+    cpu = _cpu_seconds(workers) - cpu_before
 
     def millis(label: str) -> float:
         value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
@@ -332,13 +357,62 @@ def _wrk(url: str, cookie: str) -> dict:
 
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: (.*)", output)
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     return {
         "p50_ms": millis("50%"),
         "p99_ms": millis("99%"),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "cpu_ms_per_request": round(1000 * cpu / max(requests, 1), 3),
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
         "socket_errors": errors.group(1).strip() if errors else "",
     }
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _serve(tree: Path, env: dict) -> subprocess.Popen:
+    """gunicorn (2 workers) serving the code of `tree` on a free port (its address in `.base`)."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"],
+        cwd=tree,
+        env={**env, "PYTHONPATH": str(tree)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server.base = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    return server
+
+
+def _wait_for(base: str) -> None:
+    import requests
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(f"{base}/robots.txt", timeout=10)
+            return
+        except (requests.ConnectionError, requests.Timeout):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _print_table(title: str, results: dict) -> None:
+    bare_rps = results["bare"]["rps"]
+    print(f"\n{title}")
+    print(f"{'page':<20} {'p50':>9} {'p99':>9} {'req/s':>9} {'/ bare':>7} {'CPU/req':>9}")
+    for name, figures in results.items():
+        figures["ratio_to_bare"] = round(figures["rps"] / bare_rps, 3)
+        print(
+            f"{name:<20} {figures['p50_ms']:>7.1f}ms {figures['p99_ms']:>7.1f}ms "
+            f"{figures['rps']:>9.1f} {figures['ratio_to_bare']:>7.2f} {figures['cpu_ms_per_request']:>7.2f}ms"
+            + (f"  (réponses non 2xx : {figures['non_2xx']})" if figures["non_2xx"] else "")
+        )
 
 
 def main() -> None:
@@ -385,26 +459,16 @@ def main() -> None:
         f"{backend} : {SUPPLIERS} fournisseurs et {DOCUMENTS} documents créés en {time.perf_counter() - started:.1f} s"
     )
 
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    from _baseline import baseline_tree, remove_tree
+
+    trees = {f"base {BASELINE}": baseline_tree(BASELINE), "code": ROOT} if BASELINE else {"code": ROOT}
+    servers = {code: _serve(tree, env) for code, tree in trees.items()}
+    rounds: dict[str, dict[str, list[dict]]] = {code: {} for code in trees}
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{base}/robots.txt", timeout=10)
-                break
-            except (requests.ConnectionError, requests.Timeout):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        for server in servers.values():
+            _wait_for(server.base)
         session = requests.Session()
+        base = servers["code"].base
         page = session.get(f"{base}/login", timeout=10).text
         token = re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page).group(1)
         session.post(
@@ -421,28 +485,47 @@ def main() -> None:
         }
         if PAGES:
             pages = {name: path for name, path in pages.items() if name in PAGES or name == "bare"}
-        for name, path in pages.items():  # each page is served once before being measured
-            response = session.get(base + path, timeout=60)
-            assert response.status_code == 200 and "/login" not in response.url, (name, response.url)
-        results = {name: _wrk(base + path, cookie) for name, path in pages.items()}
+        for server in servers.values():  # each page is served once by each before being measured
+            for name, path in pages.items():
+                response = session.get(server.base + path, timeout=60)
+                assert response.status_code == 200 and "/login" not in response.url, (name, response.url)
+        order = list(trees)
+        for number in range(ROUNDS):
+            for name, path in pages.items():
+                # Turn by turn, the one measured first changing with each round.
+                for code in order if number % 2 == 0 else order[::-1]:
+                    server = servers[code]
+                    rounds[code].setdefault(name, []).append(
+                        _wrk(server.base + path, cookie, _workers_of(server.pid))
+                    )
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers.values():
+            server.terminate()
+            server.wait(timeout=30)
+        for tree in trees.values():
+            if tree != ROOT:
+                remove_tree(tree)
         if schema:
             with admin.begin() as conn:
                 conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         shutil.rmtree(instance, ignore_errors=True)
 
-    bare_rps = results["bare"]["rps"]
-    print(f"\n{CLIENTS} clients simultanés, {DURATION} s par page, gunicorn 2 workers, {backend}")
-    print(f"{'page':<20} {'p50':>9} {'p99':>9} {'req/s':>9} {'/ bare':>7}")
-    for name, figures in results.items():
-        figures["ratio_to_bare"] = round(figures["rps"] / bare_rps, 3)
-        print(
-            f"{name:<20} {figures['p50_ms']:>7.1f}ms {figures['p99_ms']:>7.1f}ms "
-            f"{figures['rps']:>9.1f} {figures['ratio_to_bare']:>7.2f}"
-            + (f"  (réponses non 2xx : {figures['non_2xx']})" if figures["non_2xx"] else "")
-        )
+    measured = {}
+    what = f"{CLIENTS} clients simultanés, {DURATION} s par page, gunicorn 2 workers, {backend}"
+    if ROUNDS > 1:
+        what += f", médiane de {ROUNDS} tours"
+    for code, by_page in rounds.items():
+        figures = {
+            name: {
+                key: _median([each[key] for each in runs])
+                for key in ("p50_ms", "p99_ms", "rps", "cpu_ms_per_request", "non_2xx")
+            }
+            | {"rps_each_round": [each["rps"] for each in runs]}
+            for name, runs in by_page.items()
+        }
+        _print_table(f"{code} — {what}", figures)
+        measured[code] = figures
+    results = measured["code"]
     print(
         json.dumps(
             {
@@ -453,7 +536,13 @@ def main() -> None:
                 "dossiers": DOSSIERS,
                 "clients": CLIENTS,
                 "duration_s": DURATION,
+                "rounds": ROUNDS,
                 "results": results,
+                **(
+                    {"baseline": BASELINE, "baseline_results": measured[f"base {BASELINE}"]}
+                    if BASELINE
+                    else {}
+                ),
             }
         )
     )
