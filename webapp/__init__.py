@@ -108,8 +108,10 @@ def _init_extensions(app: Flask) -> None:
     from flask_babel import lazy_gettext
     from sqlalchemy import event
 
+    from webapp import pool
     from webapp.extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
 
+    pool.install()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)

@@ -241,7 +241,8 @@ def load_config(env: Mapping[str, str], instance_path: Path) -> dict[str, Any]:
         "RACCORD_ENV": environment,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Connections are checked before use when they have rested (webapp.pool), not on every request.
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
         "REDIS_URL": redis_url,
         "JOB_QUEUE": env.get("JOB_QUEUE", "raccord").strip() or "raccord",
         "JOB_TIMEOUT": env_int(env, "JOB_TIMEOUT", 1800, minimum=10),

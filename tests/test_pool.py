@@ -1,0 +1,68 @@
+"""Connections that rested are checked before use (webapp.pool): one the database dropped meanwhile is
+replaced without the user seeing an error; one that has just worked is used without a question."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tests.conftest import login, make_app, text_of
+from tests.factories import make_dossier, make_organisation, make_user
+from webapp import pool
+from webapp.extensions import db
+
+
+def _backend_pids(app) -> set[int]:
+    with app.app_context():
+        pids = set()
+        for record in list(db.engine.pool._pool.queue):  # the connections resting in the pool
+            pids.add(record.dbapi_connection.info.backend_pid)
+        return pids
+
+
+def test_a_connection_the_database_dropped_while_resting_is_replaced_unseen(postgres_schema, monkeypatch):
+    app = make_app(postgres_schema)
+    dossier_id = _cabinet(app)
+    client = app.test_client()
+    login(client, "claire@lefevre.test", "bon-mot-de-passe")
+    assert "Boulangerie Martin" in text_of(client.get(f"/dossiers/{dossier_id}/documents"))
+    resting = _backend_pids(app)
+    assert resting
+
+    # The database ends them (a restart, a firewall): the next page still works.
+    admin = sa.create_engine(postgres_schema)
+    with admin.begin() as conn:
+        for pid in resting:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+    monkeypatch.setattr(pool, "PING_AFTER_IDLE", 0.0)  # they have rested long enough to be asked
+    response = client.get(f"/dossiers/{dossier_id}/documents")
+    assert response.status_code == 200 and "Boulangerie Martin" in text_of(response)
+    assert not resting & _backend_pids(app)  # new connections took their place
+
+
+def _cabinet(app) -> int:
+    with app.app_context():
+        org = make_organisation("Cabinet Lefèvre")
+        dossier = make_dossier(org, "Boulangerie Martin")
+        make_user(org, "claire@lefevre.test", "bon-mot-de-passe")
+        return dossier.id
+
+
+def test_a_connection_that_has_just_worked_is_used_without_a_question(postgres_schema, monkeypatch):
+    app = make_app(postgres_schema)
+    dossier_id = _cabinet(app)
+    client = app.test_client()
+    login(client, "claire@lefevre.test", "bon-mot-de-passe")
+    questions = []
+
+    def ask(dbapi_connection):
+        questions.append(dbapi_connection)
+
+    monkeypatch.setattr(pool, "_ask", ask)
+    monkeypatch.setattr(pool, "PING_AFTER_IDLE", 3600.0)
+    for _ in range(3):
+        assert client.get(f"/dossiers/{dossier_id}/documents").status_code == 200
+    assert questions == []
+    monkeypatch.setattr(pool, "PING_AFTER_IDLE", 0.0)
+    assert client.get(f"/dossiers/{dossier_id}/documents").status_code == 200
+    assert len(questions) == 1

@@ -1,0 +1,62 @@
+"""Connections to the database checked before use when they may have gone stale.
+
+SQLAlchemy's `pool_pre_ping` asks the database on every checkout, a round trip on every request of
+every page. A connection given back less than PING_AFTER_IDLE seconds ago has just worked: it is
+used as is; one idle for longer (a database restarted meanwhile, a connection cut by a firewall)
+is asked first and, if dead, replaced before anyone uses it. A database lost while connections are
+in use fails the requests under way either way; SQLAlchemy then recognises the disconnection and
+replaces the whole pool.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import Pool
+
+#: Seconds a connection may rest and still be used without being asked first.
+PING_AFTER_IDLE = 1.0
+_RETURNED = "raccord_returned_at"
+_installed = False
+
+
+def _connected(_dbapi_connection, record) -> None:
+    record.info[_RETURNED] = time.monotonic()
+
+
+def _checked_in(_dbapi_connection, record) -> None:
+    if record is not None:
+        record.info[_RETURNED] = time.monotonic()
+
+
+def _ask(dbapi_connection) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT 1")
+    finally:
+        cursor.close()
+    dbapi_connection.rollback()  # no transaction left open by the question
+
+
+def _checked_out(dbapi_connection, record, _proxy) -> None:
+    returned = record.info.get(_RETURNED)
+    if returned is not None and time.monotonic() - returned < PING_AFTER_IDLE:
+        return
+    try:
+        _ask(dbapi_connection)
+    except Exception as error:  # noqa: BLE001 - whatever the driver raises, the connection is not usable
+        # The pool discards this connection and hands out another (SQLAlchemy's own retry).
+        raise DisconnectionError("connection found dead before use") from error
+
+
+def install() -> None:
+    """For every pool of the process (the app's and the sandbox's), once."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Pool, "connect", _connected)
+    event.listen(Pool, "checkin", _checked_in)
+    event.listen(Pool, "checkout", _checked_out)
+    _installed = True
