@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _baseline import baseline_tree, remove_tree  # noqa: E402 - beside this script
+from _shared import baseline_tree, remove_tree, wait_until_served  # noqa: E402 - beside this script
 
 DOSSIERS = int(os.environ.get("DOSSIERS", "1000"))
 FULL_DOSSIERS = int(os.environ.get("FULL_DOSSIERS", str(DOSSIERS)))
@@ -580,17 +580,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        import requests
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/robots.txt", timeout=10)
-                break
-            except (requests.ConnectionError, requests.Timeout):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_until_served(f"http://127.0.0.1:{port}")
         results = []
         for workers in WORKER_COUNTS:
             result = _round(app, env, batches[workers], workers)

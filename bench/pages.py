@@ -388,20 +388,6 @@ def _serve(tree: Path, env: dict) -> subprocess.Popen:
     return server
 
 
-def _wait_for(base: str) -> None:
-    import requests
-
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"{base}/robots.txt", timeout=10)
-            return
-        except (requests.ConnectionError, requests.Timeout):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 def _print_table(title: str, results: dict) -> None:
     bare_rps = results["bare"]["rps"]
     print(f"\n{title}")
@@ -459,14 +445,14 @@ def main() -> None:
         f"{backend} : {SUPPLIERS} fournisseurs et {DOCUMENTS} documents créés en {time.perf_counter() - started:.1f} s"
     )
 
-    from _baseline import baseline_tree, remove_tree
+    from _shared import baseline_tree, remove_tree, wait_until_served
 
     trees = {f"base {BASELINE}": baseline_tree(BASELINE), "code": ROOT} if BASELINE else {"code": ROOT}
     servers = {code: _serve(tree, env) for code, tree in trees.items()}
     rounds: dict[str, dict[str, list[dict]]] = {code: {} for code in trees}
     try:
         for server in servers.values():
-            _wait_for(server.base)
+            wait_until_served(server.base)
         session = requests.Session()
         base = servers["code"].base
         page = session.get(f"{base}/login", timeout=10).text
