@@ -406,6 +406,35 @@ def test_the_page_around_a_kept_part_names_its_reader_and_carries_their_token(ap
     assert _tokens(pauls) == {paul_token} or paul_token in _tokens(pauls)  # the logout form too
 
 
+def test_text_that_looks_like_the_marks_of_kept_parts_is_shown_as_typed(client, cabinet):
+    """Where a kept part takes the reader's token and name is marked with words no user can know:
+    a search, a supplier or a dossier named like a mark is shown as typed, and the reader's CSRF
+    token appears nowhere but in the page's forms and headers."""
+    dossier, integration = cabinet["dossier"], cabinet["integration"]
+    looks_like = "raccord-csrf-token-of-the-session raccord-name-of-the-user raccord-csrf"
+    make_item(integration, ListKind.SUPPLIERS, f"Martin {looks_like}")
+    dossier.name = f"Boulangerie {looks_like}"
+    invoice(dossier, integration, "F-2026-001", party_name=f"EDF {looks_like}")
+    db.session.commit()
+    login(client, "claire@lefevre.test", PASSWORD)
+    pages = [
+        f"/dossiers/{dossier.id}/listes/suppliers?q=raccord-csrf-token-of-the-session",
+        f"/dossiers/{dossier.id}/listes/suppliers?q=martin",
+        f"/dossiers/{dossier.id}/documents",
+        f"/dossiers/{dossier.id}/integrations/{integration.id}",
+    ]
+    for url in pages:
+        for _ in range(2):  # rendered and kept, then served from what was kept
+            html = client.get(url).get_data(as_text=True)
+            token = re.search(r'"X-CSRFToken": "([^"]+)"', unescaped(html)).group(1)
+            outside_forms = re.sub(r'value="[^"]*"|hx-headers=\'[^\']*\'', "", html)
+            assert token not in outside_forms, url
+            assert "Claire Comptable" not in outside_forms.replace(">Claire Comptable</a>", ""), url
+            assert f"Boulangerie {looks_like}" in unescaped(html), url
+    assert f"Martin {looks_like}" in unescaped(client.get(pages[1]).get_data(as_text=True))
+    assert f"EDF {looks_like}" in unescaped(client.get(pages[2]).get_data(as_text=True))
+
+
 def test_a_message_flashed_for_the_next_page_is_shown_on_it(client, cabinet):
     dossier = cabinet["dossier"]
     login(client, "claire@lefevre.test", PASSWORD)

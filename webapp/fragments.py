@@ -24,6 +24,7 @@ the page is rendered as if nothing were kept, and says nothing.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import threading
@@ -31,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +148,8 @@ def dossier_version(dossier_id: int) -> str | None:
 
 def _key(name: str, dossier_id: int, version: str, parts: tuple) -> str:
     said = hashlib.blake2b(json.dumps(parts, default=str).encode(), digest_size=12).hexdigest()
-    return f"raccord:fragment:{build_digest()}:{name}:{dossier_id}:{version}:{get_locale()}:{said}"
+    marks = _mark("id")
+    return f"raccord:fragment:{build_digest()}:{marks}:{name}:{dossier_id}:{version}:{get_locale()}:{said}"
 
 
 def _redis():
@@ -155,22 +158,34 @@ def _redis():
     return get_redis()
 
 
-#: Where a kept part's forms carry their CSRF token (replaced on the way out by the session's own).
-CSRF_MARK = "raccord-csrf-token-of-the-session"
+@lru_cache(maxsize=8)
+def _marks_for(secret: str) -> dict[str, str]:
+    """The marks a kept part carries where the reader's own CSRF token, name and the page's own part
+    go, replaced on the way out. Derived from the secret key: the same in every process (parts are
+    shared through Redis), and unknown to users, so no text anyone types (a search, an invoice's
+    supplier, a dossier's name) can be taken for one and get a reader's token or name put in it."""
+    digest = hmac.new(secret.encode(), b"raccord kept-part marks", hashlib.sha256).hexdigest()
+    marks = {kind: f"raccord-{kind}-{digest[:24]}" for kind in ("csrf", "name", "body")}
+    return marks | {"id": digest[24:32]}  # in the parts' keys: an app with other marks never meets them
+
+
+def _mark(kind: str) -> str:
+    return _marks_for(current_app.config["SECRET_KEY"])[kind]
 
 
 def csrf_token() -> str:
     """The templates' `csrf_token()`: the mark while a kept part renders, else the session's token."""
     from flask_wtf.csrf import generate_csrf
 
-    return CSRF_MARK if g.get("_rendering_fragment") else generate_csrf()
+    return _mark("csrf") if g.get("_rendering_fragment") else generate_csrf()
 
 
 def _with_session_token(html: str) -> Markup:
-    if CSRF_MARK in html:
+    mark = _mark("csrf")
+    if mark in html:
         from flask_wtf.csrf import generate_csrf
 
-        html = html.replace(CSRF_MARK, generate_csrf())
+        html = html.replace(mark, generate_csrf())
     return Markup(html)  # noqa: S704 - what a template rendered with autoescape, a token put in
 
 
@@ -336,9 +351,6 @@ def integration_banner(dossier) -> Banner | None:
 
 # --- the page around a kept part ------------------------------------------------------------------
 
-#: Where the page's own part goes in a kept shell, and where the signed-in person's name does.
-BODY_MARK = "raccord-body-of-the-page"
-NAME_MARK = "raccord-name-of-the-user"
 _QUEUE_KEY = "reconnect_queue"  # webapp.dossiers.routes.QUEUE_KEY: a series of reconnections
 
 
@@ -346,7 +358,7 @@ def user_name() -> str:
     """The templates' name of the signed-in person: a mark while a shell is kept, put back after."""
     from flask_login import current_user
 
-    return NAME_MARK if g.get("_rendering_shell") else current_user.display_name
+    return _mark("name") if g.get("_rendering_shell") else current_user.display_name
 
 
 def render_dossier_page(template_name: str, dossier, body: Markup, **context: Any) -> str:
@@ -389,21 +401,21 @@ def render_dossier_page(template_name: str, dossier, body: Markup, **context: An
             html = render_template(
                 template_name,
                 dossier=dossier,
-                body=Markup(BODY_MARK),  # noqa: S704 - a constant mark
+                body=Markup(_mark("body")),  # noqa: S704 - a mark of ours
                 **context,
             )
         finally:
             g._rendering_fragment, g._rendering_shell = outer
-        if html.count(BODY_MARK) != 1:
+        if html.count(_mark("body")) != 1:
             return render_template(template_name, dossier=dossier, body=body, **context)
         found = html.encode("utf-8")
         _local.put(key, found, limit)
-    head, tail = found.decode("utf-8").split(BODY_MARK)
+    head, tail = found.decode("utf-8").split(_mark("body"))
     name = str(escape(current_user.display_name))
     return "".join(
         (
-            str(_with_session_token(head.replace(NAME_MARK, name))),
+            str(_with_session_token(head.replace(_mark("name"), name))),
             str(body),
-            str(_with_session_token(tail.replace(NAME_MARK, name))),
+            str(_with_session_token(tail.replace(_mark("name"), name))),
         )
     )
