@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.conftest import csrf_token, login, plain_spaces, run_worker_burst, text_of
 from tests.factories import make_dossier, make_integration, make_organisation, make_user
@@ -26,6 +26,7 @@ from webapp.models import (
     JobStatus,
     Role,
 )
+from webapp.models.base import utcnow
 from webapp.services.events import record_event
 
 STAFF = ("support@raccord.example", "support-secret")
@@ -173,6 +174,19 @@ def test_the_dossier_view_tells_why_an_invoice_failed_and_the_look_is_in_the_tim
     )
     assert "Connexion à Compta Démo" in connection_only and "Échec de la publication" not in connection_only
     assert len(support_events(cabinet["dossier"])) == 1
+
+    # Loaded again a moment later: the same look, said once (and the dossier's pages keep their parts).
+    client.get(f"/support/dossiers/{cabinet['dossier']}")
+    assert len(support_events(cabinet["dossier"])) == 1
+    with client.application.app_context():  # a quarter of an hour later, it is a new look
+        db.session.execute(
+            update(Event)
+            .where(Event.kind == "support.viewed")
+            .values(created_at=utcnow() - timedelta(minutes=16))
+        )
+        db.session.commit()
+    client.get(f"/support/dossiers/{cabinet['dossier']}")
+    assert len(support_events(cabinet["dossier"])) == 2
 
 
 def test_the_timeline_pages_back_through_older_events(client, cabinet):

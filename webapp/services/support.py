@@ -97,13 +97,36 @@ def find_dossiers(query: str, limit: int = SEARCH_LIMIT) -> list[FoundDossier]:
     return [FoundDossier(d, org, d.current_integration, emails.get(org.id, [])) for d, org in rows]
 
 
+#: A member of staff looking again at the same thing of a dossier within this time is not said again:
+#: the timeline keeps one line per look, not one per page load (each would also make the dossier's
+#: pages render afresh for everyone).
+SAID_AGAIN_AFTER = timedelta(minutes=15)
+
+
 def record_access(staff: User, dossier: Dossier, what: str) -> None:
     """A member of staff looked at the dossier: the timeline says who, when and what."""
+    from webapp.models import Event
+    from webapp.models.base import utcnow
+
+    message = _("Le support (%(staff)s) a consulté %(what)s.", staff=staff.display_name, what=what)
+    already = db.session.scalar(
+        select(Event.id)
+        .where(
+            Event.dossier_id == dossier.id,
+            Event.actor_id == staff.id,
+            Event.kind == "support.viewed",
+            Event.message == message,
+            Event.created_at >= utcnow() - SAID_AGAIN_AFTER,
+        )
+        .limit(1)
+    )
+    if already is not None:
+        return
     record_event(
         dossier_id=dossier.id,
         actor_id=staff.id,
         kind="support.viewed",
-        message=_("Le support (%(staff)s) a consulté %(what)s.", staff=staff.display_name, what=what),
+        message=message,
         details={"staff_email": staff.email},
     )
     db.session.commit()
