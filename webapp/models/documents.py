@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, Date, Enum, ForeignKey, Index, LargeBinary, Numeric, String, Text
+from sqlalchemy import JSON, Date, Enum, ForeignKey, Index, LargeBinary, Numeric, String, Text, and_
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from webapp.extensions import db
@@ -101,6 +101,12 @@ class Document(CodingItemsMixin, db.Model):
     transfer_notes: Mapped[list | None] = mapped_column(JSON)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+    @classmethod
+    def publication_running(cls):
+        """Invoices 'En cours' with their publication's job: those whose worker may have died
+        (services.publishing.release_if_crashed), and what the dossier's line counts of them."""
+        return and_(cls.status == DocumentStatus.IN_PROGRESS, cls.job_run_id.is_not(None))
 
     @property
     def missing_coding(self) -> list[str]:

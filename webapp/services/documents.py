@@ -316,9 +316,7 @@ def documents_page(
 
 
 _AWAITING_A_JOB = select(Document.__table__.c.id).where(
-    Document.__table__.c.integration_id == bindparam("integration_id"),
-    Document.__table__.c.status == DocumentStatus.IN_PROGRESS,
-    Document.__table__.c.job_run_id.is_not(None),
+    Document.__table__.c.integration_id == bindparam("integration_id"), Document.publication_running()
 )
 
 

@@ -299,30 +299,16 @@ def _lists_in(shown, status: SyncStatus):
     )
 
 
-def _invoices_in(shown, status: DocumentStatus):
-    return (
+def _invoices_in(shown, condition):
+    """How many invoices of the integration shown meet `condition` (0 without an integration)."""
+    counted = (
         select(func.count())
         .select_from(Document)
-        .where(Document.integration_id == shown.id, Document.status == status)
+        .where(Document.integration_id == shown.id, condition)
         .correlate(shown)
         .scalar_subquery()
     )
-
-
-def _publications_running(shown):
-    """Invoices 'En cours' with their publication's job: what 'Documents' looks at for a worker that
-    died (services.documents.awaiting_a_job)."""
-    return (
-        select(func.count())
-        .select_from(Document)
-        .where(
-            Document.integration_id == shown.id,
-            Document.status == DocumentStatus.IN_PROGRESS,
-            Document.job_run_id.is_not(None),
-        )
-        .correlate(shown)
-        .scalar_subquery()
-    )
+    return func.coalesce(counted, 0)
 
 
 def summary_select(dossier_ids: list[int]):
@@ -343,10 +329,10 @@ def summary_select(dossier_ids: list[int]):
             _last_refresh(shown).label("last_loaded_at"),
             func.coalesce(_lists_in(shown, SyncStatus.FAILED), 0).label("lists_failed"),
             func.coalesce(_lists_in(shown, SyncStatus.RUNNING), 0).label("lists_running"),
-            func.coalesce(_invoices_in(shown, DocumentStatus.FAILED), 0).label("invoices_failed"),
-            func.coalesce(_invoices_in(shown, DocumentStatus.READY), 0).label("invoices_ready"),
-            func.coalesce(_invoices_in(shown, DocumentStatus.TO_REVIEW), 0).label("invoices_to_review"),
-            func.coalesce(_publications_running(shown), 0).label("publications_running"),
+            _invoices_in(shown, Document.status == DocumentStatus.FAILED).label("invoices_failed"),
+            _invoices_in(shown, Document.status == DocumentStatus.READY).label("invoices_ready"),
+            _invoices_in(shown, Document.status == DocumentStatus.TO_REVIEW).label("invoices_to_review"),
+            _invoices_in(shown, Document.publication_running()).label("publications_running"),
         )
         .select_from(Dossier)
         .outerjoin(shown, shown.id == _shown_integration_id(Dossier))
