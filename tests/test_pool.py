@@ -37,7 +37,9 @@ def test_a_connection_the_database_dropped_while_resting_is_replaced_unseen(post
     monkeypatch.setattr(pool, "PING_AFTER_IDLE", 0.0)  # they have rested long enough to be asked
     response = client.get(f"/dossiers/{dossier_id}/documents")
     assert response.status_code == 200 and "Boulangerie Martin" in text_of(response)
-    assert not resting & _backend_pids(app)  # new connections took their place
+    # New connections took the place of those the page used (a kept page needs only one: the others
+    # rest on, to be asked in their turn).
+    assert _backend_pids(app) - resting
 
 
 def _cabinet(app) -> int:
@@ -66,3 +68,50 @@ def test_a_connection_that_has_just_worked_is_used_without_a_question(postgres_s
     monkeypatch.setattr(pool, "PING_AFTER_IDLE", 0.0)
     assert client.get(f"/dossiers/{dossier_id}/documents").status_code == 200
     assert len(questions) == 1
+
+
+def test_a_page_served_from_kept_parts_opens_no_transaction(postgres_schema):
+    """Its one read (the session with the dossier) runs in autocommit: no BEGIN before it, so no
+    ROLLBACK after it when the request ends (psycopg sends neither for a connection left idle)."""
+    from psycopg import pq
+
+    app = make_app(postgres_schema)
+    dossier_id = _cabinet(app)
+    client = app.test_client()
+    login(client, "claire@lefevre.test", "bon-mot-de-passe")
+    url = f"/dossiers/{dossier_id}/documents"
+    assert "Boulangerie Martin" in text_of(client.get(url))  # rendered, and kept
+    after_each = []
+
+    def read(conn, _cursor, _statement, *_args) -> None:
+        after_each.append(conn.connection.dbapi_connection.info.transaction_status)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "after_cursor_execute", read)
+    try:
+        response = client.get(url)
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", read)
+    assert response.status_code == 200 and "Boulangerie Martin" in text_of(response)
+    assert after_each == [pq.TransactionStatus.IDLE]  # INTRANS had a BEGIN gone before it
+
+
+def test_a_page_that_writes_after_its_read_still_writes_in_a_transaction(postgres_schema):
+    """The session's read is outside a transaction; what the request writes next is not: a session
+    touched after its rest is stored."""
+    from datetime import timedelta
+
+    from webapp.models import UserSession
+
+    app = make_app(postgres_schema)
+    dossier_id = _cabinet(app)
+    client = app.test_client()
+    login(client, "claire@lefevre.test", "bon-mot-de-passe")
+    with app.app_context():
+        long_ago = db.session.scalar(sa.select(UserSession.last_seen_at)) - timedelta(minutes=5)
+        db.session.execute(sa.update(UserSession).values(last_seen_at=long_ago))
+        db.session.commit()
+    assert client.get(f"/dossiers/{dossier_id}/documents").status_code == 200
+    with app.app_context():
+        assert db.session.scalar(sa.select(UserSession.last_seen_at)) > long_ago

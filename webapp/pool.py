@@ -20,6 +20,7 @@ from sqlalchemy.pool import Pool
 PING_AFTER_IDLE = 1.0
 _RETURNED = "raccord_returned_at"
 _installed = False
+_READING = "raccord_read_outside_transaction"
 
 
 def _connected(_dbapi_connection, record) -> None:
@@ -60,3 +61,28 @@ def install() -> None:
     event.listen(Pool, "checkin", _checked_in)
     event.listen(Pool, "checkout", _checked_out)
     _installed = True
+
+
+def read_outside_transaction() -> dict:
+    """Bind arguments for a lone read that needs no transaction around it (on PostgreSQL).
+
+    Every page starts by reading its session (and its dossier) in one statement. In a transaction,
+    psycopg sends BEGIN before it and the pool a ROLLBACK when the connection goes back: two round
+    trips more than the read itself, and on a page served from kept parts the only other work. In
+    autocommit they are not sent (psycopg does not roll back a connection with no transaction open).
+    The objects read join the request's session like any other; what the request then writes goes
+    through the session's own connection, in a transaction as ever. SQLite starts no transaction
+    for a read: nothing to spare there.
+    """
+    from flask import current_app
+
+    from webapp.extensions import db
+
+    reading = current_app.extensions.get(_READING)
+    if reading is None:
+        engine = db.engine
+        reading = {}
+        if engine.dialect.name == "postgresql":
+            reading = {"bind": engine.execution_options(isolation_level="AUTOCOMMIT")}
+        current_app.extensions[_READING] = reading
+    return reading
