@@ -460,7 +460,6 @@ def main() -> None:
         session.post(
             f"{base}/login", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token}, timeout=10
         )
-        cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
         pages = {
             "bare": "/robots.txt",
             "integration": f"/dossiers/{dossier_id}/integrations/{integration_id}",
@@ -475,6 +474,14 @@ def main() -> None:
             for name, path in pages.items():
                 response = session.get(server.base + path, timeout=60)
                 assert response.status_code == 200 and "/login" not in response.url, (name, response.url)
+        # The cookie as a browser holds it after these pages (the first page after the login adds the
+        # CSRF token to it): taken right after the login, every request would add it anew, and each
+        # response would sign and send a new cookie that no browser would keep asking for.
+        cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+        for server in servers.values():
+            for name, path in pages.items():
+                response = requests.get(server.base + path, headers={"Cookie": cookie}, timeout=60)
+                assert "Set-Cookie" not in response.headers, (name, response.headers["Set-Cookie"][:40])
         order = list(trees)
         for number in range(ROUNDS):
             for name, path in pages.items():
