@@ -7,7 +7,8 @@ It prints both times and their ratio, then one JSON line (seconds, bound_seconds
 
     .venv/bin/python bench/transfer.py                  # SQLite in a temporary folder
     DATABASE_URL=postgresql://… .venv/bin/python bench/transfer.py
-RULES=…, SUPPLIERS=…, ACCOUNTS=… change the sizes.
+RULES=…, SUPPLIERS=…, ACCOUNTS=… change the sizes; PROFILE=cumulative (or tottime) prints where the
+transfer spends its time (its figure then includes the profiler's cost).
 """
 
 from __future__ import annotations
@@ -221,8 +222,17 @@ def main() -> None:
 
         with app.app_context():
             started = time.perf_counter()
-            report = transfer(run_id)
-            seconds = time.perf_counter() - started
+            if os.environ.get("PROFILE"):
+                import cProfile
+                import pstats
+
+                profiler = cProfile.Profile()
+                report = profiler.runcall(transfer, run_id)
+                seconds = time.perf_counter() - started
+                pstats.Stats(profiler).sort_stats(os.environ["PROFILE"]).print_stats(35)
+            else:
+                report = transfer(run_id)
+                seconds = time.perf_counter() - started
             transferred = len(report["whole"]) + len(report["partial"])
             assert transferred == RULES, f"{transferred} of {RULES} rules transferred"
     finally:

@@ -24,6 +24,7 @@ from flask_babel import ngettext
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import aliased
 
+from webapp import collector
 from webapp.extensions import db
 from webapp.models import (
     CodingDefault,
@@ -762,6 +763,11 @@ def _write_defaults(
 def transfer(run_id: int, user_id: int | None = None, job_run_id: int | None = None) -> dict:
     """Write the new rules and move the waiting documents (the job's work), all in one transaction:
     a transfer that fails has written and moved nothing. Returns, and keeps, the report."""
+    with collector.paused():  # its lists and indexes live to the end (webapp.collector)
+        return _transfer(run_id, user_id, job_run_id)
+
+
+def _transfer(run_id: int, user_id: int | None, job_run_id: int | None) -> dict:
     run = db.session.get(RuleTransfer, run_id)
     if run.status == "done":
         return run.report  # run again (a retry after its answer was lost): it has done its work
