@@ -115,3 +115,19 @@ def test_a_page_that_writes_after_its_read_still_writes_in_a_transaction(postgre
     assert client.get(f"/dossiers/{dossier_id}/documents").status_code == 200
     with app.app_context():
         assert db.session.scalar(sa.select(UserSession.last_seen_at)) > long_ago
+
+
+def test_a_request_holds_one_connection_at_a_time(postgres_schema):
+    """The session's read gives its connection back before the page goes on: with a pool of one
+    connection, a page that reads much more still works (holding both, it would wait for itself, and
+    a burst of requests on a threaded server for each other, until the pool's timeout)."""
+    app = make_app(
+        postgres_schema, SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 2}
+    )
+    dossier_id = _cabinet(app)
+    client = app.test_client()
+    login(client, "claire@lefevre.test", "bon-mot-de-passe")
+    for url in (f"/dossiers/{dossier_id}/documents", f"/dossiers/{dossier_id}", "/dossiers", "/profil"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    assert "Boulangerie Martin" in text_of(client.get(f"/dossiers/{dossier_id}/documents"))

@@ -63,26 +63,46 @@ def install() -> None:
     _installed = True
 
 
-def read_outside_transaction() -> dict:
-    """Bind arguments for a lone read that needs no transaction around it (on PostgreSQL).
+def read_alone(statement, params: dict):
+    """The first row of an ORM `statement` that needs no transaction around it, its objects given to
+    the request's session (`db.session`) as if it had read them.
 
     Every page starts by reading its session (and its dossier) in one statement. In a transaction,
-    psycopg sends BEGIN before it and the pool a ROLLBACK when the connection goes back: two round
-    trips more than the read itself, and on a page served from kept parts the only other work. In
-    autocommit they are not sent (psycopg does not roll back a connection with no transaction open).
-    The objects read join the request's session like any other; what the request then writes goes
-    through the session's own connection, in a transaction as ever. SQLite starts no transaction
-    for a read: nothing to spare there.
+    psycopg sends BEGIN before it and the request's end a ROLLBACK: two round trips more than the
+    read itself, and on a page served from kept parts the only other work. On PostgreSQL the read
+    runs instead on a connection of its own in autocommit, given back to the pool as soon as the row
+    is read (held to the end of the request, it would make each request hold two connections at once,
+    and a burst of requests would wait for each other's second one until they failed). What the
+    request then writes goes through the session's own connection, in a transaction as ever. SQLite
+    starts no transaction for a read: nothing to spare there, and the session reads as usual; so it
+    does when it already holds a transaction or objects (the row's could not join it).
     """
+    from sqlalchemy.orm import Session
+
+    from webapp.extensions import db
+
+    session = db.session()
+    reading = _reading_engine()
+    if reading is None or session.in_transaction() or len(session.identity_map):
+        return session.execute(statement, params).first()
+    with Session(bind=reading) as alone:  # closed: its objects are detached, their values kept
+        row = alone.execute(statement, params).first()
+    if row is not None:
+        for each in row:
+            if each is not None and hasattr(each, "_sa_instance_state"):
+                session.add(each)  # attached as read (and, by cascade, what was loaded with it)
+    return row
+
+
+def _reading_engine():
     from flask import current_app
 
     from webapp.extensions import db
 
-    reading = current_app.extensions.get(_READING)
-    if reading is None:
+    if _READING not in current_app.extensions:
         engine = db.engine
-        reading = {}
+        reading = None
         if engine.dialect.name == "postgresql":
-            reading = {"bind": engine.execution_options(isolation_level="AUTOCOMMIT")}
+            reading = engine.execution_options(isolation_level="AUTOCOMMIT")
         current_app.extensions[_READING] = reading
-    return reading
+    return current_app.extensions[_READING]

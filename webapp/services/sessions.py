@@ -24,7 +24,7 @@ from sqlalchemy.orm import joinedload
 from webapp.extensions import db
 from webapp.models import User, UserSession
 from webapp.models.base import utcnow
-from webapp.pool import read_outside_transaction
+from webapp.pool import read_alone
 
 SESSION_KEY = "sid"
 #: A row's last_seen_at is written at most this often: the idle timeout is exact to a minute,
@@ -129,18 +129,13 @@ def current_session() -> UserSession | None:
     if isinstance(dossier_id, int):
         # A dossier's page: the dossier and its state come in the same query, for get_dossier_for
         # (one round trip fewer on every page of a dossier; its access is checked there as ever).
-        found = db.session.execute(
-            _session_and_dossier(),
-            {"token_hash": _hash(token), "dossier_id": dossier_id},
-            bind_arguments=read_outside_transaction(),
-        ).first()
+        found = read_alone(_session_and_dossier(), {"token_hash": _hash(token), "dossier_id": dossier_id})
         row = found.UserSession if found is not None else None
         if found is not None:
             g._prefetched_dossier = (dossier_id, found)
     else:
-        row = db.session.scalar(
-            _SESSION_BY_TOKEN, {"token_hash": _hash(token)}, bind_arguments=read_outside_transaction()
-        )
+        found = read_alone(_SESSION_BY_TOKEN, {"token_hash": _hash(token)})
+        row = found[0] if found is not None else None
     if row is None or row.ended_at is not None:
         g.session_ended = row.end_reason if row is not None else EndReason.LOGOUT
         return None
