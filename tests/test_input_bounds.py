@@ -230,10 +230,13 @@ def test_a_nul_character_anywhere_is_refused_in_french_and_nothing_is_stored(cli
         f"/dossiers/{dossier}/documents?statut=%00",
         "/support?q=boulangerie%00",
         f"/dossiers/{dossier}/listes/suppliers?q=edf&q=ed%00f",  # a second value of the same name
+        f"/dossiers/{dossier}%00",
+        f"/dossiers/{dossier}/documents%00?statut=pret",
     ):
         response = client.get(path)
         assert response.status_code == 400, path
         assert NUL_REFUSED in text_of(response)
+        assert b"\x00" not in response.data, path  # nor copied into the page (its address)
     assert _table_counts() == before
     assert db.session.get(Dossier, dossier).name == "Boulangerie Martin"
 

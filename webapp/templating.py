@@ -18,6 +18,7 @@ from flask_babel import (
     get_locale,
     get_timezone,
 )
+from werkzeug.urls import iri_to_uri
 
 from webapp.fragments import csrf_token as fragment_csrf_token
 from webapp.fragments import dossier_sidebar, integration_banner, user_name
@@ -134,6 +135,9 @@ def init_app(app: Flask) -> None:
         money_fr=money_fr,
         percent_fr=percent_fr,
         siren=lambda value: siren_grouped(value) if value else value,
+        # An address as it travels (percent-encoded), not as Flask decodes it: a page's own address
+        # written into it never carries a character typed in the URL (a NUL) as such.
+        as_uri=iri_to_uri,
     )
     app.jinja_env.globals["app_name"] = "Raccord"
     app.jinja_env.globals["list_kinds"] = list(ListKind)
