@@ -64,33 +64,33 @@ def install() -> None:
 
 
 def read_alone(statement, params: dict):
-    """The first row of an ORM `statement` that needs no transaction around it, its objects given to
-    the request's session (`db.session`) as if it had read them.
+    """The first row of an ORM `statement` that needs no transaction around it, read by the request's
+    session (`db.session`) as any other.
 
     Every page starts by reading its session (and its dossier) in one statement. In a transaction,
     psycopg sends BEGIN before it and the request's end a ROLLBACK: two round trips more than the
     read itself, and on a page served from kept parts the only other work. On PostgreSQL the read
-    runs instead on a connection of its own in autocommit, given back to the pool as soon as the row
-    is read (held to the end of the request, it would make each request hold two connections at once,
-    and a burst of requests would wait for each other's second one until they failed). What the
-    request then writes goes through the session's own connection, in a transaction as ever. SQLite
-    starts no transaction for a read: nothing to spare there, and the session reads as usual; so it
-    does when it already holds a transaction or objects (the row's could not join it).
+    runs instead on a connection in autocommit, and the session's transaction, which holds nothing
+    else, ends at once: the connection goes back to the pool before the page goes on (held to the
+    end of the request, each request would hold two connections at once, and a burst of requests on
+    a threaded server would wait for each other's second one until they failed). The objects read
+    stay loaded; what the request then reads or writes opens a transaction on a connection of the
+    session's own, as ever. SQLite starts no transaction for a read: nothing to spare there. Nor when
+    the session already holds a transaction or changes not yet written: it then reads as usual.
     """
-    from sqlalchemy.orm import Session
-
     from webapp.extensions import db
 
     session = db.session()
     reading = _reading_engine()
-    if reading is None or session.in_transaction() or len(session.identity_map):
+    if reading is None or session.in_transaction() or session.new or session.dirty or session.deleted:
         return session.execute(statement, params).first()
-    with Session(bind=reading) as alone:  # closed: its objects are detached, their values kept
-        row = alone.execute(statement, params).first()
-    if row is not None:
-        for each in row:
-            if each is not None and hasattr(each, "_sa_instance_state"):
-                session.add(each)  # attached as read (and, by cascade, what was loaded with it)
+    row = session.execute(statement, params, bind_arguments={"bind": reading}).first()
+    expire_on_commit = session.expire_on_commit
+    session.expire_on_commit = False  # nothing was written: what was just read stays as read
+    try:
+        session.commit()  # no COMMIT sent (autocommit): the connection is given back
+    finally:
+        session.expire_on_commit = expire_on_commit
     return row
 
 
