@@ -19,6 +19,7 @@ from webapp.models import (
     Document,
     DocumentStatus,
     Dossier,
+    Event,
     Integration,
     JobRun,
     JobStatus,
@@ -105,9 +106,6 @@ SAID_AGAIN_AFTER = timedelta(minutes=15)
 
 def record_access(staff: User, dossier: Dossier, what: str) -> None:
     """A member of staff looked at the dossier: the timeline says who, when and what."""
-    from webapp.models import Event
-    from webapp.models.base import utcnow
-
     message = _("Le support (%(staff)s) a consulté %(what)s.", staff=staff.display_name, what=what)
     already = db.session.scalar(
         select(Event.id)
