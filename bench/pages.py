@@ -29,6 +29,7 @@ import random
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -374,12 +375,6 @@ def _wrk(url: str, cookie: str, workers: list[int]) -> dict:
     }
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def _serve(tree: Path, env: dict) -> subprocess.Popen:
     """gunicorn (2 workers) serving the code of `tree` on a free port (its address in `.base`)."""
     port = _free_port()
@@ -516,7 +511,7 @@ def main() -> None:
     for code, by_page in rounds.items():
         figures = {
             name: {
-                key: _median([each[key] for each in runs])
+                key: statistics.median(each[key] for each in runs)
                 for key in ("p50_ms", "p99_ms", "rps", "cpu_ms_per_request", "non_2xx")
             }
             | {"rps_each_round": [each["rps"] for each in runs]}
